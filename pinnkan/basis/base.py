@@ -1,0 +1,115 @@
+"""Edge families: the univariate functions φ(t; w) that sit on the edges of a KAN layer.
+
+A KAN layer computes ``y_j = Σ_i φ(x_i; w_ji)``. An :class:`EdgeFamily` answers one question,
+*which function is φ?*, for a whole layer at once, given the coefficient tensor
+``w`` of shape ``(out_features, in_features, num_coefficients)``. Where ``w`` comes from (a
+parameter or a meta-learner) is the layer's business, not the family's.
+
+Two kinds of family exist:
+
+* :class:`LinearBasis` — φ is linear in its coefficients, ``φ(t; w) = wᵀ B(t)`` (B-spline with
+  SiLU base, Gaussian RBF). The layer is one basis expansion ``(batch, in, m)`` followed by ONE
+  contraction with ``w``; no ``(batch, in, out)`` tensor is formed in the forward pass.
+* :class:`ParametricFamily` — φ depends non-linearly on a few per-edge parameters (wavelets
+  ``w·ψ((t − μ)/σ)``), so each edge is evaluated on its own.
+
+Both give the first and second derivative of every edge function in closed form, which the
+forward Laplacian engine needs: ``value_and_derivatives(x, w)`` returns the layer output
+``(batch, out)`` together with ``φ'_ji(x_i)`` and ``φ''_ji(x_i)``, each ``(batch, in, out)``.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import Tensor, nn
+
+
+class EdgeFamily(nn.Module, abc.ABC):
+    """Abstract family of univariate edge functions with ``num_coefficients`` numbers per edge."""
+
+    num_coefficients: int
+
+    @abc.abstractmethod
+    def initial_coefficients(
+        self, out_features: int, in_features: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """A fresh coefficient tensor ``(out, in, num_coefficients)`` for a directly trained layer."""
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor, coefficients: Tensor) -> Tensor:
+        """``y_j = Σ_i φ(x_i; w_ji)``: ``x (batch, in)``, ``coefficients (out, in, m)`` -> ``(batch, out)``."""
+
+    @abc.abstractmethod
+    def value_and_derivatives(
+        self, x: Tensor, coefficients: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(y, φ', φ'')``: the layer output ``(batch, out)`` and ``φ'_ji(x_i)``, ``φ''_ji(x_i)``
+        of every edge, each ``(batch, in, out)``."""
+
+
+class LinearBasis(EdgeFamily):
+    """φ(t; w) = Σ_m w_m B_m(t): a basis expansion followed by one contraction.
+
+    Subclasses implement :meth:`basis` and :meth:`basis_derivatives`, both acting elementwise on
+    ``x (batch, in)`` and returning ``(batch, in, m)`` tensors.
+    """
+
+    @abc.abstractmethod
+    def basis(self, x: Tensor) -> Tensor:
+        """``B(x)``: ``(batch, in)`` -> ``(batch, in, m)``."""
+
+    @abc.abstractmethod
+    def basis_derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(B(x), B'(x), B''(x))``, each ``(batch, in, m)``, in closed form."""
+
+    def forward(self, x: Tensor, coefficients: Tensor) -> Tensor:
+        return contract(self.basis(x), coefficients)
+
+    def value_and_derivatives(
+        self, x: Tensor, coefficients: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        value, first, second = self.basis_derivatives(x)
+        return (
+            contract(value, coefficients),
+            per_edge(first, coefficients),
+            per_edge(second, coefficients),
+        )
+
+
+def contract(expansion: Tensor, coefficients: Tensor) -> Tensor:
+    """``Σ_{i,m} B_m(x_i) w_jim``: ``(batch, in, m)`` x ``(out, in, m)`` -> ``(batch, out)``.
+
+    Done as one matrix product ``(batch, in·m) @ (in·m, out)``.
+    """
+    batch = expansion.shape[0]
+    out = coefficients.shape[0]
+    return expansion.reshape(batch, -1) @ coefficients.reshape(out, -1).t()
+
+
+def per_edge(expansion: Tensor, coefficients: Tensor) -> Tensor:
+    """``Σ_m B_m(x_i) w_jim`` for every edge: ``(batch, in, m)`` x ``(out, in, m)`` -> ``(batch, in, out)``."""
+    return torch.einsum("bim,oim->bio", expansion, coefficients)
+
+
+class ParametricFamily(EdgeFamily):
+    """φ(t; w) non-linear in w: every edge ``(i, j)`` is evaluated on its own.
+
+    Subclasses implement :meth:`edge_values`, returning ``φ`` and its first ``order`` derivatives
+    in t, each of shape ``(batch, in, out)``.
+    """
+
+    @abc.abstractmethod
+    def edge_values(self, x: Tensor, coefficients: Tensor, order: int = 0) -> tuple[Tensor, ...]:
+        """``(φ_ji(x_i), φ'_ji(x_i), …)`` up to derivative ``order``, each ``(batch, in, out)``."""
+
+    def forward(self, x: Tensor, coefficients: Tensor) -> Tensor:
+        (value,) = self.edge_values(x, coefficients, order=0)
+        return value.sum(dim=1)
+
+    def value_and_derivatives(
+        self, x: Tensor, coefficients: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        value, first, second = self.edge_values(x, coefficients, order=2)
+        return value.sum(dim=1), first, second

@@ -1,0 +1,138 @@
+"""B-spline basis of order k on G intervals, with a SiLU base branch (the KAN edge function).
+
+    φ(t; w) = w_b SiLU(t) + Σ_{i=1}^{G+k} c_i B_i(t),     w = [w_b, c_1, …, c_{G+k}]
+
+Knots: G uniform intervals over ``grid_range = [lo, hi]``, step h = (hi − lo)/G, extended by k
+knots on each side: t_j = lo + (j − k) h, j = 0 … G + 2k. There are G + k basis functions of
+order k (degree k), computed by the Cox–de Boor recursion
+
+    B_{i,0}(t) = 1[t_i ≤ t < t_{i+1}]
+    B_{i,p}(t) = (t − t_i)/(t_{i+p} − t_i) B_{i,p−1}(t) + (t_{i+p+1} − t)/(t_{i+p+1} − t_{i+1}) B_{i+1,p−1}(t)
+
+and derivatives from the lower orders (valid for any, not only uniform, knots):
+
+    B'_{i,p}(t) = p [B_{i,p−1}(t)/(t_{i+p} − t_i) − B_{i+1,p−1}(t)/(t_{i+p+1} − t_{i+1})]
+
+applied twice for B''. The knots are a buffer of shape ``(in_features, G + 2k + 1)``, one row per
+input, so that a grid can later be adapted to the data per input.
+On [lo, hi] the basis is a partition of unity; outside the extended knots it vanishes and only the
+SiLU branch remains.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .base import LinearBasis
+from .silu import silu_derivatives
+
+
+def uniform_knots(grid: int, order: int, grid_range: tuple[float, float]) -> Tensor:
+    """The ``G + 2k + 1`` extended uniform knots ``lo + (j − k) h`` (float64, 1-D)."""
+    lo, hi = grid_range
+    step = (hi - lo) / grid
+    return lo + (torch.arange(grid + 2 * order + 1, dtype=torch.float64) - order) * step
+
+
+def bspline_bases(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
+    """All Cox–de Boor orders: element p is ``B_{·,p}(x)`` of shape ``(batch, in, n_knots − 1 − p)``.
+
+    ``x``: ``(batch, in)``; ``knots``: ``(in, n_knots)``.
+    """
+    t = knots.unsqueeze(0)  # (1, in, n_knots)
+    u = x.unsqueeze(-1)  # (batch, in, 1)
+    basis = ((u >= t[..., :-1]) & (u < t[..., 1:])).to(x.dtype)
+    bases = [basis]
+    for p in range(1, order + 1):
+        left = (u - t[..., : -(p + 1)]) / (t[..., p:-1] - t[..., : -(p + 1)])
+        right = (t[..., p + 1 :] - u) / (t[..., p + 1 :] - t[..., 1:-p])
+        basis = left * basis[..., :-1] + right * basis[..., 1:]
+        bases.append(basis)
+    return bases
+
+
+def derivative_from_lower_order(lower: Tensor, knots: Tensor, p: int) -> Tensor:
+    """``d/dt B_{·,p}`` from ``lower = B_{·,p−1}`` (or its derivative, for the next order up).
+
+    ``lower``: ``(batch, in, n)`` -> ``(batch, in, n − 1)``.
+    """
+    t = knots.unsqueeze(0)
+    n = lower.shape[-1]
+    left_span = t[..., p : p + n - 1] - t[..., : n - 1]
+    right_span = t[..., p + 1 : p + n] - t[..., 1:n]
+    return p * (lower[..., :-1] / left_span - lower[..., 1:] / right_span)
+
+
+class BSplineBasis(LinearBasis):
+    """``[SiLU(t), B_1(t), …, B_{G+k}(t)]``: ``num_coefficients = G + k + 1``.
+
+    Args:
+        in_features: number of inputs of the layer (one knot row per input).
+        grid: number of grid intervals G ≥ 1.
+        order: spline order k ≥ 1 (k = 3: cubic).
+        grid_range: ``(lo, hi)`` with lo < hi.
+        base: include the SiLU base branch (default True, as in KAN).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        grid: int = 5,
+        order: int = 3,
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        base: bool = True,
+    ) -> None:
+        super().__init__()
+        self.grid = grid
+        self.order = order
+        self.base = base
+        self.num_coefficients = grid + order + int(base)
+        knots = uniform_knots(grid, order, grid_range).expand(in_features, -1).clone()
+        self.register_buffer("knots", knots.to(torch.get_default_dtype()))
+
+    def extra_repr(self) -> str:
+        return f"grid={self.grid}, order={self.order}, base={self.base}"
+
+    def initial_coefficients(
+        self, out_features: int, in_features: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """w_b ~ U(±1/√in) (as a Linear layer); spline coefficients ~ N(0, (0.1/√in)²)."""
+        bound = 1.0 / math.sqrt(in_features)
+        shape = (out_features, in_features, self.grid + self.order)
+        spline = torch.randn(shape, generator=generator) * (0.1 * bound)
+        if not self.base:
+            return spline
+        base = (torch.rand((out_features, in_features, 1), generator=generator) * 2 - 1) * bound
+        return torch.cat([base, spline], dim=-1)
+
+    def splines(self, x: Tensor) -> list[Tensor]:
+        return bspline_bases(x, self.knots.to(x.dtype), self.order)
+
+    def basis(self, x: Tensor) -> Tensor:
+        spline = self.splines(x)[-1]
+        if not self.base:
+            return spline
+        return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), spline], dim=-1)
+
+    def basis_derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        knots = self.knots.to(x.dtype)
+        bases = self.splines(x)
+        k = self.order
+        first = derivative_from_lower_order(bases[k - 1], knots, k)
+        if k >= 2:
+            lower_first = derivative_from_lower_order(bases[k - 2], knots, k - 1)
+            second = derivative_from_lower_order(lower_first, knots, k)
+        else:
+            second = torch.zeros_like(first)
+        value = bases[k]
+        if not self.base:
+            return value, first, second
+        silu = [s.unsqueeze(-1) for s in silu_derivatives(x)]
+        return (
+            torch.cat([silu[0], value], dim=-1),
+            torch.cat([silu[1], first], dim=-1),
+            torch.cat([silu[2], second], dim=-1),
+        )

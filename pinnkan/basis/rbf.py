@@ -1,0 +1,53 @@
+"""Gaussian radial basis functions (the FastKAN edge function).
+
+    φ(t; w) = Σ_{m=1}^{c} w_m exp(−((t − μ_m)/h)²)
+
+with c centres μ_m spread uniformly over ``grid_range = [lo, hi]`` and width h = (hi − lo)/(c − 1).
+With u = (t − μ)/h and B = exp(−u²):  B' = −2u B / h,  B'' = (4u² − 2) B / h².
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .base import LinearBasis
+
+
+class GaussianRBFBasis(LinearBasis):
+    """``[B_1(t), …, B_c(t)]``: ``num_coefficients = centers`` (c ≥ 2)."""
+
+    def __init__(self, centers: int = 8, grid_range: tuple[float, float] = (-1.0, 1.0)) -> None:
+        super().__init__()
+        lo, hi = grid_range
+        self.num_coefficients = centers
+        self.width = (hi - lo) / (centers - 1)
+        grid = torch.linspace(lo, hi, centers, dtype=torch.float64)
+        self.register_buffer("centers", grid.to(torch.get_default_dtype()))
+
+    def extra_repr(self) -> str:
+        return f"centers={self.num_coefficients}, width={self.width:.4g}"
+
+    def initial_coefficients(
+        self, out_features: int, in_features: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """w ~ N(0, 1/(in·c)) so that the layer output starts with unit-order variance."""
+        std = 1.0 / math.sqrt(in_features * self.num_coefficients)
+        shape = (out_features, in_features, self.num_coefficients)
+        return torch.randn(shape, generator=generator) * std
+
+    def scaled_distance(self, x: Tensor) -> Tensor:
+        """u = (x − μ)/h: ``(batch, in)`` -> ``(batch, in, c)``."""
+        return (x.unsqueeze(-1) - self.centers.to(x.dtype)) / self.width
+
+    def basis(self, x: Tensor) -> Tensor:
+        return torch.exp(-(self.scaled_distance(x) ** 2))
+
+    def basis_derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        u = self.scaled_distance(x)
+        value = torch.exp(-(u**2))
+        first = -2 * u * value / self.width
+        second = (4 * u**2 - 2) * value / self.width**2
+        return value, first, second

@@ -1,0 +1,250 @@
+"""Model registry: ``build_model(name, width, **options)`` for every backbone.
+
+Names: "mlp", "kan", "fastkan", "wavkan" and the meta versions "metakan", "metafastkan",
+"metawavkan". A meta model is its plain model with :class:`MetaCoefficients` as coefficient
+source, so every edge family works with either source. Each model accepts exactly the options
+listed in its :class:`ModelSpec`; anything else, or an invalid value, raises ``ValueError``
+naming the value and what is allowed. The resolved options are kept on the model as
+``model.config`` (plain data, saved in run files; ``build_model(**model.config)`` rebuilds it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..basis import BSplineBasis, EdgeFamily, GaussianRBFBasis, WaveletFamily
+from ..basis.wavelet import MOTHER_WAVELETS
+from .activations import ACTIVATIONS, META_ACTIVATIONS
+from .clustering import cluster_layers
+from .kan import DirectCoefficients, KANLayer, KANNetwork
+from .meta import MetaCoefficients
+from .mlp import MLP
+
+FamilyFactory = Callable[[int, dict[str, Any]], EdgeFamily]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered backbone: its edge family (None for the MLP), source and default options."""
+
+    name: str
+    family: FamilyFactory | None
+    meta: bool
+    defaults: dict[str, Any]
+    description: str
+
+
+META_DEFAULTS = {
+    "meta_hidden": 64,
+    "meta_bias": True,
+    "meta_activation": "relu",
+    "prompt_dim": 1,
+    "clusters": 1,
+}
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> None:
+    """Add a backbone to the registry; a name can be registered once."""
+    if spec.name in MODELS:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    MODELS[spec.name] = spec
+
+
+def register_family(name: str, family: FamilyFactory, defaults: dict[str, Any], what: str) -> None:
+    """Register ``name`` (direct coefficients) and ``"meta" + name`` (meta-learned)."""
+    register_model(ModelSpec(name, family, False, defaults, what))
+    register_model(
+        ModelSpec("meta" + name, family, True, {**defaults, **META_DEFAULTS}, f"Meta{what}")
+    )
+
+
+def bspline_family(in_features: int, options: dict[str, Any]) -> EdgeFamily:
+    return BSplineBasis(in_features, options["grid"], options["k"], options["grid_range"])
+
+
+def rbf_family(in_features: int, options: dict[str, Any]) -> EdgeFamily:
+    return GaussianRBFBasis(options["centers"], options["grid_range"])
+
+
+def wavelet_family(in_features: int, options: dict[str, Any]) -> EdgeFamily:
+    return WaveletFamily(options["wavelet"])
+
+
+register_model(ModelSpec("mlp", None, False, {"activation": "tanh", "bias": True}, "MLP baseline"))
+register_family(
+    "kan",
+    bspline_family,
+    {"grid": 5, "k": 3, "grid_range": (-1.0, 1.0), "bias": False},
+    "KAN (B-spline + SiLU)",
+)
+register_family(
+    "fastkan",
+    rbf_family,
+    {"centers": 8, "grid_range": (-1.0, 1.0), "bias": False},
+    "FastKAN (Gaussian RBF)",
+)
+register_family("wavkan", wavelet_family, {"wavelet": "mexican_hat", "bias": False}, "WavKAN")
+
+
+def list_models() -> list[str]:
+    return list(MODELS)
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The options ``name`` accepts, with their defaults."""
+    return dict(get_spec(name).defaults)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"model {name!r} is not known; allowed: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(
+    name: str,
+    width: list[int],
+    generator: torch.Generator | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build a backbone of structure ``width = [n_0, …, n_L]``.
+
+    Args:
+        name: one of :func:`list_models`.
+        width: layer widths, at least two positive integers.
+        generator: random generator for the initialisation (the global one if None).
+        **options: model options (see :func:`model_options`); e.g. ``grid``, ``k``,
+            ``grid_range``, ``centers``, ``wavelet``, ``activation``, ``bias``,
+            ``meta_hidden``, ``meta_bias``, ``meta_activation``, ``prompt_dim``, ``clusters``.
+
+    Example:
+        >>> model = build_model("metakan", [20, 32, 32, 32, 1], grid=5, k=3, meta_hidden=128)
+        >>> count_parameters(model)
+        4137
+    """
+    spec = get_spec(name)
+    width = check_width(width)
+    unknown = sorted(set(options) - set(spec.defaults))
+    if unknown:
+        raise ValueError(
+            f"option {unknown[0]!r} is not an option of model {name!r}; "
+            f"allowed: {', '.join(spec.defaults)}"
+        )
+    resolved = {**spec.defaults, **options}
+    check_options(resolved, layers=len(width) - 1)
+    if spec.family is None:
+        model = MLP(width, resolved["activation"], resolved["bias"], generator)
+    else:
+        model = build_kan(spec, width, resolved, generator)
+    model.config = {"name": name, "width": width, **resolved}
+    return model
+
+
+def build_kan(
+    spec: ModelSpec, width: list[int], options: dict[str, Any], generator: torch.Generator | None
+) -> KANNetwork:
+    layers = [
+        KANLayer(spec.family(n_in, options), n_in, n_out, options["bias"])
+        for n_in, n_out in zip(width[:-1], width[1:])
+    ]
+    if not spec.meta:
+        return KANNetwork(width, layers, DirectCoefficients(layers, generator))
+    labels = cluster_layers(width[1:], options["clusters"])
+    source = MetaCoefficients(
+        layers,
+        labels,
+        hidden=options["meta_hidden"],
+        bias=options["meta_bias"],
+        activation=options["meta_activation"],
+        prompt_dim=options["prompt_dim"],
+        generator=generator,
+    )
+    return KANNetwork(width, layers, source)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars (shared parameters counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def check_width(width: Any) -> list[int]:
+    if isinstance(width, str) or not hasattr(width, "__len__"):
+        raise ValueError(
+            f"width={width!r} is not allowed; give a list of at least 2 positive integers"
+        )
+    if len(width) < 2:
+        raise ValueError(f"width={list(width)!r} has {len(width)} entries; at least 2 are needed")
+    for entry in width:
+        if isinstance(entry, bool) or not isinstance(entry, int) or entry < 1:
+            raise ValueError(f"width entry {entry!r} is not allowed; widths are positive integers")
+    return list(width)
+
+
+def check_int(option: str, value: Any, minimum: int, maximum: int | None = None) -> None:
+    bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum
+    if not bad and maximum is not None and value > maximum:
+        bad = True
+    if bad:
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ValueError(
+            f"{option}={value!r} is not allowed; it must be an integer ≥ {minimum}{upper}"
+        )
+
+
+def check_bool(option: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{option}={value!r} is not allowed; it must be True or False")
+
+
+def check_choice(option: str, value: Any, allowed: Any) -> None:
+    if value not in allowed:
+        raise ValueError(f"{option}={value!r} is not known; allowed: {', '.join(allowed)}")
+
+
+def check_range(option: str, value: Any) -> None:
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and all(math.isfinite(v) for v in value)
+        and value[0] < value[1]
+    )
+    if not ok:
+        raise ValueError(f"{option}={value!r} is not allowed; give two finite numbers lo < hi")
+
+
+CHECKS: dict[str, Callable[[str, Any], None]] = {
+    "grid": lambda o, v: check_int(o, v, 1),
+    "k": lambda o, v: check_int(o, v, 1),
+    "centers": lambda o, v: check_int(o, v, 2),
+    "grid_range": check_range,
+    "wavelet": lambda o, v: check_choice(o, v, MOTHER_WAVELETS),
+    "activation": lambda o, v: check_choice(o, v, ACTIVATIONS),
+    "bias": check_bool,
+    "meta_hidden": lambda o, v: check_int(o, v, 1),
+    "meta_bias": check_bool,
+    "meta_activation": lambda o, v: check_choice(o, v, META_ACTIVATIONS),
+    "prompt_dim": lambda o, v: check_int(o, v, 1),
+}
+
+
+def check_options(options: dict[str, Any], layers: int) -> None:
+    """Validate every resolved option; ``clusters`` must lie in 1 … number of layers."""
+    for option, value in options.items():
+        if option == "clusters":
+            check_int(option, value, 1, layers)
+        else:
+            CHECKS[option](option, value)
+    if "grid_range" in options:
+        options["grid_range"] = tuple(float(v) for v in options["grid_range"])
