@@ -1,7 +1,30 @@
 """pinnkan: physics-informed Kolmogorov–Arnold Networks (KAN, MetaKAN, FastKAN, WavKAN, MLP)."""
 
+from .derivatives import gradient, laplacian
+from .geometry import Ball
 from .nn import build_model, count_parameters, list_models, model_options
+from .problem import PDE, ExactSolution, Fields
+from .problems import get_problem, list_problems
+from .results import Run, RunFileError, read_run, write_run
 
 __version__ = "0.1.0"
 
-__all__ = ["build_model", "count_parameters", "list_models", "model_options", "__version__"]
+__all__ = [
+    "Ball",
+    "ExactSolution",
+    "Fields",
+    "PDE",
+    "Run",
+    "RunFileError",
+    "build_model",
+    "count_parameters",
+    "get_problem",
+    "gradient",
+    "laplacian",
+    "list_models",
+    "list_problems",
+    "model_options",
+    "read_run",
+    "write_run",
+    "__version__",
+]

@@ -1,46 +1,238 @@
-"""Laplacian engines: ``laplacian(model, x, method=...) -> (u, Δu)``.
+"""Laplacian engines: ``laplacian(model, x, method=...) -> (u, Δu)``, and autograd helpers.
 
-"autograd" is the reference: one double-backward per input dimension,
-Δu = Σ_i ∂²u/∂x_i², with the graph kept so that parameter gradients flow (``create_graph``).
+Methods (all return ``(u (batch,), Δu (batch,))`` for a scalar-output model ``(batch, d) ->
+(batch, 1)``):
+
+* "forward" — exact, one forward pass carrying first- and second-order information through the
+  layers (:mod:`pinnkan.forward_laplacian`); covers KAN-family networks, the MLP, and both inside
+  :class:`~pinnkan.nn.constraint.BallHardConstraint`.
+* "autograd" — the reference: one double-backward per input dimension, Δu = Σ_i ∂²u/∂x_i².
+* "sdgd" — unbiased estimate from a random subset S of |S| = ``samples`` coordinates drawn
+  without replacement (shared by the batch): (d/|S|) Σ_{i∈S} ∂²u/∂x_i².
+* "hutchinson" — unbiased estimate from ``samples`` Rademacher probes v per point:
+  (1/|V|) Σ_v vᵀ ∇²u v.
+
+The estimators run on the forward engine; for any other model every method falls back to
+autograd (with an :class:`EngineFallbackWarning` naming the engine that runs), drawing the same
+directions, so a seeded estimate is the same number whichever engine computes it.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-METHODS = ("autograd",)
+from .forward_laplacian import Directions, forward_laplacian, supports
+
+METHODS = ("forward", "autograd", "sdgd", "hutchinson")
+ESTIMATORS = ("sdgd", "hutchinson")
+DEFAULT_SAMPLES = 16
+
+Model = Callable[[Tensor], Tensor]
+
+
+class EngineFallbackWarning(UserWarning):
+    """The forward engine does not cover a model and the autograd engine runs instead."""
+
+
+# --- autograd helpers for user operators ----------------------------------------------------
 
 
 def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
     """∇u for a batch of scalars ``u (batch,)`` w.r.t. ``x (batch, d)`` -> ``(batch, d)``."""
-    (g,) = torch.autograd.grad(u.sum(), x, create_graph=create_graph)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=create_graph, retain_graph=True)
     return g
 
 
-def autograd_laplacian(
-    model: Callable[[Tensor], Tensor], x: Tensor, create_graph: bool = True
+def hessian_diagonal(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
+    """``∂²u/∂x_i²`` for ``u (batch,)`` computed from ``x (batch, d)``: ``(batch, d)``.
+
+    One double-backward per coordinate; each point's u must depend on its own row of x only.
+    """
+    first = gradient(u, x, create_graph=True)
+    columns = [
+        torch.autograd.grad(first[:, i].sum(), x, create_graph=create_graph, retain_graph=True)[0][
+            :, i
+        ]
+        for i in range(x.shape[1])
+    ]
+    return torch.stack(columns, dim=1)
+
+
+def scalar_output(output: Tensor, batch: int) -> Tensor:
+    """``(batch, 1)`` or ``(batch,)`` -> ``(batch,)``; anything else raises ``ValueError``."""
+    if output.shape == (batch, 1):
+        return output.squeeze(-1)
+    if output.shape == (batch,):
+        return output
+    raise ValueError(
+        f"model output of shape {tuple(output.shape)} is not allowed; "
+        f"the Laplacian needs a scalar output ({batch}, 1)"
+    )
+
+
+# --- the autograd engine ---------------------------------------------------------------------
+
+
+def autograd_directional_laplacian(
+    model: Model, x: Tensor, directions: Directions, create_graph: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """Reference engine: ``(u (batch,), Δu (batch,))`` by d double-backward passes."""
-    x = x.detach().requires_grad_(True)
-    u = model(x).squeeze(-1)
-    g = gradient(u, x, create_graph=True)
-    lap = torch.zeros_like(u)
-    for i in range(x.shape[1]):
-        (second,) = torch.autograd.grad(g[:, i].sum(), x, create_graph=create_graph)
-        lap = lap + second[:, i]
+    """``(u, w Σ_k v_kᵀ ∇²u v_k)`` by one double-backward per direction (see :class:`Directions`)."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        u = scalar_output(model(x), x.shape[0])
+        first = gradient(u, x, create_graph=True)
+        if directions.vectors is None:
+            coordinates = range(x.shape[1])
+            if directions.coordinates is not None:
+                coordinates = directions.coordinates.tolist()
+            terms = [
+                torch.autograd.grad(
+                    first[:, i].sum(), x, create_graph=create_graph, retain_graph=True
+                )[0][:, i]
+                for i in coordinates
+            ]
+        else:
+            terms = []
+            for probe in directions.vectors.unbind(dim=1):  # (batch, d)
+                (curvature,) = torch.autograd.grad(
+                    (first * probe).sum(), x, create_graph=create_graph, retain_graph=True
+                )
+                terms.append((curvature * probe).sum(dim=-1))
+        lap = directions.weight * torch.stack(terms).sum(dim=0)
+    if not create_graph:
+        return u.detach(), lap.detach()
     return u, lap
 
 
-def laplacian(
-    model: Callable[[Tensor], Tensor],
-    x: Tensor,
-    method: str = "autograd",
-    create_graph: bool = True,
+def autograd_laplacian(model: Model, x: Tensor, create_graph: bool = True) -> tuple[Tensor, Tensor]:
+    """Reference engine: ``(u (batch,), Δu (batch,))`` by d double-backward passes."""
+    return autograd_directional_laplacian(model, x, Directions(x.shape[1], 1.0), create_graph)
+
+
+# --- the directions of each method -----------------------------------------------------------
+
+
+def check_samples(method: str, samples: int | None, dim: int) -> int | None:
+    """The number of samples of an estimator (default :data:`DEFAULT_SAMPLES`, at most d for
+    SDGD); exact methods take none."""
+    if method not in ESTIMATORS:
+        if samples is not None:
+            raise ValueError(
+                f"samples={samples!r} is not allowed with method={method!r}; "
+                f"only the estimators {', '.join(ESTIMATORS)} take samples"
+            )
+        return None
+    if samples is None:
+        return min(DEFAULT_SAMPLES, dim) if method == "sdgd" else DEFAULT_SAMPLES
+    upper = dim if method == "sdgd" else None
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples={samples!r} is not allowed; give a positive integer")
+    if upper is not None and samples > upper:
+        raise ValueError(f"samples={samples} is not allowed; SDGD takes at most d = {dim}")
+    return samples
+
+
+def draw_directions(
+    method: str, x: Tensor, samples: int | None, generator: torch.Generator | None
+) -> Directions:
+    """The directions of ``method`` for points ``x (batch, d)``, drawn from ``generator``."""
+    batch, dim = x.shape
+    device = generator.device if generator is not None else x.device
+    if method == "sdgd":
+        subset = torch.randperm(dim, generator=generator, device=device)[:samples]
+        return Directions(dim, dim / samples, coordinates=subset.to(x.device))
+    if method == "hutchinson":
+        bits = torch.randint(0, 2, (batch, samples, dim), generator=generator, device=device)
+        probes = (2 * bits - 1).to(device=x.device, dtype=x.dtype)
+        return Directions(dim, 1.0 / samples, vectors=probes)
+    return Directions(dim, 1.0)
+
+
+# --- the public entry point ------------------------------------------------------------------
+
+
+def check_points(x: object) -> None:
+    if not isinstance(x, Tensor) or x.ndim != 2 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"points {shape} are not allowed; give a floating tensor (batch, d)")
+
+
+def check_chunk_size(chunk_size: int | None) -> None:
+    if chunk_size is None:
+        return
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size!r} is not allowed; give a positive integer")
+
+
+def autograd_in_chunks(
+    model: Model, x: Tensor, directions: Directions, create_graph: bool, chunk_size: int | None
 ) -> tuple[Tensor, Tensor]:
-    """Value and Laplacian of a scalar-output model at ``x (batch, d)``: ``((batch,), (batch,))``."""
+    step = chunk_size or max(x.shape[0], 1)
+    pieces = [
+        autograd_directional_laplacian(
+            model,
+            x[start : start + step],
+            directions.rows(slice(start, start + step)),
+            create_graph,
+        )
+        for start in range(0, x.shape[0], step)
+    ]
+    values, laplacians = zip(*pieces, strict=True)
+    return torch.cat(values), torch.cat(laplacians)
+
+
+def fallback_message(model: object, method: str) -> str:
+    engine = "autograd" if method == "forward" else f"autograd {method}"
+    return (
+        f"laplacian(method={method!r}): {type(model).__name__} is not covered by the forward "
+        f"engine (KANNetwork, MLP, optionally in BallHardConstraint); running the {engine} "
+        f"engine instead (one double-backward per direction)"
+    )
+
+
+def laplacian(
+    model: Model,
+    x: Tensor,
+    method: str = "forward",
+    *,
+    create_graph: bool = True,
+    samples: int | None = None,
+    generator: torch.Generator | None = None,
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Value and Laplacian (or its estimate) of a scalar-output model at ``x (batch, d)``.
+
+    Args:
+        model: ``(batch, d) -> (batch, 1)``.
+        x: the points ``(batch, d)``.
+        method: "forward" (exact, fast), "autograd" (exact, reference), "sdgd" or "hutchinson"
+            (unbiased estimates).
+        create_graph: keep the graph so that parameter gradients flow through Δu; with False
+            the results are detached (evaluation).
+        samples: |S| for "sdgd" (1 … d) or the number of probes for "hutchinson"
+            (default 16, at most d for SDGD).
+        generator: the random generator of the estimators' draws.
+        chunk_size: evaluate at most this many points at a time (same results, bounded peak
+            memory); a KAN's coefficients are still generated once.
+
+    Returns:
+        ``(u (batch,), Δu (batch,))``.
+    """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
-    return autograd_laplacian(model, x, create_graph)
+    check_points(x)
+    check_chunk_size(chunk_size)
+    samples = check_samples(method, samples, x.shape[1])
+    directions = draw_directions(method, x, samples, generator)
+    if method == "autograd":
+        return autograd_in_chunks(model, x, directions, create_graph, chunk_size)
+    if not supports(model):
+        warnings.warn(fallback_message(model, method), EngineFallbackWarning, stacklevel=2)
+        return autograd_in_chunks(model, x, directions, create_graph, chunk_size)
+    with torch.set_grad_enabled(create_graph and torch.is_grad_enabled()):
+        u, lap = forward_laplacian(model, x, directions, chunk_size)
+    return u, lap

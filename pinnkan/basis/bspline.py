@@ -91,7 +91,8 @@ class BSplineBasis(LinearBasis):
         self.base = base
         self.num_coefficients = grid + order + int(base)
         knots = uniform_knots(grid, order, grid_range).expand(in_features, -1).clone()
-        self.register_buffer("knots", knots.to(torch.get_default_dtype()))
+        # Kept in float64 (cast to x's dtype on use) so that model.double() gets exact knots.
+        self.register_buffer("knots", knots)
 
     def extra_repr(self) -> str:
         return f"grid={self.grid}, order={self.order}, base={self.base}"

@@ -25,7 +25,8 @@ class GaussianRBFBasis(LinearBasis):
         self.num_coefficients = centers
         self.width = (hi - lo) / (centers - 1)
         grid = torch.linspace(lo, hi, centers, dtype=torch.float64)
-        self.register_buffer("centers", grid.to(torch.get_default_dtype()))
+        # Kept in float64 (cast to x's dtype on use) so that model.double() gets exact centres.
+        self.register_buffer("centers", grid)
 
     def extra_repr(self) -> str:
         return f"centers={self.num_coefficients}, width={self.width:.4g}"

@@ -10,7 +10,6 @@ naming the value and what is allowed. The resolved options are kept on the model
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from torch import nn
 
 from ..basis import BSplineBasis, EdgeFamily, GaussianRBFBasis, WaveletFamily
 from ..basis.wavelet import MOTHER_WAVELETS
+from ..validation import check_bool, check_choice, check_int, check_range
 from .activations import ACTIVATIONS, META_ACTIVATIONS
 from .clustering import cluster_layers
 from .kan import DirectCoefficients, KANLayer, KANNetwork
@@ -189,39 +189,6 @@ def check_width(width: Any) -> list[int]:
         if isinstance(entry, bool) or not isinstance(entry, int) or entry < 1:
             raise ValueError(f"width entry {entry!r} is not allowed; widths are positive integers")
     return list(width)
-
-
-def check_int(option: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum
-    if not bad and maximum is not None and value > maximum:
-        bad = True
-    if bad:
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ValueError(
-            f"{option}={value!r} is not allowed; it must be an integer ≥ {minimum}{upper}"
-        )
-
-
-def check_bool(option: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{option}={value!r} is not allowed; it must be True or False")
-
-
-def check_choice(option: str, value: Any, allowed: Any) -> None:
-    if value not in allowed:
-        raise ValueError(f"{option}={value!r} is not known; allowed: {', '.join(allowed)}")
-
-
-def check_range(option: str, value: Any) -> None:
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        and all(math.isfinite(v) for v in value)
-        and value[0] < value[1]
-    )
-    if not ok:
-        raise ValueError(f"{option}={value!r} is not allowed; give two finite numbers lo < hi")
 
 
 CHECKS: dict[str, Callable[[str, Any], None]] = {

@@ -17,8 +17,11 @@ from .activations import ACTIVATIONS, check_activation
 def linear(
     in_features: int, out_features: int, bias: bool, generator: torch.Generator | None = None
 ) -> nn.Linear:
-    """``nn.Linear`` with PyTorch's default law U(±1/√in), drawn from ``generator``."""
-    layer = nn.Linear(in_features, out_features, bias=bias)
+    """``nn.Linear`` with PyTorch's default law U(±1/√in), drawn from ``generator``.
+
+    Built with ``skip_init`` so that the global RNG is not consumed when a generator is given.
+    """
+    layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias)
     bound = 1.0 / math.sqrt(in_features)
     with torch.no_grad():
         layer.weight.uniform_(-bound, bound, generator=generator)

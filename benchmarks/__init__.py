@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (run as modules, e.g. ``python -m benchmarks.memory``)."""

@@ -1,0 +1,144 @@
+"""The ``pinnkan`` command line: ``solve``, ``list``, ``show`` and ``bench``.
+
+Every error in user input ends with one line ``pinnkan: error: …`` on stderr and exit code 2;
+no run file is written (``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import commands
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error message (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"pinnkan: error: {message}\n")
+
+
+def int_list(text: str) -> list[int]:
+    """``"20,32,32,1"`` -> ``[20, 32, 32, 1]``."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers"
+        ) from None
+
+
+def float_pair(text: str) -> tuple[float, float]:
+    """``"-1,1"`` -> ``(-1.0, 1.0)``."""
+    try:
+        lo, hi = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two comma-separated numbers") from None
+    return lo, hi
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model (see `pinnkan list`)")
+    group.add_argument("--model", default="kan", help="backbone name (default: kan)")
+    group.add_argument("--width", type=int_list, help="layer widths, e.g. 10,32,32,32,1 (default: d,32,32,32,1)")
+    group.add_argument("--grid", type=int, help="B-spline grid intervals G")
+    group.add_argument("--k", type=int, help="B-spline order k")
+    group.add_argument("--grid-range", type=float_pair, help="grid range lo,hi")
+    group.add_argument("--centers", type=int, help="FastKAN RBF centres")
+    group.add_argument("--wavelet", help="WavKAN mother wavelet: mexican_hat, morlet, dog")
+    group.add_argument("--activation", help="MLP activation: tanh, silu, sin, sigmoid, softplus")
+    group.add_argument("--bias", action=argparse.BooleanOptionalAction, help="node biases")
+    group.add_argument("--meta-hidden", type=int, help="meta-learner hidden width")
+    group.add_argument("--meta-bias", action=argparse.BooleanOptionalAction, help="meta-learner biases")
+    group.add_argument("--meta-activation", help="meta-learner activation: relu, tanh, silu, sigmoid")
+    group.add_argument("--prompt-dim", type=int, help="dimension of each edge prompt")
+    group.add_argument("--clusters", type=int, help="number of meta-learners (layer clusters)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training (overrides the preset)")
+    group.add_argument("--preset", help="run recipe: sdgd, paper, or a .toml file")
+    group.add_argument("--steps", type=int, help="optimizer steps")
+    group.add_argument("--optimizer", help="adam or lbfgs")
+    group.add_argument("--lr", type=float, help="learning rate")
+    group.add_argument("--prompt-lr", type=float, help="MetaKAN prompt learning rate")
+    group.add_argument("--meta-lr", type=float, help="MetaKAN meta-learner learning rate")
+    group.add_argument("--schedule", help="constant, linear, cosine or exponential")
+    group.add_argument("--points", type=int, help="interior collocation points per step")
+    group.add_argument("--boundary-points", type=int, help="boundary points (soft constraint; 0 = 100·d)")
+    group.add_argument("--resample-every", type=int, help="draw new points every N steps (0 = never)")
+    group.add_argument("--law", help="interior sampling law: volume or radial")
+    group.add_argument("--constraint", help="hard: (1-|x|²)·NN(x); soft: boundary loss")
+    group.add_argument("--alpha", type=float, help="soft constraint weight of the interior loss")
+    group.add_argument("--test-points", type=int, help="fixed test points")
+    group.add_argument("--eval-every", type=int, help="log and evaluate every N steps")
+    group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
+    group.add_argument("--seed", type=int, help="training seed (initialisation and sampling)")
+
+
+def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("solve", help="solve a PDE with physics-informed training")
+    parser.add_argument("--problem", required=True, help="problem name or path/file.py:Class")
+    parser.add_argument("--dim", type=int, help="spatial dimension d")
+    parser.add_argument("--problem-seed", type=int, help="seed of the exact solution's coefficients")
+    add_model_arguments(parser)
+    add_train_arguments(parser)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--dtype", default="float32", help="float32 or float64")
+    parser.add_argument("--out", help="run file path (default: results/runs/<name>.h5)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=commands.solve)
+
+
+def add_show_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("show", help="summarise a run file")
+    parser.add_argument("run", help="path of a .h5 run file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=commands.show)
+
+
+def add_list_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("list", help="list problems, models and presets")
+    parser.set_defaults(handler=commands.list_all)
+
+
+def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="speed and memory benchmarks")
+    parser.add_argument("which", choices=["laplacian", "memory"], help="benchmark to run")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="options of that benchmark")
+    parser.set_defaults(handler=commands.bench)
+
+
+def get_args_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="pinnkan", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    add_solve_parser(subparsers)
+    add_show_parser(subparsers)
+    add_list_parser(subparsers)
+    add_bench_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except (ValueError, FileNotFoundError, KeyboardInterrupt) as error:
+        if args.debug:
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"pinnkan: error: {message}", file=sys.stderr)
+        return 2
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=None, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Handlers of the ``pinnkan`` subcommands: map parsed flags 1:1 onto library calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import fields
+from typing import Any
+
+from .nn.build import list_models, model_options
+from .presets import list_presets, load_preset
+from .problems import list_problems
+from .results import format_summary, new_run_path, read_run, summary
+from .runner import SolveSpec, solve_pde
+from .train import TrainConfig
+
+MODEL_FLAGS = (
+    "grid",
+    "k",
+    "grid_range",
+    "centers",
+    "wavelet",
+    "activation",
+    "bias",
+    "meta_hidden",
+    "meta_bias",
+    "meta_activation",
+    "prompt_dim",
+    "clusters",
+)
+
+
+def given(args: argparse.Namespace, names: Any) -> dict[str, Any]:
+    """The flags among ``names`` that the user set (not None)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def train_config(args: argparse.Namespace, preset: dict[str, Any]) -> TrainConfig:
+    """TrainConfig defaults, overridden by the preset's [train] table, overridden by flags."""
+    names = [f.name for f in fields(TrainConfig)]
+    table = preset.get("train", {})
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ValueError(f"preset option {unknown[0]!r} is not a training option; allowed: {', '.join(names)}")
+    return TrainConfig(**{**table, **given(args, names)})
+
+
+def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, Any]:
+    """Preset [model] options the model accepts, overridden by flags (all of which must apply)."""
+    accepted = model_options(args.model)
+    from_preset = {k: v for k, v in preset.get("model", {}).items() if k in accepted}
+    if "grid_range" in from_preset:
+        from_preset["grid_range"] = tuple(from_preset["grid_range"])
+    return {**from_preset, **given(args, MODEL_FLAGS)}
+
+
+def solve_spec(args: argparse.Namespace) -> SolveSpec:
+    preset = load_preset(args.preset) if args.preset else {}
+    problem_options = {}
+    if args.dim is not None:
+        problem_options["dim"] = args.dim
+    if args.problem_seed is not None:
+        problem_options["seed"] = args.problem_seed
+    return SolveSpec(
+        problem=args.problem,
+        problem_options=problem_options,
+        model=args.model,
+        model_options=model_config(args, preset),
+        width=args.width,
+        train=train_config(args, preset),
+        preset=args.preset,
+        device=args.device,
+        dtype=args.dtype,
+    )
+
+
+class Progress:
+    """A one-line progress bar on stderr: step, loss, relative ℓ2, speed and time left."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.start = time.perf_counter()
+        self.live = sys.stderr.isatty()
+
+    def __call__(self, step: int, record: dict) -> None:
+        elapsed = time.perf_counter() - self.start
+        rate = step / elapsed if elapsed > 0 else math.nan
+        left = (self.steps - step) / rate if rate > 0 else math.nan
+        filled = int(20 * step / self.steps)
+        bar = "#" * filled + "." * (20 - filled)
+        error = f" rel_l2 {record['rel_l2']:.3e}" if "rel_l2" in record else ""
+        line = (
+            f"[{bar}] {step}/{self.steps} loss {record['loss']:.3e}{error} "
+            f"{rate:.1f} it/s, {left:.0f}s left"
+        )
+        if self.live:
+            print("\r" + line, end="" if step < self.steps else "\n", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def solve(args: argparse.Namespace) -> int:
+    spec = solve_spec(args)
+    out = args.out or str(
+        new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
+    )
+    progress = None if args.quiet else Progress(spec.train.steps)
+    run = solve_pde(spec, out, progress)
+    print(format_summary(run))
+    print(f"run file: {out}")
+    return 0 if run.status == "completed" else 1
+
+
+def show(args: argparse.Namespace) -> int:
+    run = read_run(args.run, load_model=False, load_checkpoint=False)
+    if args.json:
+        print(json.dumps(summary(run), default=str))
+    else:
+        print(format_summary(run))
+    return 0
+
+
+def list_all(args: argparse.Namespace) -> int:
+    print("problems:")
+    for name, description in list_problems().items():
+        print(f"  {name:<14} {description}")
+    print("  path/file.py:Class  a user-defined PDE class")
+    print("models:")
+    for name in list_models():
+        options = ", ".join(f"{k}={v}" for k, v in model_options(name).items())
+        print(f"  {name:<14} {options}")
+    print("presets:")
+    for name, description in list_presets().items():
+        print(f"  {name:<14} {description}")
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    if args.which == "laplacian":
+        from .bench.laplacian import main as run
+    else:
+        from .bench.memory import main as run
+    return run(args.options) or 0

@@ -1,0 +1,426 @@
+"""Forward Laplacian engine: value, first- and second-order information in one pass.
+
+Second derivatives are taken along directions v_1 … v_K ∈ R^d with one weight w (see
+:class:`Directions`): the engine computes ``L u = w Σ_k v_kᵀ ∇²u v_k``, which is the exact
+Laplacian for v_k = e_k (w = 1), SDGD for a random subset of coordinates (w = d/K) and
+Hutchinson's estimator for Rademacher probes (w = 1/K).
+
+For the node values ``a (batch, n)`` of a layer, the :class:`Jet` carries
+
+    a,    L a = w Σ_k v_kᵀ ∇²a v_k,    r = w Σ_k (v_k·x) (v_k·∇a)   (= x·∇a when exact; optional)
+
+and the first-derivative information, either the directional derivatives ``J_k = v_k·∇a``
+("jacobian", ``(batch, K, n)``) or their Gram matrix ``G = w Σ_k J_k J_kᵀ`` ("gram",
+``(batch, n, n)``), whose cost per layer does not depend on K. Only ``diag G`` (squared norms)
+enters the Laplacian. Through a KAN layer ``y_j = Σ_i φ_ij(a_i)`` with slopes
+``A_ij = φ'_ij(a_i)`` and curvatures ``B_ij = φ''_ij(a_i)``:
+
+    J' = J A,    G' = Aᵀ G A,    L y_j = Σ_i [B_ij G_ii + A_ij L a_i],    r'_j = Σ_i A_ij r_i
+
+and through an MLP layer ``z = W a + b``, ``y = σ(z)``:
+
+    J_z = J Wᵀ,  G_z = W G Wᵀ,  L z = W L a;    G_y = σ'σ'ᵀ ∘ G_z,  L y = σ'' diag G_z + σ' L z.
+
+At the input (a = x) the directional derivatives are the directions themselves, so a KAN's
+first J is its slopes at the selected coordinates, and an MLP's first J (= W_Sᵀ) is shared by all
+points. Which of J and G a layer carries is chosen by a cost model (:func:`gram_plan`). One
+ordinary backward through this graph gives the parameter gradients.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .basis.base import LinearBasis, contract, per_edge
+from .nn.constraint import BallHardConstraint
+from .nn.kan import KANLayer, KANNetwork
+from .nn.mlp import MLP
+
+REPRESENTATIONS = ("auto", "jacobian", "gram")
+
+
+class Directions(NamedTuple):
+    """Directions v_k ∈ R^d and weight w of the operator ``L u = w Σ_k v_kᵀ ∇²u v_k``.
+
+    Attributes:
+        dim: d.
+        weight: w.
+        coordinates: ``(K,)`` indices, v_k = e_{S_k}; None (with ``vectors`` None) means all d
+            coordinates, the exact Laplacian.
+        vectors: ``(batch, K, d)`` dense directions, one set per point (Hutchinson probes).
+    """
+
+    dim: int
+    weight: float
+    coordinates: Tensor | None = None
+    vectors: Tensor | None = None
+
+    @property
+    def count(self) -> int:
+        """K, the number of directions."""
+        if self.vectors is not None:
+            return self.vectors.shape[1]
+        return self.dim if self.coordinates is None else self.coordinates.numel()
+
+    def rows(self, part: slice) -> Directions:
+        """The directions of the points ``part`` (only per-point vectors depend on the point)."""
+        if self.vectors is None:
+            return self
+        return self._replace(vectors=self.vectors[part])
+
+    def trace(self) -> float | Tensor:
+        """``w Σ_k |v_k|²`` (L applied to |x|²/2): a float, or ``(batch,)`` for vectors."""
+        if self.vectors is None:
+            return self.weight * self.count
+        return self.weight * self.vectors.pow(2).sum(dim=(1, 2))
+
+    def along_inputs(self, x: Tensor) -> Tensor:
+        """``w Σ_k (v_k·x) v_k`` for dense vectors: ``(batch, d)``."""
+        projections = (self.vectors @ x.unsqueeze(-1)).squeeze(-1)  # (batch, K)
+        return self.weight * (projections.unsqueeze(1) @ self.vectors).squeeze(1)
+
+
+class Jet(NamedTuple):
+    """Node values of one layer with their second-order information (see the module doc)."""
+
+    value: Tensor  # (batch, n)
+    laplacian: Tensor | None  # (batch, n); None means zero (the inputs)
+    along: Tensor | None  # (batch, n) or None when not needed
+    jacobian: Tensor | None  # (batch, K, n), or (K, n) when shared by all points
+    gram: Tensor | None  # (batch, n, n), or (n, n) when shared by all points
+    weight: float
+
+
+def squared_norms(jet: Jet) -> Tensor:
+    """``diag G = w Σ_k J_k²``: ``(batch, n)`` (or ``(n,)`` when shared)."""
+    if jet.gram is not None:
+        return torch.diagonal(jet.gram, dim1=-2, dim2=-1)
+    return jet.weight * jet.jacobian.pow(2).sum(dim=-2)
+
+
+def to_gram(jet: Jet) -> Jet:
+    """Replace J by ``G = w Jᵀ J``."""
+    if jet.gram is not None:
+        return jet
+    jacobian = jet.jacobian
+    gram = jet.weight * (jacobian.transpose(-2, -1) @ jacobian)
+    return jet._replace(jacobian=None, gram=gram)
+
+
+def through_slopes(jet: Jet, slopes: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``(J A, None)`` or ``(None, Aᵀ G A)`` for per-point slopes ``A (batch, n, n')``."""
+    if jet.gram is not None:
+        return None, slopes.transpose(1, 2) @ (jet.gram @ slopes)
+    return jet.jacobian @ slopes, None
+
+
+def weighted_rows(weights: Tensor | float, matrix: Tensor) -> Tensor:
+    """``Σ_i r_i M_ij``: ``r (batch, n)`` (or a number), ``M (batch, n, n')`` -> ``(batch, n')``."""
+    if isinstance(weights, Tensor):
+        return (weights.unsqueeze(1) @ matrix).squeeze(1)
+    return weights * matrix.sum(dim=1)
+
+
+def column(values: Tensor | float) -> Tensor | float:
+    """Broadcast per-input values ``(batch, n)`` against a basis expansion ``(batch, n, m)``."""
+    return values.unsqueeze(-1) if isinstance(values, Tensor) else values
+
+
+# --- KAN layers ----------------------------------------------------------------------------
+
+
+def kan_step(
+    layer: KANLayer,
+    coefficients: Tensor,
+    value: Tensor,
+    squares: Tensor | float,
+    laplacian: Tensor | None,
+    along: Tensor | None,
+    need_slopes: bool,
+    subset: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """``(y, L y, r', A)`` of a KAN layer from its inputs' values, ``diag G``, ``L a`` and r.
+
+    For a linear basis φ_ij = Σ_m w_jim B_m, the sums over i are single contractions,
+    e.g. ``L y_j = Σ_{i,m} w_jim [B''_m(a_i) G_ii + B'_m(a_i) L a_i]``; the per-edge slopes
+    ``A (batch, n, n')`` are formed only when J or G must be propagated. With ``subset`` (the
+    first layer of SDGD) the derivative terms run over the inputs i ∈ S only, and ``squares``,
+    ``laplacian`` and ``along`` are given at those inputs.
+    """
+    family = layer.family
+    if isinstance(family, LinearBasis):
+        basis, first, second = family.basis_derivatives(value)
+        y = contract(basis, coefficients)
+        if layer.bias is not None:
+            y = y + layer.bias
+        if subset is not None:
+            first, second = first.index_select(1, subset), second.index_select(1, subset)
+            coefficients = coefficients.index_select(1, subset)
+        curvature = second * column(squares)
+        if laplacian is not None:
+            curvature = curvature + first * column(laplacian)
+        lap = contract(curvature, coefficients)
+        along_y = None if along is None else contract(first * column(along), coefficients)
+        slopes = per_edge(first, coefficients) if need_slopes else None
+        return y, lap, along_y, slopes
+    y, slopes, curvatures = layer.value_and_derivatives(value, coefficients)
+    if subset is not None:
+        slopes, curvatures = slopes.index_select(1, subset), curvatures.index_select(1, subset)
+    lap = weighted_rows(squares, curvatures)
+    if laplacian is not None:
+        lap = lap + weighted_rows(laplacian, slopes)
+    along_y = None if along is None else weighted_rows(along, slopes)
+    return y, lap, along_y, slopes
+
+
+def kan_input_layer(
+    layer: KANLayer,
+    coefficients: Tensor,
+    x: Tensor,
+    directions: Directions,
+    want_along: bool,
+    last: bool,
+) -> Jet:
+    """First KAN layer (a = x): J_1 = the slopes at the selected coordinates, or V A."""
+    weight = directions.weight
+    need_slopes = not last
+    if directions.vectors is not None:
+        vectors = directions.vectors
+        squares = weight * vectors.pow(2).sum(dim=1)
+        along = directions.along_inputs(x) if want_along else None
+        y, lap, along_y, slopes = kan_step(
+            layer, coefficients, x, squares, None, along, need_slopes
+        )
+        jacobian = None if last else vectors @ slopes
+        return Jet(y, lap, along_y, jacobian, None, weight)
+    subset = directions.coordinates
+    inputs = x if subset is None else x.index_select(1, subset)
+    along = weight * inputs if want_along else None
+    y, lap, along_y, slopes = kan_step(
+        layer, coefficients, x, weight, None, along, need_slopes, subset
+    )
+    return Jet(y, lap, along_y, slopes, None, weight)
+
+
+def kan_hidden_layer(layer: KANLayer, coefficients: Tensor, jet: Jet, last: bool) -> Jet:
+    """A later KAN layer: ``J' = J A`` or ``G' = Aᵀ G A`` (skipped for the last layer)."""
+    squares = squared_norms(jet)
+    y, lap, along, slopes = kan_step(
+        layer, coefficients, jet.value, squares, jet.laplacian, jet.along, not last
+    )
+    if last:
+        return Jet(y, lap, along, None, None, jet.weight)
+    jacobian, gram = through_slopes(jet, slopes)
+    return Jet(y, lap, along, jacobian, gram, jet.weight)
+
+
+def kan_jet(
+    net: KANNetwork,
+    coefficients: list[Tensor],
+    x: Tensor,
+    directions: Directions,
+    want_along: bool,
+    plan: list[bool],
+) -> Jet:
+    """Jet of the output of a :class:`KANNetwork` given its coefficients (generated once)."""
+    layers = list(net.layers)
+    jet = kan_input_layer(layers[0], coefficients[0], x, directions, want_along, len(layers) == 1)
+    for index in range(1, len(layers)):
+        if plan[index - 1]:
+            jet = to_gram(jet)
+        jet = kan_hidden_layer(layers[index], coefficients[index], jet, index == len(layers) - 1)
+    return jet
+
+
+# --- MLP layers ----------------------------------------------------------------------------
+
+
+def mlp_input_layer(linear: nn.Linear, x: Tensor, directions: Directions, want_along: bool) -> Jet:
+    """``z = W x + b``: J_z = W_Sᵀ (shared by all points) or V Wᵀ; L z = 0."""
+    z = linear(x)
+    matrix = linear.weight
+    weight = directions.weight
+    if directions.vectors is not None:
+        jacobian = directions.vectors @ matrix.t()
+        along = directions.along_inputs(x) @ matrix.t() if want_along else None
+        return Jet(z, None, along, jacobian, None, weight)
+    subset = directions.coordinates
+    if subset is not None:
+        matrix = matrix.index_select(1, subset)
+        x = x.index_select(1, subset)
+    along = weight * (x @ matrix.t()) if want_along else None
+    return Jet(z, None, along, matrix.t(), None, weight)
+
+
+def linear_layer(linear: nn.Linear, jet: Jet, last: bool) -> Jet:
+    """``z = W a + b``: ``J_z = J Wᵀ``, ``G_z = W G Wᵀ``, ``L z = W L a``, ``r_z = W r``."""
+    matrix = linear.weight
+    z = linear(jet.value)
+    lap = jet.laplacian @ matrix.t()
+    along = None if jet.along is None else jet.along @ matrix.t()
+    if last:
+        return Jet(z, lap, along, None, None, jet.weight)
+    if jet.gram is not None:
+        gram = (jet.gram @ matrix.t()).transpose(-2, -1) @ matrix.t()
+        return Jet(z, lap, along, None, gram, jet.weight)
+    return Jet(z, lap, along, jet.jacobian @ matrix.t(), None, jet.weight)
+
+
+def activation_layer(derivatives, jet: Jet) -> Jet:
+    """``y = σ(z)``: ``J_y = σ' J_z``, ``G_y = σ'σ'ᵀ ∘ G_z``, ``L y = σ'' diag G_z + σ' L z``."""
+    y, slope, curvature = derivatives(jet.value)
+    lap = curvature * squared_norms(jet)
+    if jet.laplacian is not None:
+        lap = lap + slope * jet.laplacian
+    along = None if jet.along is None else slope * jet.along
+    if jet.gram is not None:
+        gram = jet.gram * slope.unsqueeze(-1) * slope.unsqueeze(-2)
+        return Jet(y, lap, along, None, gram, jet.weight)
+    return Jet(y, lap, along, jet.jacobian * slope.unsqueeze(-2), None, jet.weight)
+
+
+def mlp_jet(mlp: MLP, x: Tensor, directions: Directions, want_along: bool, plan: list[bool]) -> Jet:
+    """Jet of the output of an :class:`MLP`."""
+    linears = list(mlp.layers)
+    jet = mlp_input_layer(linears[0], x, directions, want_along)
+    for index in range(1, len(linears)):
+        if plan[index - 1]:
+            jet = to_gram(jet)
+        jet = activation_layer(mlp.activation.derivatives, jet)
+        jet = linear_layer(linears[index], jet, index == len(linears) - 1)
+    if jet.laplacian is None:  # a single linear layer: L z = 0
+        jet = jet._replace(laplacian=torch.zeros_like(jet.value))
+    return jet
+
+
+# --- planning and the engine ---------------------------------------------------------------
+
+
+def plan_cost(width: list[int], count: int, shared_first: bool, switch: int) -> int:
+    """Multiply-adds per point to carry J for hidden outputs l < ``switch`` and G from it on.
+
+    Per hidden output l (width n, next width n'): squared norms K n (J only), the switch
+    K n² (free when the first J is shared by all points), and the propagation into the next
+    hidden output: K n n' for J, n n' (n + n') for G.
+    """
+    layers = len(width) - 1
+    cost = 0
+    for hidden in range(1, layers):
+        n = width[hidden]
+        if hidden < switch:
+            cost += count * n
+        elif hidden == switch and not (shared_first and hidden == 1):
+            cost += count * n * n
+        if hidden < layers - 1:
+            n_next = width[hidden + 1]
+            cost += count * n * n_next if hidden < switch else n * n_next * (n + n_next)
+    return cost
+
+
+def gram_plan(
+    width: list[int], count: int, shared_first: bool = False, representation: str = "auto"
+) -> list[bool]:
+    """For each hidden output l = 1 … L−1: carry G (True) or J (False), the cheaper plan.
+
+    ``representation`` "jacobian" or "gram" forces one representation everywhere.
+    """
+    if representation not in REPRESENTATIONS:
+        allowed = ", ".join(REPRESENTATIONS)
+        raise ValueError(f"representation={representation!r} is not known; allowed: {allowed}")
+    hidden = len(width) - 2
+    if representation != "auto":
+        return [representation == "gram"] * hidden
+    switches = range(1, hidden + 2)  # hidden + 1: never switch
+    best = min(switches, key=lambda s: (plan_cost(width, count, shared_first, s), -s))
+    return [output >= best for output in range(1, hidden + 1)]
+
+
+def supports(model: object) -> bool:
+    """Whether the forward engine covers ``model``: a :class:`KANNetwork` of
+    :class:`KANLayer` or an :class:`MLP`, optionally inside a :class:`BallHardConstraint`."""
+    if type(model) is BallHardConstraint:
+        model = model.net
+    if type(model) is MLP:
+        return True
+    return type(model) is KANNetwork and all(type(layer) is KANLayer for layer in model.layers)
+
+
+def network_jet(
+    net: KANNetwork | MLP,
+    coefficients: list[Tensor] | None,
+    x: Tensor,
+    directions: Directions,
+    want_along: bool,
+    plan: list[bool],
+) -> Jet:
+    if isinstance(net, MLP):
+        return mlp_jet(net, x, directions, want_along, plan)
+    return kan_jet(net, coefficients, x, directions, want_along, plan)
+
+
+def evaluate(
+    model: nn.Module,
+    coefficients: list[Tensor] | None,
+    x: Tensor,
+    directions: Directions,
+    plan: list[bool],
+) -> tuple[Tensor, Tensor]:
+    """``(u, L u)``, each ``(batch,)``, for one chunk of points ``x (batch, d)``.
+
+    With a hard constraint û = s N, s = 1 − |x|²/R²:
+    ``L û = −(2/R²) w Σ_k |v_k|² N − (4/R²) r + s L N`` (= Δû for the exact directions).
+    """
+    constrained = isinstance(model, BallHardConstraint)
+    net = model.net if constrained else model
+    jet = network_jet(net, coefficients, x, directions, constrained, plan)
+    value, lap = jet.value.squeeze(-1), jet.laplacian.squeeze(-1)
+    if not constrained:
+        return value, lap
+    scale = 1.0 / model.radius**2
+    envelope = model.envelope(x)
+    along = jet.along.squeeze(-1)
+    lap = -2 * scale * directions.trace() * value - 4 * scale * along + envelope * lap
+    return envelope * value, lap
+
+
+def forward_laplacian(
+    model: nn.Module,
+    x: Tensor,
+    directions: Directions,
+    chunk_size: int | None = None,
+    representation: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """``(u (batch,), L u (batch,))`` of a supported scalar-output model at ``x (batch, d)``.
+
+    KAN coefficients are generated once (one meta-learner call per layer for MetaKAN) and
+    shared by all chunks of ``chunk_size`` points.
+    """
+    if not supports(model):
+        raise ValueError(f"model {type(model).__name__} is not covered by the forward engine")
+    net = model.net if isinstance(model, BallHardConstraint) else model
+    if net.width[-1] != 1:
+        raise ValueError(f"width={net.width} is not allowed; the Laplacian needs one output")
+    if net.width[0] != x.shape[1]:
+        raise ValueError(f"points of dimension {x.shape[1]} do not fit width={net.width}")
+    shared_first = isinstance(net, MLP) and directions.vectors is None
+    plan = gram_plan(net.width, directions.count, shared_first, representation)
+    coefficients = net.coefficients() if isinstance(net, KANNetwork) else None
+    batch = x.shape[0]
+    step = chunk_size or max(batch, 1)
+    pieces = [
+        evaluate(
+            model,
+            coefficients,
+            x[start : start + step],
+            directions.rows(slice(start, start + step)),
+            plan,
+        )
+        for start in range(0, batch, step)
+    ]
+    if len(pieces) == 1:
+        return pieces[0]
+    values, laplacians = zip(*pieces, strict=True)
+    return torch.cat(values), torch.cat(laplacians)

@@ -1,0 +1,381 @@
+"""B-spline grid update (knots from data) and grid extension G -> G' for KAN and MetaKAN.
+
+Both operations move the knots of a layer and then choose new coefficients so that every edge
+function φ_ji keeps its values, in the least-squares sense on samples x_s of the edge's input:
+
+    w'_ji = argmin_w Σ_s (B'(x_si)ᵀ w − φ_ji(x_si))² + λ_i |w|²          (B' = the new basis)
+
+with a tiny ridge λ_i (relative to the Gram matrix) for basis functions the samples miss.
+
+*Grid update* (KAN's ``update_grid_from_samples``): the G+1 interior knots of input i blend the
+quantiles of the layer's input activations with a uniform grid over their range,
+
+    t = ε · uniform(min, max) + (1 − ε) · quantiles,     ε = ``grid_eps`` ∈ (0, 1],
+
+extended by k knots of step (max − min)/G on each side. Samples: the activations themselves.
+
+*Grid extension*: the interior knots are refined by linear interpolation at the fractional
+positions j·G/G' (a uniform grid stays uniform; when G'/G is an integer the old knots are among
+the new ones, the old spline space is nested in the new one and the function is kept exactly).
+Samples: a dense uniform sample of each input's interior knot range. The number of coefficients
+per edge changes from G+k+1 to G'+k+1: the layer's ``BSplineBasis`` and coefficient tensor are
+replaced together and ``model.config["grid"]`` is set to G'.
+
+*MetaKAN*. The coefficients are not parameters but ``w_ji = s_l (W h̃_ji)`` with
+h̃_ji = [σ(W_1 z_ji + b_1); 1] the meta-learner's hidden features of prompt z_ji, W = [W_2, b_2]
+its output layer and s_l = 1/√n_l. Setting new knots alone is undone at the next forward pass
+(the meta-learner regenerates the old coefficients, which then mean other functions). So after
+moving the knots we refit the output layer W of every meta-learner (shared by the layers of its
+cluster) by the same function-space least squares, jointly over all edges of the cluster:
+
+    W' = argmin_W Σ_{l,i,j} |B'_{li} s_l W h̃_lji − Φ_lji|²
+       ⇔ (Σ_{l,i} s_l² G_li ⊗ H_li + λI) vec(W) = Σ_{l,i} s_l vec(R_li)
+
+with G_li = B'_liᵀ B'_li, H_li = Σ_j h̃_lji h̃_ljiᵀ, R_li = Σ_j B'_liᵀ Φ_lji h̃_ljiᵀ (row-major
+vec). The new coefficients of an edge are a linear map T of its old ones, W' = T W solves this
+exactly when T is the same for every edge of the cluster, i.e. when all of them share one knot
+vector. A prompt should mean one function wherever the meta-learner sends it, so a MetaKAN keeps
+one knot vector per cluster: the grid update pools the activations of every input of every layer
+of the cluster (with per-input knots a single W cannot follow the different maps T_i and the
+function is lost; measured: errors of several times the output range). Grid extension refines
+the shared knots, replaces the output layer by one with G'+k+1 outputs and initialises it by
+this projection (exact for nested grids). ``refine_steps`` optional L-BFGS iterations on the
+prompts and meta-learners (same objective) may follow. Use ``clusters = number of layers`` to
+give every layer its own knots.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .basis import BSplineBasis
+from .basis.base import per_edge
+from .nn.kan import DirectCoefficients, KANNetwork
+from .nn.meta import MetaCoefficients
+from .nn.mlp import linear
+from .validation import check_int
+
+
+def check_bspline_network(model: nn.Module) -> KANNetwork:
+    """The model as a KAN/MetaKAN with B-spline edges; anything else raises ValueError."""
+    name = getattr(model, "config", {}).get("name", type(model).__name__)
+    if not isinstance(model, KANNetwork) or not all(
+        isinstance(layer.family, BSplineBasis) for layer in model.layers
+    ):
+        raise ValueError(f"model {name!r} has no B-spline grid; grids exist for kan and metakan")
+    if not isinstance(model.coefficients, (DirectCoefficients, MetaCoefficients)):
+        raise ValueError(f"model {name!r} has an unknown coefficient source")
+    return model
+
+
+@torch.no_grad()
+def layer_inputs(model: KANNetwork, x: Tensor) -> list[Tensor]:
+    """The input of every layer, ``[x, Φ⁰(x), …]``, each ``(batch, n_l)`` (output excluded)."""
+    inputs = []
+    for layer, weight in zip(model.layers, model.coefficients(), strict=True):
+        inputs.append(x)
+        x = layer(x, weight)
+    return inputs
+
+
+# --- knots -----------------------------------------------------------------------------------
+
+
+def extend_knots(interior: Tensor, order: int) -> Tensor:
+    """Interior knots ``(in, G+1)`` -> ``(in, G+2k+1)``, k knots of step (max−min)/G each side."""
+    grid = interior.shape[1] - 1
+    step = (interior[:, -1:] - interior[:, :1]) / grid
+    offsets = torch.arange(1, order + 1, dtype=interior.dtype)
+    left = interior[:, :1] - step * offsets.flip(0)
+    right = interior[:, -1:] + step * offsets
+    return torch.cat([left, interior, right], dim=1)
+
+
+def knots_from_samples(x: Tensor, grid: int, order: int, grid_eps: float = 0.02) -> Tensor:
+    """Knots ``(in, G+2k+1)`` (float64) adapted to samples ``x (n, in)``: see module docstring."""
+    if not 0.0 < grid_eps <= 1.0:
+        raise ValueError(f"grid_eps={grid_eps!r} is not allowed; it must lie in (0, 1]")
+    ordered = x.detach().double().sort(dim=0).values
+    n = ordered.shape[0]
+    positions = torch.linspace(0, n - 1, grid + 1).round().long()
+    quantiles = ordered[positions].t()  # (in, G+1)
+    low, high = ordered[0], ordered[-1]
+    span = torch.clamp(high - low, min=1e-3 * torch.clamp(high.abs(), min=1.0))
+    centre = 0.5 * (high + low)
+    low, high = centre - 0.5 * span, centre + 0.5 * span
+    fractions = torch.linspace(0, 1, grid + 1, dtype=torch.float64)
+    uniform = low[:, None] + fractions * (high - low)[:, None]
+    return extend_knots(grid_eps * uniform + (1 - grid_eps) * quantiles, order)
+
+
+def refine_knots(knots: Tensor, order: int, new_grid: int) -> Tensor:
+    """Knots ``(in, G+2k+1)`` -> ``(in, G'+2k+1)``: interior knots interpolated at j·G/G'."""
+    interior = knots[:, order : knots.shape[1] - order].double()
+    grid = interior.shape[1] - 1
+    position = torch.linspace(0, grid, new_grid + 1, dtype=torch.float64)
+    lower = position.floor().long().clamp(max=grid - 1)
+    fraction = position - lower
+    refined = interior[:, lower] * (1 - fraction) + interior[:, lower + 1] * fraction
+    return extend_knots(refined, order)
+
+
+def interior_samples(knots: Tensor, order: int, count: int) -> Tensor:
+    """``count`` uniform points per input over its interior knot range: ``(count, in)`` float64."""
+    low, high = knots[:, order].double(), knots[:, -order - 1].double()
+    fractions = torch.linspace(0, 1, count, dtype=torch.float64)[:, None]
+    return low + fractions * (high - low)
+
+
+# --- least squares ---------------------------------------------------------------------------
+
+
+def ridge_solve(gram: Tensor, right: Tensor, ridge: float) -> Tensor:
+    """``(G + λI)⁻¹ R`` batched, λ = ridge · mean diagonal of G: ``(…, m, m)``, ``(…, m, r)``."""
+    size = gram.shape[-1]
+    scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp(min=1e-300)
+    identity = torch.eye(size, dtype=gram.dtype)
+    return torch.linalg.solve(gram + (ridge * scale)[..., None, None] * identity, right)
+
+
+def fit_edge_coefficients(basis: Tensor, targets: Tensor, ridge: float = 1e-8) -> Tensor:
+    """Per-edge least squares: ``B (n, in, m)``, ``Φ (n, in, out)`` -> ``w (out, in, m)``."""
+    gram = torch.einsum("nim,nip->imp", basis, basis)
+    right = torch.einsum("nim,nio->imo", basis, targets)
+    return ridge_solve(gram, right, ridge).permute(2, 0, 1)
+
+
+def hidden_features(meta: nn.Module, prompts: Tensor) -> Tensor:
+    """h̃ = [σ(W_1 z + b_1); 1]: ``(out, in, p)`` -> ``(out, in, h+1)`` (h without output bias)."""
+    hidden = meta.activation(meta.hidden(prompts)).double()
+    if meta.output.bias is None:
+        return hidden
+    return torch.cat([hidden, torch.ones_like(hidden[..., :1])], dim=-1)
+
+
+def fit_output_layer(
+    terms: list[tuple[Tensor, Tensor, Tensor, float]], ridge: float = 1e-10
+) -> Tensor:
+    """W (m, h+1) minimising Σ |B s W h̃ − Φ|² over ``terms = [(B, Φ, h̃, s), …]`` (see docstring).
+
+    Each term: ``B (n, in, m)``, ``Φ (n, in, out)``, ``h̃ (out, in, h+1)``, scale s.
+    """
+    m, width = terms[0][0].shape[-1], terms[0][2].shape[-1]
+    system = torch.zeros(m * width, m * width, dtype=torch.float64)
+    right = torch.zeros(m * width, dtype=torch.float64)
+    for basis, targets, features, scale in terms:
+        gram = torch.einsum("nim,nip->imp", basis, basis)
+        outer = torch.einsum("oig,oih->igh", features, features)
+        kron = torch.einsum("iab,igh->agbh", gram, outer).reshape(m * width, m * width)
+        system += scale**2 * kron
+        projected = torch.einsum("nim,nio->imo", basis, targets)
+        right += scale * torch.einsum("imo,oih->mh", projected, features).reshape(-1)
+    solution = ridge_solve(system, right[:, None], ridge)
+    return solution.reshape(m, width)
+
+
+# --- update and extension --------------------------------------------------------------------
+
+
+def edge_targets(model: KANNetwork, inputs: list[Tensor]) -> list[Tensor]:
+    """φ_ji(x_i) of every layer at the given inputs, each ``(n, in, out)`` float64."""
+    with torch.no_grad():
+        return [
+            per_edge(layer.family.basis(x.double()), weight.double())
+            for layer, x, weight in zip(model.layers, inputs, model.coefficients(), strict=True)
+        ]
+
+
+def update_grid(
+    model: nn.Module,
+    x: Tensor,
+    grid_eps: float = 0.02,
+    ridge: float = 1e-8,
+    refine_steps: int = 0,
+) -> None:
+    """Adapt every layer's knots to the activations of ``x (n, n_0)``, keeping the function.
+
+    KAN: one knot vector per input, layer by layer (each layer's inputs come from the already
+    updated layers before it). MetaKAN: one knot vector per cluster, from the pooled inputs of
+    all its layers; then the meta-learners' output layers by least squares and ``refine_steps``
+    L-BFGS iterations on prompts and meta-learners (see module docstring).
+    """
+    model = check_bspline_network(model)
+    check_int("refine_steps", refine_steps, 0)
+    if isinstance(model.coefficients, DirectCoefficients):
+        update_kan_grid(model, x, grid_eps, ridge)
+        return
+    inputs = layer_inputs(model, x)
+    targets = edge_targets(model, inputs)
+    labels = model.coefficients.labels
+    for label in sorted(set(labels)):
+        members = [index for index, owner in enumerate(labels) if owner == label]
+        pooled = torch.cat([inputs[index].reshape(-1, 1) for index in members])
+        family = model.layers[members[0]].family
+        knots = knots_from_samples(pooled, family.grid, family.order, grid_eps)
+        for index in members:
+            layer = model.layers[index]
+            layer.family.knots = knots.expand(layer.in_features, -1).clone()
+    refit_meta(model, inputs, targets, ridge, refine_steps)
+
+
+@torch.no_grad()
+def update_kan_grid(model: KANNetwork, x: Tensor, grid_eps: float, ridge: float) -> None:
+    for index, layer in enumerate(model.layers):
+        weight = model.coefficients.weights[index]
+        family = layer.family
+        target = per_edge(family.basis(x.double()), weight.double())
+        family.knots = knots_from_samples(x, family.grid, family.order, grid_eps)
+        new = fit_edge_coefficients(family.basis(x.double()), target, ridge)
+        weight.copy_(new.to(weight.dtype))
+        x = layer(x, weight)
+
+
+def extend_grid(
+    model: nn.Module,
+    new_grid: int,
+    samples: int | None = None,
+    ridge: float = 1e-10,
+    refine_steps: int = 0,
+) -> None:
+    """Refine every layer's grid from G to ``new_grid`` intervals, keeping the function.
+
+    Replaces the layers' ``BSplineBasis`` (and KAN coefficient tensors, or MetaKAN output
+    layers); an optimizer built before must be rebuilt. ``samples`` points per input (default
+    10·(G'+k+1), at least 200) over each input's interior knot range.
+    """
+    model = check_bspline_network(model)
+    check_int("new_grid", new_grid, 1)
+    check_int("refine_steps", refine_steps, 0)
+    order = model.layers[0].family.order
+    count = samples if samples is not None else max(200, 10 * (new_grid + order + 1))
+    check_int("samples", count, 2)
+    inputs = [interior_samples(layer.family.knots, order, count) for layer in model.layers]
+    targets = edge_targets(model, inputs)
+    dtype = next(model.parameters()).dtype
+    for index, layer in enumerate(model.layers):
+        old = layer.family
+        layer.family = BSplineBasis(layer.in_features, new_grid, old.order, base=old.base)
+        layer.family.knots = refine_knots(old.knots, old.order, new_grid).to(old.knots.device)
+    if isinstance(model.coefficients, DirectCoefficients):
+        for index, layer in enumerate(model.layers):
+            basis = layer.family.basis(inputs[index])
+            new = fit_edge_coefficients(basis, targets[index], ridge)
+            model.coefficients.weights[index] = nn.Parameter(new.to(dtype))
+    else:
+        replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients, dtype)
+        refit_meta(model, inputs, targets, ridge, refine_steps)
+    model.config["grid"] = new_grid
+
+
+def replace_meta_outputs(source: MetaCoefficients, size: int, dtype: torch.dtype) -> None:
+    """New output layers ``hidden -> size`` (weights set by :func:`refit_meta`)."""
+    for meta in source.meta_learners:
+        old = meta.output
+        meta.output = linear(old.in_features, size, old.bias is not None).to(dtype)
+
+
+def refit_meta(
+    model: KANNetwork,
+    inputs: list[Tensor],
+    targets: list[Tensor],
+    ridge: float,
+    refine_steps: int,
+) -> None:
+    """Least-squares output layers of every cluster, then optional L-BFGS refinement."""
+    source = model.coefficients
+    bases = [layer.family.basis(x.double()).detach() for layer, x in zip(model.layers, inputs)]
+    with torch.no_grad():
+        for label, meta in enumerate(source.meta_learners):
+            terms = [
+                (bases[l], targets[l], hidden_features(meta, source.prompts[l]), source.scales[l])
+                for l in range(len(bases))
+                if source.labels[l] == label
+            ]
+            solution = fit_output_layer(terms, ridge).to(meta.output.weight.dtype)
+            if meta.output.bias is None:
+                meta.output.weight.copy_(solution)
+            else:
+                meta.output.weight.copy_(solution[:, :-1])
+                meta.output.bias.copy_(solution[:, -1])
+    if refine_steps > 0:
+        refine_meta(model, bases, targets, refine_steps)
+
+
+def refine_meta(model: KANNetwork, bases: list[Tensor], targets: list[Tensor], steps: int) -> None:
+    """L-BFGS on prompts and meta-learners: min Σ_l |per_edge(B_l, w_l) − Φ_l|² / Σ_l |Φ_l|²."""
+    parameters = list(model.coefficients.parameters())
+    dtype = parameters[0].dtype
+    bases = [basis.to(dtype) for basis in bases]
+    targets = [target.to(dtype) for target in targets]
+    norm = sum(float(target.square().sum()) for target in targets) or 1.0
+    optimizer = torch.optim.LBFGS(
+        parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe", history_size=20
+    )
+
+    def closure() -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        weights = model.coefficients()
+        loss = sum(
+            (per_edge(basis, weight) - target).square().sum()
+            for basis, weight, target in zip(bases, weights, targets, strict=True)
+        )
+        loss = loss / norm
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    optimizer.zero_grad(set_to_none=True)
+
+
+# --- rebuilding from a run file -------------------------------------------------------------
+
+
+def set_layer_grid(model: KANNetwork, index: int, grid: int) -> None:
+    """Give KAN layer ``index`` a fresh G-interval basis and a coefficient tensor of that size."""
+    layer = model.layers[index]
+    old = layer.family
+    layer.family = BSplineBasis(layer.in_features, grid, old.order, base=old.base)
+    shape = (layer.out_features, layer.in_features, layer.family.num_coefficients)
+    weight = model.coefficients.weights[index]
+    model.coefficients.weights[index] = nn.Parameter(weight.new_zeros(shape))
+
+
+def stored_grids(state: dict[str, Tensor], layers: int, order: int) -> list[int | None]:
+    """The grid G of each layer from the shape ``(in, G+2k+1)`` of its stored knots."""
+    grids: list[int | None] = []
+    for index in range(layers):
+        knots = state.get(f"layers.{index}.family.knots")
+        grids.append(None if knots is None else knots.shape[1] - 2 * order - 1)
+    return grids
+
+
+def rebuild_model(config: dict, state: dict[str, Tensor]) -> nn.Module:
+    """``build_model(**config)`` with the shapes of ``state`` (grids per layer), state loaded.
+
+    Grids changed by :func:`extend_grid` are read from the stored knots, so a run file or
+    checkpoint written after an extension loads again. The global RNG is left untouched.
+    """
+    from .nn.build import build_model
+
+    options = dict(config)
+    name, width = options.pop("name"), options.pop("width")
+    order = options.get("k", 3)
+    grids = stored_grids(state, len(width) - 1, order) if "grid" in options else []
+    known = {grid for grid in grids if grid is not None}
+    if len(known) == 1:
+        options["grid"] = known.pop()
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(name, list(width), **options)
+    if len(known) > 1 and isinstance(model.coefficients, DirectCoefficients):
+        for index, grid in enumerate(grids):
+            if grid is not None and grid != model.layers[index].family.grid:
+                set_layer_grid(model, index, grid)
+    parameter_names = {name for name, _ in model.named_parameters()}
+    dtypes = {t.dtype for key, t in state.items() if key in parameter_names}
+    if len(dtypes) == 1:
+        dtype = dtypes.pop()
+        for parameter in model.parameters():
+            parameter.data = parameter.data.to(dtype)
+    model.load_state_dict(state)
+    return model

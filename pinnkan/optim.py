@@ -1,0 +1,89 @@
+"""Optimizers and learning-rate schedules for physics-informed and regression training.
+
+* parameter groups: MetaKAN prompts and meta-learners may get their own learning rates (the
+  paper trains them with separate optimizers); everything else uses the base rate;
+* Adam, or L-BFGS with a strong-Wolfe line search;
+* schedules as a multiplier ρ(t) of the initial rate over ``steps`` steps:
+  constant ρ = 1; linear ρ = 1 − t/T (to zero at T); cosine ρ = ½(1 + cos(πt/T));
+  exponential ρ = γ^{t/T} (γ = ``final_fraction``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .nn.meta import MetaCoefficients
+
+OPTIMIZERS = ("adam", "lbfgs")
+SCHEDULES = ("constant", "linear", "cosine", "exponential")
+
+
+def parameter_groups(
+    model: nn.Module, lr: float, prompt_lr: float | None = None, meta_lr: float | None = None
+) -> list[dict]:
+    """Split trainable parameters into prompts / meta-learners / the rest, each with its rate.
+
+    Groups are named (``group["name"]``) so that the learning rate of each can be logged.
+    """
+    prompts: list[nn.Parameter] = []
+    meta: list[nn.Parameter] = []
+    for module in model.modules():
+        if isinstance(module, MetaCoefficients):
+            prompts.extend(module.prompts)
+            meta.extend(module.meta_learners.parameters())
+    special = {id(p) for p in prompts + meta}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
+    groups = [
+        {"name": "prompts", "params": prompts, "lr": prompt_lr or lr},
+        {"name": "meta_learner", "params": meta, "lr": meta_lr or lr},
+        {"name": "network", "params": rest, "lr": lr},
+    ]
+    return [group for group in groups if group["params"]]
+
+
+def schedule_factor(name: str, steps: int, final_fraction: float = 0.01) -> Callable[[int], float]:
+    """ρ(t), the multiplier of the initial learning rate at step t (see module docstring)."""
+    if name == "constant":
+        return lambda t: 1.0
+    if name == "linear":
+        return lambda t: max(0.0, 1.0 - t / steps)
+    if name == "cosine":
+        return lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, steps) / steps))
+    if name == "exponential":
+        return lambda t: final_fraction ** (min(t, steps) / steps)
+    raise ValueError(f"schedule={name!r} is not known; allowed: {', '.join(SCHEDULES)}")
+
+
+def make_optimizer(
+    name: str, groups: list[dict], lbfgs_history: int = 50, lbfgs_max_iter: int = 20
+) -> torch.optim.Optimizer:
+    """Adam, or L-BFGS (strong Wolfe) with ``lbfgs_max_iter`` inner iterations per step.
+
+    L-BFGS takes one parameter group in PyTorch: all parameters share the network's rate.
+    """
+    if name == "adam":
+        return torch.optim.Adam(groups)
+    if name == "lbfgs":
+        params = [p for group in groups for p in group["params"]]
+        return torch.optim.LBFGS(
+            params,
+            lr=groups[-1]["lr"],
+            history_size=lbfgs_history,
+            max_iter=lbfgs_max_iter,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-12,
+            tolerance_change=1e-14,
+        )
+    raise ValueError(f"optimizer={name!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, name: str, steps: int, final_fraction: float = 0.01
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, schedule_factor(name, steps, final_fraction)
+    )

@@ -1,0 +1,292 @@
+"""``pinnkan plot``: figures from run files (``.h5``) and benchmark tables (``.csv``).
+
+Figures are drawn from what the files hold (for the error field and the edge figures the
+network is rebuilt from the stored weights); nothing is ever trained here. Kinds:
+
+=============  =============================================================================
+field          exact solution, prediction and |error| on a 2-D slice of the ball (PDE runs)
+radial         pointwise error against radius |x| at the test points (PDE runs)
+histogram      histogram of the pointwise test errors
+curves         loss terms and test errors against step and wall time
+activations    learned edge functions of every layer (KAN-type models)
+similarity     cosine similarity of the edge coefficient vectors (KAN-type models)
+prompts        distances between learned prompts (meta models)
+parity         predicted against true values (regression runs)
+memory         peak memory and parameters against connections and grid size (memory table)
+laplacian      Laplacian engine time per step against dimension (Laplacian table)
+=============  =============================================================================
+
+Without ``--kind`` every kind that applies to the file is drawn; a kind asked for explicitly
+that does not apply raises ``ValueError`` naming the kind and the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from .plots.activations import draw_activations
+from .plots.benchmarks import benchmark_kind, draw_laplacian, draw_memory
+from .plots.canvas import FORMATS, save_figure
+from .plots.curves import draw_curves, has_curves
+from .plots.errors import draw_histogram, draw_radial, has_predictions
+from .plots.fields import draw_field
+from .plots.options import PLANES, PlotOptions
+from .plots.parity import draw_parity
+from .plots.prompts import draw_prompts
+from .plots.rebuild import is_kan_model, is_meta_model, model_name, run_kind
+from .plots.similarity import draw_similarity
+from .plots.table import Table, read_table
+from .results import Run, read_run
+
+Source = Run | Table
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    """A registered figure: ``draw(source, options)`` for the sources ``applies`` accepts.
+
+    ``applies(source)`` returns None when the kind can be drawn, else the reason it cannot.
+    """
+
+    name: str
+    draw: Callable[[Any, PlotOptions], Figure]
+    applies: Callable[[Source], str | None]
+    description: str
+
+
+KINDS: dict[str, FigureKind] = {}
+
+
+def register_kind(kind: FigureKind) -> None:
+    """Add a figure kind; a name can be registered once."""
+    if kind.name in KINDS:
+        raise ValueError(f"figure kind {kind.name!r} is already registered")
+    KINDS[kind.name] = kind
+
+
+# --- which kind applies to which file ----------------------------------------------------------
+
+
+def on_run(check: Callable[[Run], str | None]) -> Callable[[Source], str | None]:
+    """Wrap a run check: tables are refused with one reason."""
+
+    def applies(source: Source) -> str | None:
+        if not isinstance(source, Run):
+            return "it draws run files (.h5), not benchmark tables"
+        return check(source)
+
+    return applies
+
+
+def on_table(kind: str) -> Callable[[Source], str | None]:
+    def applies(source: Source) -> str | None:
+        if not isinstance(source, Table):
+            return f"it draws the {kind} benchmark table (.csv), not run files"
+        if benchmark_kind(source) != kind:
+            return f"the table is not a {kind} benchmark (columns: {', '.join(source.header)})"
+        return None
+
+    return applies
+
+
+def pde_run(run: Run) -> str | None:
+    kind = run_kind(run)
+    return None if kind == "pde" else f"it is a {kind} run, not a PDE run"
+
+
+def field_applies(run: Run) -> str | None:
+    problem = run.config.get("problem")
+    if pde_run(run):
+        return pde_run(run)
+    if not run.model_state:
+        return "the run file holds no model weights"
+    if not isinstance(problem, dict) or not isinstance(problem.get("dim"), int):
+        return "the run file records no problem dimension"
+    return None if problem["dim"] >= 2 else "a 2-D slice needs dimension ≥ 2"
+
+
+def radial_applies(run: Run) -> str | None:
+    if pde_run(run):
+        return pde_run(run)
+    if not ("x" in run.test_set and has_predictions(run)):
+        return "the run file stores no test points with predictions"
+    return None
+
+
+def histogram_applies(run: Run) -> str | None:
+    return None if has_predictions(run) else "the run file stores no test predictions"
+
+
+def curves_applies(run: Run) -> str | None:
+    return None if has_curves(run) else "the run file has no training history"
+
+
+def edges_applies(run: Run) -> str | None:
+    try:
+        name, kan = model_name(run), is_kan_model(run)
+    except ValueError as error:
+        return str(error)
+    if not kan:
+        return f"model {name!r} has no learned edge functions"
+    return None if run.model_state else "the run file holds no model weights"
+
+
+def prompts_applies(run: Run) -> str | None:
+    reason = edges_applies(run)
+    if reason is None and not is_meta_model(run):
+        return (
+            f"model {model_name(run)!r} has no prompts "
+            "(only meta models such as metakan learn prompts)"
+        )
+    return reason
+
+
+def parity_applies(run: Run) -> str | None:
+    kind = run_kind(run)
+    if kind != "regression":
+        return f"it is a {kind} run, not a regression run"
+    return histogram_applies(run)
+
+
+for _kind in (
+    FigureKind("field", draw_field, on_run(field_applies), "error field on a 2-D slice"),
+    FigureKind("radial", draw_radial, on_run(radial_applies), "error against radius"),
+    FigureKind("histogram", draw_histogram, on_run(histogram_applies), "error histogram"),
+    FigureKind("curves", draw_curves, on_run(curves_applies), "training curves"),
+    FigureKind("activations", draw_activations, on_run(edges_applies), "edge functions"),
+    FigureKind("similarity", draw_similarity, on_run(edges_applies), "coefficient similarity"),
+    FigureKind("prompts", draw_prompts, on_run(prompts_applies), "prompt distances"),
+    FigureKind("parity", draw_parity, on_run(parity_applies), "predicted against true"),
+    FigureKind("memory", draw_memory, on_table("memory"), "memory benchmark"),
+    FigureKind("laplacian", draw_laplacian, on_table("laplacian"), "Laplacian benchmark"),
+):
+    register_kind(_kind)
+
+
+# --- the library entry ------------------------------------------------------------------------
+
+
+def load_source(path: str | Path) -> Source:
+    """A benchmark table for ``.csv`` files, else a run file read with its model weights."""
+    location = Path(path)
+    if location.suffix.lower() == ".csv":
+        return read_table(location)
+    return read_run(location, load_model=True, load_checkpoint=False)
+
+
+def select_kinds(source: Source, requested: list[str] | None, label: str) -> list[FigureKind]:
+    """The requested kinds (each must apply) or, with None, every kind that applies."""
+    if requested is None:
+        chosen = [kind for kind in KINDS.values() if kind.applies(source) is None]
+        if not chosen:
+            raise ValueError(f"no figure kind applies to {label}")
+        return chosen
+    chosen = []
+    for name in requested:
+        if name not in KINDS:
+            raise ValueError(f"figure kind {name!r} is not known; allowed: {', '.join(KINDS)}")
+        reason = KINDS[name].applies(source)
+        if reason is not None:
+            raise ValueError(f"figure kind {name!r} does not apply to {label}: {reason}")
+        chosen.append(KINDS[name])
+    return chosen
+
+
+def plot_file(
+    path: str | Path,
+    kinds: list[str] | None = None,
+    out: str | Path | None = None,
+    formats: tuple[str, ...] = ("png",),
+    options: PlotOptions | None = None,
+) -> list[Path]:
+    """Draw ``kinds`` (default: all that apply) of the file ``path``; returns the files written.
+
+    Files are ``<out>/<stem>-<kind>.<format>``; ``out`` defaults to the folder of ``path``.
+    """
+    options = options or PlotOptions()
+    for suffix in formats:
+        if suffix not in FORMATS:
+            raise ValueError(f"format {suffix!r} is not allowed; allowed: {', '.join(FORMATS)}")
+    location = Path(path)
+    source = load_source(location)
+    label = f"{'table' if isinstance(source, Table) else 'run'} {location}"
+    chosen = select_kinds(source, kinds, label)
+    directory = Path(out) if out is not None else location.parent
+    written = []
+    for kind in chosen:
+        figure = kind.draw(source, options)
+        for suffix in formats:
+            target = directory / f"{location.stem}-{kind.name}.{suffix}"
+            written.append(save_figure(figure, target, options.dpi))
+    return written
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``pinnkan plot`` (one per :class:`PlotOptions` field, plus files and kinds)."""
+    parser.add_argument("files", nargs="+", metavar="FILE", help="run files (.h5) or benchmark tables (.csv)")
+    parser.add_argument("--kind", help=f"comma-separated figure kinds: {', '.join(KINDS)} (default: all that apply)")
+    parser.add_argument("--out", help="output folder (default: the folder of each file)")
+    parser.add_argument("--format", default="png", help=f"comma-separated formats: {', '.join(FORMATS)} (default: png)")
+    parser.add_argument("--dpi", type=int, default=PlotOptions.dpi, help="raster resolution (default: %(default)s)")
+    field = parser.add_argument_group("field (slice of the ball)")
+    field.add_argument("--axes", default="0,1", help="the two coordinates of the slice (default: 0,1)")
+    field.add_argument("--plane", default="axes", choices=PLANES, help="coordinate plane or seeded random plane")
+    field.add_argument("--plane-seed", type=int, default=0, help="seed of the random plane (default: 0)")
+    field.add_argument("--offset", type=float, default=0.0, help="value of the other coordinates (default: 0)")
+    field.add_argument("--resolution", type=int, default=PlotOptions.resolution, help="grid nodes per side")
+    other = parser.add_argument_group("other figures")
+    other.add_argument("--bins", type=int, default=PlotOptions.bins, help="bins of the radial profile and histogram")
+    other.add_argument("--max-edges", type=int, default=PlotOptions.max_edges, help="inputs/outputs per layer in the activation grid")
+    other.add_argument("--samples", type=int, default=PlotOptions.samples, help="points per drawn edge function")
+
+
+def comma_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"{text!r} names nothing; give a comma-separated list")
+    return items
+
+
+def axis_pair(text: str) -> tuple[int, int]:
+    """``"0,1"`` -> ``(0, 1)``."""
+    try:
+        first, second = (int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"axes={text!r} is not allowed; give two integers like 0,1") from None
+    return first, second
+
+
+def options_from(args: argparse.Namespace) -> PlotOptions:
+    return PlotOptions(
+        axes=axis_pair(args.axes),
+        plane=args.plane,
+        plane_seed=args.plane_seed,
+        offset=args.offset,
+        resolution=args.resolution,
+        bins=args.bins,
+        max_edges=args.max_edges,
+        samples=args.samples,
+        dpi=args.dpi,
+    )
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Handler of ``pinnkan plot``: draws and prints one line per file written."""
+    options = options_from(args)
+    kinds = comma_list(args.kind)
+    formats = tuple(comma_list(args.format))
+    for path in args.files:
+        for written in plot_file(path, kinds, args.out, formats, options):
+            print(written)
+    return 0

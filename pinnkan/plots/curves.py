@@ -1,0 +1,101 @@
+"""Training curves: loss terms and test errors against step and against wall-clock time.
+
+Rows: the loss terms (every history column whose name contains "loss"), then the test errors
+(columns ``rel_*`` and ``*mse``); columns: against ``step`` and against ``wall_time_s`` (or
+``train_time_s``). All y axes are logarithmic; non-positive values are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..results import Run
+from .canvas import new_figure
+from .rebuild import run_label
+from .titles import run_title
+
+LABELS = {
+    "loss": "total loss",
+    "loss_interior": "interior residual loss",
+    "loss_boundary": "boundary loss",
+    "train_loss": "training loss",
+    "rel_l2": r"relative $\ell_2$ error",
+    "rel_l1": r"relative $\ell_1$ error",
+    "rel_linf": r"relative $\ell_\infty$ error",
+    "mse": "test MSE",
+    "test_mse": "test MSE",
+    "rmse": "test RMSE",
+}
+TIME_COLUMNS = (("wall_time_s", "wall-clock time (s)"), ("train_time_s", "training time (s)"))
+
+
+def loss_columns(history: dict[str, np.ndarray]) -> list[str]:
+    return [name for name in history if "loss" in name]
+
+
+def error_columns(history: dict[str, np.ndarray]) -> list[str]:
+    return [
+        name
+        for name in history
+        if "loss" not in name and (name.startswith("rel_") or name.endswith("mse"))
+    ]
+
+
+def plottable(history: dict[str, np.ndarray], name: str) -> bool:
+    values = np.asarray(history[name], dtype=float)
+    return bool(np.any(np.isfinite(values) & (values > 0)))
+
+
+def has_curves(run: Run) -> bool:
+    history = run.history
+    return "step" in history and len(history["step"]) > 0 and any(
+        plottable(history, name) for name in loss_columns(history) + error_columns(history)
+    )
+
+
+def time_axis(history: dict[str, np.ndarray]) -> tuple[str, str] | None:
+    return next(((n, label) for n, label in TIME_COLUMNS if n in history), None)
+
+
+def draw_lines(axis: Axes, history: dict[str, np.ndarray], x_name: str, names: list[str]) -> None:
+    x = np.asarray(history[x_name], dtype=float)
+    for name in names:
+        y = np.asarray(history[name], dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y) & (y > 0)
+        marker = "o" if keep.sum() < 30 else None
+        axis.plot(x[keep], y[keep], marker=marker, markersize=3, label=LABELS.get(name, name))
+    axis.set_yscale("log")
+    axis.grid(True, which="major", alpha=0.3)
+
+
+def draw_curves(run: Run, options) -> Figure:
+    """A grid of (losses, errors) × (step, wall time) panels with log y axes."""
+    history = run.history
+    if not has_curves(run):
+        raise ValueError(f"run file {run_label(run)} has no training history to plot")
+    rows = [
+        (names, ylabel)
+        for names, ylabel in (
+            ([n for n in loss_columns(history) if plottable(history, n)], "loss"),
+            ([n for n in error_columns(history) if plottable(history, n)], "test error"),
+        )
+        if names
+    ]
+    columns = [("step", "optimizer step")]
+    timing = time_axis(history)
+    if timing is not None:
+        columns.append(timing)
+    figure = new_figure(5.2 * len(columns) + 0.6, 3.4 * len(rows) + 0.8)
+    axes = np.atleast_2d(figure.subplots(len(rows), len(columns), squeeze=False))
+    for row, (names, ylabel) in enumerate(rows):
+        for column, (x_name, xlabel) in enumerate(columns):
+            axis = axes[row, column]
+            draw_lines(axis, history, x_name, names)
+            axis.set_xlabel(xlabel)
+            axis.set_ylabel(ylabel)
+            if column == 0:
+                axis.legend(fontsize="small")
+    figure.suptitle(f"{run_title(run)}\ntraining curves ({len(history['step'])} records)")
+    return figure

@@ -1,0 +1,107 @@
+"""Exact solution, prediction and pointwise error of a d-dimensional solution on a 2-D slice.
+
+On the disc P ∩ B_R of a :class:`~pinnkan.plots.plane.SlicePlane` the figure shows u(x), û(x)
+and |û(x) − u(x)| side by side (the paper's Figure 8); u and û share one symmetric colour scale,
+the error gets a logarithmic scale when it spans more than two decades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+
+from ..results import Run
+from ..train import predict
+from .canvas import error_norm, new_figure, symmetric_limit
+from .options import PlotOptions
+from .plane import SlicePlane, axis_plane, disc_grid, random_plane
+from .rebuild import model_dtype, rebuild_problem, rebuild_solution, run_label
+from .titles import run_title
+
+
+@dataclass(frozen=True)
+class SliceField:
+    """u, û and |û − u| on the slice grid, each ``(resolution, resolution)``, NaN off the disc."""
+
+    plane: SlicePlane
+    exact: np.ndarray
+    prediction: np.ndarray
+    error: np.ndarray
+
+    def relative_l2(self) -> float:
+        """‖û − u‖₂ / ‖u‖₂ over the grid nodes inside the disc."""
+        inside = np.isfinite(self.exact)
+        difference = self.prediction[inside] - self.exact[inside]
+        return float(np.linalg.norm(difference) / np.linalg.norm(self.exact[inside]))
+
+
+def slice_plane(dim: int, ball_radius: float, options: PlotOptions) -> SlicePlane:
+    if options.plane == "random":
+        return random_plane(dim, options.plane_seed, options.offset, ball_radius)
+    return axis_plane(dim, tuple(options.axes), options.offset, ball_radius)
+
+
+def slice_field(run: Run, options: PlotOptions) -> SliceField:
+    """Evaluate the exact solution (float64) and the rebuilt network on the slice grid."""
+    problem = rebuild_problem(run)
+    solution = problem.exact_solution()
+    if solution is None:
+        raise ValueError(f"problem {problem.name!r} of {run_label(run)} has no exact solution")
+    ball_radius = float(problem.geometry.radius)
+    plane = slice_plane(problem.dim, ball_radius, options)
+    points, inside = disc_grid(plane, options.resolution)
+    network = rebuild_solution(run, ball_radius)
+    x = torch.from_numpy(points)
+    exact = solution.value(x).detach().double().numpy()
+    prediction = predict(network, x.to(model_dtype(network))).double().numpy()
+    shape = inside.shape
+    exact, prediction = (np.where(inside, v.reshape(shape), np.nan) for v in (exact, prediction))
+    return SliceField(plane, exact, prediction, np.abs(prediction - exact))
+
+
+def show_disc(axis: Axes, values: np.ndarray, plane: SlicePlane, cmap: str, norm: Normalize):
+    radius = plane.radius
+    image = axis.imshow(
+        np.ma.masked_invalid(values),
+        extent=(-radius, radius, -radius, radius),
+        origin="lower",
+        cmap=cmap,
+        norm=norm,
+        interpolation="nearest",
+    )
+    axis.add_patch(Circle((0.0, 0.0), radius, fill=False, linewidth=0.8, color="0.3"))
+    axis.set_xlabel(plane.labels[0])
+    axis.set_ylabel(plane.labels[1])
+    axis.set_aspect("equal")
+    return image
+
+
+def draw_field(run: Run, options: PlotOptions) -> Figure:
+    """Three panels: u (exact), û (prediction), |û − u|, each with a labelled colour bar."""
+    field = slice_field(run, options)
+    figure = new_figure(13.5, 4.6)
+    axes = figure.subplots(1, 3)
+    limit = symmetric_limit(field.exact, field.prediction)
+    shared = Normalize(vmin=-limit, vmax=limit)
+    panels = (
+        (field.exact, "exact solution", r"$u(x)$", "RdBu_r", shared),
+        (field.prediction, "prediction", r"$\hat u(x)$", "RdBu_r", shared),
+        (field.error, "pointwise error", r"$|\hat u(x) - u(x)|$", "viridis", error_norm(field.error)),
+    )
+    for axis, (values, title, label, cmap, norm) in zip(axes, panels, strict=True):
+        image = show_disc(axis, values, field.plane, cmap, norm)
+        axis.set_title(f"{title} {label}")
+        figure.colorbar(image, ax=axis, shrink=0.82, label=label)
+    test_error = run.metrics.get("rel_l2")
+    on_test = f", on the test set {test_error:.2e}" if isinstance(test_error, float) else ""
+    figure.suptitle(
+        f"{run_title(run)}\n{field.plane.description}; "
+        f"relative ℓ2 error on the slice {field.relative_l2():.2e}{on_test}"
+    )
+    return figure

@@ -1,0 +1,98 @@
+"""Rebuild what a run trained from its run file: the problem, the backbone, the solution map.
+
+    backbone   N = build_model(**config["model"]) with the stored state_dict
+    solution   û(x) = (1 − |x|²/R²)·N(x)   if config["train"]["constraint"] == "hard"
+               û(x) = N(x)                 otherwise
+
+The problem is ``get_problem(config["problem"]["name"], **other problem options)``; its exact
+solution is recomputed (it is seeded), never stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..nn.build import get_spec
+from ..nn.constraint import BallHardConstraint
+from ..nn.kan import KANNetwork
+from ..problems import get_problem
+from ..results import Run, restore_model
+
+
+def run_label(run: Run) -> str:
+    """The file a run came from, for messages (``"run"`` when it was never written)."""
+    return str(run.path) if run.path is not None else "run"
+
+
+def run_kind(run: Run) -> str:
+    """``"pde"`` or ``"regression"`` (``config["kind"]``; ``"pde"`` when absent)."""
+    return str(run.config.get("kind", "pde"))
+
+
+def model_config(run: Run) -> dict[str, Any]:
+    """``model.config`` of the trained backbone: name, width and options (plain data)."""
+    config = run.model_config or run.config.get("model")
+    if not isinstance(config, dict) or "name" not in config or "width" not in config:
+        raise ValueError(f"run file {run_label(run)} records no model configuration")
+    return config
+
+
+def model_name(run: Run) -> str:
+    return str(model_config(run)["name"])
+
+
+def is_kan_model(run: Run) -> bool:
+    """True for every backbone with learned edge functions (all registered models but MLP)."""
+    return get_spec(model_name(run)).family is not None
+
+
+def is_meta_model(run: Run) -> bool:
+    """True for MetaKAN-type backbones (coefficients generated from per-edge prompts)."""
+    return get_spec(model_name(run)).meta
+
+
+def rebuild_model(run: Run) -> nn.Module:
+    """The trained backbone N with its stored weights, in evaluation mode on the CPU."""
+    if not run.model_state:
+        raise ValueError(
+            f"run file {run_label(run)} holds no model weights; it is needed for this figure"
+        )
+    model = restore_model(dataclasses.replace(run, model_config=model_config(run)), "cpu")
+    return model.eval()
+
+
+def rebuild_kan(run: Run) -> KANNetwork:
+    """The trained backbone, which must be a KAN-type network (for the edge figures)."""
+    model = rebuild_model(run)
+    if not isinstance(model, KANNetwork):
+        raise ValueError(f"model {model_name(run)!r} of {run_label(run)} has no edge functions")
+    return model
+
+
+def rebuild_problem(run: Run) -> Any:
+    """``get_problem(name, **options)`` from ``config["problem"]`` (everything but the name)."""
+    config = run.config.get("problem")
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"run file {run_label(run)} records no problem configuration")
+    options = {key: value for key, value in config.items() if key != "name"}
+    return get_problem(config["name"], **options)
+
+
+def hard_constraint(run: Run) -> bool:
+    train = run.config.get("train")
+    return isinstance(train, dict) and train.get("constraint") == "hard"
+
+
+def rebuild_solution(run: Run, radius: float = 1.0) -> nn.Module:
+    """The map x ↦ û(x) the run was evaluated with: ``(batch, d)`` -> ``(batch, 1)``."""
+    model = rebuild_model(run)
+    return BallHardConstraint(model, radius).eval() if hard_constraint(run) else model
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's parameters (float32 when it has none)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)

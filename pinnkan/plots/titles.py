@@ -1,0 +1,39 @@
+"""One-line descriptions of a run for figure titles: problem, dimension, model, size, steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..results import Run
+
+PRETTY_MODELS = {
+    "mlp": "MLP",
+    "kan": "KAN",
+    "metakan": "MetaKAN",
+    "fastkan": "FastKAN",
+    "metafastkan": "MetaFastKAN",
+    "wavkan": "WavKAN",
+    "metawavkan": "MetaWavKAN",
+}
+
+
+def pretty_model(name: Any) -> str:
+    return PRETTY_MODELS.get(str(name), str(name))
+
+
+def run_title(run: Run) -> str:
+    """E.g. ``"poisson, d = 5 · KAN [5, 16, 16, 1], 1,296 parameters · 400 steps"``."""
+    problem = run.config.get("problem")
+    model = run.model_config or run.config.get("model") or {}
+    parts = []
+    if isinstance(problem, dict) and "name" in problem:
+        dim = problem.get("dim")
+        parts.append(problem["name"] + (f", d = {dim}" if dim is not None else ""))
+    if isinstance(model, dict) and "name" in model:
+        params = run.metrics.get("params", run.config.get("params"))
+        size = f", {params:,} parameters" if isinstance(params, int) else ""
+        parts.append(f"{pretty_model(model['name'])} {list(model.get('width', []))}{size}")
+    steps = run.metrics.get("steps")
+    if isinstance(steps, int):
+        parts.append(f"{steps:,} steps")
+    return " · ".join(parts) or (str(run.path) if run.path is not None else "run")

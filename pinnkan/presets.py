@@ -1,0 +1,38 @@
+"""Run recipes ("presets") kept as TOML files in ``solvers/`` (shipped as ``pinnkan.solvers``).
+
+A preset has a ``description``, a ``[train]`` table (fields of :class:`pinnkan.train.TrainConfig`)
+and a ``[model]`` table (model options, applied only to models that accept them). Command-line
+flags override preset values.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+def preset_files() -> dict[str, Any]:
+    folder = resources.files("pinnkan.solvers")
+    return {
+        entry.name.removesuffix(".toml"): entry
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    }
+
+
+def list_presets() -> dict[str, str]:
+    """``{name: description}`` of the shipped presets."""
+    return {name: load_preset(name).get("description", "") for name in sorted(preset_files())}
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """A shipped preset by name, or a TOML file by path."""
+    files = preset_files()
+    if name in files:
+        return tomllib.loads(files[name].read_text())
+    path = Path(name)
+    if path.suffix == ".toml" and path.is_file():
+        return tomllib.loads(path.read_text())
+    raise ValueError(f"preset {name!r} is not known; allowed: {', '.join(sorted(files))} or a .toml file")

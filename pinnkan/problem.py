@@ -1,0 +1,294 @@
+"""The base classes users subclass to pose a PDE: :class:`PDE`, :class:`ExactSolution`.
+
+A PDE is ``L[u] = f`` in Ω, ``u = g`` on ∂Ω. A subclass writes the operator once, against
+:class:`Fields` (what an operator may read at points x: ``u``, ``gradient``, ``laplacian``)::
+
+    class Helmholtz(PDE):
+        name = "helmholtz"
+
+        def __init__(self, dim: int = 3, wavenumber: float = 2.0):
+            self.dim, self.wavenumber, self.geometry = dim, wavenumber, Ball(dim)
+
+        def operator(self, fields: Fields) -> Tensor:
+            return fields.laplacian + self.wavenumber**2 * fields.u
+
+        def exact_solution(self) -> ExactSolution:
+            return MySolution()
+
+The same operator is applied to the network (:class:`NetworkFields`, for the residual) and to
+the exact solution (:class:`SolutionFields`, for the forcing f = L[u_exact] of a manufactured
+solution), so the forcing can never disagree with the operator.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import derivatives
+from .geometry import Ball
+from .validation import check_int
+
+Model = Callable[[Tensor], Tensor]
+
+
+class ExactSolution:
+    """A known solution u(x). Subclasses implement ``value``; ``gradient`` and ``laplacian``
+    default to autograd on ``value`` and should be overridden where a closed form exists.
+    """
+
+    def value(self, x: Tensor) -> Tensor:
+        """u at ``x (n, d)`` -> ``(n,)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement value(x)")
+
+    def gradient(self, x: Tensor) -> Tensor:
+        """∇u at ``x (n, d)`` -> ``(n, d)`` (autograd on :meth:`value`)."""
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_(True)
+            return derivatives.gradient(self.value(leaf), leaf, create_graph=False)
+
+    def laplacian(self, x: Tensor) -> Tensor:
+        """Δu at ``x (n, d)`` -> ``(n,)`` (autograd on :meth:`value`)."""
+        with torch.enable_grad():
+            _, laplacian = derivatives.laplacian(self.as_model, x, method="autograd")
+        return laplacian.detach()
+
+    def as_model(self, x: Tensor) -> Tensor:
+        """u as a network would give it: ``x (n, d)`` -> ``(n, 1)``."""
+        return self.value(x).unsqueeze(-1)
+
+
+class FunctionSolution(ExactSolution):
+    """An exact solution given by a plain function ``x (n, d) -> (n,)``; derivatives by autograd."""
+
+    def __init__(self, function: Callable[[Tensor], Tensor]):
+        self.function = function
+
+    def value(self, x: Tensor) -> Tensor:
+        return self.function(x)
+
+
+def as_solution(solution: ExactSolution | Callable[[Tensor], Tensor]) -> ExactSolution:
+    """An :class:`ExactSolution` as is; a plain function wrapped in :class:`FunctionSolution`."""
+    if isinstance(solution, ExactSolution):
+        return solution
+    if callable(solution):
+        return FunctionSolution(solution)
+    raise ValueError(
+        f"exact solution {solution!r} is not allowed; give an ExactSolution or a function"
+    )
+
+
+class Fields(abc.ABC):
+    """What an operator sees at points ``x (batch, d)``; each field is computed on first use.
+
+    ``u`` and ``laplacian`` are given by subclasses; ``gradient`` and ``hessian`` default to
+    autograd through :attr:`traced` (the points as a leaf, and u there), which an operator may
+    also use for other derivatives, e.g. ``derivatives.gradient(fields.traced_gradient[:, 0],
+    fields.traced[0])`` for ∇(∂u/∂x_1).
+    """
+
+    def __init__(self, x: Tensor):
+        if x.ndim != 2:
+            raise ValueError(f"points of shape {tuple(x.shape)} are not allowed; give (batch, d)")
+        self._points = x
+
+    @property
+    def x(self) -> Tensor:
+        """The points, ``(batch, d)``."""
+        return self._points
+
+    @property
+    @abc.abstractmethod
+    def u(self) -> Tensor:
+        """u(x), ``(batch,)``."""
+
+    @property
+    @abc.abstractmethod
+    def laplacian(self) -> Tensor:
+        """Δu(x), ``(batch,)``."""
+
+    @property
+    @abc.abstractmethod
+    def traced(self) -> tuple[Tensor, Tensor]:
+        """``(leaf (batch, d), u(leaf) (batch,))`` with ``leaf.requires_grad``, for autograd."""
+
+    @property
+    def gradient(self) -> Tensor:
+        """∇u(x), ``(batch, d)``."""
+        return self.traced_gradient
+
+    @cached_property
+    def traced_gradient(self) -> Tensor:
+        """∇u by autograd through :attr:`traced`, ``(batch, d)``, differentiable in x."""
+        leaf, u = self.traced
+        return derivatives.gradient(u, leaf, create_graph=True)
+
+    @cached_property
+    def hessian(self) -> Tensor:
+        """∇²u(x), ``(batch, d, d)``, by autograd (d backward passes through the gradient)."""
+        leaf, _ = self.traced
+        gradient = self.traced_gradient
+        rows = [derivatives.gradient(gradient[:, i], leaf) for i in range(leaf.shape[1])]
+        return torch.stack(rows, dim=1)
+
+
+class NetworkFields(Fields):
+    """Fields of a network ``model: x (batch, d) -> (batch, 1)``.
+
+    ``u`` and ``laplacian`` come together from ``derivatives.laplacian(model, x, method,
+    **laplacian_options)`` (options such as ``samples``, ``generator`` for the estimators);
+    ``gradient`` and ``hessian`` are autograd on x through their own forward pass. All keep
+    the graph to the model's parameters.
+    """
+
+    def __init__(self, model: Model, x: Tensor, method: str = "autograd", **laplacian_options: Any):
+        super().__init__(x)
+        self.model = model
+        self.method = method
+        self.laplacian_options = laplacian_options
+
+    @cached_property
+    def value_and_laplacian(self) -> tuple[Tensor, Tensor]:
+        return derivatives.laplacian(
+            self.model, self.x, method=self.method, **self.laplacian_options
+        )
+
+    @property
+    def u(self) -> Tensor:
+        return self.value_and_laplacian[0]
+
+    @property
+    def laplacian(self) -> Tensor:
+        return self.value_and_laplacian[1]
+
+    @cached_property
+    def traced(self) -> tuple[Tensor, Tensor]:
+        leaf = self.x.detach().requires_grad_(True)
+        return leaf, self.model(leaf).squeeze(-1)
+
+
+class SolutionFields(Fields):
+    """Fields of a known solution: closed forms of an :class:`ExactSolution` where it has
+    them, autograd otherwise (or for a plain function ``x (n, d) -> (n,)``)."""
+
+    def __init__(self, solution: ExactSolution | Callable[[Tensor], Tensor], x: Tensor):
+        super().__init__(x)
+        self.solution = as_solution(solution)
+
+    @cached_property
+    def u(self) -> Tensor:
+        return self.solution.value(self.x)
+
+    @cached_property
+    def gradient(self) -> Tensor:
+        return self.solution.gradient(self.x)
+
+    @cached_property
+    def laplacian(self) -> Tensor:
+        return self.solution.laplacian(self.x)
+
+    @cached_property
+    def traced(self) -> tuple[Tensor, Tensor]:
+        with torch.enable_grad():
+            leaf = self.x.detach().requires_grad_(True)
+            return leaf, self.solution.value(leaf)
+
+
+class PDE(abc.ABC):
+    """A PDE ``L[u] = f`` in Ω (``geometry``), ``u = g`` on ∂Ω.
+
+    Subclasses set ``name``, ``dim`` and ``geometry`` and implement :meth:`operator`. With
+    :meth:`exact_solution` given, ``f = L[u_exact]`` and ``g = u_exact`` follow; otherwise
+    override :meth:`forcing` and :meth:`boundary_value`.
+    """
+
+    name: str = "pde"
+    dim: int
+    geometry: Ball
+    order: int = 2  # highest derivative order in the operator
+
+    @abc.abstractmethod
+    def operator(self, fields: Fields) -> Tensor:
+        """L[u] at ``fields.x``, ``(batch,)``."""
+
+    def exact_solution(self) -> ExactSolution | None:
+        """The exact solution, if known (None by default)."""
+        return None
+
+    def forcing(self, x: Tensor) -> Tensor:
+        """f(x) = L[u_exact](x), ``(batch,)``, detached."""
+        return self.operator(SolutionFields(self.require_exact_solution("forcing"), x)).detach()
+
+    def boundary_value(self, x: Tensor) -> Tensor:
+        """g(x) = u_exact(x) on the boundary, ``(batch,)``, detached."""
+        return self.require_exact_solution("boundary_value").value(x).detach()
+
+    def exact_value(self, x: Tensor) -> Tensor:
+        """u_exact(x), ``(batch,)``, detached (for test errors)."""
+        return self.require_exact_solution("exact_value").value(x).detach()
+
+    def residual(
+        self, model: Model, x: Tensor, method: str = "autograd", **laplacian_options: Any
+    ) -> Tensor:
+        """L[model](x) − f(x), ``(batch,)``, differentiable in the model's parameters.
+
+        ``method`` and ``laplacian_options`` (e.g. ``samples``, ``generator``) go to
+        :func:`pinnkan.derivatives.laplacian`.
+        """
+        self.check_points(x)
+        fields = NetworkFields(model, x, method, **laplacian_options)
+        return self.operator(fields) - self.forcing(x)
+
+    def config(self) -> dict[str, Any]:
+        """Plain data identifying the problem (saved in run files)."""
+        return {"name": self.name, "dim": self.dim}
+
+    def require_exact_solution(self, needed_by: str) -> ExactSolution:
+        solution = self.exact_solution()
+        if solution is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no exact_solution(); override {needed_by}(x)"
+            )
+        return as_solution(solution)
+
+    def check_points(self, x: Tensor) -> None:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(
+                f"points of shape {tuple(x.shape)} are not allowed; give (batch, {self.dim})"
+            )
+
+
+class BallPDE(PDE):
+    """A PDE on the unit d-ball whose exact solution is the two-body function
+    u(x) = (1 − |x|²) Σ_{i<d} c_i sin(x_i + cos x_{i+1} + x_{i+1} cos x_i), c ~ N(0, I) (seeded).
+    """
+
+    def __init__(self, dim: int, seed: int = 0):
+        check_ball_dim(dim)
+        check_int("seed", seed, 0)
+        from pinnkan.problems.two_body import TwoBodySolution  # problems/ imports this module
+
+        self.dim = dim
+        self.seed = seed
+        self.geometry = Ball(dim)
+        self.solution = TwoBodySolution(dim, seed)
+
+    def exact_solution(self) -> ExactSolution:
+        return self.solution
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "seed": self.seed}
+
+
+def check_ball_dim(dim: Any) -> None:
+    """The two-body solution couples neighbouring coordinates, so d ≥ 2."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ValueError(f"dim={dim!r} is not allowed; it must be an integer ≥ 2")
+    if dim < 2:
+        raise ValueError(f"dim={dim} is not allowed; the two-body solution needs dim ≥ 2")

@@ -1,0 +1,167 @@
+"""Supervised fitting problems: a target f: box ⊂ R^d -> R sampled uniformly.
+
+A :class:`Regression` knows its variables, the box ``Π_i [lower_i, upper_i]`` each variable is
+drawn from, and the target ``f``. ``dataset(...)`` draws seeded train and test sets
+``(x, f(x))``; with ``normalize=True`` the inputs are mapped affinely onto ``[-1, 1]^d``
+
+    z_i = 2 (x_i − lower_i) / (upper_i − lower_i) − 1,
+
+and the map is kept in the returned :class:`RegressionData` so that a model trained on ``z``
+can be evaluated on raw points (``data.model_inputs(x)``).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .validation import check_bool, check_int, check_range
+
+
+@dataclass(frozen=True)
+class BoxNormalization:
+    """Affine map of the box ``Π_i [lower_i, upper_i]`` onto ``[-1, 1]^d`` and its inverse."""
+
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+
+    def _bounds(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        lower = torch.tensor(self.lower, dtype=like.dtype, device=like.device)
+        upper = torch.tensor(self.upper, dtype=like.dtype, device=like.device)
+        return lower, upper
+
+    def apply(self, x: Tensor) -> Tensor:
+        """Raw points ``(n, d)`` -> normalised points ``(n, d)`` in ``[-1, 1]^d``."""
+        lower, upper = self._bounds(x)
+        return 2.0 * (x - lower) / (upper - lower) - 1.0
+
+    def invert(self, z: Tensor) -> Tensor:
+        """Normalised points ``(n, d)`` -> raw points ``(n, d)``: x = lower + (z + 1)(upper − lower)/2."""
+        lower, upper = self._bounds(z)
+        return lower + 0.5 * (z + 1.0) * (upper - lower)
+
+    def config(self) -> dict[str, Any]:
+        return {"lower": list(self.lower), "upper": list(self.upper)}
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionData:
+    """Seeded train / test sets: ``x_* (n, d)`` (normalised when ``normalization`` is set), ``y_* (n,)``.
+
+    ``y`` is always the target at the raw points. ``normalization`` is None for raw inputs.
+    """
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    normalization: BoxNormalization | None
+
+    def model_inputs(self, x: Tensor) -> Tensor:
+        """Raw points ``(n, d)`` -> the inputs a model fitted on this data expects ``(n, d)``."""
+        return x if self.normalization is None else self.normalization.apply(x)
+
+    def raw_inputs(self, x: Tensor) -> Tensor:
+        """Model inputs ``(n, d)`` (e.g. ``x_test``) -> the raw points they stand for ``(n, d)``."""
+        return x if self.normalization is None else self.normalization.invert(x)
+
+
+def _check_dtype(dtype: torch.dtype | None) -> torch.dtype:
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype={dtype!r} is not allowed; it must be a floating torch.dtype")
+    return dtype
+
+
+class Regression(abc.ABC):
+    """A fitting problem y = f(x) with x uniform in ``Π_i [lower_i, upper_i]``.
+
+    Subclasses call ``super().__init__(name, variables, ranges)`` and implement :meth:`target`.
+    Attributes: ``name``, ``dim = len(variables)``, ``variables``, ``ranges``.
+    """
+
+    def __init__(self, name: str, variables: list[str], ranges: list[tuple[float, float]]) -> None:
+        if not variables:
+            raise ValueError(f"variables={variables!r} is not allowed; give at least one name")
+        if len(ranges) != len(variables):
+            raise ValueError(
+                f"ranges has {len(ranges)} entries for {len(variables)} variables; give one each"
+            )
+        for variable, interval in zip(variables, ranges):
+            check_range(f"range of {variable}", interval)
+        self.name = name
+        self.variables = list(variables)
+        self.ranges = [(float(lower), float(upper)) for lower, upper in ranges]
+        self.dim = len(self.variables)
+
+    @abc.abstractmethod
+    def target(self, x: Tensor) -> Tensor:
+        """f evaluated at raw points ``x (n, dim)`` -> ``(n,)``, same dtype and device as x."""
+
+    def box(self) -> BoxNormalization:
+        """The sampling box as the affine map onto ``[-1, 1]^dim``."""
+        lower, upper = zip(*self.ranges)
+        return BoxNormalization(tuple(lower), tuple(upper))
+
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        """``n`` points ``(n, dim)`` uniform in the box: x_i = lower_i + U(0,1)(upper_i − lower_i).
+
+        Draws on the generator's device, then moves to ``device``.
+        """
+        check_int("n", n, 1)
+        dtype = _check_dtype(dtype)
+        draw_device = generator.device if generator is not None else device
+        unit = torch.rand(n, self.dim, generator=generator, device=draw_device, dtype=dtype)
+        return self.box().invert(2.0 * unit - 1.0).to(device)
+
+    def dataset(
+        self,
+        n_train: int = 1000,
+        n_test: int = 1000,
+        seed: int = 0,
+        normalize: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> RegressionData:
+        """Train and test sets from one seeded CPU generator, computed in float64 then cast.
+
+        The same seed gives the same sets on every device and dtype (up to rounding).
+        """
+        check_int("n_train", n_train, 1)
+        check_int("n_test", n_test, 1)
+        check_int("seed", seed, 0)
+        check_bool("normalize", normalize)
+        dtype = _check_dtype(dtype)
+        generator = torch.Generator().manual_seed(seed)
+        x_train = self.sample(n_train, generator=generator, dtype=torch.float64)
+        x_test = self.sample(n_test, generator=generator, dtype=torch.float64)
+        y_train, y_test = self.target(x_train), self.target(x_test)
+        normalization = self.box() if normalize else None
+        if normalization is not None:
+            x_train, x_test = normalization.apply(x_train), normalization.apply(x_test)
+
+        def cast(tensor: Tensor) -> Tensor:
+            return tensor.to(device=device, dtype=dtype)
+
+        return RegressionData(
+            cast(x_train), cast(y_train), cast(x_test), cast(y_test), normalization
+        )
+
+    def config(self) -> dict[str, Any]:
+        """Plain data describing the problem, for run files."""
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "variables": list(self.variables),
+            "ranges": [list(interval) for interval in self.ranges],
+        }

@@ -1,0 +1,707 @@
+"""The HDF5 run file: one file per training run, read by the CLI, the plots and the reports.
+
+Layout (schema version 1; docs/runfile.md is the full reference)::
+
+    /                 attrs: format = "pinnkan-run", schema_version, status, pinnkan_version,
+                      written_utc
+    /config           scalar UTF-8 string dataset: the resolved configuration as JSON
+    /history/<name>   1-D datasets of equal length n_records, resizable (appendable)
+    /metrics          attrs only: final scalars (bool, int, float or str)
+    /test_set/<name>  arrays: x (n, d), exact (n,), prediction (n,), … any more
+    /model            attr config (JSON); /model/state/<key> one dataset per state_dict tensor
+    /checkpoint       optional; attr step; dataset state = torch.save bytes (uint8, opaque)
+
+Configuration is plain data: JSON-able values, tuples normalised to lists, numpy scalars to
+Python numbers (:func:`plain_data`); reading gives back exactly ``plain_data(config)``.
+:func:`write_run` is atomic: it writes a temporary file in the target directory and renames it
+over the target, so a reader never sees a half-written run file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import platform
+import random
+import re
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT = "pinnkan-run"
+SCHEMA_VERSION = 1
+STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
+COMPRESS_ABOVE = 4096  # arrays with more elements are stored gzip-compressed (lossless)
+SUMMARY_KEYS = (
+    "path", "status", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
+    "wall_time_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian", "device",
+    "dtype", "created_utc",
+)  # fmt: skip
+
+
+class RunFileError(ValueError):
+    """A run file that is missing, damaged, foreign or of an unsupported schema version."""
+
+
+@dataclass
+class Run:
+    """Everything one training run leaves behind (see the module docstring for the layout).
+
+    Attributes:
+        config: resolved configuration, plain data (problem, model, trainer, preset, seed,
+            device, dtype, sampling, laplacian, environment — see docs/runfile.md).
+        history: columns of equal length ``(n_records,)``: step, loss, loss terms, errors,
+            learning rate, wall_time_s, peak_memory_bytes, …
+        metrics: final scalars, ``str -> bool | int | float | str``.
+        status: one of :data:`STATUSES`.
+        test_set: named arrays; ``x (n, d)``, ``exact (n,)``, ``prediction (n,)`` by convention.
+        model_state: ``model.state_dict()``; empty when read with ``load_model=False``.
+        checkpoint: optional resume state, must hold an int ``"step"``; any torch-saveable data.
+        path: the file this run was read from (set by :func:`read_run`).
+        model_config: ``model.config`` (``build_model(**model_config)`` rebuilds the model).
+    """
+
+    config: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    test_set: dict[str, np.ndarray] = field(default_factory=dict)
+    model_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
+    path: Path | None = None
+    model_config: dict[str, Any] | None = None
+
+
+# --- plain data --------------------------------------------------------------------------------
+
+
+def plain_data(value: Any, where: str = "config") -> Any:
+    """JSON-able copy of ``value``: tuples -> lists, numpy scalars -> Python; else ValueError."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, np.generic):
+        return plain_data(value.item(), where)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise ValueError(f"{where} key {key!r} is not allowed; keys must be strings")
+        return {key: plain_data(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    raise ValueError(
+        f"{where}={value!r} ({type(value).__name__}) is not allowed; "
+        "use None, bool, int, float, str, list, tuple or dict with str keys"
+    )
+
+
+def history_columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Rows ``[{"step": 0, "loss": …}, …]`` -> columns; a value missing from a row is NaN."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return {name: np.asarray([row.get(name, math.nan) for row in rows]) for name in names}
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def write_run(path: str | os.PathLike, run: Run) -> None:
+    """Write ``run`` to ``path`` atomically (temporary file in the same directory + rename).
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and a
+    previous file at ``path`` is left untouched.
+    """
+    target = Path(path)
+    check_run(run)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(descriptor)
+    try:
+        with h5py.File(temporary, "w", track_order=True) as file:
+            write_contents(file, run)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    sync_directory(target.parent)
+
+
+def write_contents(file: h5py.File, run: Run) -> None:
+    file.attrs["format"] = FORMAT
+    file.attrs["schema_version"] = SCHEMA_VERSION
+    file.attrs["status"] = run.status
+    file.attrs["pinnkan_version"] = pinnkan_version()
+    file.attrs["written_utc"] = utc_now().isoformat(timespec="seconds")
+    file.create_dataset("config", data=to_json(run.config, "config"), dtype=h5py.string_dtype())
+    write_history(file.create_group("history", track_order=True), run.history)
+    write_metrics(file.create_group("metrics", track_order=True), run.metrics)
+    write_arrays(file.create_group("test_set", track_order=True), run.test_set)
+    write_model_state(file.create_group("model", track_order=True), run)
+    if run.checkpoint is not None:
+        write_checkpoint(file.create_group("checkpoint"), run.checkpoint)
+
+
+def write_history(group: h5py.Group, history: dict[str, np.ndarray]) -> None:
+    """One resizable 1-D dataset per column (``maxshape=(None,)``), so records can be appended."""
+    for name, column in history.items():
+        group.create_dataset(name, data=np.asarray(column), maxshape=(None,), chunks=True)
+
+
+def write_metrics(group: h5py.Group, metrics: dict[str, Any]) -> None:
+    for name, value in metrics.items():
+        group.attrs[name] = value
+
+
+def write_arrays(group: h5py.Group, arrays: dict[str, np.ndarray]) -> None:
+    for name, array in arrays.items():
+        create_array(group, name, np.asarray(array))
+
+
+def create_array(group: h5py.Group, name: str, array: np.ndarray) -> h5py.Dataset:
+    if array.size > COMPRESS_ABOVE:
+        return group.create_dataset(name, data=array, compression="gzip", shuffle=True)
+    return group.create_dataset(name, data=array)
+
+
+def write_model_state(group: h5py.Group, run: Run) -> None:
+    """Datasets ``state/<key>``; attr ``torch_dtype`` restores the exact dtype (bfloat16 too)."""
+    group.attrs["config"] = to_json(run.model_config, "model_config")
+    state = group.create_group("state", track_order=True)
+    for key, tensor in run.model_state.items():
+        values = tensor.detach().cpu()
+        if values.dtype == torch.bfloat16:
+            values = values.float()
+        dataset = create_array(state, key, values.numpy())
+        dataset.attrs["torch_dtype"] = str(tensor.dtype).removeprefix("torch.")
+
+
+def write_checkpoint(group: h5py.Group, checkpoint: dict[str, Any]) -> None:
+    group.attrs["step"] = int(checkpoint["step"])
+    group.create_dataset("state", data=np.frombuffer(serialize_state(checkpoint), np.uint8))
+
+
+def append_history(path: str | os.PathLike, columns: dict[str, Any]) -> None:
+    """Append records to the history of an existing run file, in place (not atomic).
+
+    ``columns`` must name exactly the file's columns, each with the same number of new values.
+    For crash safety prefer rewriting the whole run with :func:`write_run`.
+    """
+    new = {name: np.atleast_1d(np.asarray(values)) for name, values in columns.items()}
+    with open_run_file(path, "r+") as file:
+        group = file["history"]
+        if set(new) != set(group):
+            raise ValueError(
+                f"history columns {sorted(new)} do not match {sorted(group)} in {path}"
+            )
+        check_equal_lengths(new, "appended history")
+        for name, values in new.items():
+            dataset = group[name]
+            start = dataset.shape[0]
+            dataset.resize((start + values.shape[0],))
+            dataset[start:] = values
+
+
+def sync_directory(directory: Path) -> None:
+    """Make the rename durable where the platform allows opening a directory."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def check_run(run: Run) -> None:
+    """Validate before any file is touched; each failure is a one-line ValueError."""
+    if run.status not in STATUSES:
+        raise ValueError(f"status={run.status!r} is not known; allowed: {', '.join(STATUSES)}")
+    to_json(run.config, "config")
+    to_json(run.model_config, "model_config")
+    for group, names in (
+        ("history", run.history),
+        ("metrics", run.metrics),
+        ("test_set", run.test_set),
+        ("model_state", run.model_state),
+    ):
+        for name in names:
+            check_name(group, name)
+    for name, column in run.history.items():
+        check_numeric(f"history column {name!r}", np.asarray(column), ndim=1)
+    check_equal_lengths(run.history, "history")
+    for name, value in run.metrics.items():
+        if not isinstance(value, (bool, int, float, str, np.bool_, np.integer, np.floating)):
+            raise ValueError(f"metric {name}={value!r} is not allowed; use bool, int, float or str")
+    for name, array in run.test_set.items():
+        check_numeric(f"test_set array {name!r}", np.asarray(array))
+    check_test_set(run.test_set)
+    for key, tensor in run.model_state.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"model_state[{key!r}] is a {type(tensor).__name__}; give tensors")
+    if run.checkpoint is not None:
+        step = run.checkpoint.get("step") if isinstance(run.checkpoint, dict) else None
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise ValueError(
+                f"checkpoint step={step!r} is not allowed; give a dict with int 'step'"
+            )
+
+
+def check_name(group: str, name: Any) -> None:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"{group} name {name!r} is not allowed; use a non-empty str without '/'")
+
+
+def check_numeric(what: str, array: np.ndarray, ndim: int | None = None) -> None:
+    if array.dtype.kind not in "biufc":
+        raise ValueError(f"{what} has dtype {array.dtype}; only numeric or bool arrays are stored")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{what} has shape {array.shape}; it must be {ndim}-D")
+
+
+def check_equal_lengths(columns: dict[str, np.ndarray], what: str) -> None:
+    lengths = {name: np.asarray(column).shape[0] for name, column in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{what} columns have different lengths {lengths}; they must be equal")
+
+
+def check_test_set(test_set: dict[str, np.ndarray]) -> None:
+    """``x`` is 2-D ``(n, d)``; ``exact`` and ``prediction`` are ``(n,)`` when present."""
+    if "x" not in test_set:
+        return
+    points = np.asarray(test_set["x"])
+    if points.ndim != 2:
+        raise ValueError(f"test_set x has shape {points.shape}; it must be (n, d)")
+    for name in ("exact", "prediction"):
+        if name in test_set and np.asarray(test_set[name]).shape != points.shape[:1]:
+            shape = np.asarray(test_set[name]).shape
+            raise ValueError(f"test_set {name} has shape {shape}; it must be ({points.shape[0]},)")
+
+
+def to_json(value: Any, where: str) -> str:
+    return json.dumps(plain_data(value, where))
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def read_run(
+    path: str | os.PathLike,
+    load_model: bool = True,
+    load_checkpoint: bool = True,
+    allow_pickle: bool = False,
+) -> Run:
+    """Read a run file; raises :class:`RunFileError` (one line, naming the file) when unreadable.
+
+    ``load_model=False`` leaves ``model_state`` empty; ``load_checkpoint=False`` leaves
+    ``checkpoint`` None. ``allow_pickle`` is passed to :func:`deserialize_state`.
+    """
+    with open_run_file(path, "r") as file:
+        try:
+            return read_contents(file, Path(path), load_model, load_checkpoint, allow_pickle)
+        except (OSError, KeyError, RuntimeError, ValueError, pickle.UnpicklingError) as error:
+            raise RunFileError(f"run file {path} is damaged: {one_line(error)}") from error
+
+
+def read_contents(
+    file: h5py.File, path: Path, load_model: bool, load_checkpoint: bool, allow_pickle: bool
+) -> Run:
+    model = file["model"]
+    checkpoint = None
+    if load_checkpoint and "checkpoint" in file:
+        blob = file["checkpoint/state"][()].tobytes()
+        checkpoint = deserialize_state(blob, allow_pickle=allow_pickle)
+    return Run(
+        config=json.loads(file["config"].asstr()[()]),
+        history={name: dataset[()] for name, dataset in file["history"].items()},
+        metrics={name: python_scalar(value) for name, value in file["metrics"].attrs.items()},
+        status=str(file.attrs["status"]),
+        test_set={name: dataset[()] for name, dataset in file["test_set"].items()},
+        model_state=read_model_state(model["state"]) if load_model else {},
+        checkpoint=checkpoint,
+        path=path,
+        model_config=json.loads(model.attrs["config"]),
+    )
+
+
+def read_model_state(group: h5py.Group) -> dict[str, torch.Tensor]:
+    state = {}
+    for key, dataset in group.items():
+        tensor = torch.from_numpy(np.asarray(dataset[()]))
+        state[key] = tensor.to(getattr(torch, dataset.attrs["torch_dtype"]))
+    return state
+
+
+def python_scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def open_run_file(path: str | os.PathLike, mode: str) -> h5py.File:
+    """Open and recognise a run file: missing, corrupt, foreign and too-new files raise."""
+    location = Path(path)
+    if not location.exists():
+        raise RunFileError(f"run file {location} does not exist")
+    if location.is_dir():
+        raise RunFileError(f"run file {location} is a directory, not a file")
+    try:
+        file = h5py.File(location, mode)
+    except OSError as error:
+        raise RunFileError(
+            f"run file {location} is not a readable HDF5 file (truncated or corrupt): "
+            f"{one_line(error)}"
+        ) from error
+    try:
+        check_format(file, location)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def check_format(file: h5py.File, location: Path) -> None:
+    found = python_scalar(file.attrs.get("format"))
+    if found != FORMAT:
+        raise RunFileError(
+            f"{location} is an HDF5 file but not a pinnkan run file "
+            f"(format attribute {found!r}, expected {FORMAT!r})"
+        )
+    version = python_scalar(file.attrs.get("schema_version"))
+    if version != SCHEMA_VERSION:
+        raise RunFileError(
+            f"run file {location} has schema_version {version!r}; "
+            f"this pinnkan {pinnkan_version()} reads schema_version {SCHEMA_VERSION}"
+        )
+
+
+def is_run_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` opens as a pinnkan run file of a supported schema version."""
+    try:
+        open_run_file(path, "r").close()
+    except RunFileError:
+        return False
+    return True
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def restore_model(run: Run, device: str | torch.device | None = None) -> nn.Module:
+    """Rebuild the model from ``run.model_config`` (else ``config["model"]``), load its state.
+
+    The model takes the dtype of the stored parameters (buffers are copied into the dtype the
+    model builds them with); the global RNG is left untouched.
+    """
+    from .nn import build_model
+
+    stored_config = run.model_config or run.config.get("model")
+    if not isinstance(stored_config, dict) or not run.model_state:
+        raise ValueError(
+            "run has no model (model_config or model_state is empty); read it with load_model=True"
+        )
+    options = dict(stored_config)
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(options.pop("name"), options.pop("width"), **options)
+    state, built = run.model_state, dict(model.named_parameters())
+    stored = {state[name].dtype for name in built if name in state}
+    if len(stored) == 1 and stored != {parameter.dtype for parameter in built.values()}:
+        model = model.to(dtype=stored.pop())
+    model.load_state_dict(run.model_state)
+    return model.to(device) if device is not None else model
+
+
+# --- checkpoint state ----------------------------------------------------------------------------
+
+
+def serialize_state(state: Any) -> bytes:
+    """``torch.save`` bytes of optimizer / scheduler / RNG state (nested dicts, lists, tensors)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def deserialize_state(data: bytes, allow_pickle: bool = False) -> Any:
+    """Inverse of :func:`serialize_state`, loaded with ``weights_only=True`` onto the CPU.
+
+    Objects outside torch's weights-only allowlist raise ValueError unless ``allow_pickle``
+    (only for files you trust: unpickling can run code).
+    """
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if not allow_pickle:
+            raise ValueError(
+                "state holds objects outside torch's weights-only allowlist "
+                f"({one_line(error)[:200]}); pass allow_pickle=True only for trusted files"
+            ) from error
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+
+
+def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
+    """States of the torch (CPU, CUDA), numpy and Python global RNGs and of named generators.
+
+    Only tensors, ints, floats, str and tuples: loadable with ``weights_only=True``.
+    """
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+        "numpy": numpy_state,
+        "python": random.getstate(),
+        "generators": {name: g.get_state() for name, g in (generators or {}).items()},
+    }
+
+
+def restore_rng_state(
+    state: dict[str, Any], generators: dict[str, torch.Generator] | None = None
+) -> None:
+    """Inverse of :func:`capture_rng_state`; each named generator must be in ``state``."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    numpy_state = {**state["numpy"], "state": dict(state["numpy"]["state"])}
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state(numpy_state)
+    random.setstate(state["python"])
+    for name, generator in (generators or {}).items():
+        if name not in state["generators"]:
+            raise ValueError(f"generator {name!r} is not in the saved RNG state")
+        generator.set_state(state["generators"][name])
+
+
+# --- environment ---------------------------------------------------------------------------------
+
+
+def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
+    """Versions, hostname-free platform, device name, git commit and creation time (UTC)."""
+    package = Path(__file__).resolve().parent
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "h5py": h5py.__version__,
+        "hdf5": h5py.version.hdf5_version,
+        "pinnkan": pinnkan_version(),
+        "cuda": torch.version.cuda,
+        "platform": platform.platform(),
+        "device_name": device_name(device),
+        "git_commit": git_commit(package),
+        "git_dirty": git_dirty(package),
+        "created_utc": utc_now().isoformat(timespec="seconds"),
+    }
+
+
+def device_name(device: str | torch.device | None) -> str:
+    where = torch.device(device if device is not None else "cpu")
+    if where.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(where)
+    if where.type == "cpu":
+        return platform.processor() or platform.machine() or "cpu"
+    return where.type
+
+
+def git_output(package: Path, *arguments: str) -> str | None:
+    """``git <arguments>`` in the checkout whose top level holds ``package``; None otherwise."""
+    try:
+        top = run_git(package, "rev-parse", "--show-toplevel")
+        if Path(top).resolve() != package.parent.resolve():
+            return None
+        return run_git(package, *arguments)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_git(directory: Path, *arguments: str) -> str:
+    done = subprocess.run(
+        ["git", *arguments], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+    )
+    return done.stdout.strip()
+
+
+def git_commit(package: Path) -> str | None:
+    """``git rev-parse HEAD`` of the pinnkan checkout holding ``package``; None if not one."""
+    return git_output(package, "rev-parse", "HEAD")
+
+
+def git_dirty(package: Path) -> bool | None:
+    status = git_output(package, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+def pinnkan_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- summary and paths ---------------------------------------------------------------------------
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The ``pinnkan show RUN.h5 --json`` dict: :data:`SUMMARY_KEYS`, None where unknown.
+
+    Non-finite floats become None (strict JSON); ``status`` tells a diverged run apart.
+    """
+    config, metrics = run.config, run.metrics
+    problem, model = config.get("problem"), config.get("model")
+    model_config = run.model_config or (model if isinstance(model, dict) else {})
+    width = model_config.get("width") or [None]
+    values = {
+        "path": str(run.path) if run.path is not None else None,
+        "status": run.status,
+        "problem": problem.get("name") if isinstance(problem, dict) else problem,
+        "dim": first_known(config.get("dim"), nested(problem, "dim"), width[0]),
+        "model": first_known(model_config.get("name"), model if isinstance(model, str) else None),
+        "params": metrics.get("params"),
+        "steps": first_known(metrics.get("steps"), last(run.history, "step")),
+        "rel_l2": first_known(metrics.get("rel_l2"), last(run.history, "rel_l2")),
+        "wall_time_s": first_known(metrics.get("wall_time_s"), last(run.history, "wall_time_s")),
+        "peak_memory_bytes": first_known(
+            metrics.get("peak_memory_bytes"), last(run.history, "peak_memory_bytes")
+        ),
+        "sampling": first_known(config.get("sampling"), config.get("sampling_law")),
+        "created_utc": nested(config.get("environment"), "created_utc"),
+    }
+    for key in SUMMARY_KEYS:
+        if key not in values:
+            values[key] = metrics.get(key, config.get(key))
+    return {key: finite_or_none(values[key]) for key in SUMMARY_KEYS}
+
+
+def first_known(*candidates: Any) -> Any:
+    return next((value for value in candidates if value is not None), None)
+
+
+def nested(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+def last(history: dict[str, np.ndarray], name: str) -> Any:
+    column = history.get(name)
+    return python_scalar(column[-1]) if column is not None and len(column) else None
+
+
+def finite_or_none(value: Any) -> Any:
+    value = python_scalar(value)
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def format_summary(run: Run) -> str:
+    """Aligned ``label  value`` lines for ``pinnkan show RUN.h5``."""
+    facts = summary(run)
+    shown = {
+        "run": facts["path"],
+        "status": facts["status"],
+        "problem": facts["problem"],
+        "dimension": facts["dim"],
+        "model": facts["model"],
+        "parameters": f"{facts['params']:,}" if isinstance(facts["params"], int) else None,
+        "steps": facts["steps"],
+        "rel. L2 error": scientific(facts["rel_l2"]),
+        "rel. L1 / Linf": pair(scientific(facts["rel_l1"]), scientific(facts["rel_linf"])),
+        "test MSE": scientific(facts["mse"]),
+        "wall time": None if facts["wall_time_s"] is None else f"{facts['wall_time_s']:.1f} s",
+        "peak memory": mebibytes(facts["peak_memory_bytes"]),
+        "seed / preset": pair(facts["seed"], facts["preset"]),
+        "sampling": facts["sampling"],
+        "laplacian": facts["laplacian"],
+        "device / dtype": pair(facts["device"], facts["dtype"]),
+        "created (UTC)": facts["created_utc"],
+    }
+    width = max(len(label) for label in shown)
+    return "\n".join(
+        f"{label:<{width}}  {'n/a' if value is None else value}" for label, value in shown.items()
+    )
+
+
+def scientific(value: Any) -> str | None:
+    return f"{value:.3e}" if isinstance(value, (int, float)) else None
+
+
+def mebibytes(value: Any) -> str | None:
+    return f"{value / 2**20:.1f} MiB" if isinstance(value, (int, float)) else None
+
+
+def pair(first: Any, second: Any) -> str | None:
+    if first is None and second is None:
+        return None
+    return f"{'n/a' if first is None else first} / {'n/a' if second is None else second}"
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Create the output directory if needed and prove it writable; returns the directory.
+
+    ``path`` is a run file path (its parent is checked) or an existing directory.
+    """
+    location = Path(path)
+    directory = location if location.is_dir() else location.parent
+    probe = directory / f".pinnkan-write-test-{secrets.token_hex(4)}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(
+            f"output directory {directory} is not writable: {error.strerror or one_line(error)}"
+        ) from error
+    return directory
+
+
+def new_run_path(
+    directory: str | os.PathLike,
+    problem: str,
+    model: str,
+    dim: int | None,
+    seed: int | None,
+    now: datetime | None = None,
+) -> Path:
+    """``directory/<problem>-d<dim>-<model>-s<seed>-<YYYYmmdd-HHMMSS UTC>.h5``, not yet taken.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``-``; ``-2``, ``-3``, … make it unique.
+    """
+    parts = [slug(problem)]
+    if dim is not None:
+        parts.append(f"d{dim}")
+    parts.append(slug(model))
+    if seed is not None:
+        parts.append(f"s{seed}")
+    parts.append((now or utc_now()).strftime("%Y%m%d-%H%M%S"))
+    stem = Path(directory) / "-".join(parts)
+    candidate, counter = stem.with_name(stem.name + ".h5"), 1
+    while candidate.exists():
+        counter += 1
+        candidate = stem.with_name(f"{stem.name}-{counter}.h5")
+    return candidate
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "run"

@@ -1,0 +1,263 @@
+"""Physics-informed training of a backbone on a PDE problem.
+
+Loss (``constraint="hard"``, the SDGD/STDE setting): û(x) = (1 − |x|²)·NN(x) satisfies the zero
+boundary condition exactly and
+
+    loss = mean_i (L[û](x_i) − f(x_i))²,          x_i ~ law on the ball, fresh every k steps.
+
+Loss (``constraint="soft"``, the paper's Appendix C.3 setting):
+
+    loss = α · mean_i (L[u](x_i) − f(x_i))² + mean_b (u(x_b) − g(x_b))²
+
+with N_b boundary points (default 100·d). Errors are measured on a fixed test set drawn once from
+the same law with its own seed: relative ℓ2 = ‖u − u*‖₂/‖u*‖₂, relative ℓ1 = ‖u − u*‖₁/‖u*‖₁,
+relative ℓ∞ = ‖u − u*‖_∞/‖u*‖_∞.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from .device import peak_memory_bytes, reset_peak_memory
+from .geometry import LAWS
+from .nn.constraint import BallHardConstraint
+from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler, parameter_groups
+from .problem import PDE
+from .validation import check_choice, check_int, check_positive
+
+CONSTRAINTS = ("hard", "soft")
+TEST_SET_SEED = 1_000_003  # the test set is the same for every training seed
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a physics-informed training run (flat, plain data).
+
+    ``boundary_points = 0`` means 100·d (the paper's N_b); ``resample_every = 0`` keeps the first
+    collocation points for the whole run.
+    """
+
+    steps: int = 2000
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    prompt_lr: float | None = None
+    meta_lr: float | None = None
+    schedule: str = "linear"
+    final_lr_fraction: float = 0.01
+    points: int = 100
+    boundary_points: int = 0
+    resample_every: int = 1
+    law: str = "radial"
+    constraint: str = "hard"
+    alpha: float = 0.01
+    test_points: int = 20_000
+    eval_every: int = 100
+    laplacian: str = "forward"
+    seed: int = 0
+    lbfgs_max_iter: int = 20
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps, 1)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("lr", "final_lr_fraction", "alpha"):
+            check_positive(name, getattr(self, name))
+        for name in ("prompt_lr", "meta_lr"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_int("points", self.points, 1)
+        check_int("boundary_points", self.boundary_points, 0)
+        check_int("resample_every", self.resample_every, 0)
+        check_choice("law", self.law, LAWS)
+        check_choice("constraint", self.constraint, CONSTRAINTS)
+        check_int("test_points", self.test_points, 1)
+        check_int("eval_every", self.eval_every, 1)
+        check_int("seed", self.seed, 0)
+        check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: per-log-step history, final metrics, the test set and a status."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    test_set: dict[str, Tensor] = field(default_factory=dict)
+    status: str = "running"
+    message: str = ""
+
+
+def relative_errors(prediction: Tensor, exact: Tensor) -> dict[str, float]:
+    """Relative ℓ2, ℓ1 and ℓ∞ errors of ``prediction`` against ``exact`` (both ``(n,)``)."""
+    error = (prediction - exact).double()
+    exact = exact.double()
+    return {
+        "rel_l2": float(error.norm() / exact.norm()),
+        "rel_l1": float(error.abs().sum() / exact.abs().sum()),
+        "rel_linf": float(error.abs().max() / exact.abs().max()),
+    }
+
+
+@torch.no_grad()
+def predict(model: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) -> Tensor:
+    """``model(x)`` in chunks of points, without a graph: ``(n, d)`` -> ``(n,)``."""
+    return torch.cat([model(part).squeeze(-1) for part in x.split(chunk)])
+
+
+class PDETrainer:
+    """Trains ``model`` on ``problem`` with ``config``; :meth:`run` returns a :class:`TrainResult`.
+
+    Args:
+        problem: a :class:`pinnkan.problem.PDE` with a ``geometry`` that samples points.
+        model: a backbone ``(batch, d) -> (batch, 1)``.
+        config: the :class:`TrainConfig`.
+        device, dtype: where and in which precision to train.
+        progress: called as ``progress(step, record)`` after every logged step.
+    """
+
+    def __init__(
+        self,
+        problem: PDE,
+        model: nn.Module,
+        config: TrainConfig,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        progress: Callable[[int, dict], None] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.config = config
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.progress = progress
+        self.model = model.to(device=self.device, dtype=dtype)
+        hard = config.constraint == "hard"
+        self.network = (
+            BallHardConstraint(self.model, problem.geometry.radius) if hard else self.model
+        )
+        groups = parameter_groups(self.model, config.lr, config.prompt_lr, config.meta_lr)
+        self.optimizer = make_optimizer(config.optimizer, groups, lbfgs_max_iter=config.lbfgs_max_iter)
+        self.scheduler = make_scheduler(
+            self.optimizer, config.schedule, config.steps, config.final_lr_fraction
+        )
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.points: Tensor | None = None
+        self.boundary: Tensor | None = None
+        self.x_test, self.u_test = self.test_set()
+        self.history: dict[str, list[float]] = {}
+        self.step = 0
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        x = self.problem.geometry.sample_interior(n, law=self.config.law, generator=generator)
+        return x.to(device=self.device, dtype=self.dtype)
+
+    def test_set(self) -> tuple[Tensor, Tensor | None]:
+        """Fixed test points (own seed, same law) and the exact solution there (or None)."""
+        generator = torch.Generator().manual_seed(TEST_SET_SEED)
+        x = self.sample(self.config.test_points, generator)
+        exact = self.problem.exact_solution()
+        return x, (None if exact is None else self.problem.exact_value(x).detach())
+
+    def collocation(self) -> None:
+        """Draw new interior (and boundary) points when due."""
+        every = self.config.resample_every
+        due = self.points is None or (every > 0 and self.step % every == 0)
+        if not due:
+            return
+        self.points = self.sample(self.config.points, self.generator)
+        if self.config.constraint == "soft":
+            n_boundary = self.config.boundary_points or 100 * self.problem.dim
+            boundary = self.problem.geometry.sample_boundary(n_boundary, generator=self.generator)
+            self.boundary = boundary.to(device=self.device, dtype=self.dtype)
+
+    # --- loss ---------------------------------------------------------------------------------
+
+    def loss_terms(self) -> dict[str, Tensor]:
+        residual = self.problem.residual(self.network, self.points, method=self.config.laplacian)
+        terms = {"loss_interior": residual.pow(2).mean()}
+        if self.config.constraint == "soft":
+            u_boundary = self.network(self.boundary).squeeze(-1)
+            target = self.problem.boundary_value(self.boundary)
+            terms["loss_boundary"] = (u_boundary - target).pow(2).mean()
+            terms["loss"] = self.config.alpha * terms["loss_interior"] + terms["loss_boundary"]
+        else:
+            terms["loss"] = terms["loss_interior"]
+        return terms
+
+    def optimizer_step(self) -> dict[str, float]:
+        """One optimizer step (L-BFGS: one step of up to ``lbfgs_max_iter`` inner iterations)."""
+        last: dict[str, Tensor] = {}
+
+        def closure() -> Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            terms = self.loss_terms()
+            terms["loss"].backward()
+            last.update(terms)
+            return terms["loss"]
+
+        self.optimizer.step(closure)
+        self.scheduler.step()
+        return {name: float(value.detach()) for name, value in last.items()}
+
+    # --- evaluation and logging ---------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        if self.u_test is None:
+            return {}
+        return relative_errors(predict(self.network, self.x_test), self.u_test)
+
+    def log(self, record: dict[str, float]) -> None:
+        for name, value in record.items():
+            self.history.setdefault(name, []).append(value)
+        if self.progress is not None:
+            self.progress(self.step, record)
+
+    def run(self) -> TrainResult:
+        """Train for ``config.steps`` steps; stop early with status "diverged" on a NaN/inf loss."""
+        reset_peak_memory(self.device)
+        start = time.perf_counter()
+        train_time = 0.0
+        status, message = "completed", ""
+        while self.step < self.config.steps:
+            tick = time.perf_counter()
+            self.collocation()
+            terms = self.optimizer_step()
+            train_time += time.perf_counter() - tick
+            self.step += 1
+            if not math.isfinite(terms["loss"]):
+                status = "diverged"
+                message = f"loss became {terms['loss']} at step {self.step}; try a smaller --lr"
+                break
+            if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
+                record = {"step": self.step, **terms, **self.evaluate()}
+                record["lr"] = self.optimizer.param_groups[-1]["lr"]
+                record["train_time_s"] = train_time
+                record["wall_time_s"] = time.perf_counter() - start
+                record["peak_memory_bytes"] = peak_memory_bytes(self.device)
+                self.log(record)
+        return self.result(status, message, train_time, time.perf_counter() - start)
+
+    def result(self, status: str, message: str, train_time: float, wall_time: float) -> TrainResult:
+        prediction = predict(self.network, self.x_test)
+        metrics: dict[str, float] = {
+            "steps": self.step,
+            "train_time_s": train_time,
+            "wall_time_s": wall_time,
+            "peak_memory_bytes": peak_memory_bytes(self.device),
+            "steps_per_s": self.step / train_time if train_time > 0 else float("nan"),
+        }
+        test_set = {"x": self.x_test.cpu(), "prediction": prediction.cpu()}
+        if self.u_test is not None:
+            metrics.update(relative_errors(prediction, self.u_test))
+            test_set["exact"] = self.u_test.cpu()
+        return TrainResult(self.history, metrics, test_set, status, message)

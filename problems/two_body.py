@@ -1,0 +1,101 @@
+"""The two-body exact solution of the high-dimensional ball benchmarks (Hu et al. 2024).
+
+    u(x) = s(x) · S(x),   s = 1 − |x|²,   S = Σ_{i=1}^{d−1} c_i sin θ_i,
+    θ_i = a + cos b + b cos a   with a = x_i, b = x_{i+1},   c_i ~ N(0, 1) (seeded).
+
+Closed forms (θ_a = 1 − b sin a, θ_b = cos a − sin b, θ_aa = −b cos a, θ_bb = −cos b):
+
+    ∂S/∂x_j = c_j cos θ_j · θ_a(j) + c_{j−1} cos θ_{j−1} · θ_b(j−1)
+    ΔS      = Σ_i c_i [cos θ_i (θ_aa + θ_bb) − sin θ_i (θ_a² + θ_b²)]
+    ∇u      = −2x S + s ∇S
+    Δu      = −2d S − 4 x·∇S + s ΔS
+
+All are O(n·d) and vectorised over i.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from pinnkan.problem import ExactSolution, check_ball_dim
+from pinnkan.validation import check_int
+
+
+class TwoBodySolution(ExactSolution):
+    """u(x) = (1 − |x|²) Σ_{i=1}^{d−1} c_i sin(x_i + cos x_{i+1} + x_{i+1} cos x_i) on ℝ^d.
+
+    The coefficients ``c (d−1,)`` are drawn in float64 on the CPU from
+    ``torch.Generator().manual_seed(seed)`` and moved to the points' device and dtype on use.
+    """
+
+    def __init__(self, dim: int, seed: int = 0):
+        check_ball_dim(dim)
+        check_int("seed", seed, 0)
+        self.dim = dim
+        self.seed = seed
+        generator = torch.Generator().manual_seed(seed)
+        self.coefficients = torch.randn(dim - 1, generator=generator, dtype=torch.float64)
+
+    def __repr__(self) -> str:
+        return f"TwoBodySolution(dim={self.dim}, seed={self.seed})"
+
+    def value(self, x: Tensor) -> Tensor:
+        """u at ``x (n, d)`` -> ``(n,)``."""
+        return self.envelope(x) * self.pair_sum(x)
+
+    def gradient(self, x: Tensor) -> Tensor:
+        """∇u at ``x (n, d)`` -> ``(n, d)``, closed form."""
+        grad_sum = self.pair_sum_gradient(x)
+        return -2.0 * x * self.pair_sum(x).unsqueeze(-1) + self.envelope(x).unsqueeze(-1) * grad_sum
+
+    def laplacian(self, x: Tensor) -> Tensor:
+        """Δu at ``x (n, d)`` -> ``(n,)``, closed form."""
+        s, S = self.envelope(x), self.pair_sum(x)
+        radial_derivative = (x * self.pair_sum_gradient(x)).sum(dim=-1)
+        return -2.0 * self.dim * S - 4.0 * radial_derivative + s * self.pair_sum_laplacian(x)
+
+    # --- the factors ---------------------------------------------------------------------------
+
+    def envelope(self, x: Tensor) -> Tensor:
+        """s = 1 − |x|², ``(n,)``."""
+        self.check_points(x)
+        return 1.0 - x.pow(2).sum(dim=-1)
+
+    def pair_sum(self, x: Tensor) -> Tensor:
+        """S = Σ_i c_i sin θ_i, ``(n,)``."""
+        return (self.coefficients_like(x) * torch.sin(self.phases(x))).sum(dim=-1)
+
+    def pair_sum_gradient(self, x: Tensor) -> Tensor:
+        """∇S, ``(n, d)``: pair i contributes to coordinates i (via a) and i+1 (via b)."""
+        a, b = x[:, :-1], x[:, 1:]
+        weight = self.coefficients_like(x) * torch.cos(self.phases(x))
+        first = weight * (1.0 - b * torch.sin(a))
+        second = weight * (torch.cos(a) - torch.sin(b))
+        zero = torch.zeros_like(x[:, :1])
+        return torch.cat([first, zero], dim=1) + torch.cat([zero, second], dim=1)
+
+    def pair_sum_laplacian(self, x: Tensor) -> Tensor:
+        """ΔS, ``(n,)``."""
+        a, b = x[:, :-1], x[:, 1:]
+        theta = self.phases(x)
+        slope_a = 1.0 - b * torch.sin(a)
+        slope_b = torch.cos(a) - torch.sin(b)
+        curvature = -b * torch.cos(a) - torch.cos(b)
+        terms = torch.cos(theta) * curvature - torch.sin(theta) * (slope_a**2 + slope_b**2)
+        return (self.coefficients_like(x) * terms).sum(dim=-1)
+
+    def phases(self, x: Tensor) -> Tensor:
+        """θ_i = x_i + cos x_{i+1} + x_{i+1} cos x_i, ``(n, d−1)``."""
+        a, b = x[:, :-1], x[:, 1:]
+        return a + torch.cos(b) + b * torch.cos(a)
+
+    def coefficients_like(self, x: Tensor) -> Tensor:
+        """c on the device and in the dtype of ``x``, ``(d−1,)``."""
+        return self.coefficients.to(device=x.device, dtype=x.dtype)
+
+    def check_points(self, x: Tensor) -> None:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(
+                f"points of shape {tuple(x.shape)} are not allowed; give (n, {self.dim})"
+            )

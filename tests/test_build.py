@@ -1,0 +1,132 @@
+"""build_model: validation of names, widths and options; config round trip; option tables."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from pinnkan.nn import build_model, count_parameters, list_models, model_options
+from pinnkan.nn.build import register_model
+
+BAD_CALLS = [
+    # (name, width, options, text the message must contain)
+    ("resnet", [2, 1], {}, "'resnet'"),
+    ("kan", [2, 1], {"grdi": 5}, "'grdi'"),
+    ("kan", [2, 1], {"meta_hidden": 16}, "'meta_hidden'"),
+    ("mlp", [2, 1], {"grid": 5}, "'grid'"),
+    ("fastkan", [2, 1], {"k": 3}, "'k'"),
+    ("wavkan", [2, 1], {"centers": 4}, "'centers'"),
+    ("kan", [2, 1], {"clusters": 1}, "'clusters'"),
+    ("kan", [3], {}, "[3]"),
+    ("kan", [], {}, "[]"),
+    ("kan", [2, 0, 1], {}, "0"),
+    ("kan", [2, -3, 1], {}, "-3"),
+    ("kan", [2, 3.5, 1], {}, "3.5"),
+    ("kan", [2, True, 1], {}, "True"),
+    ("kan", "2,3,1", {}, "'2,3,1'"),
+    ("kan", 5, {}, "5"),
+    ("kan", [2, 1], {"grid": 0}, "grid=0"),
+    ("kan", [2, 1], {"grid": 2.5}, "grid=2.5"),
+    ("kan", [2, 1], {"k": 0}, "k=0"),
+    ("metakan", [2, 1], {"k": -1}, "k=-1"),
+    ("metakan", [2, 3, 1], {"clusters": 3}, "clusters=3"),
+    ("metakan", [2, 3, 1], {"clusters": 0}, "clusters=0"),
+    ("kan", [2, 1], {"grid_range": (1.0, -1.0)}, "(1.0, -1.0)"),
+    ("kan", [2, 1], {"grid_range": (0.0, 0.0)}, "(0.0, 0.0)"),
+    ("kan", [2, 1], {"grid_range": (0.0, float("inf"))}, "inf"),
+    ("kan", [2, 1], {"grid_range": (0.0, 1.0, 2.0)}, "(0.0, 1.0, 2.0)"),
+    ("fastkan", [2, 1], {"grid_range": "wide"}, "'wide'"),
+    ("fastkan", [2, 1], {"centers": 1}, "centers=1"),
+    ("wavkan", [2, 1], {"wavelet": "haar"}, "'haar'"),
+    ("metawavkan", [2, 1], {"wavelet": "gabor"}, "'gabor'"),
+    ("mlp", [2, 1], {"activation": "relu6"}, "'relu6'"),
+    ("mlp", [2, 1], {"bias": 1}, "bias=1"),
+    ("metakan", [2, 1], {"meta_activation": "gelu"}, "'gelu'"),
+    ("metakan", [2, 1], {"meta_hidden": 0}, "meta_hidden=0"),
+    ("metakan", [2, 1], {"prompt_dim": 0}, "prompt_dim=0"),
+    ("metakan", [2, 1], {"meta_bias": "yes"}, "'yes'"),
+]
+
+
+@pytest.mark.parametrize(("name", "width", "options", "named"), BAD_CALLS)
+def test_bad_input_raises_value_error_naming_the_value(name, width, options, named) -> None:
+    with pytest.raises(ValueError, match=re.escape(named)) as error:
+        build_model(name, width, **options)
+    message = str(error.value)
+    assert "\n" not in message
+    assert len(message) < 300
+
+
+def test_error_messages_say_what_is_allowed() -> None:
+    with pytest.raises(ValueError, match="allowed: .*metakan"):
+        build_model("resnet", [2, 1])
+    with pytest.raises(ValueError, match="mexican_hat"):
+        build_model("wavkan", [2, 1], wavelet="haar")
+    with pytest.raises(ValueError, match="tanh"):
+        build_model("mlp", [2, 1], activation="relu6")
+    with pytest.raises(ValueError, match="allowed: .*grid"):
+        build_model("kan", [2, 1], meta_hidden=16)
+
+
+def test_registering_a_name_twice_is_rejected() -> None:
+    from pinnkan.nn.build import MODELS
+
+    with pytest.raises(ValueError, match="'kan'"):
+        register_model(MODELS["kan"])
+
+
+@pytest.mark.parametrize(
+    "name", ["mlp", "kan", "fastkan", "wavkan", "metakan", "metafastkan", "metawavkan"]
+)
+def test_config_round_trip_rebuilds_the_same_model(name: str) -> None:
+    changed = {
+        "mlp": {"activation": "sin", "bias": False},
+        "kan": {"grid": 7, "k": 2, "grid_range": [-2, 3], "bias": True},
+        "fastkan": {"centers": 5},
+        "wavkan": {"wavelet": "dog"},
+    }
+    options = changed.get(name.removeprefix("meta"), {})
+    if name.startswith("meta"):
+        options = {**options, "meta_hidden": 9, "prompt_dim": 2, "clusters": 2, "meta_bias": False}
+    model = build_model(name, [3, 5, 4, 2], **options)
+    config = model.config
+    assert config["name"] == name and config["width"] == [3, 5, 4, 2]
+    assert set(config) == {"name", "width", *model_options(name)}
+    for option, value in options.items():
+        expected = tuple(float(v) for v in value) if option == "grid_range" else value
+        assert config[option] == expected
+    rebuilt = build_model(**config)
+    assert rebuilt.config == config
+    assert count_parameters(rebuilt) == count_parameters(model)
+    shapes = [p.shape for p in model.parameters()]
+    assert [p.shape for p in rebuilt.parameters()] == shapes
+
+
+def test_config_is_not_shared_with_the_defaults() -> None:
+    model = build_model("kan", [2, 1], grid=9)
+    model.config["grid"] = 100
+    assert model_options("kan")["grid"] == 5
+    assert build_model("kan", [2, 1]).config["grid"] == 5
+
+
+def test_model_options_lists_every_accepted_option() -> None:
+    for name in list_models():
+        defaults = model_options(name)
+        build_model(name, [2, 3, 1], **defaults)  # every listed option is accepted with its default
+        assert ("meta_hidden" in defaults) == name.startswith("meta")
+
+
+def test_generator_is_used_and_global_rng_untouched() -> None:
+    state = torch.random.get_rng_state()
+    build_model("metakan", [3, 4, 1], generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_without_generator_the_global_seed_decides() -> None:
+    torch.manual_seed(123)
+    first = [p.detach().clone() for p in build_model("metafastkan", [3, 4, 1]).parameters()]
+    torch.manual_seed(123)
+    again = [p.detach() for p in build_model("metafastkan", [3, 4, 1]).parameters()]
+    assert all(torch.equal(p, q) for p, q in zip(first, again, strict=True))
