@@ -7,6 +7,7 @@ no run file is written (``--debug`` shows the traceback instead).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -44,7 +45,9 @@ def float_pair(text: str) -> tuple[float, float]:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model (see `pinnkan list`)")
     group.add_argument("--model", default="kan", help="backbone name (default: kan)")
-    group.add_argument("--width", type=int_list, help="layer widths, e.g. 10,32,32,32,1 (default: d,32,32,32,1)")
+    group.add_argument(
+        "--width", type=int_list, help="layer widths, e.g. 10,32,32,32,1 (default: d,32,32,32,1)"
+    )
     group.add_argument("--grid", type=int, help="B-spline grid intervals G")
     group.add_argument("--k", type=int, help="B-spline order k")
     group.add_argument("--grid-range", type=float_pair, help="grid range lo,hi")
@@ -53,8 +56,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--activation", help="MLP activation: tanh, silu, sin, sigmoid, softplus")
     group.add_argument("--bias", action=argparse.BooleanOptionalAction, help="node biases")
     group.add_argument("--meta-hidden", type=int, help="meta-learner hidden width")
-    group.add_argument("--meta-bias", action=argparse.BooleanOptionalAction, help="meta-learner biases")
-    group.add_argument("--meta-activation", help="meta-learner activation: relu, tanh, silu, sigmoid")
+    group.add_argument(
+        "--meta-bias", action=argparse.BooleanOptionalAction, help="meta-learner biases"
+    )
+    group.add_argument(
+        "--meta-activation", help="meta-learner activation: relu, tanh, silu, sigmoid"
+    )
     group.add_argument("--prompt-dim", type=int, help="dimension of each edge prompt")
     group.add_argument("--clusters", type=int, help="number of meta-learners (layer clusters)")
 
@@ -69,8 +76,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--meta-lr", type=float, help="MetaKAN meta-learner learning rate")
     group.add_argument("--schedule", help="constant, linear, cosine or exponential")
     group.add_argument("--points", type=int, help="interior collocation points per step")
-    group.add_argument("--boundary-points", type=int, help="boundary points (soft constraint; 0 = 100·d)")
-    group.add_argument("--resample-every", type=int, help="draw new points every N steps (0 = never)")
+    group.add_argument(
+        "--boundary-points", type=int, help="boundary points (soft constraint; 0 = 100·d)"
+    )
+    group.add_argument(
+        "--resample-every", type=int, help="draw new points every N steps (0 = never)"
+    )
     group.add_argument("--law", help="interior sampling law: volume or radial")
     group.add_argument("--constraint", help="hard: (1-|x|²)·NN(x); soft: boundary loss")
     group.add_argument("--alpha", type=float, help="soft constraint weight of the interior loss")
@@ -78,13 +89,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eval-every", type=int, help="log and evaluate every N steps")
     group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
     group.add_argument("--seed", type=int, help="training seed (initialisation and sampling)")
+    group.add_argument("--final-lr-fraction", type=float, help="exponential schedule: final lr / lr")
+    group.add_argument("--lbfgs-max-iter", type=int, help="L-BFGS inner iterations per step")
+    group.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (0 = at the end)")
 
 
 def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("solve", help="solve a PDE with physics-informed training")
     parser.add_argument("--problem", required=True, help="problem name or path/file.py:Class")
     parser.add_argument("--dim", type=int, help="spatial dimension d")
-    parser.add_argument("--problem-seed", type=int, help="seed of the exact solution's coefficients")
+    parser.add_argument(
+        "--problem-seed", type=int, help="seed of the exact solution's coefficients"
+    )
     add_model_arguments(parser)
     add_train_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
@@ -92,6 +108,14 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="run file path (default: results/runs/<name>.h5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=commands.solve)
+
+
+def add_resume_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("resume", help="continue a run from its checkpoint")
+    parser.add_argument("run", help="path of a .h5 run file written by `pinnkan solve`")
+    parser.add_argument("--steps", type=int, help="new total number of steps (default: the run's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=commands.resume)
 
 
 def add_show_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -113,14 +137,33 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=commands.bench)
 
 
+def add_module_parser(
+    subparsers: argparse._SubParsersAction, name: str, module: str, help_text: str
+) -> None:
+    """A subcommand whose flags and handler live in ``pinnkan.<module>``:
+    ``add_<name>_arguments(parser)`` and ``run_<name>(args)``."""
+    try:  # TEMPORARY while helpers write the modules
+        imported = importlib.import_module(f"pinnkan.{module}")
+    except ModuleNotFoundError:
+        return
+    parser = subparsers.add_parser(name, help=help_text)
+    getattr(imported, f"add_{name}_arguments")(parser)
+    parser.set_defaults(handler=getattr(imported, f"run_{name}"))
+
+
 def get_args_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="pinnkan", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     add_solve_parser(subparsers)
+    add_resume_parser(subparsers)
     add_show_parser(subparsers)
     add_list_parser(subparsers)
     add_bench_parser(subparsers)
+    add_module_parser(subparsers, "fit", "fit", "fit a regression problem (Feynman, high-dim)")
+    add_module_parser(subparsers, "symbolic", "symbolic", "symbolic formula of a trained KAN")
+    add_module_parser(subparsers, "plot", "plot", "figures from a run file or benchmark CSV")
+    add_module_parser(subparsers, "report", "report", "markdown table comparing runs")
     return parser
 
 

@@ -14,7 +14,7 @@ from .nn.build import list_models, model_options
 from .presets import list_presets, load_preset
 from .problems import list_problems
 from .results import format_summary, new_run_path, read_run, summary
-from .runner import SolveSpec, solve_pde
+from .runner import SolveSpec, resume_pde, solve_pde
 from .train import TrainConfig
 
 MODEL_FLAGS = (
@@ -44,7 +44,9 @@ def train_config(args: argparse.Namespace, preset: dict[str, Any]) -> TrainConfi
     table = preset.get("train", {})
     unknown = sorted(set(table) - set(names))
     if unknown:
-        raise ValueError(f"preset option {unknown[0]!r} is not a training option; allowed: {', '.join(names)}")
+        raise ValueError(
+            f"preset option {unknown[0]!r} is not a training option; allowed: {', '.join(names)}"
+        )
     return TrainConfig(**{**table, **given(args, names)})
 
 
@@ -108,10 +110,28 @@ def solve(args: argparse.Namespace) -> int:
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
     )
     progress = None if args.quiet else Progress(spec.train.steps)
-    run = solve_pde(spec, out, progress)
+    return finish(solve_pde(spec, out, progress), out)
+
+
+def resume(args: argparse.Namespace) -> int:
+    steps = args.steps
+    progress = None
+    if not args.quiet:
+        total = steps or read_run(args.run, load_model=False).config["train"]["steps"]
+        progress = Progress(total)
+    return finish(resume_pde(args.run, steps, progress), args.run)
+
+
+def finish(run, out: str) -> int:
+    """Print the summary; a run that did not complete says why and exits 1."""
     print(format_summary(run))
     print(f"run file: {out}")
-    return 0 if run.status == "completed" else 1
+    if run.status == "completed":
+        return 0
+    print(f"pinnkan: {run.status}: {run.metrics.get('message', '')}", file=sys.stderr)
+    if run.status == "interrupted":
+        print(f"pinnkan: continue with: pinnkan resume {out}", file=sys.stderr)
+    return 1
 
 
 def show(args: argparse.Namespace) -> int:

@@ -17,12 +17,14 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is an error."""
+    """ "auto" -> CUDA when available, else CPU; "cuda" without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={name!r} is not available: no CUDA GPU found; use cpu or auto")
+            raise ValueError(
+                f"device={name!r} is not available: no CUDA GPU found; use cpu or auto"
+            )
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")

@@ -98,7 +98,9 @@ def default_width(problem: Regression) -> list[int]:
         return [problem.dim, *PAPER_TABLE2[problem.equation.name]["width"][1:]]
     if isinstance(problem, HighDimProblem):
         return [problem.dim, 1, 1]
-    raise ValueError(f"problem {problem.name!r} has no default width; give --width {problem.dim},…,1")
+    raise ValueError(
+        f"problem {problem.name!r} has no default width; give --width {problem.dim},…,1"
+    )
 
 
 def resolve_width(width: list[int] | None, problem: Regression) -> list[int]:

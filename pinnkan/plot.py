@@ -232,21 +232,53 @@ def plot_file(
 
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``pinnkan plot`` (one per :class:`PlotOptions` field, plus files and kinds)."""
-    parser.add_argument("files", nargs="+", metavar="FILE", help="run files (.h5) or benchmark tables (.csv)")
-    parser.add_argument("--kind", help=f"comma-separated figure kinds: {', '.join(KINDS)} (default: all that apply)")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="run files (.h5) or benchmark tables (.csv)"
+    )
+    parser.add_argument(
+        "--kind", help=f"comma-separated figure kinds: {', '.join(KINDS)} (default: all that apply)"
+    )
     parser.add_argument("--out", help="output folder (default: the folder of each file)")
-    parser.add_argument("--format", default="png", help=f"comma-separated formats: {', '.join(FORMATS)} (default: png)")
-    parser.add_argument("--dpi", type=int, default=PlotOptions.dpi, help="raster resolution (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        default="png",
+        help=f"comma-separated formats: {', '.join(FORMATS)} (default: png)",
+    )
+    parser.add_argument(
+        "--dpi", type=int, default=PlotOptions.dpi, help="raster resolution (default: %(default)s)"
+    )
     field = parser.add_argument_group("field (slice of the ball)")
-    field.add_argument("--axes", default="0,1", help="the two coordinates of the slice (default: 0,1)")
-    field.add_argument("--plane", default="axes", choices=PLANES, help="coordinate plane or seeded random plane")
-    field.add_argument("--plane-seed", type=int, default=0, help="seed of the random plane (default: 0)")
-    field.add_argument("--offset", type=float, default=0.0, help="value of the other coordinates (default: 0)")
-    field.add_argument("--resolution", type=int, default=PlotOptions.resolution, help="grid nodes per side")
+    field.add_argument(
+        "--axes", default="0,1", help="the two coordinates of the slice (default: 0,1)"
+    )
+    field.add_argument(
+        "--plane", default="axes", choices=PLANES, help="coordinate plane or seeded random plane"
+    )
+    field.add_argument(
+        "--plane-seed", type=int, default=0, help="seed of the random plane (default: 0)"
+    )
+    field.add_argument(
+        "--offset", type=float, default=0.0, help="value of the other coordinates (default: 0)"
+    )
+    field.add_argument(
+        "--resolution", type=int, default=PlotOptions.resolution, help="grid nodes per side"
+    )
     other = parser.add_argument_group("other figures")
-    other.add_argument("--bins", type=int, default=PlotOptions.bins, help="bins of the radial profile and histogram")
-    other.add_argument("--max-edges", type=int, default=PlotOptions.max_edges, help="inputs/outputs per layer in the activation grid")
-    other.add_argument("--samples", type=int, default=PlotOptions.samples, help="points per drawn edge function")
+    other.add_argument(
+        "--bins",
+        type=int,
+        default=PlotOptions.bins,
+        help="bins of the radial profile and histogram",
+    )
+    other.add_argument(
+        "--max-edges",
+        type=int,
+        default=PlotOptions.max_edges,
+        help="inputs/outputs per layer in the activation grid",
+    )
+    other.add_argument(
+        "--samples", type=int, default=PlotOptions.samples, help="points per drawn edge function"
+    )
 
 
 def comma_list(text: str | None) -> list[str] | None:

@@ -7,10 +7,11 @@ flags override preset values.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 
 def preset_files() -> dict[str, Any]:
@@ -35,4 +36,6 @@ def load_preset(name: str) -> dict[str, Any]:
     path = Path(name)
     if path.suffix == ".toml" and path.is_file():
         return tomllib.loads(path.read_text())
-    raise ValueError(f"preset {name!r} is not known; allowed: {', '.join(sorted(files))} or a .toml file")
+    raise ValueError(
+        f"preset {name!r} is not known; allowed: {', '.join(sorted(files))} or a .toml file"
+    )

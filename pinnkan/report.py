@@ -162,7 +162,7 @@ def group_runs(facts: list[RunFacts]) -> dict[tuple, list[RunFacts]]:
         setting = tuple(sorted(fact.setting.items()))
         key = (fact.kind, fact.problem, fact.dim or 0, fact.model, fact.device, setting)
         groups.setdefault(key, []).append(fact)
-    return dict(sorted(groups.items(), key=lambda item: repr(item[0])))
+    return dict(sorted(groups.items(), key=lambda item: item[0]))
 
 
 def mean_and_std(values: list[float | None]) -> tuple[float | None, float | None, int]:
@@ -191,8 +191,9 @@ def format_time(values: list[float | None]) -> str:
 
 
 def distinct(values: Iterable[Any]) -> str:
-    shown = [str(v) for v in dict.fromkeys(values) if v is not None]
-    return ", ".join(f"{v:,}" if isinstance(v, int) else v for v in shown) or "n/a"
+    """The different values, in order of appearance (ints with thousands separators)."""
+    shown = [v for v in dict.fromkeys(values) if v is not None]
+    return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in shown) or "n/a"
 
 
 def seeds_cell(group: list[RunFacts]) -> str:
@@ -203,3 +204,217 @@ def seeds_cell(group: list[RunFacts]) -> str:
             bad[fact.status] = bad.get(fact.status, 0) + 1
     extra = ", ".join(f"{count} {status}" for status, count in bad.items())
     return f"{len(group)} ({extra})" if extra else str(len(group))
+
+
+# --- the paper's numbers -----------------------------------------------------------------------
+
+
+def canonical_problem(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+def pde_paper_value(fact: RunFacts) -> PaperValue | None:
+    """Table 8 for poisson / allen_cahn / sine_gordon at d = 20, 50, 100 with KAN or MetaKAN."""
+    row = PAPER_TABLE8.get(canonical_problem(fact.problem), {}).get(fact.dim or 0)
+    if row is None or fact.model not in row:
+        return None
+    config = fact.model_config
+    same = config.get("width") == [fact.dim, *PAPER_PDE_HIDDEN, 1] and all(
+        config.get(key) == value for key, value in PAPER_PDE_OPTIONS.items()
+    )
+    if fact.model == "metakan":
+        same = same and config.get("meta_hidden") == PAPER_META_HIDDEN_PDE
+    params = PAPER_TABLE8_PARAMS[fact.model][fact.dim]
+    return PaperValue(row[fact.model], params, "Table 8", same)
+
+
+def feynman_paper_value(fact: RunFacts) -> PaperValue | None:
+    """Table 2: KAN / MetaKAN at grid 5 or 20 (structure as printed in the paper)."""
+    from .problems.feynman import PAPER_TABLE2
+
+    variant = fact.problem_config.get("variant") or fact.problem.partition(":")[2]
+    row = PAPER_TABLE2.get(str(variant))
+    grid = fact.model_config.get("grid")
+    key = f"{fact.model}_g{grid}"
+    if row is None or key not in row:
+        return None
+    width = fact.model_config.get("width")
+    same = isinstance(width, list) and width[1:] == row["width"][1:]
+    return PaperValue(row[key], row[f"{key}_params"], "Table 2", same)
+
+
+def highdim_paper_value(fact: RunFacts) -> PaperValue | None:
+    """Table 4: f1, f2, f3 with structure [n, 1, 1] at n = 10 … 1000."""
+    from .problems.highdim import PAPER_TABLE4
+
+    variant = fact.problem_config.get("variant") or fact.problem.partition(":")[2]
+    row = PAPER_TABLE4.get(str(variant), {}).get(fact.dim or 0)
+    if row is None or fact.model not in ("kan", "metakan"):
+        return None
+    config = fact.model_config
+    same = config.get("width") == row["width"]
+    if fact.model == "metakan":
+        same = same and config.get("meta_hidden") == row["meta_hidden"]
+    return PaperValue(row[f"{fact.model}_mse"], row[f"{fact.model}_params"], "Table 4", same)
+
+
+def paper_value(fact: RunFacts) -> PaperValue | None:
+    """The paper's number for this run's (problem, dimension, model), or None."""
+    if fact.kind == "pde":
+        return pde_paper_value(fact)
+    prefix = canonical_problem(fact.problem).partition(":")[0]
+    if prefix == "feynman":
+        return feynman_paper_value(fact)
+    if prefix == "highdim":
+        return highdim_paper_value(fact)
+    return None
+
+
+# --- markdown -------------------------------------------------------------------------------------
+
+
+def varying_options(groups: list[list[RunFacts]]) -> tuple[list[str], dict[str, str]]:
+    """(options that differ between groups, options with one value across all of them)."""
+    names = list(dict.fromkeys(name for group in groups for name in group[0].setting))
+    varying, common = [], {}
+    for name in names:
+        values = {group[0].setting.get(name, "—") for group in groups}
+        if len(values) > 1:
+            varying.append(name)
+        else:
+            common[name] = values.pop()
+    return varying, common
+
+
+def short_name(name: str) -> str:
+    """``"train.lr"`` -> ``"lr"``, ``"model.grid"`` -> ``"grid"``; problem options keep theirs."""
+    section, _, option = name.partition(".")
+    return name if section == "problem" or not option else option
+
+
+def setting_cell(fact: RunFacts, varying: list[str]) -> str:
+    """``name=value`` for the options that differ between rows and that this run has."""
+    parts = [f"{short_name(n)}={fact.setting[n]}" for n in varying if n in fact.setting]
+    return "; ".join(parts).replace("|", "\\|").replace('"', "") or "—"
+
+
+def paper_cells(group: list[RunFacts]) -> list[str]:
+    """Paper value (with † when the architecture differs), ours / paper, paper parameters."""
+    reference = paper_value(group[0])
+    if reference is None or reference.value is None:
+        return [
+            "—",
+            "—",
+            "—" if reference is None or reference.params is None else f"{reference.params:,}",
+        ]
+    mark = "" if reference.same_architecture else " †"
+    mean, _, _ = mean_and_std([fact.error for fact in group])
+    ratio = "n/a" if mean is None else f"{mean / reference.value:.2f}"
+    params = "—" if reference.params is None else f"{reference.params:,}"
+    return [f"{reference.value:.2e}{mark} ({reference.source})", ratio, params]
+
+
+def table_lines(groups: list[list[RunFacts]], against: str | None) -> list[str]:
+    """Markdown table of one kind of run (PDE or regression), plus its common-settings line."""
+    kind = groups[0][0].kind
+    metric = "rel. ℓ2 error" if kind == "pde" else "test MSE"
+    varying, common = varying_options(groups)
+    header = ["problem", "d", "model", "setting", "runs", f"{metric} (mean ± std)"]
+    if against:
+        header += [f"paper {metric}", "ours / paper", "paper params"]
+    header += ["params", "wall time (s)", "steps", "device", "sampling"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in groups:
+        first = group[0]
+        row = [
+            first.problem,
+            "—" if first.dim is None else str(first.dim),
+            first.model,
+            setting_cell(first, varying),
+            seeds_cell(group),
+            format_mean([fact.error for fact in group]),
+        ]
+        if against:
+            row += paper_cells(group)
+        row += [
+            distinct(fact.params for fact in group),
+            format_time([fact.wall_time_s for fact in group]),
+            distinct(fact.steps for fact in group),
+            distinct(fact.device for fact in group),
+            distinct(fact.sampling for fact in group),
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    if common:
+        shared = "; ".join(f"{short_name(n)}={v}" for n, v in common.items()).replace('"', "")
+        lines += ["", f"Common to all rows: {shared}."]
+    return lines
+
+
+def report_markdown(facts: list[RunFacts], command: str, against: str | None = None) -> str:
+    """The whole report: title, command line, one table per kind of run, notes."""
+    grouped = list(group_runs(facts).values())
+    lines = [
+        "# pinnkan report",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"{len(facts)} run file(s) in {len(grouped)} group(s). Runs in a group differ only in "
+        "their training seed; values are mean ± sample standard deviation (n − 1) over the runs "
+        "with a finite value. Errors from different sampling laws are not comparable.",
+    ]
+    for kind, title in (("pde", "PDE runs"), ("regression", "Regression runs")):
+        chosen = [group for group in grouped if group[0].kind == kind]
+        if chosen:
+            lines += ["", f"## {title}", "", *table_lines(chosen, against)]
+    others = [group for group in grouped if group[0].kind not in ("pde", "regression")]
+    if others:
+        lines += ["", "## Other runs", "", *table_lines(others, against)]
+    if against:
+        lines += [
+            "",
+            "Paper values: MetaKAN paper (ICML 2025), Table 8 (PDEs, relative ℓ2, "
+            "[d, 32, 32, 32, 1], G = 5, k = 3, meta-learner hidden 128), Table 2 (Feynman, MSE) "
+            "and Table 4 (high-dimensional fitting, MSE). † marks rows whose architecture differs "
+            "from the paper's: the numbers are then not directly comparable. Table 8's "
+            "Sine–Gordon errors are suspect (the reference script used the Allen–Cahn "
+            "nonlinearity).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run files (.h5) or folders of them")
+    parser.add_argument("--against", help="add published values: paper (MetaKAN Tables 8, 2, 4)")
+    parser.add_argument("--out", help="markdown file to write (default: print to stdout)")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``pinnkan report …`` command that reproduces this report."""
+    words = ["pinnkan", "report", *args.runs]
+    if args.against:
+        words += ["--against", args.against]
+    if args.out:
+        words += ["--out", args.out]
+    return shlex.join(words)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Handler of ``pinnkan report``: read the runs, write or print the markdown."""
+    if args.against is not None and args.against not in AGAINST:
+        raise ValueError(f"--against {args.against!r} is not known; allowed: {', '.join(AGAINST)}")
+    facts = [
+        run_facts(read_run(path, load_model=False, load_checkpoint=False))
+        for path in run_paths(args.runs)
+    ]
+    text = report_markdown(facts, command_line(args), args.against)
+    if args.out:
+        target = Path(args.out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"report: {target} ({len(facts)} runs)")
+    else:
+        print(text, end="")
+    return 0

@@ -9,6 +9,9 @@ never leaves a file behind. The run file is written atomically once training end
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +23,7 @@ from .device import device_name, resolve_device, resolve_dtype
 from .nn.build import build_model, count_parameters, get_spec
 from .problem import PDE
 from .problems import get_problem
-from .results import Run, check_writable, environment_info, write_run
+from .results import Run, check_writable, environment_info, read_run, write_run
 from .train import PDETrainer, TrainConfig
 
 KAN_FAMILY_WITH_ORDER = ("kan", "metakan")
@@ -83,6 +86,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
 def run_config(spec: SolveSpec, problem: PDE, model: nn.Module, device: torch.device) -> dict:
     return {
         "kind": "pde",
+        "spec": spec_to_dict(spec),
         "problem": problem.config(),
         "model": model.config,
         "train": spec.train.to_dict(),
@@ -98,26 +102,109 @@ def run_config(spec: SolveSpec, problem: PDE, model: nn.Module, device: torch.de
     }
 
 
+def spec_to_dict(spec: SolveSpec) -> dict[str, Any]:
+    """Plain data from which :func:`spec_from_dict` rebuilds the spec (for ``pinnkan resume``)."""
+    return {
+        "problem": spec.problem,
+        "problem_options": dict(spec.problem_options),
+        "model": spec.model,
+        "model_options": dict(spec.model_options),
+        "width": spec.width,
+        "preset": spec.preset,
+        "device": spec.device,
+        "dtype": spec.dtype,
+    }
+
+
+def spec_from_dict(data: dict[str, Any], train: dict[str, Any]) -> SolveSpec:
+    options = dict(data["model_options"])
+    if "grid_range" in options:
+        options["grid_range"] = tuple(options["grid_range"])
+    return SolveSpec(
+        problem=data["problem"],
+        problem_options=dict(data["problem_options"]),
+        model=data["model"],
+        model_options=options,
+        width=data["width"],
+        train=TrainConfig(**train),
+        preset=data["preset"],
+        device=data["device"],
+        dtype=data["dtype"],
+    )
+
+
+def snapshot(trainer: PDETrainer, config: dict, out: str, status: str) -> Run:
+    """The run file contents for the trainer's current state (a checkpoint included)."""
+    return Run(
+        config=config,
+        history={name: list(values) for name, values in trainer.history.items()},
+        metrics={"steps": trainer.step, "params": config["params"]},
+        status=status,
+        test_set={},
+        model_state={name: t.detach().cpu() for name, t in trainer.model.state_dict().items()},
+        checkpoint=trainer.state_dict(),
+        path=out,
+    )
+
+
+@contextlib.contextmanager
+def stop_on_signals(trainer: PDETrainer):
+    """SIGINT/SIGTERM ask the trainer to stop after its current step (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: trainer.stop())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def solve_pde(
-    spec: SolveSpec, out: str, progress: Callable[[int, dict], None] | None = None
+    spec: SolveSpec,
+    out: str,
+    progress: Callable[[int, dict], None] | None = None,
+    checkpoint: dict[str, Any] | None = None,
 ) -> Run:
-    """Train and write the run file ``out``; returns the :class:`Run` that was written."""
+    """Train (from scratch, or continuing ``checkpoint``) and write the run file ``out``.
+
+    The run file is rewritten atomically at every checkpoint (status "running") and at the
+    end with status "completed", "interrupted" (SIGINT/SIGTERM) or "diverged"; it always holds
+    a checkpoint from which ``pinnkan resume`` continues.
+    """
     check_writable(out)
     problem, model, device, dtype = prepare(spec)
     trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
-    result = trainer.run()
-    metrics = {**result.metrics, "params": count_parameters(model)}
-    run = Run(
-        config=run_config(spec, problem, model, device),
-        history={name: list(values) for name, values in result.history.items()},
-        metrics=metrics,
-        status=result.status,
-        test_set={name: tensor.numpy() for name, tensor in result.test_set.items()},
-        model_state={name: t.detach().cpu() for name, t in model.state_dict().items()},
-        checkpoint=None,
-        path=out,
-    )
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+    config = run_config(spec, problem, model, device)
+    with stop_on_signals(trainer):
+        result = trainer.run(lambda t: write_run(out, snapshot(t, config, out, "running")))
+    run = snapshot(trainer, config, out, result.status)
+    run.metrics.update(result.metrics)
+    run.test_set = {name: tensor.numpy() for name, tensor in result.test_set.items()}
     if result.message:
         run.metrics["message"] = result.message
     write_run(out, run)
     return run
+
+
+def resume_pde(path: str, steps: int | None = None, progress=None) -> Run:
+    """Continue the run in ``path`` from its checkpoint (optionally to a new total ``steps``)."""
+    stored = read_run(path, load_model=False, load_checkpoint=True)
+    if stored.config.get("kind") != "pde" or "spec" not in stored.config:
+        raise ValueError(f"{path}: not a pinnkan solve run file; cannot resume it")
+    if stored.checkpoint is None:
+        raise ValueError(f"{path}: the run file holds no checkpoint; cannot resume it")
+    train = dict(stored.config["train"])
+    if steps is not None:
+        train["steps"] = steps
+    spec = spec_from_dict(stored.config["spec"], train)
+    if stored.checkpoint["step"] >= spec.train.steps:
+        raise ValueError(
+            f"{path}: the run already has {stored.checkpoint['step']} steps; give --steps larger"
+        )
+    return solve_pde(spec, path, progress, checkpoint=stored.checkpoint)

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,7 @@ from .geometry import LAWS
 from .nn.constraint import BallHardConstraint
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler, parameter_groups
 from .problem import PDE
+from .results import deserialize_state, serialize_state
 from .validation import check_choice, check_int, check_positive
 
 CONSTRAINTS = ("hard", "soft")
@@ -61,6 +63,7 @@ class TrainConfig:
     laplacian: str = "forward"
     seed: int = 0
     lbfgs_max_iter: int = 20
+    checkpoint_every: int = 1000
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, 1)
@@ -80,6 +83,7 @@ class TrainConfig:
         check_int("eval_every", self.eval_every, 1)
         check_int("seed", self.seed, 0)
         check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
+        check_int("checkpoint_every", self.checkpoint_every, 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,7 +148,9 @@ class PDETrainer:
             BallHardConstraint(self.model, problem.geometry.radius) if hard else self.model
         )
         groups = parameter_groups(self.model, config.lr, config.prompt_lr, config.meta_lr)
-        self.optimizer = make_optimizer(config.optimizer, groups, lbfgs_max_iter=config.lbfgs_max_iter)
+        self.optimizer = make_optimizer(
+            config.optimizer, groups, lbfgs_max_iter=config.lbfgs_max_iter
+        )
         self.scheduler = make_scheduler(
             self.optimizer, config.schedule, config.steps, config.final_lr_fraction
         )
@@ -154,6 +160,11 @@ class PDETrainer:
         self.x_test, self.u_test = self.test_set()
         self.history: dict[str, list[float]] = {}
         self.step = 0
+        self.train_time = 0.0
+        self.wall_time_before = 0.0
+        self.started = time.perf_counter()
+        self.stop_requested = False
+        self.last_good = b""
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -222,42 +233,108 @@ class PDETrainer:
         if self.progress is not None:
             self.progress(self.step, record)
 
-    def run(self) -> TrainResult:
-        """Train for ``config.steps`` steps; stop early with status "diverged" on a NaN/inf loss."""
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-for-bit: model, optimizer, schedule, RNG, points."""
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "points": self.points,
+            "boundary": self.boundary,
+            "history": self.history,
+            "train_time_s": self.train_time,
+            "wall_time_s": self.elapsed(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.points = move(state["points"], self.device, self.dtype)
+        self.boundary = move(state["boundary"], self.device, self.dtype)
+        self.history = {name: list(values) for name, values in state["history"].items()}
+        self.train_time = float(state["train_time_s"])
+        self.wall_time_before = float(state["wall_time_s"])
+
+    def elapsed(self) -> float:
+        return self.wall_time_before + time.perf_counter() - self.started
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current step (signal handlers call this)."""
+        self.stop_requested = True
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def run(self, on_checkpoint: Callable[[PDETrainer], None] | None = None) -> TrainResult:
+        """Train until ``config.steps``; returns with status "completed", "interrupted" (after
+        :meth:`stop`) or "diverged" (non-finite loss; the model is rolled back to the last
+        checkpoint). ``on_checkpoint(self)`` runs every ``config.checkpoint_every`` steps.
+        """
         reset_peak_memory(self.device)
-        start = time.perf_counter()
-        train_time = 0.0
+        self.started = time.perf_counter()
+        self.last_good = serialize_state(self.state_dict())
         status, message = "completed", ""
         while self.step < self.config.steps:
-            tick = time.perf_counter()
-            self.collocation()
-            terms = self.optimizer_step()
-            train_time += time.perf_counter() - tick
-            self.step += 1
-            if not math.isfinite(terms["loss"]):
-                status = "diverged"
-                message = f"loss became {terms['loss']} at step {self.step}; try a smaller --lr"
+            if self.stop_requested:
+                status, message = "interrupted", f"interrupted at step {self.step}"
                 break
+            terms = self.training_step()
+            if not all(math.isfinite(value) for value in terms.values()):
+                status, message = "diverged", self.divergence_message(terms)
+                self.load_state_dict(deserialize_state(self.last_good))
+                break
+            self.step += 1
             if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
-                record = {"step": self.step, **terms, **self.evaluate()}
-                record["lr"] = self.optimizer.param_groups[-1]["lr"]
-                record["train_time_s"] = train_time
-                record["wall_time_s"] = time.perf_counter() - start
-                record["peak_memory_bytes"] = peak_memory_bytes(self.device)
-                self.log(record)
-        return self.result(status, message, train_time, time.perf_counter() - start)
+                self.log({"step": self.step, **terms, **self.evaluate(), **self.clock()})
+            if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+                self.last_good = serialize_state(self.state_dict())
+                if on_checkpoint is not None:
+                    on_checkpoint(self)
+        return self.result(status, message)
 
-    def result(self, status: str, message: str, train_time: float, wall_time: float) -> TrainResult:
-        prediction = predict(self.network, self.x_test)
-        metrics: dict[str, float] = {
-            "steps": self.step,
-            "train_time_s": train_time,
-            "wall_time_s": wall_time,
+    def training_step(self) -> dict[str, float]:
+        tick = time.perf_counter()
+        self.collocation()
+        terms = self.optimizer_step()
+        self.train_time += time.perf_counter() - tick
+        return terms
+
+    def divergence_message(self, terms: dict[str, float]) -> str:
+        return (
+            f"loss became {terms['loss']} at step {self.step + 1}; the run keeps the checkpoint "
+            f"of step {deserialize_state(self.last_good)['step']}; try a smaller --lr, "
+            "float64, or another schedule"
+        )
+
+    def clock(self) -> dict[str, float]:
+        return {
+            "lr": self.optimizer.param_groups[-1]["lr"],
+            "train_time_s": self.train_time,
+            "wall_time_s": self.elapsed(),
             "peak_memory_bytes": peak_memory_bytes(self.device),
-            "steps_per_s": self.step / train_time if train_time > 0 else float("nan"),
+        }
+
+    def result(self, status: str, message: str) -> TrainResult:
+        prediction = predict(self.network, self.x_test)
+        metrics: dict[str, Any] = {
+            "steps": self.step,
+            "train_time_s": self.train_time,
+            "wall_time_s": self.elapsed(),
+            "peak_memory_bytes": peak_memory_bytes(self.device),
+            "steps_per_s": self.step / self.train_time if self.train_time > 0 else float("nan"),
         }
         test_set = {"x": self.x_test.cpu(), "prediction": prediction.cpu()}
         if self.u_test is not None:
             metrics.update(relative_errors(prediction, self.u_test))
             test_set["exact"] = self.u_test.cpu()
         return TrainResult(self.history, metrics, test_set, status, message)
+
+
+def move(tensor: Tensor | None, device: torch.device, dtype: torch.dtype) -> Tensor | None:
+    return None if tensor is None else tensor.to(device=device, dtype=dtype)

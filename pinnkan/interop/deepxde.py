@@ -42,13 +42,14 @@ import torch
 from torch import Tensor, nn
 
 from ..device import peak_memory_bytes, reset_peak_memory
-from ..geometry import Ball
+from ..geometry import LAWS, Ball
 from ..nn.build import count_parameters
 from ..optim import schedule_factor
 from ..problem import PDE, Fields
 from ..results import Run, check_writable, write_run
 from ..runner import SolveSpec, prepare, run_config
 from ..train import TEST_SET_SEED, TrainConfig, predict, relative_errors
+from ..validation import check_choice, check_int
 
 BACKEND = "pytorch"
 Progress = Callable[[int, dict], None]
@@ -170,7 +171,9 @@ class DeepXDEFields(Fields):
     @cached_property
     def hessian(self) -> Tensor:
         dim = self.x.shape[1]
-        rows = [torch.stack([self.second_derivative(j, k) for k in range(dim)], 1) for j in range(dim)]
+        rows = [
+            torch.stack([self.second_derivative(j, k) for k in range(dim)], 1) for j in range(dim)
+        ]
         return torch.stack(rows, dim=1)
 
     def second_derivative(self, j: int, k: int) -> Tensor:
@@ -281,8 +284,10 @@ def to_deepxde_data(
         raise ValueError(
             f"geometry {problem.geometry!r} is not allowed; to_deepxde_data converts PDEs on a Ball"
         )
-    check_count("num_domain", num_domain, 1)
-    check_count("num_boundary", num_boundary, 0)
+    check_int("num_domain", num_domain, 1)
+    check_int("num_boundary", num_boundary, 0)
+    if law is not None:
+        check_choice("law", law, LAWS)
     dde = import_deepxde()
     ball = problem.geometry
     if law is None:
@@ -306,11 +311,6 @@ def to_deepxde_data(
         train_distribution="pseudo",
         solution=solution,
     )
-
-
-def check_count(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer ≥ {minimum}")
 
 
 # --- the solver path -----------------------------------------------------------------------------
@@ -351,10 +351,14 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
         callbacks = [recorder]
         if config.resample_every > 0:
             callbacks.append(
-                dde.callbacks.PDEPointResampler(config.resample_every, pde_points=True, bc_points=True)
+                dde.callbacks.PDEPointResampler(
+                    config.resample_every, pde_points=True, bc_points=True
+                )
             )
-        trainer.train(iterations=iterations, display_every=config.eval_every, callbacks=callbacks, verbose=0)
-    return write_deepxde_run(spec, out, problem, model, net, recorder, dde.__version__)
+        trainer.train(
+            iterations=iterations, display_every=config.eval_every, callbacks=callbacks, verbose=0
+        )
+    return write_deepxde_run(spec, out, problem, model, net, recorder)
 
 
 def check_engine_options(config: TrainConfig) -> None:
@@ -408,7 +412,8 @@ def deepxde_session(dde: ModuleType, dtype: torch.dtype, device: torch.device) -
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # set_default_float prints
             dde.config.set_default_float(float_name)
-        with torch.device(device):
+        same_device = device == torch.get_default_device()  # skip the per-call dispatch mode
+        with contextlib.nullcontext() if same_device else torch.device(device):
             yield
     finally:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -432,9 +437,7 @@ def compile_model(dde: ModuleType, trainer: Any, config: TrainConfig) -> int | N
         trainer.compile("L-BFGS", loss_weights=weights, verbose=0)
         return None
     factor = schedule_factor(config.schedule, config.steps, config.final_lr_fraction)
-    trainer.compile(
-        "adam", lr=config.lr, decay=("lambda", factor), loss_weights=weights, verbose=0
-    )
+    trainer.compile("adam", lr=config.lr, decay=("lambda", factor), loss_weights=weights, verbose=0)
     return config.steps
 
 
@@ -477,6 +480,8 @@ class HistoryRecorderAdapter:
         self.step += 1
         if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
             self.log()
+        if self.step >= self.config.steps:  # L-BFGS: exactly `steps` optimizer steps
+            self.model.stop_training = True
 
     def on_train_end(self) -> None:
         if self.step != self.logged_step:
@@ -531,7 +536,6 @@ def write_deepxde_run(
     model: nn.Module,
     net: nn.Module,
     recorder: Any,
-    version: str,
 ) -> Run:
     """The run file of a DeepXDE solve, laid out as :func:`pinnkan.runner.solve_pde` does."""
     train_time, wall_time = recorder.elapsed()
@@ -555,7 +559,7 @@ def write_deepxde_run(
     config["engine"] = "deepxde"
     config["laplacian"] = "deepxde-hessian"
     config["deepxde"] = {
-        "version": version,
+        "version": import_deepxde().__version__,
         "backend": BACKEND,
         "laplacian": "sum of deepxde.grad.hessian diagonal (reverse mode)",
         "optimizer": "L-BFGS (step length 1)" if spec.train.optimizer == "lbfgs" else "adam",

@@ -56,7 +56,9 @@ def draw_activations(run: Run, options) -> Figure:
         "column i = input)\nt spans the values input i takes at the test points"
     )
     blocks = np.atleast_1d(figure.subfigures(len(curves), 1, height_ratios=heights))
-    for index, (block, (t, phi), (rows, cols)) in enumerate(zip(blocks, curves, shapes, strict=True)):
+    for index, (block, (t, phi), (rows, cols)) in enumerate(
+        zip(blocks, curves, shapes, strict=True)
+    ):
         n_in, n_out = phi.shape[1], phi.shape[2]
         shown = ""
         if (rows, cols) != (n_out, n_in):

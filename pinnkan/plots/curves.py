@@ -50,8 +50,10 @@ def plottable(history: dict[str, np.ndarray], name: str) -> bool:
 
 def has_curves(run: Run) -> bool:
     history = run.history
-    return "step" in history and len(history["step"]) > 0 and any(
-        plottable(history, name) for name in loss_columns(history) + error_columns(history)
+    return (
+        "step" in history
+        and len(history["step"]) > 0
+        and any(plottable(history, name) for name in loss_columns(history) + error_columns(history))
     )
 
 

@@ -92,7 +92,13 @@ def draw_field(run: Run, options: PlotOptions) -> Figure:
     panels = (
         (field.exact, "exact solution", r"$u(x)$", "RdBu_r", shared),
         (field.prediction, "prediction", r"$\hat u(x)$", "RdBu_r", shared),
-        (field.error, "pointwise error", r"$|\hat u(x) - u(x)|$", "viridis", error_norm(field.error)),
+        (
+            field.error,
+            "pointwise error",
+            r"$|\hat u(x) - u(x)|$",
+            "viridis",
+            error_norm(field.error),
+        ),
     )
     for axis, (values, title, label, cmap, norm) in zip(axes, panels, strict=True):
         image = show_disc(axis, values, field.plane, cmap, norm)

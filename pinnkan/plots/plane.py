@@ -42,7 +42,7 @@ class SlicePlane:
 def disc_radius(origin: np.ndarray, ball_radius: float, offset: float) -> float:
     """ρ = √(R² − |x_0|²); ValueError when the plane misses the ball's interior."""
     squared = ball_radius**2 - float(origin @ origin)
-    if squared <= 0:
+    if squared <= 1e-12 * ball_radius**2:  # also a plane that only touches the sphere
         raise ValueError(
             f"offset={offset} puts the slice outside the ball of radius {ball_radius} "
             f"(|x_0| = {math.sqrt(float(origin @ origin)):.3g}); use a smaller --offset"

@@ -37,9 +37,7 @@ class Table:
 
     def find_containing(self, *fragments: str) -> str | None:
         """The first header name whose normalised form contains every fragment."""
-        return next(
-            (n for n in self.header if all(f in normalize(n) for f in fragments)), None
-        )
+        return next((n for n in self.header if all(f in normalize(n) for f in fragments)), None)
 
     def require(self, what: str, *candidates: str) -> str:
         name = self.find(*candidates)
