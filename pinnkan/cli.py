@@ -1,4 +1,4 @@
-"""The ``pinnkan`` command line: ``solve``, ``list``, ``show`` and ``bench``.
+"""The ``pinnkan`` command line: solve, resume, show, list, bench, fit, symbolic, plot, report.
 
 Every error in user input ends with one line ``pinnkan: error: …`` on stderr and exit code 2;
 no run file is written (``--debug`` shows the traceback instead).
@@ -89,9 +89,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eval-every", type=int, help="log and evaluate every N steps")
     group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
     group.add_argument("--seed", type=int, help="training seed (initialisation and sampling)")
-    group.add_argument("--final-lr-fraction", type=float, help="exponential schedule: final lr / lr")
+    group.add_argument(
+        "--final-lr-fraction", type=float, help="exponential schedule: final lr / lr"
+    )
     group.add_argument("--lbfgs-max-iter", type=int, help="L-BFGS inner iterations per step")
-    group.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps (0 = at the end)")
+    group.add_argument(
+        "--checkpoint-every", type=int, help="checkpoint every N steps (0 = at the end)"
+    )
 
 
 def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -103,6 +107,12 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     add_train_arguments(parser)
+    parser.add_argument(
+        "--engine",
+        choices=["pinnkan", "deepxde"],
+        default="pinnkan",
+        help="trainer: pinnkan's own (default) or DeepXDE's Model (the baseline to compare with)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
     parser.add_argument("--out", help="run file path (default: results/runs/<name>.h5)")

@@ -110,6 +110,10 @@ def solve(args: argparse.Namespace) -> int:
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
     )
     progress = None if args.quiet else Progress(spec.train.steps)
+    if args.engine == "deepxde":
+        from .interop.deepxde import solve_with_deepxde  # imports deepxde: only on request
+
+        return finish(solve_with_deepxde(spec, out, progress), out)
     return finish(solve_pde(spec, out, progress), out)
 
 

@@ -39,7 +39,7 @@ from .plots.fields import draw_field
 from .plots.options import PLANES, PlotOptions
 from .plots.parity import draw_parity
 from .plots.prompts import draw_prompts
-from .plots.rebuild import is_kan_model, is_meta_model, model_name, run_kind
+from .plots.rebuild import is_kan_model, is_meta_model, model_name, rebuild_problem, run_kind
 from .plots.similarity import draw_similarity
 from .plots.table import Table, read_table
 from .results import Run, read_run
@@ -108,7 +108,13 @@ def field_applies(run: Run) -> str | None:
         return "the run file holds no model weights"
     if not isinstance(problem, dict) or not isinstance(problem.get("dim"), int):
         return "the run file records no problem dimension"
-    return None if problem["dim"] >= 2 else "a 2-D slice needs dimension ≥ 2"
+    if problem["dim"] < 2:
+        return "a 2-D slice needs dimension ≥ 2"
+    try:
+        rebuilt = rebuild_problem(run)
+    except ValueError as error:
+        return f"its problem cannot be rebuilt ({error})"
+    return None if rebuilt.exact_solution() is not None else "its problem has no exact solution"
 
 
 def radial_applies(run: Run) -> str | None:

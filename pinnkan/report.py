@@ -115,6 +115,9 @@ def flat_setting(run: Run, model: dict[str, Any], problem: dict[str, Any]) -> di
     """Every option that defines the run except the training seed, as ``name -> JSON``."""
     setting = {f"problem.{k}": v for k, v in problem.items() if k not in ("name", "dim")}
     setting.update({f"model.{k}": v for k, v in model.items() if k != "name"})
+    width = model.get("width")
+    if isinstance(width, list) and width and width[0] == problem.get("dim"):
+        setting["model.width"] = ["d", *width[1:]]  # the dimension has its own column
     train = run.config.get("train") if isinstance(run.config.get("train"), dict) else {}
     setting.update({f"train.{k}": v for k, v in train.items() if k != "seed"})
     if "dtype" in run.config:
@@ -298,20 +301,18 @@ def setting_cell(fact: RunFacts, varying: list[str]) -> str:
     return "; ".join(parts).replace("|", "\\|").replace('"', "") or "—"
 
 
-def paper_cells(group: list[RunFacts]) -> list[str]:
-    """Paper value (with † when the architecture differs), ours / paper, paper parameters."""
+def paper_cells(group: list[RunFacts]) -> tuple[list[str], str]:
+    """([paper value (with † when the architecture differs), ours / paper], paper parameters)."""
     reference = paper_value(group[0])
-    if reference is None or reference.value is None:
-        return [
-            "—",
-            "—",
-            "—" if reference is None or reference.params is None else f"{reference.params:,}",
-        ]
+    if reference is None:
+        return ["—", "—"], "—"
+    params = "—" if reference.params is None else f"{reference.params:,}"
+    if reference.value is None:
+        return ["n/a", "—"], params
     mark = "" if reference.same_architecture else " †"
     mean, _, _ = mean_and_std([fact.error for fact in group])
     ratio = "n/a" if mean is None else f"{mean / reference.value:.2f}"
-    params = "—" if reference.params is None else f"{reference.params:,}"
-    return [f"{reference.value:.2e}{mark} ({reference.source})", ratio, params]
+    return [f"{reference.value:.2e}{mark} ({reference.source})", ratio], params
 
 
 def table_lines(groups: list[list[RunFacts]], against: str | None) -> list[str]:
@@ -321,8 +322,9 @@ def table_lines(groups: list[list[RunFacts]], against: str | None) -> list[str]:
     varying, common = varying_options(groups)
     header = ["problem", "d", "model", "setting", "runs", f"{metric} (mean ± std)"]
     if against:
-        header += [f"paper {metric}", "ours / paper", "paper params"]
-    header += ["params", "wall time (s)", "steps", "device", "sampling"]
+        header += [f"paper {metric}", "ours / paper"]
+    header += ["params", *(["paper params"] if against else []), "wall time (s)", "steps"]
+    header += ["device", "sampling"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in groups:
         first = group[0]
@@ -334,10 +336,13 @@ def table_lines(groups: list[list[RunFacts]], against: str | None) -> list[str]:
             seeds_cell(group),
             format_mean([fact.error for fact in group]),
         ]
+        published, paper_params = paper_cells(group)
         if against:
-            row += paper_cells(group)
+            row += published
+        row.append(distinct(fact.params for fact in group))
+        if against:
+            row.append(paper_params)
         row += [
-            distinct(fact.params for fact in group),
             format_time([fact.wall_time_s for fact in group]),
             distinct(fact.steps for fact in group),
             distinct(fact.device for fact in group),

@@ -100,6 +100,18 @@ class TrainResult:
     message: str = ""
 
 
+def make_test_set(
+    problem: PDE, config: TrainConfig, device: torch.device, dtype: torch.dtype
+) -> tuple[Tensor, Tensor | None]:
+    """The fixed test set: ``test_points`` points of the run's law from a generator seeded with
+    :data:`TEST_SET_SEED` (the same for every training seed), and u_exact there (or None)."""
+    generator = torch.Generator().manual_seed(TEST_SET_SEED)
+    x = problem.geometry.sample_interior(config.test_points, law=config.law, generator=generator)
+    x = x.to(device=device, dtype=dtype)
+    exact = problem.exact_solution()
+    return x, (None if exact is None else problem.exact_value(x).detach())
+
+
 def relative_errors(prediction: Tensor, exact: Tensor) -> dict[str, float]:
     """Relative ℓ2, ℓ1 and ℓ∞ errors of ``prediction`` against ``exact`` (both ``(n,)``)."""
     error = (prediction - exact).double()
@@ -173,11 +185,7 @@ class PDETrainer:
         return x.to(device=self.device, dtype=self.dtype)
 
     def test_set(self) -> tuple[Tensor, Tensor | None]:
-        """Fixed test points (own seed, same law) and the exact solution there (or None)."""
-        generator = torch.Generator().manual_seed(TEST_SET_SEED)
-        x = self.sample(self.config.test_points, generator)
-        exact = self.problem.exact_solution()
-        return x, (None if exact is None else self.problem.exact_value(x).detach())
+        return make_test_set(self.problem, self.config, self.device, self.dtype)
 
     def collocation(self) -> None:
         """Draw new interior (and boundary) points when due."""

@@ -17,6 +17,7 @@ from pinnkan import plot
 from pinnkan.geometry import Ball
 from pinnkan.nn import build_model
 from pinnkan.plots.canvas import error_norm, spans_decades
+from pinnkan.plots.curves import merged_losses
 from pinnkan.plots.edges import edge_coefficients, edge_values, layer_inputs
 from pinnkan.plots.errors import log_bins, radial_profile
 from pinnkan.plots.fields import slice_field
@@ -78,6 +79,14 @@ def regression_run(out: Path) -> Path:
     return out
 
 
+def renamed_problem(source: Path, out: Path) -> Path:
+    """A copy of a run whose problem is no longer known (e.g. a moved user file)."""
+    run = read_run(source)
+    run.config["problem"] = {**run.config["problem"], "name": "gone.py:Missing"}
+    write_run(out, run)
+    return out
+
+
 MEMORY_CSV = """# command: python -m benchmarks.memory
 # device: cpu
 model,width,edges,grid,meta_hidden,parameters,modelled_peak_bytes,device_peak_bytes,time_ms
@@ -114,6 +123,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "kan": solve("kan", [3, 4, 1], folder / "kan.h5"),
         "metakan": solve("metakan", [3, 3, 1], folder / "metakan.h5", meta_hidden=8),
         "regression": regression_run(folder / "regression.h5"),
+        "unknown_problem": renamed_problem(folder / "kan.h5", folder / "unknown.h5"),
         "memory": folder / "bench_memory.csv",
         "laplacian": folder / "bench_laplacian.csv",
     }
@@ -246,6 +256,16 @@ def test_parity_statistics():
     assert mse == pytest.approx(1.25) and r_squared == pytest.approx(0.0)
 
 
+def test_a_loss_term_equal_to_the_total_is_drawn_once():
+    interior, boundary = np.array([3.0, 1.0, 0.5]), np.array([0.2, 0.1, 0.05])
+    hard = {"loss_interior": interior, "loss": interior.copy(), "loss_boundary": boundary}
+    lines = dict(merged_losses(hard, ["loss_interior", "loss", "loss_boundary"]))
+    assert list(lines) == ["loss", "loss_boundary"]
+    assert lines["loss"] == "total loss (= interior residual loss)"
+    soft = {**hard, "loss": 0.01 * interior + boundary}
+    assert len(merged_losses(soft, ["loss_interior", "loss", "loss_boundary"])) == 3
+
+
 # --- what the network learned ------------------------------------------------------------------
 
 
@@ -339,6 +359,7 @@ def test_default_kinds_are_those_that_apply(files, name, kinds):
         ("memory", "laplacian", "not a laplacian benchmark"),
         ("laplacian", "curves", "run files"),
         ("kan", "pictures", "not known"),
+        ("unknown_problem", "field", "problem cannot be rebuilt"),
     ],
 )
 def test_kinds_that_do_not_apply_are_refused(files, tmp_path, name, kind, message):
@@ -351,7 +372,7 @@ def test_kinds_that_do_not_apply_are_refused(files, tmp_path, name, kind, messag
 
 # --- rendering -----------------------------------------------------------------------------------
 
-EXPECTED_INCHES = {"field": (13.5, 4.6), "histogram": (7.5, 4.5), "parity": (6.2, 6.0)}
+EXPECTED_INCHES = {"field": (13.5, 4.3), "histogram": (7.5, 4.5), "parity": (6.2, 6.0)}
 
 
 def check_png(path: Path, inches: tuple[float, float] | None, dpi: int) -> np.ndarray:

@@ -12,7 +12,7 @@ unless the environment already names a backend. It keeps global state, handled h
 - backend: a DeepXDE already imported with another backend is refused (ValueError);
 - default device: on import DeepXDE makes CUDA torch's default device when a GPU exists;
   :func:`import_deepxde` restores the previous default, and :func:`solve_with_deepxde` runs
-  DeepXDE inside ``with torch.device(device)``;
+  DeepXDE inside ``with torch.device(device)`` when that is not the default already;
 - default float (which also sets torch's default dtype) and the L-BFGS options: set for one
   solve and restored afterwards;
 - random seeds: never touched; training points come from a seeded ``torch.Generator``.
@@ -48,7 +48,7 @@ from ..optim import schedule_factor
 from ..problem import PDE, Fields
 from ..results import Run, check_writable, write_run
 from ..runner import SolveSpec, prepare, run_config
-from ..train import TEST_SET_SEED, TrainConfig, predict, relative_errors
+from ..train import TrainConfig, make_test_set, predict, relative_errors
 from ..validation import check_choice, check_int
 
 BACKEND = "pytorch"
@@ -68,8 +68,11 @@ def import_deepxde() -> ModuleType:
     backend = os.environ.setdefault("DDE_BACKEND", BACKEND)
     check_backend(backend)
     device = torch.get_default_device()
-    with contextlib.redirect_stderr(io.StringIO()):  # DeepXDE announces its backend
-        import deepxde
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # DeepXDE announces its backend
+            import deepxde
+    except ImportError as error:
+        raise ValueError(f"the deepxde engine needs the deepxde package: {error}") from error
     if torch.get_default_device() != device:
         torch.set_default_device(None if device.type == "cpu" else device)
     return deepxde
@@ -376,29 +379,6 @@ def boundary_point_count(config: TrainConfig, dim: int) -> int:
     if config.constraint == "hard":
         return 0
     return config.boundary_points or 100 * dim
-
-
-def make_test_set(
-    problem: PDE, config: TrainConfig, device: torch.device, dtype: torch.dtype
-) -> tuple[Tensor, Tensor | None]:
-    """pinnkan's fixed test set (``pinnkan.train.make_test_set`` when available)."""
-    try:
-        from ..train import make_test_set as trainer_test_set
-    except ImportError:
-        return local_test_set(problem, config, device, dtype)
-    return trainer_test_set(problem, config, device, dtype)
-
-
-def local_test_set(
-    problem: PDE, config: TrainConfig, device: torch.device, dtype: torch.dtype
-) -> tuple[Tensor, Tensor | None]:
-    """The trainer's test set: ``test_points`` points of ``law`` from a generator seeded with
-    TEST_SET_SEED (drawn in torch's default dtype, then moved), and u_exact there or None."""
-    generator = torch.Generator().manual_seed(TEST_SET_SEED)
-    x = problem.geometry.sample_interior(config.test_points, law=config.law, generator=generator)
-    x = x.to(device=device, dtype=dtype)
-    exact = problem.exact_solution()
-    return x, (None if exact is None else exact.value(x).detach())
 
 
 @contextlib.contextmanager

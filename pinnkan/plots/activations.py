@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..nn.kan import KANNetwork
 from ..results import Run
@@ -50,10 +51,11 @@ def draw_activations(run: Run, options) -> Figure:
     shapes = [(min(phi.shape[2], limit), min(phi.shape[1], limit)) for _, phi in curves]
     columns = max(cols for _, cols in shapes)
     heights = [0.55 + PANEL_HEIGHT * rows for rows, _ in shapes]
-    figure = new_figure(0.7 + PANEL_WIDTH * max(columns, 3), 0.7 + sum(heights))
+    figure = new_figure(0.7 + max(PANEL_WIDTH * columns, 4.8), 0.7 + sum(heights))
     figure.suptitle(
         f"{run_title(run)}\nlearned edge functions $\\phi_{{ji}}(t)$ (row j = output, "
-        "column i = input)\nt spans the values input i takes at the test points"
+        "column i = input)\nt spans the values input i takes at the test points",
+        fontsize="medium",
     )
     blocks = np.atleast_1d(figure.subfigures(len(curves), 1, height_ratios=heights))
     for index, (block, (t, phi), (rows, cols)) in enumerate(
@@ -70,6 +72,8 @@ def draw_activations(run: Run, options) -> Figure:
                 axis = axes[j, i]
                 axis.plot(t[:, i], phi[:, i, j], linewidth=1.2)
                 axis.tick_params(labelsize=6, length=2, pad=1)
+                axis.xaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 2.5, 5, 10]))
+                axis.yaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 2.5, 5, 10]))
                 axis.grid(True, alpha=0.25)
                 if j == 0:
                     axis.set_title(f"in {i}", fontsize=7, pad=2)

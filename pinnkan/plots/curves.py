@@ -61,13 +61,34 @@ def time_axis(history: dict[str, np.ndarray]) -> tuple[str, str] | None:
     return next(((n, label) for n, label in TIME_COLUMNS if n in history), None)
 
 
-def draw_lines(axis: Axes, history: dict[str, np.ndarray], x_name: str, names: list[str]) -> None:
+def merged_losses(history: dict[str, np.ndarray], names: list[str]) -> list[tuple[str, str]]:
+    """(column, label) pairs; a term equal to the total loss is drawn once, as the total."""
+    if "loss" not in names:
+        return [(name, LABELS.get(name, name)) for name in names]
+    total = np.asarray(history["loss"], dtype=float)
+    same = [
+        name
+        for name in names
+        if name != "loss"
+        and np.array_equal(np.asarray(history[name], float), total, equal_nan=True)
+    ]
+    label = LABELS["loss"] + "".join(f" (= {LABELS.get(name, name)})" for name in same)
+    return [
+        (name, label if name == "loss" else LABELS.get(name, name))
+        for name in names
+        if name not in same
+    ]
+
+
+def draw_lines(
+    axis: Axes, history: dict[str, np.ndarray], x_name: str, lines: list[tuple[str, str]]
+) -> None:
     x = np.asarray(history[x_name], dtype=float)
-    for name in names:
+    for name, label in lines:
         y = np.asarray(history[name], dtype=float)
         keep = np.isfinite(x) & np.isfinite(y) & (y > 0)
         marker = "o" if keep.sum() < 30 else None
-        axis.plot(x[keep], y[keep], marker=marker, markersize=3, label=LABELS.get(name, name))
+        axis.plot(x[keep], y[keep], marker=marker, markersize=3, label=label)
     axis.set_yscale("log")
     axis.grid(True, which="major", alpha=0.3)
 
@@ -77,13 +98,15 @@ def draw_curves(run: Run, options) -> Figure:
     history = run.history
     if not has_curves(run):
         raise ValueError(f"run file {run_label(run)} has no training history to plot")
+    losses = [n for n in loss_columns(history) if plottable(history, n)]
+    errors = [n for n in error_columns(history) if plottable(history, n)]
     rows = [
-        (names, ylabel)
-        for names, ylabel in (
-            ([n for n in loss_columns(history) if plottable(history, n)], "loss"),
-            ([n for n in error_columns(history) if plottable(history, n)], "test error"),
+        (lines, ylabel)
+        for lines, ylabel in (
+            (merged_losses(history, losses), "loss"),
+            ([(n, LABELS.get(n, n)) for n in errors], "test error"),
         )
-        if names
+        if lines
     ]
     columns = [("step", "optimizer step")]
     timing = time_axis(history)
@@ -91,10 +114,10 @@ def draw_curves(run: Run, options) -> Figure:
         columns.append(timing)
     figure = new_figure(5.2 * len(columns) + 0.6, 3.4 * len(rows) + 0.8)
     axes = np.atleast_2d(figure.subplots(len(rows), len(columns), squeeze=False))
-    for row, (names, ylabel) in enumerate(rows):
+    for row, (lines, ylabel) in enumerate(rows):
         for column, (x_name, xlabel) in enumerate(columns):
             axis = axes[row, column]
-            draw_lines(axis, history, x_name, names)
+            draw_lines(axis, history, x_name, lines)
             axis.set_xlabel(xlabel)
             axis.set_ylabel(ylabel)
             if column == 0:

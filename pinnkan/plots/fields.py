@@ -85,7 +85,7 @@ def show_disc(axis: Axes, values: np.ndarray, plane: SlicePlane, cmap: str, norm
 def draw_field(run: Run, options: PlotOptions) -> Figure:
     """Three panels: u (exact), û (prediction), |û − u|, each with a labelled colour bar."""
     field = slice_field(run, options)
-    figure = new_figure(13.5, 4.6)
+    figure = new_figure(13.5, 4.3)
     axes = figure.subplots(1, 3)
     limit = symmetric_limit(field.exact, field.prediction)
     shared = Normalize(vmin=-limit, vmax=limit)

@@ -1,0 +1,317 @@
+"""Laplacian engines: forward == autograd for every backbone, estimators unbiased, helpers exact."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from pinnkan.derivatives import (
+    EngineFallbackWarning,
+    autograd_laplacian,
+    gradient,
+    hessian_diagonal,
+    laplacian,
+)
+from pinnkan.forward_laplacian import Directions, forward_laplacian, gram_plan, supports
+from pinnkan.nn import KANLayer, build_model
+from pinnkan.nn.constraint import BallHardConstraint
+
+DIMS = (1, 2, 5, 20, 100)
+
+BACKBONES = [
+    *[
+        ("mlp", {"activation": a, "bias": b})
+        for a in ("tanh", "silu", "sin")
+        for b in (True, False)
+    ],
+    *[("kan", {"k": k, "bias": b}) for k in (2, 3) for b in (True, False)],
+    *[("metakan", {"clusters": c, "bias": b}) for c in (1, 2) for b in (True, False)],
+    *[(name, {"bias": b}) for name in ("fastkan", "metafastkan") for b in (True, False)],
+    *[
+        (name, {"wavelet": w, "bias": b})
+        for name in ("wavkan", "metawavkan")
+        for w in ("mexican_hat", "morlet", "dog")
+        for b in (True, False)
+    ],
+]
+
+
+def backbone_id(entry: tuple[str, dict]) -> str:
+    name, options = entry
+    return "-".join([name, *(f"{k}={v}" for k, v in options.items())])
+
+
+def build(name: str, dim: int, seed: int = 3, **options) -> nn.Module:
+    """A small float64 backbone [d, 4, 3, 1] (three layers, so J/G crosses a hidden layer).
+
+    KAN-layer biases start at zero; they are set to random values so that they count.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = build_model(name, [dim, 4, 3, 1], generator=generator, **options).double()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, KANLayer) and module.bias is not None:
+                module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=generator))
+    return model
+
+
+def ball_points(count: int, dim: int, seed: int = 1) -> torch.Tensor:
+    """Points with radii in [0.2, 0.9] of the unit ball, ``(count, dim)`` float64."""
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(count, dim, generator=generator, dtype=torch.float64)
+    radius = 0.2 + 0.7 * torch.rand(count, 1, generator=generator, dtype=torch.float64)
+    return direction / direction.norm(dim=1, keepdim=True) * radius
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-10) -> None:
+    scale = max(1.0, expected.abs().max().item())
+    torch.testing.assert_close(actual, expected, rtol=0, atol=tolerance * scale)
+
+
+# --- exactness of the forward engine --------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("backbone", BACKBONES, ids=backbone_id)
+def test_forward_equals_autograd(backbone: tuple[str, dict], dim: int) -> None:
+    name, options = backbone
+    net = build(name, dim, **options)
+    x = ball_points(3, dim)
+    for model in (net, BallHardConstraint(net, radius=1.3)):
+        u_ref, lap_ref = laplacian(model, x, "autograd")
+        assert lap_ref.abs().max() > 1e-6  # a test that cannot fail is a defect
+        u, lap = laplacian(model, x, "forward")
+        assert_close(u, u_ref)
+        assert_close(lap, lap_ref)
+
+
+@pytest.mark.parametrize("representation", ["jacobian", "gram"])
+@pytest.mark.parametrize("name", ["mlp", "kan", "metakan", "wavkan"])
+def test_both_representations_are_exact(name: str, representation: str) -> None:
+    model = BallHardConstraint(build(name, 6))
+    x = ball_points(4, 6)
+    _, expected = autograd_laplacian(model, x)
+    _, lap = forward_laplacian(model, x, Directions(6, 1.0), representation=representation)
+    assert_close(lap, expected)
+
+
+def test_plan_carries_jacobian_for_few_directions_and_gram_for_many() -> None:
+    width = [10_000, 32, 32, 32, 1]
+    assert gram_plan(width, count=16) == [False, False, False]
+    assert gram_plan(width, count=10_000) == [True, True, True]
+    with pytest.raises(ValueError, match="representation='dense'"):
+        gram_plan(width, 16, representation="dense")
+
+
+@pytest.mark.parametrize("name", ["mlp", "kan", "metakan", "metawavkan"])
+def test_parameter_gradients_match_autograd(name: str) -> None:
+    model = BallHardConstraint(build(name, 5, bias=True))
+    x = ball_points(6, 5)
+    forcing = torch.sin(x.sum(dim=1))
+
+    def parameter_gradients(method: str) -> list[torch.Tensor]:
+        u, lap = laplacian(model, x, method)
+        loss = (lap - forcing).pow(2).mean() + 0.1 * u.pow(2).mean()
+        return torch.autograd.grad(loss, list(model.parameters()))
+
+    expected = parameter_gradients("autograd")
+    for actual, reference in zip(parameter_gradients("forward"), expected, strict=True):
+        assert reference.abs().max() > 0
+        assert_close(actual, reference)
+
+
+def test_gradients_through_torch_func_match_backward() -> None:
+    model = BallHardConstraint(build("metakan", 4))
+    x = ball_points(5, 4)
+
+    class LaplacianLoss(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, points: torch.Tensor) -> torch.Tensor:
+            return laplacian(self.model, points, "forward")[1].pow(2).mean()
+
+    loss_module = LaplacianLoss()
+    parameters = dict(loss_module.named_parameters())
+    grads = torch.func.grad(lambda p: torch.func.functional_call(loss_module, p, (x,)))(parameters)
+    expected = torch.autograd.grad(loss_module(x), list(parameters.values()))
+    for name, reference in zip(parameters, expected, strict=True):
+        assert_close(grads[name], reference)
+
+
+def test_chunks_give_identical_results_and_one_coefficient_call() -> None:
+    model = BallHardConstraint(build("metakan", 5))
+    calls = []
+    model.net.coefficients.register_forward_hook(lambda *args: calls.append(1))
+    x = ball_points(7, 5)
+    u, lap = laplacian(model, x, "forward")
+    calls.clear()
+    u_chunked, lap_chunked = laplacian(model, x, "forward", chunk_size=2)
+    assert len(calls) == 1
+    assert_close(u_chunked, u, 1e-14)
+    assert_close(lap_chunked, lap, 1e-14)
+    for method in ("autograd", "hutchinson"):
+        whole = laplacian(model, x, method, generator=torch.Generator().manual_seed(3))[1]
+        parts = laplacian(
+            model, x, method, chunk_size=3, generator=torch.Generator().manual_seed(3)
+        )[1]
+        assert_close(parts, whole, 1e-14)
+
+
+def test_create_graph_false_gives_detached_equal_values() -> None:
+    model = build("kan", 3)
+    x = ball_points(4, 3)
+    u, lap = laplacian(model, x, "forward")
+    for method in ("forward", "autograd"):
+        u_eval, lap_eval = laplacian(model, x, method, create_graph=False)
+        assert not u_eval.requires_grad and not lap_eval.requires_grad
+        assert_close(lap_eval, lap.detach())
+        assert_close(u_eval, u.detach())
+
+
+# --- stochastic estimators -------------------------------------------------------------------
+
+
+def draws(model: nn.Module, x: torch.Tensor, method: str, samples: int, count: int) -> torch.Tensor:
+    """``count`` independent estimates ``(count, batch)`` with seeds 0 … count − 1."""
+    return torch.stack(
+        [
+            laplacian(
+                model,
+                x,
+                method,
+                samples=samples,
+                generator=torch.Generator().manual_seed(seed),
+                create_graph=False,
+            )[1]
+            for seed in range(count)
+        ]
+    )
+
+
+@pytest.mark.parametrize("method", ["sdgd", "hutchinson"])
+def test_estimators_are_unbiased(method: str) -> None:
+    dim, samples, count = 8, 2, 400
+    model = BallHardConstraint(build("kan", dim))
+    x = ball_points(3, dim)
+    exact = laplacian(model, x, "forward", create_graph=False)[1]
+    estimates = draws(model, x, method, samples, count)
+    error = estimates.std(dim=0) / math.sqrt(count)
+    assert (error > 0).all()
+    assert ((estimates.mean(dim=0) - exact).abs() < 4 * error).all()
+    if method == "sdgd":  # the test has the power to see a missing d/|S| scale
+        unscaled = estimates.mean(dim=0) * samples / dim
+        assert ((unscaled - exact).abs() > 4 * error).any()
+
+
+@pytest.mark.parametrize("name", ["mlp", "kan", "wavkan"])
+def test_sdgd_with_all_coordinates_is_exact(name: str) -> None:
+    model = BallHardConstraint(build(name, 5))
+    x = ball_points(4, 5)
+    _, exact = laplacian(model, x, "autograd")
+    _, estimate = laplacian(model, x, "sdgd", samples=5, generator=torch.Generator().manual_seed(9))
+    assert_close(estimate, exact)
+
+
+@pytest.mark.parametrize("representation", ["jacobian", "gram"])
+@pytest.mark.parametrize("method", ["sdgd", "hutchinson"])
+@pytest.mark.parametrize("name", ["mlp", "kan", "metawavkan"])
+def test_estimators_equal_their_autograd_versions(
+    name: str, method: str, representation: str
+) -> None:
+    """Same seed, same directions: the forward estimator and the autograd one agree exactly."""
+    from pinnkan.derivatives import draw_directions
+
+    model = BallHardConstraint(build(name, 7), radius=1.2)
+    x = ball_points(5, 7)
+    directions = draw_directions(method, x, 3, torch.Generator().manual_seed(4))
+    _, lap = forward_laplacian(model, x, directions, representation=representation)
+    with pytest.warns(EngineFallbackWarning, match=f"autograd {method}"):
+        _, expected = laplacian(
+            lambda points: model(points), x, method, samples=3,
+            generator=torch.Generator().manual_seed(4),
+        )  # fmt: skip
+    assert_close(lap, expected)
+
+
+# --- fallback, validation and helpers --------------------------------------------------------
+
+
+def test_unsupported_model_falls_back_to_autograd_with_a_warning() -> None:
+    def model(x: torch.Tensor) -> torch.Tensor:
+        return (x.sin().pow(2).sum(dim=1) * x[:, 0]).unsqueeze(-1)
+
+    x = ball_points(4, 3)
+    assert not supports(model)
+    with pytest.warns(EngineFallbackWarning, match="running the autograd engine"):
+        u, lap = laplacian(model, x, "forward")
+    _, expected = autograd_laplacian(model, x)
+    assert_close(lap, expected)
+    assert_close(u, model(x).squeeze(-1))
+
+
+def test_subclass_of_a_supported_model_is_not_trusted() -> None:
+    class Doubled(type(build("mlp", 2))):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * super().forward(x)
+
+    model = Doubled([2, 3, 1]).double()
+    x = ball_points(3, 2)
+    with pytest.warns(EngineFallbackWarning):
+        _, lap = laplacian(model, x, "forward")
+    assert_close(lap, autograd_laplacian(model, x)[1])
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"method": "finite_differences"}, "method='finite_differences'"),
+        ({"method": "sdgd", "samples": 0}, "samples=0"),
+        ({"method": "sdgd", "samples": 4}, "samples=4"),
+        ({"method": "forward", "samples": 2}, "samples=2"),
+        ({"method": "forward", "chunk_size": 0}, "chunk_size=0"),
+    ],
+)
+def test_bad_arguments_raise_value_error(keywords: dict, message: str) -> None:
+    model = build("kan", 3)
+    with pytest.raises(ValueError, match=message):
+        laplacian(model, ball_points(2, 3), **keywords)
+
+
+def test_vector_output_is_rejected() -> None:
+    with pytest.raises(ValueError, match="one output"):
+        laplacian(build_model("kan", [2, 3, 2]).double(), ball_points(2, 2), "forward")
+    with pytest.raises(ValueError, match="scalar output"):
+        laplacian(lambda x: x, ball_points(2, 2), "autograd")
+
+
+def test_gradient_and_hessian_diagonal_match_closed_forms() -> None:
+    x = ball_points(5, 3).requires_grad_(True)
+    u = (x.pow(3) * x.sum(dim=1, keepdim=True)).sum(dim=1)  # Σ_i x_i³ · Σ_j x_j
+    total = x.sum(dim=1, keepdim=True)
+    cubes = x.pow(3).sum(dim=1, keepdim=True)
+    assert_close(gradient(u, x), 3 * x.pow(2) * total + cubes)
+    assert_close(hessian_diagonal(u, x), 6 * x * total + 6 * x.pow(2))
+
+
+def test_hard_constraint_vanishes_on_the_sphere() -> None:
+    net = build("kan", 4)
+    model = BallHardConstraint(net, radius=2.0)
+    sphere = ball_points(6, 4)
+    sphere = 2.0 * sphere / sphere.norm(dim=1, keepdim=True)
+    assert_close(model(sphere), torch.zeros(6, 1, dtype=torch.float64), 1e-14)
+    assert net(sphere).abs().min() > 0
+    for radius in (0.0, -1.0, math.inf, True):
+        with pytest.raises(ValueError, match="radius"):
+            BallHardConstraint(net, radius=radius)
+
+
+def test_warning_is_not_raised_for_supported_models() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        laplacian(BallHardConstraint(build("fastkan", 3)), ball_points(2, 3), "hutchinson")

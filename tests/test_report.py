@@ -1,0 +1,238 @@
+"""`pinnkan report`: grouping over seeds, statistics, the paper's numbers, the command line."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pinnkan import report
+from pinnkan.results import Run, write_run
+
+PAPER_WIDTH = {20: [20, 32, 32, 32, 1], 50: [50, 32, 32, 32, 1]}
+
+
+def pde_run(
+    problem: str = "poisson",
+    dim: int = 20,
+    model: str = "kan",
+    seed: int = 0,
+    rel_l2: float = 1e-3,
+    lr: float = 1e-3,
+    width: list[int] | None = None,
+    status: str = "completed",
+    **model_options,
+) -> Run:
+    """A run file as the runner writes it, without weights (the report never reads them)."""
+    model_config = {"name": model, "width": width or PAPER_WIDTH[dim], "grid": 5, "k": 3}
+    model_config.update(model_options)
+    return Run(
+        config={
+            "kind": "pde",
+            "problem": {"name": problem, "dim": dim, "seed": 0},
+            "model": model_config,
+            "train": {"steps": 100, "lr": lr, "law": "radial", "seed": seed},
+            "device": "cpu",
+            "device_name": "test-cpu",
+            "dtype": "float32",
+            "sampling_law": "radial",
+            "seed": seed,
+        },
+        history={"step": np.array([100]), "loss": np.array([0.1])},
+        metrics={"rel_l2": rel_l2, "params": 24_480, "steps": 100, "wall_time_s": 10.0 + seed},
+        status=status,
+    )
+
+
+def regression_run(problem: dict, model: dict, mse: float, seed: int = 0) -> Run:
+    return Run(
+        config={"kind": "regression", "problem": problem, "model": model, "seed": seed},
+        metrics={"mse": mse, "params": 100, "steps": 50, "wall_time_s": 1.0},
+        status="completed",
+    )
+
+
+def write_all(folder: Path, runs: list[Run]) -> list[str]:
+    paths = []
+    for index, run in enumerate(runs):
+        path = folder / f"run{index:02d}.h5"
+        write_run(path, run)
+        paths.append(str(path))
+    return paths
+
+
+def parser() -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(prog="pinnkan report")
+    report.add_report_arguments(result)
+    return result
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Data rows of every markdown table in ``text`` as lists of cells."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("| problem"):
+            rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def make_report(tmp_path: Path, runs: list[Run], *flags: str) -> str:
+    paths = write_all(tmp_path, runs)
+    out = tmp_path / "report.md"
+    args = parser().parse_args([*paths, *flags, "--out", str(out)])
+    assert report.run_report(args) == 0
+    return out.read_text()
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def test_mean_and_sample_std_over_finite_values():
+    values = [1e-3, 2e-3, 4e-3, None, float("nan")]
+    mean, spread, count = report.mean_and_std(values)
+    assert count == 3
+    assert mean == pytest.approx(np.mean([1e-3, 2e-3, 4e-3]))
+    assert spread == pytest.approx(np.std([1e-3, 2e-3, 4e-3], ddof=1))
+    assert report.mean_and_std([5.0]) == (5.0, None, 1)
+    assert report.mean_and_std([None]) == (None, None, 0)
+    assert report.format_mean([1e-3, 3e-3]) == f"2.00e-03 ± {statistics.stdev([1e-3, 3e-3]):.1e}"
+    assert report.format_mean([None]) == "n/a"
+
+
+# --- grouping --------------------------------------------------------------------------------------
+
+
+def test_seeds_are_grouped_and_settings_are_not(tmp_path):
+    runs = [pde_run(seed=s, rel_l2=v) for s, v in enumerate([1e-3, 2e-3, 3e-3])]
+    runs += [pde_run(seed=0, rel_l2=5e-2, lr=1e-2), pde_run(dim=50, rel_l2=7e-3)]
+    text = make_report(tmp_path, runs)
+    rows = table_rows(text)
+    assert len(rows) == 3
+    by_setting = {(row[1], row[3]): row for row in rows}
+    three = by_setting[("20", "lr=0.001")]
+    assert three[4] == "3" and three[5] == "2.00e-03 ± 1.0e-03"
+    assert three[7] == "11.0 ± 1.0"  # wall time 10, 11, 12 s
+    assert by_setting[("20", "lr=0.01")][5] == "5.00e-02"
+    assert by_setting[("50", "lr=0.001")][5] == "7.00e-03"
+    assert [row[1] for row in rows] == ["20", "20", "50"]  # numeric order of dimensions
+    assert "Common to all rows:" in text and "steps=100" in text
+    assert "seed=" not in text.split("Common to all rows:")[1].replace("problem.seed", "")
+
+
+def test_failed_runs_are_counted_and_left_out_of_the_mean(tmp_path):
+    runs = [pde_run(seed=0, rel_l2=1e-3), pde_run(seed=1, rel_l2=3e-3)]
+    runs.append(pde_run(seed=2, rel_l2=float("nan"), status="diverged"))
+    (row,) = table_rows(make_report(tmp_path, runs))
+    assert row[4] == "3 (1 diverged)"
+    assert row[5].startswith("2.00e-03 ± ")
+
+
+# --- the paper's numbers ---------------------------------------------------------------------------
+
+
+def test_paper_values_for_table8(tmp_path):
+    runs = [
+        pde_run("poisson", 20, "kan", seed=0, rel_l2=1.048e-3),
+        pde_run("poisson", 20, "kan", seed=1, rel_l2=1.048e-3),
+        pde_run("allen_cahn", 50, "metakan", meta_hidden=128, rel_l2=6.1e-3),
+        pde_run("sine_gordon", 20, "kan", width=[20, 16, 1], rel_l2=1e-1),
+        pde_run("poisson", 50, "fastkan", rel_l2=1e-2),
+    ]
+    text = make_report(tmp_path, runs, "--against", "paper")
+    rows = {(row[0], row[1], row[2]): row for row in table_rows(text)}
+    poisson = rows[("poisson", "20", "kan")]
+    assert poisson[6:10] == ["5.24e-04 (Table 8)", "2.00", "24,480", "24,480"]
+    allen_cahn = rows[("allen_cahn", "50", "metakan")]
+    assert allen_cahn[6:10] == ["6.10e-03 (Table 8)", "1.00", "24,480", "5,097"]
+    sine_gordon = rows[("sine_gordon", "20", "kan")]
+    assert sine_gordon[6] == "2.66e-01 † (Table 8)"  # other architecture: marked
+    assert rows[("poisson", "50", "fastkan")][6:10] == ["—", "—", "24,480", "—"]
+    assert "† marks rows whose architecture differs" in text
+
+
+def test_paper_values_for_regression_tables():
+    highdim = report.run_facts(
+        regression_run(
+            {"name": "highdim:f3", "dim": 10, "variant": "f3"},
+            {"name": "metakan", "width": [10, 1, 1], "grid": 5, "k": 3, "meta_hidden": 8},
+            mse=1e-4,
+        )
+    )
+    value = report.paper_value(highdim)
+    assert (value.value, value.params, value.source) == (3.39e-4, 97, "Table 4")
+    assert value.same_architecture
+    feynman = report.run_facts(
+        regression_run(
+            {"name": "feynman:I.12.5", "dim": 2, "variant": "I.12.5"},
+            {"name": "kan", "width": [2, 2, 1], "grid": 20, "k": 3},
+            mse=1e-2,
+        )
+    )
+    value = report.paper_value(feynman)
+    assert (value.value, value.params, value.source) == (2.97e-2, 201, "Table 2")
+    assert report.paper_value(report.run_facts(pde_run(dim=50, width=[50, 8, 1]))).value == 2.14e-3
+
+
+def test_regression_runs_get_their_own_table(tmp_path):
+    runs = [
+        pde_run(rel_l2=1e-3),
+        regression_run(
+            {"name": "highdim:f1", "dim": 20, "variant": "f1"},
+            {"name": "kan", "width": [20, 1, 1], "grid": 5, "k": 3},
+            mse=4e-4,
+        ),
+    ]
+    text = make_report(tmp_path, runs, "--against", "paper")
+    assert "## PDE runs" in text and "## Regression runs" in text
+    regression = text.split("## Regression runs")[1]
+    assert "test MSE (mean ± std)" in regression
+    (row,) = table_rows(regression)
+    assert row[5] == "4.00e-04" and row[6] == "4.63e-04 (Table 4)"
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+def test_command_line_heads_the_report(tmp_path, capsys):
+    (path,) = write_all(tmp_path, [pde_run()])
+    args = parser().parse_args([str(tmp_path), "--against", "paper"])
+    assert report.run_report(args) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "# pinnkan report"
+    assert f"Command: `pinnkan report {tmp_path} --against paper`" in text
+    assert len(table_rows(text)) == 1  # the folder expanded to its one run file
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{run}", "--against", "arxiv"], "--against 'arxiv' is not known"),
+        (["{folder}/missing.h5"], "does not exist"),
+        (["{empty}"], "holds no .h5 run files"),
+    ],
+)
+def test_bad_input_is_one_line_value_error(tmp_path, argv, message):
+    (path,) = write_all(tmp_path, [pde_run()])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    names = {"run": path, "folder": str(tmp_path), "empty": str(empty)}
+    args = parser().parse_args([item.format(**names) for item in argv])
+    with pytest.raises(ValueError, match=message) as caught:
+        report.run_report(args)
+    assert "\n" not in str(caught.value)
+
+
+def test_pinnkan_report_command(tmp_path):
+    from pinnkan import cli
+
+    parser_ = cli.get_args_parser()
+    subparsers = next(a for a in parser_._actions if isinstance(a, argparse._SubParsersAction))
+    if "report" not in subparsers.choices:
+        pytest.skip("`pinnkan report` is not wired into the CLI yet")
+    (path,) = write_all(tmp_path, [pde_run()])
+    out = tmp_path / "table.md"
+    assert cli.main(["report", path, "--out", str(out)]) == 0
+    assert f"pinnkan report {path} --out {out}" in out.read_text()
