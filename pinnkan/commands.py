@@ -10,6 +10,7 @@ import time
 from dataclasses import fields
 from typing import Any
 
+from . import distributed
 from .nn.build import list_models, model_options
 from .presets import list_presets, load_preset
 from .problems import list_problems
@@ -127,7 +128,9 @@ def resume(args: argparse.Namespace) -> int:
 
 
 def finish(run, out: str) -> int:
-    """Print the summary; a run that did not complete says why and exits 1."""
+    """Print the summary (rank 0 only); a run that did not complete says why and exits 1."""
+    if not distributed.is_main():
+        return 0 if run.status == "completed" else 1
     print(format_summary(run))
     print(f"run file: {out}")
     if run.status == "completed":

@@ -84,37 +84,87 @@ class Directions(NamedTuple):
 
 
 class Jet(NamedTuple):
-    """Node values of one layer with their second-order information (see the module doc)."""
+    """Node values of one layer with their second-order information (see the module doc).
+
+    The first-derivative information is one of ``jacobian``, ``gram`` or, where the next layer
+    needs no more, ``squares`` (= diag G), or none at all for the output layer.
+    """
 
     value: Tensor  # (batch, n)
     laplacian: Tensor | None  # (batch, n); None means zero (the inputs)
-    along: Tensor | None  # (batch, n) or None when not needed
-    jacobian: Tensor | None  # (batch, K, n), or (K, n) when shared by all points
-    gram: Tensor | None  # (batch, n, n), or (n, n) when shared by all points
+    along: Tensor | None  # (batch, n), or None when not needed
     weight: float
+    jacobian: Tensor | None = None  # (batch, K, n), or (K, n) when shared by all points
+    gram: Tensor | None = None  # (batch, n, n), or (n, n) when shared by all points
+    squares: Tensor | None = None  # (batch, n)
+
+
+# What a layer's output must carry for the layers after it.
+FULL, SQUARES, NOTHING = "full", "squares", "nothing"
+
+
+def needs(index: int, layers: int) -> str:
+    """What the output of layer ``index`` (0-based) of ``layers`` must carry: the last layer's
+    nothing, the one before only ``diag G``, the others J or G."""
+    if index == layers - 1:
+        return NOTHING
+    return SQUARES if index == layers - 2 else FULL
 
 
 def squared_norms(jet: Jet) -> Tensor:
     """``diag G = w Σ_k J_k²``: ``(batch, n)`` (or ``(n,)`` when shared)."""
+    if jet.squares is not None:
+        return jet.squares
     if jet.gram is not None:
         return torch.diagonal(jet.gram, dim1=-2, dim2=-1)
     return jet.weight * jet.jacobian.pow(2).sum(dim=-2)
 
 
 def to_gram(jet: Jet) -> Jet:
-    """Replace J by ``G = w Jᵀ J``."""
-    if jet.gram is not None:
+    """Replace J by ``G = w Jᵀ J`` (a jet without J is returned as it is)."""
+    if jet.jacobian is None:
         return jet
     jacobian = jet.jacobian
     gram = jet.weight * (jacobian.transpose(-2, -1) @ jacobian)
     return jet._replace(jacobian=None, gram=gram)
 
 
-def through_slopes(jet: Jet, slopes: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    """``(J A, None)`` or ``(None, Aᵀ G A)`` for per-point slopes ``A (batch, n, n')``."""
+def derivative_part(jet: Jet, map_jacobian, map_gram, diagonal_of_gram, need: str) -> dict:
+    """J, G or diag G of the next layer's values from this jet's, as ``Jet`` keywords."""
+    if need == NOTHING:
+        return {}
     if jet.gram is not None:
-        return None, slopes.transpose(1, 2) @ (jet.gram @ slopes)
-    return jet.jacobian @ slopes, None
+        if need == SQUARES:
+            return {"squares": diagonal_of_gram(jet.gram)}
+        return {"gram": map_gram(jet.gram)}
+    jacobian = map_jacobian(jet.jacobian)
+    if need == SQUARES:
+        return {"squares": jet.weight * jacobian.pow(2).sum(dim=-2)}
+    return {"jacobian": jacobian}
+
+
+def through_slopes(jet: Jet, slopes: Tensor, need: str) -> dict:
+    """Through per-point slopes ``A (batch, n, n')``: ``J A``, ``Aᵀ G A`` or its diagonal
+    ``Σ_i (G A)_ij A_ij``."""
+    return derivative_part(
+        jet,
+        lambda jacobian: jacobian @ slopes,
+        lambda gram: slopes.transpose(1, 2) @ (gram @ slopes),
+        lambda gram: ((gram @ slopes) * slopes).sum(dim=-2),
+        need,
+    )
+
+
+def through_matrix(jet: Jet, matrix: Tensor, need: str) -> dict:
+    """Through a weight matrix ``W (n', n)``: ``J Wᵀ``, ``W G Wᵀ`` or its diagonal."""
+    transposed = matrix.t()
+    return derivative_part(
+        jet,
+        lambda jacobian: jacobian @ transposed,
+        lambda gram: (gram @ transposed).transpose(-2, -1) @ transposed,
+        lambda gram: ((gram @ transposed) * transposed).sum(dim=-2),
+        need,
+    )
 
 
 def weighted_rows(weights: Tensor | float, matrix: Tensor) -> Tensor:
@@ -195,26 +245,28 @@ def kan_input_layer(
             layer, coefficients, x, squares, None, along, need_slopes
         )
         jacobian = None if last else vectors @ slopes
-        return Jet(y, lap, along_y, jacobian, None, weight)
+        return Jet(y, lap, along_y, weight, jacobian=jacobian)
     subset = directions.coordinates
     inputs = x if subset is None else x.index_select(1, subset)
     along = weight * inputs if want_along else None
     y, lap, along_y, slopes = kan_step(
         layer, coefficients, x, weight, None, along, need_slopes, subset
     )
-    return Jet(y, lap, along_y, slopes, None, weight)
+    return Jet(y, lap, along_y, weight, jacobian=slopes)
 
 
-def kan_hidden_layer(layer: KANLayer, coefficients: Tensor, jet: Jet, last: bool) -> Jet:
-    """A later KAN layer: ``J' = J A`` or ``G' = Aᵀ G A`` (skipped for the last layer)."""
-    squares = squared_norms(jet)
+def kan_hidden_layer(layer: KANLayer, coefficients: Tensor, jet: Jet, need: str) -> Jet:
+    """A later KAN layer: ``J' = J A``, ``G' = Aᵀ G A`` or only diag G', as ``need`` says."""
     y, lap, along, slopes = kan_step(
-        layer, coefficients, jet.value, squares, jet.laplacian, jet.along, not last
+        layer,
+        coefficients,
+        jet.value,
+        squared_norms(jet),
+        jet.laplacian,
+        jet.along,
+        need != NOTHING,
     )
-    if last:
-        return Jet(y, lap, along, None, None, jet.weight)
-    jacobian, gram = through_slopes(jet, slopes)
-    return Jet(y, lap, along, jacobian, gram, jet.weight)
+    return Jet(y, lap, along, jet.weight, **through_slopes(jet, slopes, need))
 
 
 def kan_jet(
@@ -231,7 +283,7 @@ def kan_jet(
     for index in range(1, len(layers)):
         if plan[index - 1]:
             jet = to_gram(jet)
-        jet = kan_hidden_layer(layers[index], coefficients[index], jet, index == len(layers) - 1)
+        jet = kan_hidden_layer(layers[index], coefficients[index], jet, needs(index, len(layers)))
     return jet
 
 
@@ -246,51 +298,52 @@ def mlp_input_layer(linear: nn.Linear, x: Tensor, directions: Directions, want_a
     if directions.vectors is not None:
         jacobian = directions.vectors @ matrix.t()
         along = directions.along_inputs(x) @ matrix.t() if want_along else None
-        return Jet(z, None, along, jacobian, None, weight)
+        return Jet(z, None, along, weight, jacobian=jacobian)
     subset = directions.coordinates
     if subset is not None:
         matrix = matrix.index_select(1, subset)
         x = x.index_select(1, subset)
     along = weight * (x @ matrix.t()) if want_along else None
-    return Jet(z, None, along, matrix.t(), None, weight)
+    return Jet(z, None, along, weight, jacobian=matrix.t())
 
 
-def linear_layer(linear: nn.Linear, jet: Jet, last: bool) -> Jet:
+def linear_layer(linear: nn.Linear, jet: Jet, need: str) -> Jet:
     """``z = W a + b``: ``J_z = J Wᵀ``, ``G_z = W G Wᵀ``, ``L z = W L a``, ``r_z = W r``."""
     matrix = linear.weight
     z = linear(jet.value)
     lap = jet.laplacian @ matrix.t()
     along = None if jet.along is None else jet.along @ matrix.t()
-    if last:
-        return Jet(z, lap, along, None, None, jet.weight)
-    if jet.gram is not None:
-        gram = (jet.gram @ matrix.t()).transpose(-2, -1) @ matrix.t()
-        return Jet(z, lap, along, None, gram, jet.weight)
-    return Jet(z, lap, along, jet.jacobian @ matrix.t(), None, jet.weight)
+    return Jet(z, lap, along, jet.weight, **through_matrix(jet, matrix, need))
 
 
-def activation_layer(derivatives, jet: Jet) -> Jet:
-    """``y = σ(z)``: ``J_y = σ' J_z``, ``G_y = σ'σ'ᵀ ∘ G_z``, ``L y = σ'' diag G_z + σ' L z``."""
+def activation_layer(derivatives, jet: Jet, keep: bool) -> Jet:
+    """``y = σ(z)``: ``J_y = σ' J_z``, ``G_y = σ'σ'ᵀ ∘ G_z``, ``L y = σ'' diag G_z + σ' L z``.
+
+    With ``keep`` False (the next layer is the last, linear one) J_y and G_y are not formed.
+    """
     y, slope, curvature = derivatives(jet.value)
     lap = curvature * squared_norms(jet)
     if jet.laplacian is not None:
         lap = lap + slope * jet.laplacian
     along = None if jet.along is None else slope * jet.along
+    if not keep:
+        return Jet(y, lap, along, jet.weight)
     if jet.gram is not None:
         gram = jet.gram * slope.unsqueeze(-1) * slope.unsqueeze(-2)
-        return Jet(y, lap, along, None, gram, jet.weight)
-    return Jet(y, lap, along, jet.jacobian * slope.unsqueeze(-2), None, jet.weight)
+        return Jet(y, lap, along, jet.weight, gram=gram)
+    return Jet(y, lap, along, jet.weight, jacobian=jet.jacobian * slope.unsqueeze(-2))
 
 
 def mlp_jet(mlp: MLP, x: Tensor, directions: Directions, want_along: bool, plan: list[bool]) -> Jet:
-    """Jet of the output of an :class:`MLP`."""
+    """Jet of the output of an :class:`MLP`: linear layers with σ between them."""
     linears = list(mlp.layers)
     jet = mlp_input_layer(linears[0], x, directions, want_along)
     for index in range(1, len(linears)):
         if plan[index - 1]:
             jet = to_gram(jet)
-        jet = activation_layer(mlp.activation.derivatives, jet)
-        jet = linear_layer(linears[index], jet, index == len(linears) - 1)
+        last = index == len(linears) - 1
+        jet = activation_layer(mlp.activation.derivatives, jet, keep=not last)
+        jet = linear_layer(linears[index], jet, needs(index, len(linears)))
     if jet.laplacian is None:  # a single linear layer: L z = 0
         jet = jet._replace(laplacian=torch.zeros_like(jet.value))
     return jet
@@ -302,21 +355,22 @@ def mlp_jet(mlp: MLP, x: Tensor, directions: Directions, want_along: bool, plan:
 def plan_cost(width: list[int], count: int, shared_first: bool, switch: int) -> int:
     """Multiply-adds per point to carry J for hidden outputs l < ``switch`` and G from it on.
 
-    Per hidden output l (width n, next width n'): squared norms K n (J only), the switch
-    K n² (free when the first J is shared by all points), and the propagation into the next
-    hidden output: K n n' for J, n n' (n + n') for G.
+    Per hidden output l (width n) feeding hidden output l + 1 (width n'): the squared norms
+    K n (J only), the switch K n² (free when the first J is shared by all points) and the
+    propagation K n n' (J) or n n' (n + n') (G); into the last hidden output, which needs only
+    diag G, it is K n n' + K n' (J) or n n' (n + 1) (G).
     """
     layers = len(width) - 1
     cost = 0
-    for hidden in range(1, layers):
-        n = width[hidden]
+    for hidden in range(1, layers - 1):
+        n, n_next = width[hidden], width[hidden + 1]
+        diagonal_only = hidden + 1 == layers - 1
         if hidden < switch:
-            cost += count * n
-        elif hidden == switch and not (shared_first and hidden == 1):
+            cost += count * n + count * n * n_next + (count * n_next if diagonal_only else 0)
+            continue
+        if hidden == switch and not (shared_first and hidden == 1):
             cost += count * n * n
-        if hidden < layers - 1:
-            n_next = width[hidden + 1]
-            cost += count * n * n_next if hidden < switch else n * n_next * (n + n_next)
+        cost += n * n * n_next + n * n_next * (1 if diagonal_only else n_next)
     return cost
 
 
@@ -325,6 +379,7 @@ def gram_plan(
 ) -> list[bool]:
     """For each hidden output l = 1 … L−1: carry G (True) or J (False), the cheaper plan.
 
+    The last hidden output carries only diag G, so switching there is never chosen.
     ``representation`` "jacobian" or "gram" forces one representation everywhere.
     """
     if representation not in REPRESENTATIONS:
@@ -333,9 +388,9 @@ def gram_plan(
     hidden = len(width) - 2
     if representation != "auto":
         return [representation == "gram"] * hidden
-    switches = range(1, hidden + 2)  # hidden + 1: never switch
+    switches = range(1, max(hidden, 1) + 1)  # the last, ``hidden``, means: never switch
     best = min(switches, key=lambda s: (plan_cost(width, count, shared_first, s), -s))
-    return [output >= best for output in range(1, hidden + 1)]
+    return [output >= best and output < hidden for output in range(1, hidden + 1)]
 
 
 def supports(model: object) -> bool:

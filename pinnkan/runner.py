@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from .device import device_name, resolve_device, resolve_dtype
 from .nn.build import build_model, count_parameters, get_spec
 from .problem import PDE
@@ -175,20 +176,32 @@ def solve_pde(
     end with status "completed", "interrupted" (SIGINT/SIGTERM) or "diverged"; it always holds
     a checkpoint from which ``pinnkan resume`` continues.
     """
-    check_writable(out)
-    problem, model, device, dtype = prepare(spec)
+    device = distributed.setup(resolve_device(spec.device))
+    if distributed.is_main():
+        check_writable(out)
+    problem, model, _, dtype = prepare(spec)
     trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
     config = run_config(spec, problem, model, device)
-    with stop_on_signals(trainer):
-        result = trainer.run(lambda t: write_run(out, snapshot(t, config, out, "running")))
+    config["processes"] = distributed.world_size()
+
+    def save_checkpoint(t: PDETrainer) -> None:
+        if distributed.is_main():
+            write_run(out, snapshot(t, config, out, "running"))
+
+    try:
+        with stop_on_signals(trainer):
+            result = trainer.run(save_checkpoint)
+    finally:
+        distributed.teardown()
     run = snapshot(trainer, config, out, result.status)
     run.metrics.update(result.metrics)
-    run.test_set = {name: tensor.numpy() for name, tensor in result.test_set.items()}
+    run.test_set = {name: tensor.cpu().numpy() for name, tensor in result.test_set.items()}
     if result.message:
         run.metrics["message"] = result.message
-    write_run(out, run)
+    if distributed.is_main():
+        write_run(out, run)
     return run
 
 

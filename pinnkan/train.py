@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .device import peak_memory_bytes, reset_peak_memory
 from .geometry import LAWS
 from .nn.constraint import BallHardConstraint
@@ -35,6 +36,7 @@ from .validation import check_choice, check_int, check_positive
 
 CONSTRAINTS = ("hard", "soft")
 TEST_SET_SEED = 1_000_003  # the test set is the same for every training seed
+PROCESS_SEED_STRIDE = 7_919  # data-parallel process p samples with seed + 1 + p·stride
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,10 @@ class PDETrainer:
         self.scheduler = make_scheduler(
             self.optimizer, config.schedule, config.steps, config.final_lr_fraction
         )
-        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        distributed.broadcast_parameters(self.model.parameters())
+        rank_offset = PROCESS_SEED_STRIDE * distributed.rank()
+        self.generator = torch.Generator().manual_seed(config.seed + 1 + rank_offset)
+        self.inner_losses: list[float] = []
         self.points: Tensor | None = None
         self.boundary: Tensor | None = None
         self.x_test, self.u_test = self.test_set()
@@ -193,9 +198,9 @@ class PDETrainer:
         due = self.points is None or (every > 0 and self.step % every == 0)
         if not due:
             return
-        self.points = self.sample(self.config.points, self.generator)
+        self.points = self.sample(distributed.share(self.config.points), self.generator)
         if self.config.constraint == "soft":
-            n_boundary = self.config.boundary_points or 100 * self.problem.dim
+            n_boundary = distributed.share(self.config.boundary_points or 100 * self.problem.dim)
             boundary = self.problem.geometry.sample_boundary(n_boundary, generator=self.generator)
             self.boundary = boundary.to(device=self.device, dtype=self.dtype)
 
@@ -221,8 +226,13 @@ class PDETrainer:
             self.optimizer.zero_grad(set_to_none=True)
             terms = self.loss_terms()
             terms["loss"].backward()
-            last.update(terms)
-            return terms["loss"]
+            distributed.average_gradients(self.model.parameters())
+            last.update(
+                {name: distributed.average(value.detach()) for name, value in terms.items()}
+            )
+            if self.config.optimizer == "lbfgs":
+                self.inner_losses.append(float(last["loss"]))
+            return last["loss"]
 
         self.optimizer.step(closure)
         self.scheduler.step()
@@ -236,10 +246,18 @@ class PDETrainer:
         return relative_errors(predict(self.network, self.x_test), self.u_test)
 
     def log(self, record: dict[str, float]) -> None:
-        for name, value in record.items():
-            self.history.setdefault(name, []).append(value)
-        if self.progress is not None:
+        """Add a history row and report progress (rank 0 only)."""
+        append_row(self.history, record)
+        if self.progress is not None and distributed.is_main():
             self.progress(self.step, record)
+
+    def log_inner_iterations(self) -> None:
+        """L-BFGS: one history row per inner iteration (loss at each closure evaluation)."""
+        for iteration, loss in enumerate(self.inner_losses, start=1):
+            append_row(
+                self.history, {"step": self.step, "lbfgs_iteration": iteration, "loss": loss}
+            )
+        self.inner_losses.clear()
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -289,15 +307,16 @@ class PDETrainer:
         self.last_good = serialize_state(self.state_dict())
         status, message = "completed", ""
         while self.step < self.config.steps:
-            if self.stop_requested:
+            if distributed.any_process(self.stop_requested, self.device):
                 status, message = "interrupted", f"interrupted at step {self.step}"
                 break
             terms = self.training_step()
-            if not all(math.isfinite(value) for value in terms.values()):
+            if not self.finite(terms):
                 status, message = "diverged", self.divergence_message(terms)
-                self.load_state_dict(deserialize_state(self.last_good))
+                self.roll_back()
                 break
             self.step += 1
+            self.log_inner_iterations()
             if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
                 self.log({"step": self.step, **terms, **self.evaluate(), **self.clock()})
             if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
@@ -313,9 +332,22 @@ class PDETrainer:
         self.train_time += time.perf_counter() - tick
         return terms
 
+    def finite(self, terms: dict[str, float]) -> bool:
+        """Loss terms and every parameter finite."""
+        if not all(math.isfinite(value) for value in terms.values()):
+            return False
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def roll_back(self) -> None:
+        """Return to the last checkpoint, keeping the history that led to the divergence."""
+        history = self.history
+        self.load_state_dict(deserialize_state(self.last_good))
+        self.history = history
+
     def divergence_message(self, terms: dict[str, float]) -> str:
         return (
-            f"loss became {terms['loss']} at step {self.step + 1}; the run keeps the checkpoint "
+            f"loss {terms['loss']:.3e} or a parameter became non-finite at step {self.step + 1}; "
+            "the run keeps the checkpoint "
             f"of step {deserialize_state(self.last_good)['step']}; try a smaller --lr, "
             "float64, or another schedule"
         )
@@ -342,6 +374,15 @@ class PDETrainer:
             metrics.update(relative_errors(prediction, self.u_test))
             test_set["exact"] = self.u_test.cpu()
         return TrainResult(self.history, metrics, test_set, status, message)
+
+
+def append_row(history: dict[str, list[float]], row: dict[str, float]) -> None:
+    """Append ``row`` to the equal-length columns of ``history``; gaps are filled with NaN."""
+    length = len(next(iter(history.values()), []))
+    for name in row:
+        history.setdefault(name, [math.nan] * length)
+    for name, column in history.items():
+        column.append(row.get(name, math.nan))
 
 
 def move(tensor: Tensor | None, device: torch.device, dtype: torch.dtype) -> Tensor | None:
