@@ -146,7 +146,8 @@ def draw_directions(
         subset = torch.randperm(dim, generator=generator, device=device)[:samples]
         return Directions(dim, dim / samples, coordinates=subset.to(x.device))
     if method == "hutchinson":
-        bits = torch.randint(0, 2, (batch, samples, dim), generator=generator, device=device)
+        shape = (batch, samples, dim)
+        bits = torch.randint(0, 2, shape, generator=generator, device=device, dtype=torch.int8)
         probes = (2 * bits - 1).to(device=x.device, dtype=x.dtype)
         return Directions(dim, 1.0 / samples, vectors=probes)
     return Directions(dim, 1.0)

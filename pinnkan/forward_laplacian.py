@@ -473,7 +473,7 @@ def forward_laplacian(
             directions.rows(slice(start, start + step)),
             plan,
         )
-        for start in range(0, batch, step)
+        for start in range(0, max(batch, 1), step)  # an empty batch: one empty piece
     ]
     if len(pieces) == 1:
         return pieces[0]

@@ -1,0 +1,1 @@
+"""Benchmarks behind `pinnkan bench …` (speed and memory; never timed tests)."""

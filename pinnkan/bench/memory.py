@@ -1,0 +1,318 @@
+"""Peak training memory and forward+backward time of KAN vs MetaKAN vs MLP (paper Figure 4).
+
+For every structure ``[inputs, h, h, 1]`` and grid size G, one regression training step
+(forward, mean-squared loss, backward, Adam) is measured for KAN (G, k = 3), MetaKAN with
+meta-learner hidden width in ``meta_hiddens`` and an MLP of the same structure (tanh, biases).
+
+Memory, counted exactly in bytes (deterministic, any device):
+
+    modelled_peak = parameters + gradients + Adam state + saved-for-backward
+
+* parameters, gradients: ``numel · element size`` of every trainable tensor;
+* Adam state: the tensors Adam keeps (two moments per parameter and a step counter), after one
+  real optimiser step;
+* saved-for-backward: the distinct storages autograd keeps from one forward pass for the backward
+  pass (inputs, basis expansions, Cox–de Boor intermediates, meta-learner activations, the
+  generated coefficients), recorded with ``torch.autograd.graph.saved_tensors_hooks`` and
+  deduplicated by storage; storages of parameters are not counted twice.
+
+This is what is resident when backward starts in steady-state training (with gradients kept
+allocated between steps); the allocator's true peak adds short-lived temporaries of single
+operations. On CUDA the true peak of one full step, ``torch.cuda.max_memory_allocated``, is
+reported as well (``device_peak_bytes``; empty on CPU).
+
+Time: median over ``repeats`` of forward + loss + backward (no optimiser step), after one warm-up,
+and its ratio to the KAN of the same (structure, G) measured in the same process.
+
+Run: ``pinnkan bench memory --out results/bench_memory.csv`` (or ``python -m benchmarks.memory``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from pinnkan.nn import build_model, count_parameters
+
+COLUMNS = [
+    "model",
+    "width",
+    "edges",
+    "grid",
+    "meta_hidden",
+    "parameters",
+    "parameter_bytes",
+    "gradient_bytes",
+    "optimizer_bytes",
+    "saved_bytes",
+    "modelled_peak_bytes",
+    "modelled_peak_mb",
+    "memory_ratio_to_kan",
+    "device_peak_bytes",
+    "time_ms",
+    "time_ms_min",
+    "time_ratio_to_kan",
+    "batch",
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmarked model: ``name`` in {"kan", "metakan", "mlp"} with its options."""
+
+    name: str
+    width: tuple[int, ...]
+    grid: int
+    meta_hidden: int | None = None
+
+    def build(self, generator: torch.Generator) -> nn.Module:
+        width = list(self.width)
+        if self.name == "mlp":
+            return build_model("mlp", width, generator=generator, activation="tanh", bias=True)
+        options = {"grid": self.grid, "k": 3}
+        if self.name == "metakan":
+            options["meta_hidden"] = self.meta_hidden
+        return build_model(self.name, width, generator=generator, **options)
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def saved_for_backward_bytes(step, exclude: set[int]) -> int:
+    """Bytes of the distinct storages autograd saves while ``step()`` runs (its forward)."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        pointer = storage.data_ptr()
+        if pointer not in exclude:
+            storages[pointer] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = step()
+    total = sum(storages.values())
+    loss.backward()
+    return total
+
+
+def step_times(step, device: torch.device, repeats: int) -> list[float]:
+    """Seconds of ``step().backward()`` for ``repeats`` runs after one warm-up."""
+    times = []
+    for _ in range(repeats + 1):
+        synchronize(device)
+        start = time.perf_counter()
+        step().backward()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(case: Case, batch: int, repeats: int, device: torch.device, seed: int) -> dict:
+    """Memory and time of one training step of ``case``: one CSV row (without ratios)."""
+    generator = torch.Generator().manual_seed(seed)
+    model = case.build(generator).to(device)
+    x = (torch.rand((batch, case.width[0]), generator=generator) * 2 - 1).to(device)
+    target = torch.rand((batch, case.width[-1]), generator=generator).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+
+    def step() -> Tensor:
+        return (model(x) - target).pow(2).mean()
+
+    step().backward()
+    optimizer.step()  # creates Adam's state; gradients stay allocated (steady state)
+    optimizer_bytes = tensor_bytes(
+        value for state in optimizer.state.values() for value in state.values()
+    )
+    exclude = {p.untyped_storage().data_ptr() for p in parameters}
+    saved = saved_for_backward_bytes(step, exclude)
+    device_peak = device_peak_bytes(model, step, optimizer, device)
+    parameter_bytes = tensor_bytes(parameters)
+    gradient_bytes = tensor_bytes(p.grad for p in parameters if p.grad is not None)
+    peak = parameter_bytes + gradient_bytes + optimizer_bytes + saved
+    times = step_times(step, device, repeats)
+    return {
+        "model": case.name,
+        "width": "-".join(map(str, case.width)),
+        "edges": sum(a * b for a, b in zip(case.width[:-1], case.width[1:])),
+        "grid": case.grid,
+        "meta_hidden": case.meta_hidden or "",
+        "parameters": count_parameters(model),
+        "parameter_bytes": parameter_bytes,
+        "gradient_bytes": gradient_bytes,
+        "optimizer_bytes": optimizer_bytes,
+        "saved_bytes": saved,
+        "modelled_peak_bytes": peak,
+        "modelled_peak_mb": round(peak / 2**20, 3),
+        "device_peak_bytes": device_peak if device_peak is not None else "",
+        "time_ms": round(1e3 * statistics.median(times), 3),
+        "time_ms_min": round(1e3 * min(times), 3),
+        "batch": batch,
+    }
+
+
+def device_peak_bytes(model: nn.Module, step, optimizer, device: torch.device) -> int | None:
+    """``torch.cuda.max_memory_allocated`` over one full training step (None off CUDA)."""
+    if device.type != "cuda":
+        return None
+    optimizer.zero_grad(set_to_none=False)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step().backward()
+    optimizer.step()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device)
+
+
+def cases_for(width: tuple[int, ...], grid: int, meta_hiddens: tuple[int, ...]) -> list[Case]:
+    return [
+        Case("kan", width, grid),
+        *(Case("metakan", width, grid, hidden) for hidden in meta_hiddens),
+        Case("mlp", width, grid),
+    ]
+
+
+def run_memory_benchmark(
+    hidden_widths: tuple[int, ...] = (8, 32, 128, 512),
+    grids: tuple[int, ...] = (5, 20, 80, 160),
+    meta_hiddens: tuple[int, ...] = (16, 64),
+    inputs: int = 4,
+    batch: int = 64,
+    repeats: int = 5,
+    device: str = "cpu",
+    seed: int = 0,
+    threads: int | None = 1,
+) -> list[dict]:
+    """One row per (structure ``[inputs, h, h, 1]``, G, model); see the module docstring.
+
+    The MLP does not depend on G; it is measured again for every G so that each group of rows
+    (same structure and G) is self-contained. Ratios are to the KAN of the same group.
+    ``threads`` sets ``torch.set_num_threads`` for the run (None: leave it), restored after.
+    """
+    torch_device = torch.device(device)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return measure_all(
+            hidden_widths, grids, meta_hiddens, inputs, batch, repeats, torch_device, seed
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def measure_all(
+    hidden_widths: tuple[int, ...],
+    grids: tuple[int, ...],
+    meta_hiddens: tuple[int, ...],
+    inputs: int,
+    batch: int,
+    repeats: int,
+    torch_device: torch.device,
+    seed: int,
+) -> list[dict]:
+    rows = []
+    for hidden in hidden_widths:
+        width = (inputs, hidden, hidden, 1)
+        for grid in grids:
+            group = [
+                measure(case, batch, repeats, torch_device, seed)
+                for case in cases_for(width, grid, meta_hiddens)
+            ]
+            kan = group[0]
+            for row in group:
+                row["memory_ratio_to_kan"] = round(
+                    row["modelled_peak_bytes"] / kan["modelled_peak_bytes"], 4
+                )
+                row["time_ratio_to_kan"] = round(row["time_ms"] / kan["time_ms"], 4)
+            rows.extend(group)
+    return rows
+
+
+def write_csv(rows: list[dict], path: str, header: dict[str, str]) -> None:
+    """CSV with ``# key: value`` comment lines first, then a header row and one row per case."""
+    with open(path, "w", newline="") as handle:
+        for key, value in header.items():
+            handle.write(f"# {key}: {value}\n")
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def describe_device(device: str, threads: int) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    used = threads or torch.get_num_threads()
+    return f"cpu; {used} torch thread(s) of {os.cpu_count()} cores; {platform.processor() or platform.machine()}"
+
+
+def parse_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pinnkan bench memory", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--out", default="results/bench_memory.csv", help="CSV file to write")
+    parser.add_argument("--hidden-widths", type=parse_ints, default=(8, 32, 128, 512))
+    parser.add_argument("--grids", type=parse_ints, default=(5, 20, 80, 160))
+    parser.add_argument("--meta-hiddens", type=parse_ints, default=(16, 64))
+    parser.add_argument("--inputs", type=int, default=4, help="input dimension n_0")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``pinnkan bench memory [options]``: run the benchmark and write the CSV."""
+    args = get_args_parser().parse_args(argv)
+    rows = run_memory_benchmark(
+        args.hidden_widths,
+        args.grids,
+        args.meta_hiddens,
+        args.inputs,
+        args.batch,
+        args.repeats,
+        args.device,
+        args.seed,
+        args.threads or None,
+    )
+    header = {
+        "command": " ".join(
+            ["pinnkan bench memory", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "device": describe_device(args.device, args.threads),
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "measured": "modelled_peak = parameters + gradients + Adam state + saved-for-backward "
+        f"in bytes (float32; batch {args.batch}); time = median and min of forward+backward "
+        f"over {args.repeats} repeats",
+    }
+    write_csv(rows, args.out, header)
+    print(f"wrote {len(rows)} rows to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
