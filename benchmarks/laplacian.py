@@ -17,7 +17,10 @@ direction·r, r ~ U(0, 1) (float32).
   proxy, the bytes of the distinct storages autograd saves for the backward pass while the loss
   is built (``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage, parameters
   excluded), i.e. what the step holds when backward starts;
-* speed-up: the autograd step time over this engine's, measured in the same run.
+* CPU time: median process CPU time of the same steps (``time.process_time``); with one torch
+  thread it is the wall-clock time minus what other processes on a shared machine take away;
+* speed-up: the autograd step time over this engine's (wall-clock and CPU), measured in the
+  same run.
 
 The autograd loop is skipped (and marked) for d > ``autograd_max_dim``.
 
@@ -57,11 +60,13 @@ COLUMNS = [
     "parameters",
     "step_ms",
     "step_ms_min",
+    "step_cpu_ms",
     "repeats",
     "memory_bytes",
     "memory_mb",
     "memory_kind",
     "speedup_vs_autograd",
+    "speedup_cpu_vs_autograd",
     "status",
 ]
 
@@ -122,12 +127,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed_step(loss: Callable[[], Tensor], device: torch.device) -> float:
+def timed_step(loss: Callable[[], Tensor], device: torch.device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one step."""
     synchronize(device)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     loss().backward()
     synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def measure(
@@ -148,10 +154,11 @@ def measure(
         memory, kind = saved_for_backward_bytes(loss, exclude), "saved_for_backward"
     warmup = time.perf_counter() - start
     count = max(1, min(repeats, int(max_seconds / max(warmup, 1e-9))))
-    times = [timed_step(loss, device) for _ in range(count)]
+    times, cpu_times = zip(*(timed_step(loss, device) for _ in range(count)), strict=True)
     return {
         "step_ms": round(1e3 * statistics.median(times), 3),
         "step_ms_min": round(1e3 * min(times), 3),
+        "step_cpu_ms": round(1e3 * statistics.median(cpu_times), 3),
         "repeats": count,
         "memory_bytes": memory,
         "memory_mb": round(memory / 2**20, 3),
@@ -164,7 +171,7 @@ def run_laplacian_benchmark(
     models: Sequence[str],
     points: Sequence[int],
     engines: Sequence[str] = ("forward", "autograd", "sdgd"),
-    repeats: int = 3,
+    repeats: int = 5,
     device: str = "cpu",
     samples: int = 16,
     autograd_max_dim: int = 1000,
@@ -241,9 +248,12 @@ def measure_case(
             row.update(measure(loss, model, device, repeats, max_seconds))
             row["status"] = "ok"
             if engine == "autograd":
-                reference = row["step_ms"]
+                reference = row
             elif reference is not None:
-                row["speedup_vs_autograd"] = round(reference / row["step_ms"], 2)
+                row["speedup_vs_autograd"] = round(reference["step_ms"] / row["step_ms"], 2)
+                row["speedup_cpu_vs_autograd"] = round(
+                    reference["step_cpu_ms"] / row["step_cpu_ms"], 2
+                )
         rows.append(row)
         if report is not None:
             report(row)
@@ -270,7 +280,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--points", type=parse_ints, default=[100, 2000])
     parser.add_argument("--engines", type=parse_names, default=["forward", "autograd", "sdgd"])
     parser.add_argument("--samples", type=int, default=16, help="SDGD |S| / Hutchinson probes")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-seconds", type=float, default=60.0, help="per case, for repeats")
     parser.add_argument("--autograd-max-dim", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
@@ -307,7 +317,7 @@ def print_row(row: dict) -> None:
     print(
         f"d={row['dim']:<6} {row['model']:<10} points={row['points']:<6} {row['engine']:<11}"
         f" {row.get('step_ms', ''):>10} ms  {row.get('memory_mb', ''):>9} MB"
-        f"  x{speedup:<8} {row['status']}",
+        f"  x{speedup:<8} cpu x{row.get('speedup_cpu_vs_autograd', ''):<8} {row['status']}",
         flush=True,
     )
 
@@ -335,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": started,
         "measured": (
             "one training step of (1-|x|^2)*N(x): Laplacian + mean((lap - sum sin x)^2) + "
-            f"backward, float32; step_ms = median of up to {args.repeats} repeats after a "
+            f"backward, float32; step_ms (wall) and step_cpu_ms (process CPU) = medians of up to {args.repeats} repeats after a "
             "warm-up; memory = bytes saved for backward (CPU) or CUDA max_memory_allocated"
         ),
     }

@@ -88,6 +88,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--test-points", type=int, help="fixed test points")
     group.add_argument("--eval-every", type=int, help="log and evaluate every N steps")
     group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
+    group.add_argument(
+        "--laplacian-samples", type=int, help="sdgd: coordinates; hutchinson: probes"
+    )
     group.add_argument("--seed", type=int, help="training seed (initialisation and sampling)")
     group.add_argument(
         "--final-lr-fraction", type=float, help="exponential schedule: final lr / lr"
@@ -172,13 +175,17 @@ def get_args_parser() -> ArgumentParser:
     add_bench_parser(subparsers)
     add_module_parser(subparsers, "fit", "fit", "fit a regression problem (Feynman, high-dim)")
     add_module_parser(subparsers, "symbolic", "symbolic", "symbolic formula of a trained KAN")
+    add_module_parser(subparsers, "sweep", "sweep", "run a TOML grid of solves (e.g. Table 8)")
     add_module_parser(subparsers, "plot", "plot", "figures from a run file or benchmark CSV")
     add_module_parser(subparsers, "report", "report", "markdown table comparing runs")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+    try:
+        args = get_args_parser().parse_args(argv)
+    except SystemExit as exit_request:  # argparse errors (2) and --help (0): return the code
+        return 0 if exit_request.code is None else int(exit_request.code)
     try:
         return args.handler(args) or 0
     except (ValueError, FileNotFoundError, KeyboardInterrupt) as error:

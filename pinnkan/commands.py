@@ -162,6 +162,9 @@ def list_all(args: argparse.Namespace) -> int:
     print("presets:")
     for name, description in list_presets().items():
         print(f"  {name:<14} {description}")
+    print("recipes (pinnkan sweep / pinnkan fit --recipe):")
+    for name, description in list_presets(recipes=True).items():
+        print(f"  {name:<14} {description}")
     return 0
 
 

@@ -47,19 +47,23 @@ def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
     return g
 
 
+def second_derivative(first: Tensor, x: Tensor, index: int, create_graph: bool = True) -> Tensor:
+    """``∂²u/∂x_i²`` (i = ``index``) from ``first = ∇u (batch, d)`` built with a graph: ``(batch,)``."""
+    (row,) = torch.autograd.grad(
+        first[:, index].sum(), x, create_graph=create_graph, retain_graph=True
+    )
+    return row[:, index]
+
+
 def hessian_diagonal(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
     """``∂²u/∂x_i²`` for ``u (batch,)`` computed from ``x (batch, d)``: ``(batch, d)``.
 
     One double-backward per coordinate; each point's u must depend on its own row of x only.
     """
     first = gradient(u, x, create_graph=True)
-    columns = [
-        torch.autograd.grad(first[:, i].sum(), x, create_graph=create_graph, retain_graph=True)[0][
-            :, i
-        ]
-        for i in range(x.shape[1])
-    ]
-    return torch.stack(columns, dim=1)
+    return torch.stack(
+        [second_derivative(first, x, i, create_graph) for i in range(x.shape[1])], dim=1
+    )
 
 
 def scalar_output(output: Tensor, batch: int) -> Tensor:
@@ -89,12 +93,7 @@ def autograd_directional_laplacian(
             coordinates = range(x.shape[1])
             if directions.coordinates is not None:
                 coordinates = directions.coordinates.tolist()
-            terms = [
-                torch.autograd.grad(
-                    first[:, i].sum(), x, create_graph=create_graph, retain_graph=True
-                )[0][:, i]
-                for i in coordinates
-            ]
+            terms = [second_derivative(first, x, i, create_graph) for i in coordinates]
         else:
             terms = []
             for probe in directions.vectors.unbind(dim=1):  # (batch, d)
@@ -157,9 +156,11 @@ def draw_directions(
 
 
 def check_points(x: object) -> None:
-    if not isinstance(x, Tensor) or x.ndim != 2 or not x.is_floating_point():
+    if not isinstance(x, Tensor) or x.ndim != 2 or not x.is_floating_point() or 0 in x.shape:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"points {shape} are not allowed; give a floating tensor (batch, d)")
+        raise ValueError(
+            f"points {shape} are not allowed; give a floating tensor (batch, d), batch, d ≥ 1"
+        )
 
 
 def check_chunk_size(chunk_size: int | None) -> None:

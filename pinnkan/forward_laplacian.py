@@ -23,8 +23,9 @@ and through an MLP layer ``z = W a + b``, ``y = σ(z)``:
 
 At the input (a = x) the directional derivatives are the directions themselves, so a KAN's
 first J is its slopes at the selected coordinates, and an MLP's first J (= W_Sᵀ) is shared by all
-points. Which of J and G a layer carries is chosen by a cost model (:func:`gram_plan`). One
-ordinary backward through this graph gives the parameter gradients.
+points. Which of J and G a layer carries is chosen by a cost model (:func:`gram_plan`); the last
+hidden layer carries only ``diag G' = Σ_i (G A)_ij A_ij``, all the output layer needs. One ordinary
+backward through this graph gives the parameter gradients.
 """
 
 from __future__ import annotations
@@ -120,12 +121,32 @@ def squared_norms(jet: Jet) -> Tensor:
     return jet.weight * jet.jacobian.pow(2).sum(dim=-2)
 
 
+class SymmetricGram(torch.autograd.Function):
+    """``G = Jᵀ J`` for ``J (..., K, n)``, with the backward ``∂L/∂J = J (Ḡ + Ḡᵀ)``: one
+    matrix product instead of autograd's two and a sum. The backward is made of differentiable
+    operations, so higher derivatives stay exact; ``torch.func`` transforms are supported."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(jacobian: Tensor) -> Tensor:
+        return jacobian.transpose(-2, -1) @ jacobian
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[Tensor], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (jacobian,) = ctx.saved_tensors
+        return jacobian @ (grad + grad.transpose(-2, -1))
+
+
 def to_gram(jet: Jet) -> Jet:
     """Replace J by ``G = w Jᵀ J`` (a jet without J is returned as it is)."""
     if jet.jacobian is None:
         return jet
-    jacobian = jet.jacobian
-    gram = jet.weight * (jacobian.transpose(-2, -1) @ jacobian)
+    gram = jet.weight * SymmetricGram.apply(jet.jacobian)
     return jet._replace(jacobian=None, gram=gram)
 
 
@@ -473,7 +494,7 @@ def forward_laplacian(
             directions.rows(slice(start, start + step)),
             plan,
         )
-        for start in range(0, max(batch, 1), step)  # an empty batch: one empty piece
+        for start in range(0, batch, step)
     ]
     if len(pieces) == 1:
         return pieces[0]

@@ -86,7 +86,7 @@ def extend_knots(interior: Tensor, order: int) -> Tensor:
     """Interior knots ``(in, G+1)`` -> ``(in, G+2k+1)``, k knots of step (max−min)/G each side."""
     grid = interior.shape[1] - 1
     step = (interior[:, -1:] - interior[:, :1]) / grid
-    offsets = torch.arange(1, order + 1, dtype=interior.dtype)
+    offsets = torch.arange(1, order + 1, dtype=interior.dtype, device=interior.device)
     left = interior[:, :1] - step * offsets.flip(0)
     right = interior[:, -1:] + step * offsets
     return torch.cat([left, interior, right], dim=1)
@@ -98,13 +98,13 @@ def knots_from_samples(x: Tensor, grid: int, order: int, grid_eps: float = 0.02)
         raise ValueError(f"grid_eps={grid_eps!r} is not allowed; it must lie in (0, 1]")
     ordered = x.detach().double().sort(dim=0).values
     n = ordered.shape[0]
-    positions = torch.linspace(0, n - 1, grid + 1).round().long()
+    positions = torch.linspace(0, n - 1, grid + 1, device=x.device).round().long()
     quantiles = ordered[positions].t()  # (in, G+1)
     low, high = ordered[0], ordered[-1]
     span = torch.clamp(high - low, min=1e-3 * torch.clamp(high.abs(), min=1.0))
     centre = 0.5 * (high + low)
     low, high = centre - 0.5 * span, centre + 0.5 * span
-    fractions = torch.linspace(0, 1, grid + 1, dtype=torch.float64)
+    fractions = torch.linspace(0, 1, grid + 1, dtype=torch.float64, device=x.device)
     uniform = low[:, None] + fractions * (high - low)[:, None]
     return extend_knots(grid_eps * uniform + (1 - grid_eps) * quantiles, order)
 
@@ -113,7 +113,7 @@ def refine_knots(knots: Tensor, order: int, new_grid: int) -> Tensor:
     """Knots ``(in, G+2k+1)`` -> ``(in, G'+2k+1)``: interior knots interpolated at j·G/G'."""
     interior = knots[:, order : knots.shape[1] - order].double()
     grid = interior.shape[1] - 1
-    position = torch.linspace(0, grid, new_grid + 1, dtype=torch.float64)
+    position = torch.linspace(0, grid, new_grid + 1, dtype=torch.float64, device=knots.device)
     lower = position.floor().long().clamp(max=grid - 1)
     fraction = position - lower
     refined = interior[:, lower] * (1 - fraction) + interior[:, lower + 1] * fraction
@@ -123,7 +123,7 @@ def refine_knots(knots: Tensor, order: int, new_grid: int) -> Tensor:
 def interior_samples(knots: Tensor, order: int, count: int) -> Tensor:
     """``count`` uniform points per input over its interior knot range: ``(count, in)`` float64."""
     low, high = knots[:, order].double(), knots[:, -order - 1].double()
-    fractions = torch.linspace(0, 1, count, dtype=torch.float64)[:, None]
+    fractions = torch.linspace(0, 1, count, dtype=torch.float64, device=knots.device)[:, None]
     return low + fractions * (high - low)
 
 
@@ -134,7 +134,7 @@ def ridge_solve(gram: Tensor, right: Tensor, ridge: float) -> Tensor:
     """``(G + λI)⁻¹ R`` batched, λ = ridge · mean diagonal of G: ``(…, m, m)``, ``(…, m, r)``."""
     size = gram.shape[-1]
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp(min=1e-300)
-    identity = torch.eye(size, dtype=gram.dtype)
+    identity = torch.eye(size, dtype=gram.dtype, device=gram.device)
     return torch.linalg.solve(gram + (ridge * scale)[..., None, None] * identity, right)
 
 
@@ -161,8 +161,9 @@ def fit_output_layer(
     Each term: ``B (n, in, m)``, ``Φ (n, in, out)``, ``h̃ (out, in, h+1)``, scale s.
     """
     m, width = terms[0][0].shape[-1], terms[0][2].shape[-1]
-    system = torch.zeros(m * width, m * width, dtype=torch.float64)
-    right = torch.zeros(m * width, dtype=torch.float64)
+    like = terms[0][0]
+    system = like.new_zeros(m * width, m * width, dtype=torch.float64)
+    right = like.new_zeros(m * width, dtype=torch.float64)
     for basis, targets, features, scale in terms:
         gram = torch.einsum("nim,nip->imp", basis, basis)
         outer = torch.einsum("oig,oih->igh", features, features)
@@ -252,27 +253,28 @@ def extend_grid(
     check_int("samples", count, 2)
     inputs = [interior_samples(layer.family.knots, order, count) for layer in model.layers]
     targets = edge_targets(model, inputs)
-    dtype = next(model.parameters()).dtype
-    for index, layer in enumerate(model.layers):
+    reference = next(model.parameters())
+    for layer in model.layers:
         old = layer.family
         layer.family = BSplineBasis(layer.in_features, new_grid, old.order, base=old.base)
-        layer.family.knots = refine_knots(old.knots, old.order, new_grid).to(old.knots.device)
+        layer.family.knots = refine_knots(old.knots, old.order, new_grid)
     if isinstance(model.coefficients, DirectCoefficients):
         for index, layer in enumerate(model.layers):
             basis = layer.family.basis(inputs[index])
             new = fit_edge_coefficients(basis, targets[index], ridge)
-            model.coefficients.weights[index] = nn.Parameter(new.to(dtype))
+            model.coefficients.weights[index] = nn.Parameter(new.to(reference))
     else:
-        replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients, dtype)
+        replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients)
         refit_meta(model, inputs, targets, ridge, refine_steps)
     model.config["grid"] = new_grid
 
 
-def replace_meta_outputs(source: MetaCoefficients, size: int, dtype: torch.dtype) -> None:
+def replace_meta_outputs(source: MetaCoefficients, size: int) -> None:
     """New output layers ``hidden -> size`` (weights set by :func:`refit_meta`)."""
     for meta in source.meta_learners:
         old = meta.output
-        meta.output = linear(old.in_features, size, old.bias is not None).to(dtype)
+        new = linear(old.in_features, size, old.bias is not None)
+        meta.output = new.to(device=old.weight.device, dtype=old.weight.dtype)
 
 
 def refit_meta(

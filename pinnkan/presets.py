@@ -23,9 +23,15 @@ def preset_files() -> dict[str, Any]:
     }
 
 
-def list_presets() -> dict[str, str]:
-    """``{name: description}`` of the shipped presets."""
-    return {name: load_preset(name).get("description", "") for name in sorted(preset_files())}
+def list_presets(recipes: bool = False) -> dict[str, str]:
+    """``{name: description}`` of the shipped presets (``recipes=True``: the shipped grids of
+    runs, files with ``[[runs]]`` blocks, for ``pinnkan sweep`` and ``pinnkan fit --recipe``)."""
+    found = {name: load_preset(name) for name in sorted(preset_files())}
+    return {
+        name: content.get("description", "")
+        for name, content in found.items()
+        if ("runs" in content) == recipes
+    }
 
 
 def load_preset(name: str) -> dict[str, Any]:

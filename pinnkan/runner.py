@@ -70,6 +70,14 @@ def check_order(problem: PDE, model: str, options: dict[str, Any]) -> None:
             )
 
 
+def check_samples(train: TrainConfig, dim: int) -> None:
+    """SDGD draws at most d of the d coordinates."""
+    if train.laplacian == "sdgd" and train.laplacian_samples > dim:
+        raise ValueError(
+            f"laplacian_samples={train.laplacian_samples} is not allowed; SDGD takes at most d = {dim}"
+        )
+
+
 def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]:
     """Validate everything and build problem and model (seeded by ``spec.train.seed``)."""
     device = resolve_device(spec.device)
@@ -78,6 +86,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     if not isinstance(problem, PDE):
         raise ValueError(f"problem {spec.problem!r} is not a PDE; use `pinnkan fit` for regression")
     width = resolve_width(spec.width, problem.dim)
+    check_samples(spec.train, problem.dim)
     check_order(problem, spec.model, spec.model_options)
     generator = torch.Generator().manual_seed(spec.train.seed)
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
@@ -177,9 +186,9 @@ def solve_pde(
     a checkpoint from which ``pinnkan resume`` continues.
     """
     device = distributed.setup(resolve_device(spec.device))
+    problem, model, _, dtype = prepare(spec)  # validate before creating any directory
     if distributed.is_main():
         check_writable(out)
-    problem, model, _, dtype = prepare(spec)
     trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
+from .derivatives import ESTIMATORS, METHODS
 from .device import peak_memory_bytes, reset_peak_memory
 from .geometry import LAWS
 from .nn.constraint import BallHardConstraint
@@ -63,6 +64,7 @@ class TrainConfig:
     test_points: int = 20_000
     eval_every: int = 100
     laplacian: str = "forward"
+    laplacian_samples: int = 16
     seed: int = 0
     lbfgs_max_iter: int = 20
     checkpoint_every: int = 1000
@@ -83,9 +85,11 @@ class TrainConfig:
         check_choice("constraint", self.constraint, CONSTRAINTS)
         check_int("test_points", self.test_points, 1)
         check_int("eval_every", self.eval_every, 1)
+        check_choice("laplacian", self.laplacian, METHODS)
         check_int("seed", self.seed, 0)
         check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
         check_int("checkpoint_every", self.checkpoint_every, 0)
+        check_int("laplacian_samples", self.laplacian_samples, 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -207,7 +211,13 @@ class PDETrainer:
     # --- loss ---------------------------------------------------------------------------------
 
     def loss_terms(self) -> dict[str, Tensor]:
-        residual = self.problem.residual(self.network, self.points, method=self.config.laplacian)
+        method = self.config.laplacian
+        # the estimators draw their directions from the run's seeded generator (reproducible,
+        # and saved in checkpoints), never from the global RNG
+        options = {}
+        if method in ESTIMATORS:
+            options = {"generator": self.generator, "samples": self.config.laplacian_samples}
+        residual = self.problem.residual(self.network, self.points, method=method, **options)
         terms = {"loss_interior": residual.pow(2).mean()}
         if self.config.constraint == "soft":
             u_boundary = self.network(self.boundary).squeeze(-1)

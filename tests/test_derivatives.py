@@ -16,7 +16,13 @@ from pinnkan.derivatives import (
     hessian_diagonal,
     laplacian,
 )
-from pinnkan.forward_laplacian import Directions, forward_laplacian, gram_plan, supports
+from pinnkan.forward_laplacian import (
+    Directions,
+    SymmetricGram,
+    forward_laplacian,
+    gram_plan,
+    supports,
+)
 from pinnkan.nn import KANLayer, build_model
 from pinnkan.nn.constraint import BallHardConstraint
 
@@ -124,9 +130,18 @@ def test_parameter_gradients_match_autograd(name: str) -> None:
         assert_close(actual, reference)
 
 
+def test_symmetric_gram_passes_gradcheck_and_gradgradcheck() -> None:
+    generator = torch.Generator().manual_seed(0)
+    jacobian = torch.randn(2, 5, 3, generator=generator, dtype=torch.float64)
+    jacobian.requires_grad_(True)
+    assert torch.autograd.gradcheck(SymmetricGram.apply, (jacobian,))
+    assert torch.autograd.gradgradcheck(SymmetricGram.apply, (jacobian,))
+
+
 def test_gradients_through_torch_func_match_backward() -> None:
-    model = BallHardConstraint(build("metakan", 4))
-    x = ball_points(5, 4)
+    model = BallHardConstraint(build("metakan", 30))
+    assert gram_plan(model.net.width, count=30)[0]  # the Gram path is the one exercised
+    x = ball_points(5, 30)
 
     class LaplacianLoss(nn.Module):
         def __init__(self) -> None:

@@ -1,0 +1,132 @@
+"""``pinnkan sweep RECIPE``: run a grid of PDE solves described in TOML (e.g. the paper's Table 8).
+
+A recipe is a preset (``[train]`` and ``[model]`` tables, see :mod:`pinnkan.presets`) plus blocks
+of runs, each the product of its lists::
+
+    description = "Table 8: Poisson, Allen–Cahn, Sine–Gordon at d = 20, 50, 100"
+    [train]                      # TrainConfig fields shared by every run
+    steps = 10000
+    [model]                      # model options, given to the models that accept them
+    meta_hidden = 128
+    [[runs]]
+    problem = ["poisson", "allen_cahn", "sine_gordon"]
+    dim = [20, 50, 100]
+    model = ["kan", "metakan", "mlp"]
+    # any other key: a TrainConfig field or a model option for this block
+
+    pinnkan sweep solvers/table8.toml --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
+
+Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>-s<seed>.h5``; runs whose file
+already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
+Runs go to ``--jobs`` worker processes, one torch thread each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from .presets import load_preset
+from .results import RunFileError, read_run
+from .runner import SolveSpec, solve_pde
+from .train import TrainConfig
+
+PRODUCT_KEYS = ("problem", "dim", "model")
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[SolveSpec, Path]]:
+    """Every (block entry × seed) as a :class:`SolveSpec` and its run file path."""
+    train_names = {f.name for f in fields(TrainConfig)}
+    runs = recipe.get("runs")
+    if not runs:
+        raise ValueError("the recipe has no [[runs]] block")
+    planned = []
+    for block in runs:
+        missing = [key for key in PRODUCT_KEYS if key not in block]
+        if missing:
+            raise ValueError(
+                f"a [[runs]] block lacks {missing[0]!r}; each needs {', '.join(PRODUCT_KEYS)}"
+            )
+        extra = {k: v for k, v in block.items() if k not in PRODUCT_KEYS}
+        train = {**recipe.get("train", {}), **{k: v for k, v in extra.items() if k in train_names}}
+        model_extra = {k: v for k, v in extra.items() if k not in train_names}
+        lists = [as_list(block[key]) for key in PRODUCT_KEYS]
+        for problem, dim, model in itertools.product(*lists):
+            options = model_options_for(model, {**recipe.get("model", {}), **model_extra})
+            for seed in seeds:
+                spec = SolveSpec(
+                    problem=problem,
+                    problem_options={"dim": dim},
+                    model=model,
+                    model_options=options,
+                    train=TrainConfig(**{**train, "seed": seed}),
+                    preset=recipe.get("name"),
+                    device="auto",
+                )
+                planned.append((spec, out_dir / f"{problem}-d{dim}-{model}-s{seed}.h5"))
+    return planned
+
+
+def model_options_for(model: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's model options that ``model`` accepts."""
+    from .nn.build import model_options
+
+    accepted = model_options(model)
+    return {k: tuple(v) if k == "grid_range" else v for k, v in options.items() if k in accepted}
+
+
+def done(path: Path) -> bool:
+    try:
+        return read_run(path, load_model=False, load_checkpoint=False).status == "completed"
+    except (RunFileError, ValueError):
+        return False
+
+
+def run_one(job: tuple[SolveSpec, str, str]) -> str:
+    """Worker: one solve with one torch thread; returns a line for the log."""
+    import torch
+
+    spec, out, device = job
+    torch.set_num_threads(1)
+    run = solve_pde(replace(spec, device=device), out)
+    return f"{out}: {run.status}, rel_l2 {run.metrics.get('rel_l2', float('nan')):.3e}"
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="a recipe .toml file (e.g. solvers/table8.toml)")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
+    parser.add_argument("--out-dir", required=True, help="folder for the run files")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--only", help="comma-separated filters on run names (substring match)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    out_dir = Path(args.out_dir)
+    planned = plan(load_preset(args.recipe), seeds, out_dir)
+    if args.only:
+        keys = [k.strip() for k in args.only.split(",")]
+        planned = [(s, p) for s, p in planned if any(k in p.name for k in keys)]
+    todo = [(spec, str(path), args.device) for spec, path in planned if not done(path)]
+    print(f"{len(planned)} runs planned, {len(planned) - len(todo)} already done")
+    if args.dry_run:
+        for _, path, _ in todo:
+            print(f"  would run {path}")
+        return 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for line in pool.map(run_one, todo):
+            print(line, flush=True)
+    return 0

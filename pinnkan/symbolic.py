@@ -1,0 +1,471 @@
+"""Symbolic formulas from a trained KAN or MetaKAN (``pinnkan symbolic RUN.h5``).
+
+Every edge function φ_ji of the network is sampled on the values its input takes for points
+drawn uniformly in the problem's box, and fitted by each library function f with an affine
+change of variables on both sides,
+
+    φ(x) ≈ c · f(a·x + b) + d,
+
+by a grid search over (a, b) (in coordinates where the edge's input range is [−1, 1]) with
+linear least squares for (c, d) at every grid point, followed by a Levenberg–Marquardt polish of
+all four numbers. The fit quality is R² = 1 − Σ(φ − fit)² / Σ(φ − mean φ)². Among the library
+functions the simplest (in :data:`LIBRARY` order) whose unexplained fraction 1 − R² is within
+``min((simplicity − 1)(1 − R²_best), 0.01)`` of the best is chosen.
+
+Edges whose activation is small — mean |φ| below ``threshold`` times the largest mean |φ| in the
+layer — are pruned: replaced by their mean value (a constant). The edge formulas are then
+composed layer by layer, ``y_j = b_j + Σ_i c f(a y_i + b) + d``, into ONE sympy expression in the
+problem's variables (the box normalisation z = 2(x − lo)/(hi − lo) − 1 is substituted when the
+run used it) and expanded. Its test MSE is measured on the run's test set, beside the network's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy
+import torch
+from scipy.optimize import least_squares
+from torch import Tensor, nn
+
+from .basis.base import LinearBasis, per_edge
+from .nn.kan import KANNetwork
+
+
+@dataclass(frozen=True)
+class SymbolicFunction:
+    """A library entry: numpy and sympy forms and the domain check of its argument u."""
+
+    numeric: Callable[[np.ndarray], np.ndarray]
+    symbolic: Callable[[Any], Any]
+    valid: Callable[[np.ndarray], np.ndarray]
+
+
+def everywhere(u: np.ndarray) -> np.ndarray:
+    return np.ones(u.shape[:-1], dtype=bool)
+
+
+def positive(u: np.ndarray) -> np.ndarray:
+    return (u > 1e-6).all(axis=-1)
+
+
+def nonnegative(u: np.ndarray) -> np.ndarray:
+    return (u >= 0).all(axis=-1)
+
+
+def away_from_zero(u: np.ndarray) -> np.ndarray:
+    """1/u: one sign over the samples and |u| ≥ 1e-3."""
+    return ((u > 1e-3).all(axis=-1)) | ((u < -1e-3).all(axis=-1))
+
+
+def bounded_exp(u: np.ndarray) -> np.ndarray:
+    return (u < 50).all(axis=-1)
+
+
+# Ordered from simplest to most complex: the selection prefers earlier entries.
+LIBRARY: dict[str, SymbolicFunction] = {
+    "0": SymbolicFunction(np.zeros_like, lambda u: sympy.Integer(0), everywhere),
+    "x": SymbolicFunction(lambda u: u, lambda u: u, everywhere),
+    "x^2": SymbolicFunction(np.square, lambda u: u**2, everywhere),
+    "x^3": SymbolicFunction(lambda u: u**3, lambda u: u**3, everywhere),
+    "abs": SymbolicFunction(np.abs, sympy.Abs, everywhere),
+    "1/x": SymbolicFunction(lambda u: 1 / u, lambda u: 1 / u, away_from_zero),
+    "sqrt": SymbolicFunction(lambda u: np.sqrt(np.abs(u)), sympy.sqrt, nonnegative),
+    "exp": SymbolicFunction(lambda u: np.exp(np.minimum(u, 50)), sympy.exp, bounded_exp),
+    "log": SymbolicFunction(lambda u: np.log(np.abs(u) + 1e-300), sympy.log, positive),
+    "sin": SymbolicFunction(np.sin, sympy.sin, everywhere),
+    "tanh": SymbolicFunction(np.tanh, sympy.tanh, everywhere),
+}
+
+A_GRID = np.concatenate([-np.geomspace(8, 0.05, 30), np.geomspace(0.05, 8, 30)])
+B_GRID = np.linspace(-8, 8, 81)
+GRID_SEARCH_POINTS = 128  # the grid search sees every k-th sample; the polish sees all
+
+
+@dataclass
+class EdgeFormula:
+    """φ_ji(x) ≈ c f(a x + b) + d on layer ``layer`` from input i to output j."""
+
+    layer: int
+    source: int
+    target: int
+    name: str
+    a: float
+    b: float
+    c: float
+    d: float
+    r2: float
+    norm: float
+    pruned: bool = False
+
+    def expression(self, x: Any) -> Any:
+        if self.pruned or self.name == "0":
+            return sympy.Float(self.d)
+        inner = sympy.Float(self.a) * x + sympy.Float(self.b)
+        return sympy.Float(self.c) * LIBRARY[self.name].symbolic(inner) + sympy.Float(self.d)
+
+    def describe(self) -> str:
+        where = f"layer {self.layer}: {self.source} -> {self.target}"
+        if self.pruned:
+            return f"{where:<22} pruned (mean |φ| = {self.norm:.2e}), constant {self.d:+.4g}"
+        shown = "c·f(a·x+b)+d" if self.name != "0" else "constant"
+        return (
+            f"{where:<22} {self.name:<5} R² = {self.r2:.6f}  {shown}: a = {self.a:+.4g}, "
+            f"b = {self.b:+.4g}, c = {self.c:+.4g}, d = {self.d:+.4g}"
+        )
+
+
+# --- fitting one edge ------------------------------------------------------------------------
+
+
+def linear_fit(features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best (c, d) of y ≈ c·F + d for every row of ``features (..., n)``; returns c, d, SSE."""
+    mean_f, mean_y = features.mean(-1, keepdims=True), y.mean()
+    centred = features - mean_f
+    variance = (centred**2).sum(-1)
+    covariance = (centred * (y - mean_y)).sum(-1)
+    c = np.where(variance > 1e-300, covariance / np.maximum(variance, 1e-300), 0.0)
+    d = mean_y - c * mean_f[..., 0]
+    total = ((y - mean_y) ** 2).sum()
+    error = np.maximum(total - c * covariance, 0.0)
+    return c, d, error
+
+
+def grid_search(name: str, t: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    """Best (a, b, c, d) on the (a, b) grid for ``y ≈ c f(a t + b) + d``, t in [−1, 1]."""
+    function = LIBRARY[name]
+    step = max(1, t.shape[0] // GRID_SEARCH_POINTS)
+    t, y = t[::step], y[::step]
+    u = A_GRID[:, None, None] * t + B_GRID[None, :, None]  # (na, nb, n)
+    with np.errstate(all="ignore"):
+        features = function.numeric(u)
+        c, d, error = linear_fit(features, y)
+    bad = ~function.valid(u) | ~np.isfinite(error) | ~np.isfinite(features).all(-1)
+    error = np.where(bad, np.inf, error)
+    index = np.unravel_index(np.argmin(error), error.shape)
+    return float(A_GRID[index[0]]), float(B_GRID[index[1]]), float(c[index]), float(d[index])
+
+
+def polish(name: str, t: np.ndarray, y: np.ndarray, start: tuple) -> tuple[float, ...]:
+    """Levenberg–Marquardt on (a, b, c, d) from ``start``; kept only if valid and better."""
+    function = LIBRARY[name]
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return p[2] * function.numeric(p[0] * t + p[1]) + p[3] - y
+
+    def sse(p: np.ndarray) -> float:
+        value = float(np.sum(residual(p) ** 2))
+        valid = bool(function.valid((p[0] * t + p[1])[None, :])[0])
+        return value if valid and math.isfinite(value) else math.inf
+
+    begin = np.asarray(start, dtype=float)
+    try:
+        result = least_squares(residual, begin, method="lm", max_nfev=400)
+    except (ValueError, np.linalg.LinAlgError):
+        return tuple(begin)
+    return tuple(result.x) if sse(result.x) <= sse(begin) else tuple(begin)
+
+
+def fit_function(
+    name: str, x: np.ndarray, y: np.ndarray
+) -> tuple[float, float, float, float, float]:
+    """(a, b, c, d, R²) of ``y ≈ c f(a x + b) + d`` for one library function."""
+    centre, half = 0.5 * (x.max() + x.min()), max(0.5 * (x.max() - x.min()), 1e-12)
+    t = (x - centre) / half
+    total = float(((y - y.mean()) ** 2).sum())
+    if name == "0":
+        return 1.0, 0.0, 0.0, float(y.mean()), 0.0
+    if name == "x":
+        c, d, error = linear_fit(t[None, :], y)
+        a, b, c, d = 1.0, 0.0, float(c[0]), float(d[0])
+    else:
+        a, b, c, d = polish(name, t, y, grid_search(name, t, y))
+    with np.errstate(all="ignore"):
+        fitted = c * LIBRARY[name].numeric(a * t + b) + d
+    error = float(((fitted - y) ** 2).sum())
+    r2 = 1.0 - error / total if total > 0 else 0.0
+    return a / half, b - a * centre / half, c, d, (r2 if math.isfinite(r2) else -math.inf)
+
+
+def fit_edge(
+    x: np.ndarray, y: np.ndarray, names: list[str] | None = None, simplicity: float = 10.0
+) -> tuple[str, tuple[float, float, float, float], float]:
+    """Choose the library function for samples ``x (n,)``, ``y (n,)``: (name, (a,b,c,d), R²).
+
+    A constant edge (zero variance) is "0" with R² = 1.
+    """
+    names = list(LIBRARY) if names is None else names
+    if float(np.var(y)) <= 1e-24 * max(1.0, float(np.mean(y**2))):
+        return "0", (1.0, 0.0, 0.0, float(np.mean(y))), 1.0
+    fits = {name: fit_function(name, x, y) for name in names}
+    best = max(fit[4] for fit in fits.values())
+    allowed = (1 - best) + min((simplicity - 1) * (1 - best), 0.01)
+    for name in [n for n in LIBRARY if n in fits]:
+        if 1 - fits[name][4] <= allowed:
+            return name, fits[name][:4], fits[name][4]
+    raise AssertionError("the best fit is always allowed")
+
+
+# --- the network -----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def edge_activations(model: KANNetwork, x: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Per layer: inputs ``(n, in)`` and edge values φ_ji(x_i) ``(n, in, out)``."""
+    samples = []
+    for layer, weight in zip(model.layers, model.coefficients(), strict=True):
+        family = layer.family
+        if isinstance(family, LinearBasis):
+            values = per_edge(family.basis(x), weight)
+        else:
+            (values,) = family.edge_values(x, weight, order=0)
+        samples.append((x, values))
+        x = layer(x, weight)
+    return samples
+
+
+@dataclass
+class SymbolicNetwork:
+    """The composed formula, its input symbols and every edge's choice."""
+
+    expression: Any
+    symbols: list[Any]
+    edges: list[EdgeFormula]
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """The formula at raw points ``x (n, d)`` -> ``(n,)``."""
+        function = sympy.lambdify(self.symbols, self.expression, "numpy")
+        with np.errstate(all="ignore"):
+            value = function(*x.T)
+        return np.broadcast_to(np.asarray(value, dtype=float), x.shape[:1]).copy()
+
+
+def fit_layer(
+    index: int, inputs: np.ndarray, values: np.ndarray, threshold: float, names, simplicity: float
+) -> list[EdgeFormula]:
+    """Fit or prune every edge of one layer: ``inputs (n, in)``, ``values (n, in, out)``."""
+    norms = np.abs(values).mean(axis=0)  # (in, out)
+    largest = float(norms.max()) if norms.size else 0.0
+    edges = []
+    for source in range(values.shape[1]):
+        for target in range(values.shape[2]):
+            x, y = inputs[:, source], values[:, source, target]
+            norm = float(norms[source, target])
+            if norm < threshold * largest:
+                edges.append(EdgeFormula(index, source, target, "0", 1, 0, 0, float(y.mean()),
+                                         math.nan, norm, pruned=True))  # fmt: skip
+                continue
+            name, (a, b, c, d), r2 = fit_edge(x, y, names, simplicity)
+            edges.append(EdgeFormula(index, source, target, name, a, b, c, d, r2, norm))
+    return edges
+
+
+def layer_biases(model: KANNetwork) -> list[np.ndarray]:
+    return [
+        layer.bias.detach().double().numpy() if layer.bias is not None
+        else np.zeros(layer.out_features)
+        for layer in model.layers
+    ]  # fmt: skip
+
+
+def compose(edges: list[EdgeFormula], biases: list[np.ndarray], inputs: list[Any]) -> Any:
+    """``y_j = b_j + Σ_i edge_ji(y_i)`` layer by layer; returns the first output's expression."""
+    nodes = list(inputs)
+    for index, bias in enumerate(biases):
+        outputs = [sympy.Float(float(value)) for value in bias]
+        for edge in edges:
+            if edge.layer == index:
+                outputs[edge.target] += edge.expression(nodes[edge.source])
+        nodes = outputs
+    return nodes[0]
+
+
+def edge_value(edge: EdgeFormula, u: np.ndarray) -> np.ndarray:
+    if edge.pruned or edge.name == "0":
+        return np.full_like(u, edge.d)
+    return edge.c * LIBRARY[edge.name].numeric(edge.a * u + edge.b) + edge.d
+
+
+def numeric_network(
+    edges: list[EdgeFormula], biases: list[np.ndarray], x: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """The composed formula at model inputs ``x (n, d)`` -> ``((n,), every argument valid)``."""
+    nodes, valid = x, True
+    for index, bias in enumerate(biases):
+        outputs = np.tile(bias, (x.shape[0], 1))
+        for edge in edges:
+            if edge.layer == index:
+                u = nodes[:, edge.source]
+                if not (edge.pruned or edge.name == "0"):
+                    inner = (edge.a * u + edge.b)[None, :]
+                    valid = valid and bool(LIBRARY[edge.name].valid(inner)[0])
+                with np.errstate(all="ignore"):
+                    outputs[:, edge.target] += edge_value(edge, u)
+        nodes = outputs
+    return nodes[:, 0], valid
+
+
+def polish_network(
+    edges: list[EdgeFormula], biases: list[np.ndarray], x: np.ndarray, target: np.ndarray
+) -> None:
+    """Refit every kept edge's (a, b, c, d) jointly so that the formula matches the network
+    output ``target (n,)`` at ``x (n, d)`` (Levenberg–Marquardt); kept only if better and every
+    function argument stays in its domain. Edits ``edges`` in place."""
+    active = [edge for edge in edges if not (edge.pruned or edge.name == "0")]
+    if not active:
+        return
+    start = np.array([[e.a, e.b, e.c, e.d] for e in active]).ravel()
+
+    def assign(parameters: np.ndarray) -> None:
+        for edge, (a, b, c, d) in zip(active, parameters.reshape(-1, 4)):
+            edge.a, edge.b, edge.c, edge.d = float(a), float(b), float(c), float(d)
+
+    def residual(parameters: np.ndarray) -> np.ndarray:
+        assign(parameters)
+        value = numeric_network(edges, biases, x)[0] - target
+        return np.where(np.isfinite(value), value, 1e6)
+
+    before = float(np.sum(residual(start) ** 2))
+    try:
+        result = least_squares(residual, start, method="lm", max_nfev=50 * (start.size + 1))
+        assign(result.x)
+        value, valid = numeric_network(edges, biases, x)
+        better = valid and float(np.sum((value - target) ** 2)) < before
+    except (ValueError, np.linalg.LinAlgError):
+        better = False
+    if not better:
+        assign(start)
+
+
+def symbolic_network(
+    model: nn.Module,
+    x: Tensor,
+    variables: list[str],
+    normalization: dict | None = None,
+    threshold: float = 0.01,
+    names: list[str] | None = None,
+    simplicity: float = 10.0,
+    polish: bool = True,
+) -> SymbolicNetwork:
+    """Fit every edge on the activations of model inputs ``x (n, d)`` and compose one formula.
+
+    ``variables`` name the raw inputs; ``normalization`` ({"lower", "upper"}) is the box map
+    applied before the model, if any. ``polish``: refit all edge constants jointly so that the
+    composed formula matches the network on ``x`` (see :func:`polish_network`).
+    """
+    if not isinstance(model, KANNetwork):
+        raise ValueError("symbolic formulas need a KAN-type model (kan, metakan, …), not an MLP")
+    for name in names or []:
+        if name not in LIBRARY:
+            raise ValueError(
+                f"library function {name!r} is not known; allowed: {', '.join(LIBRARY)}"
+            )
+    edges = []
+    for index, (inputs, values) in enumerate(edge_activations(model, x)):
+        edges += fit_layer(index, inputs.double().numpy(), values.double().numpy(), threshold,
+                           names, simplicity)  # fmt: skip
+    biases = layer_biases(model)
+    if polish:
+        with torch.no_grad():
+            target = model(x).squeeze(-1).double().numpy()
+        polish_network(edges, biases, x.double().numpy(), target)
+    symbols = [sympy.Symbol(name) for name in variables]
+    model_inputs: list[Any] = list(symbols)
+    if normalization is not None:
+        lower, upper = normalization["lower"], normalization["upper"]
+        model_inputs = [2 * (s - lo) / (hi - lo) - 1 for s, lo, hi in zip(symbols, lower, upper)]
+    expression = compose(edges, biases, model_inputs)
+    expression = shortest_form(expression)
+    return SymbolicNetwork(expression, symbols, edges)
+
+
+def shortest_form(expression: Any, limit: int = 400) -> Any:
+    """``sympy.expand`` of the formula when that is not longer (in operations) than it."""
+    size = sympy.count_ops(expression)
+    if size > limit:
+        return expression
+    expanded = sympy.expand(expression)
+    return expanded if sympy.count_ops(expanded) <= size else expression
+
+
+def rounded(expression: Any, digits: int = 4) -> Any:
+    """The expression with every float shown to ``digits`` significant digits."""
+    return expression.xreplace({f: sympy.Float(f, digits) for f in expression.atoms(sympy.Float)})
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def add_symbolic_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run file of a fitted KAN or MetaKAN (pinnkan fit)")
+    parser.add_argument("--threshold", type=float, default=0.01, help="relative pruning threshold")
+    parser.add_argument("--library", help=f"functions to try (default all): {','.join(LIBRARY)}")
+    parser.add_argument("--samples", type=int, default=1000, help="points drawn in the box")
+    parser.add_argument("--simplicity", type=float, default=10.0, help="preference for simple f")
+    parser.add_argument("--digits", type=int, default=4, help="significant digits shown")
+
+
+def check_symbolic_arguments(args: argparse.Namespace) -> list[str] | None:
+    if not (math.isfinite(args.threshold) and 0 <= args.threshold < 1):
+        raise ValueError(f"--threshold {args.threshold} is not allowed; give a number in [0, 1)")
+    if args.samples < 2:
+        raise ValueError(f"--samples {args.samples} is not allowed; give an integer ≥ 2")
+    if not (math.isfinite(args.simplicity) and args.simplicity >= 1):
+        raise ValueError(f"--simplicity {args.simplicity} is not allowed; give a number ≥ 1")
+    if args.digits < 1:
+        raise ValueError(f"--digits {args.digits} is not allowed; give an integer ≥ 1")
+    return None if args.library is None else [n.strip() for n in args.library.split(",") if n]
+
+
+def box_samples(problem: dict, count: int, seed: int = 0) -> Tensor:
+    """``count`` raw points uniform in the run's box ``problem["ranges"]``: ``(count, d)``."""
+    bounds = torch.tensor(problem["ranges"], dtype=torch.float64)
+    unit = torch.rand(count, bounds.shape[0], generator=torch.Generator().manual_seed(seed),
+                      dtype=torch.float64)  # fmt: skip
+    return bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
+
+
+def model_inputs(x: Tensor, normalization: dict | None) -> Tensor:
+    if normalization is None:
+        return x
+    lower = torch.tensor(normalization["lower"], dtype=x.dtype)
+    upper = torch.tensor(normalization["upper"], dtype=x.dtype)
+    return 2 * (x - lower) / (upper - lower) - 1
+
+
+def run_symbolic(args: argparse.Namespace) -> int:
+    """Handler of ``pinnkan symbolic RUN.h5``: formula, per-edge choices, test MSE."""
+    from .grid import rebuild_model
+    from .results import read_run
+
+    names = check_symbolic_arguments(args)
+    run = read_run(args.run, load_checkpoint=False)
+    if run.config.get("kind") != "regression":
+        raise ValueError(f"run file {args.run} is not a regression run (pinnkan fit)")
+    model = rebuild_model(run.model_config or run.config["model"], run.model_state).double()
+    normalization = run.config.get("normalization")
+    problem = run.config["problem"]
+    x = model_inputs(box_samples(problem, args.samples), normalization)
+    result = symbolic_network(
+        model, x, problem["variables"], normalization, args.threshold, names, args.simplicity
+    )
+    test_x, exact = np.asarray(run.test_set["x"]), np.asarray(run.test_set["exact"])
+    with torch.no_grad():
+        network = model(model_inputs(torch.from_numpy(test_x).double(), normalization))
+    network_mse = float(np.mean((network.squeeze(-1).numpy() - exact) ** 2))
+    formula_mse = float(np.mean((result.evaluate(test_x) - exact) ** 2))
+    arguments = ", ".join(problem["variables"])
+    print(f"formula: f({arguments}) = {rounded(result.expression, args.digits)}")
+    print("edges (φ ≈ c·f(a·x+b)+d):")
+    for edge in result.edges:
+        print(f"  {edge.describe()}")
+    print(
+        f"test MSE ({exact.shape[0]} points): formula {formula_mse:.3e}, network {network_mse:.3e}"
+    )
+    return 0

@@ -1,0 +1,358 @@
+"""Fit recipes (grids of regression runs, ``solvers/table2.toml``) and their markdown tables.
+
+A recipe is TOML::
+
+    description = "…"
+    table = "table2"            # which table maker reads the runs: table2 or table4
+    [fit]                       # FitConfig fields shared by every run (steps, optimizer, …)
+    [model]                     # model options, given to the models that accept them
+    [[runs]]                    # a block of runs: problem, dim, model and grid may be lists,
+    problem = ["feynman:I.12.5", "feynman:I.14.3"]   # and the block is their product;
+    model = ["kan", "metakan"]  # any other key is a FitConfig field or a model option
+    grid = [5, 20]
+
+    pinnkan fit --recipe solvers/table2.toml --seeds 0,1,2 --out-dir results/runs/table2 \\
+                --table results/table2.md
+
+runs every (block entry × seed) whose run file ``<out-dir>/<problem>[-d<dim>]-<model>-g<grid>-
+s<seed>.h5`` does not exist yet (so an interrupted recipe resumes), then writes the table:
+mean ± sample standard deviation of the test MSE over the seeds found, our parameter counts and
+the paper's numbers beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from .fit import FitConfig, fit
+from .nn.build import list_models, model_options
+from .results import RunFileError, read_run, slug
+
+PRODUCT_KEYS = ("problem", "dim", "model", "grid")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a recipe: its configuration and its run file."""
+
+    config: FitConfig
+    path: Path
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    file = Path(path)
+    if file.suffix != ".toml" or not file.is_file():
+        raise ValueError(f"recipe {str(path)!r} is not a .toml file")
+    recipe = tomllib.loads(file.read_text())
+    if not recipe.get("runs"):
+        raise ValueError(f"recipe {str(path)!r} has no [[runs]] block")
+    return recipe
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def known_model_options() -> set[str]:
+    return {option for name in list_models() for option in model_options(name)}
+
+
+def block_configs(block: dict[str, Any], recipe: dict[str, Any], seed: int) -> list[FitConfig]:
+    """The product of a ``[[runs]]`` block's list keys, as :class:`FitConfig` objects."""
+    fit_fields = {f.name for f in fields(FitConfig)} - {"problem", "dim", "model", "seed"}
+    axes = {key: as_list(block[key]) for key in PRODUCT_KEYS if key in block}
+    if "problem" not in axes:
+        raise ValueError("every [[runs]] block of a recipe needs a problem")
+    rest = {key: value for key, value in block.items() if key not in PRODUCT_KEYS}
+    unknown = sorted(set(rest) - fit_fields - known_model_options())
+    if unknown:
+        raise ValueError(f"recipe key {unknown[0]!r} is neither a fit field nor a model option")
+    configs = []
+    for values in itertools.product(*axes.values()):
+        chosen = dict(zip(axes, values))
+        model = chosen.get("model", "kan")
+        accepted = model_options(model)
+        merged = {**recipe.get("model", {}), **rest}
+        options = {key: value for key, value in merged.items() if key in accepted}
+        if "grid" in chosen and "grid" in accepted:
+            options["grid"] = chosen["grid"]
+        if "grid_range" in options:
+            options["grid_range"] = tuple(options["grid_range"])
+        settings = {**recipe.get("fit", {}), **{k: v for k, v in rest.items() if k in fit_fields}}
+        configs.append(
+            FitConfig(
+                problem=chosen["problem"],
+                dim=chosen.get("dim"),
+                model=model,
+                model_options=options,
+                **{**settings, "seed": seed},
+            )
+        )
+    return configs
+
+
+def run_path(directory: Path, config: FitConfig) -> Path:
+    dim = f"-d{config.dim}" if config.dim is not None else ""
+    grid = config.model_options.get("grid")
+    grid_part = f"-g{grid}" if grid is not None else ""
+    return directory / f"{slug(config.problem)}{dim}-{config.model}{grid_part}-s{config.seed}.h5"
+
+
+def plan(recipe: dict[str, Any], seeds: list[int], directory: Path) -> list[PlannedRun]:
+    """Every run of the recipe for every seed (validated: a bad recipe fails before training)."""
+    runs = []
+    for seed in seeds:
+        for block in recipe["runs"]:
+            for config in block_configs(block, recipe, seed):
+                runs.append(PlannedRun(config, run_path(directory, config)))
+    return runs
+
+
+def execute(planned: PlannedRun) -> str:
+    """Train one planned run (in a worker process) and return a one-line report."""
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    run = fit(planned.config, str(planned.path))
+    seconds = time.perf_counter() - start
+    return f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
+
+
+def run_recipe(
+    recipe: dict[str, Any], seeds: list[int], directory: Path, jobs: int = 1
+) -> list[PlannedRun]:
+    """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan."""
+    runs = plan(recipe, seeds, directory)
+    todo = [planned for planned in runs if not planned.path.exists()]
+    print(
+        f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to train", flush=True
+    )
+    if jobs <= 1:
+        reports = map(execute, todo)
+        for index, report in enumerate(reports, 1):
+            print(f"[{index}/{len(todo)}] {report}", flush=True)
+        return runs
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for index, report in enumerate(pool.map(execute, todo), 1):
+            print(f"[{index}/{len(todo)}] {report}", flush=True)
+    return runs
+
+
+def run_recipe_command(args: argparse.Namespace) -> int:
+    """``pinnkan fit --recipe FILE [--seeds 0,1,2] [--out-dir DIR] [--table FILE] [--jobs N]``."""
+    recipe = load_recipe(args.recipe)
+    seeds = args.seeds or [0]
+    for seed in seeds:
+        if seed < 0:
+            raise ValueError(f"seed {seed} is not allowed; seeds are integers ≥ 0")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
+    directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
+    runs = plan(recipe, seeds, directory)  # validates the recipe before any training
+    if args.table is None or not all(planned.path.exists() for planned in runs):
+        run_recipe(recipe, seeds, directory, args.jobs)
+    if args.table is not None:
+        command = " ".join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
+        text = make_table(recipe, runs, command)
+        Path(args.table).write_text(text)
+        print(f"table: {args.table}")
+    return 0
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """Our result for one (problem, dim, model, grid): MSE over the seeds found, parameters."""
+
+    mses: list[float]
+    params: int | None
+    seeds: list[int]
+    seconds: list[float]
+
+    def mse(self) -> str:
+        if not self.mses:
+            return "missing"
+        mean = statistics.fmean(self.mses)
+        if len(self.mses) == 1:
+            return f"{mean:.2e} (1 seed)"
+        return f"{mean:.2e} ± {statistics.stdev(self.mses):.1e}"
+
+    def mean(self) -> float:
+        return statistics.fmean(self.mses) if self.mses else math.nan
+
+
+def collect(runs: list[PlannedRun]) -> dict[tuple, Cell]:
+    """Read the run files of the plan, grouped by (problem, dim, model, grid)."""
+    cells: dict[tuple, Cell] = {}
+    for planned in runs:
+        config = planned.config
+        key = (config.problem, config.dim, config.model, config.model_options.get("grid"))
+        cell = cells.setdefault(key, Cell([], None, [], []))
+        try:
+            run = read_run(planned.path, load_model=False, load_checkpoint=False)
+        except RunFileError:
+            continue
+        if run.status == "completed":
+            cell.mses.append(float(run.metrics["mse"]))
+            cell.seeds.append(config.seed)
+            cell.seconds.append(float(run.metrics.get("wall_time_s", math.nan)))
+        cell.params = int(run.metrics["params"])
+    return cells
+
+
+def make_table(recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> str:
+    makers = {"table2": table2_markdown, "table4": table4_markdown}
+    kind = recipe.get("table")
+    if kind not in makers:
+        raise ValueError(f"recipe table={kind!r} is not known; allowed: {', '.join(makers)}")
+    return makers[kind](recipe, collect(runs), runs, command)
+
+
+def scientific(value: float | None) -> str:
+    return "NA" if value is None else f"{value:.2e}"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def header(title: str, recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> list[str]:
+    """Title, command, seeds, device, sampling and the shared fit settings."""
+    seeds = sorted({planned.config.seed for planned in runs})
+    settings = ", ".join(f"{k} = {v}" for k, v in recipe.get("fit", {}).items())
+    model = ", ".join(f"{k} = {v}" for k, v in recipe.get("model", {}).items())
+    return [
+        f"# {title}",
+        "",
+        recipe.get("description", ""),
+        "",
+        f"- command: `{command}`",
+        f"- seeds: {', '.join(map(str, seeds))} (each seed draws its own data set and initialisation)",
+        f"- device: {cpu_name()}, {os.cpu_count()} cores shared with other jobs; one torch thread "
+        "per run, float64",
+        "- sampling: every variable uniform in its range (problems/feynman.csv; [-1, 1] for "
+        "f1–f3), 1000 training and 1000 test points, inputs mapped onto [-1, 1]^d",
+        f"- fit settings: {settings}; model: {model}",
+        "- MSE: mean ± sample standard deviation over the seeds of the test MSE",
+        "",
+    ]
+
+
+def verdict(ours: Cell, paper: float | None) -> str:
+    if not ours.mses or paper is None:
+        return "n/a"
+    return "yes" if ours.mean() <= paper else "**no**"
+
+
+def table2_markdown(
+    recipe: dict[str, Any], cells: dict[tuple, Cell], runs: list[PlannedRun], command: str
+) -> str:
+    """One table per grid G: paper and our MSE and parameters for KAN and MetaKAN."""
+    from .problems.feynman import PAPER_TABLE2
+
+    lines = header("Table 2 — Feynman equations (KAN vs MetaKAN)", recipe, runs, command)
+    grids = sorted({key[3] for key in cells})
+    for grid in grids:
+        lines += [
+            f"## G = {grid}",
+            "",
+            "| equation | width | KAN paper | KAN ours | KAN params paper / ours | "
+            "MetaKAN paper | MetaKAN ours | MetaKAN params paper / ours | MetaKAN ours ≤ paper |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        wins = total = 0
+        for name, paper in PAPER_TABLE2.items():
+            kan = cells.get((f"feynman:{name}", None, "kan", grid))
+            meta = cells.get((f"feynman:{name}", None, "metakan", grid))
+            if kan is None and meta is None:
+                continue
+            kan = kan or Cell([], None, [], [])
+            meta = meta or Cell([], None, [], [])
+            width = next(
+                (
+                    p.config.width or default_width_text(p.config)
+                    for p in runs
+                    if p.config.problem == f"feynman:{name}"
+                ),
+                "",
+            )
+            result = verdict(meta, paper.get(f"metakan_g{grid}"))
+            wins += result == "yes"
+            total += result != "n/a"
+            lines.append(
+                f"| {name} | {width} | {scientific(paper.get(f'kan_g{grid}'))} | {kan.mse()} | "
+                f"{paper.get(f'kan_g{grid}_params', 'NA')} / {kan.params or 'NA'} | "
+                f"{scientific(paper.get(f'metakan_g{grid}'))} | {meta.mse()} | "
+                f"{paper.get(f'metakan_g{grid}_params', 'NA')} / {meta.params or 'NA'} | {result} |"
+            )
+        lines += ["", f"Our MetaKAN at least as accurate as the paper's: {wins} of {total}.", ""]
+    return "\n".join(lines)
+
+
+def default_width_text(config: FitConfig) -> str:
+    from .fit import load_problem, resolve_width
+
+    return str(resolve_width(None, load_problem(config)))
+
+
+def table4_markdown(
+    recipe: dict[str, Any], cells: dict[tuple, Cell], runs: list[PlannedRun], command: str
+) -> str:
+    """One table per function: n, parameters / MSE of KAN and MetaKAN, paper beside ours."""
+    from .problems.highdim import PAPER_TABLE4
+
+    lines = header("Table 4 — high-dimensional functions, [n, 1, 1]", recipe, runs, command)
+    for variant, rows in PAPER_TABLE4.items():
+        lines += [
+            f"## {variant}",
+            "",
+            "| n | meta hidden | KAN paper params / MSE | KAN ours params / MSE | "
+            "MetaKAN paper params / MSE | MetaKAN ours params / MSE | MetaKAN ours ≤ paper |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for n, paper in rows.items():
+            keys = [key for key in cells if key[0] == f"highdim:{variant}" and key[1] == n]
+            if not keys:
+                continue
+            kan = next((cells[k] for k in keys if k[2] == "kan"), Cell([], None, [], []))
+            meta = next((cells[k] for k in keys if k[2] == "metakan"), Cell([], None, [], []))
+            hidden = next(
+                (
+                    p.config.model_options.get("meta_hidden")
+                    for p in runs
+                    if p.config.problem == f"highdim:{variant}"
+                    and p.config.dim == n
+                    and p.config.model == "metakan"
+                ),
+                None,
+            )
+            lines.append(
+                f"| {n} | {hidden} | {paper['kan_params']} / {scientific(paper['kan_mse'])} | "
+                f"{kan.params or 'NA'} / {kan.mse()} | "
+                f"{paper['metakan_params']} / {scientific(paper['metakan_mse'])} | "
+                f"{meta.params or 'NA'} / {meta.mse()} | {verdict(meta, paper['metakan_mse'])} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

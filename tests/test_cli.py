@@ -1,0 +1,280 @@
+"""The ``pinnkan`` command line, in process: list, solve → show, every invalid input of issues
+#3 and #7 (exit 2, one line naming the value, no run file), a user PDE from a file, and the
+1:1 mapping of TrainConfig fields onto flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import torch
+
+from pinnkan import cli, commands
+from pinnkan.nn.build import build_model, count_parameters, list_models
+from pinnkan.presets import list_presets, load_preset
+from pinnkan.problems import list_problems
+from pinnkan.results import read_run
+from pinnkan.train import TrainConfig
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TINY = ["--dim", "3", "--width", "3,8,1", "--test-points", "200", "--device", "cpu", "--quiet"]
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def solve_argv(out: Path, *extra: str, problem: str = "poisson") -> list[str]:
+    return ["solve", "--problem", problem, *TINY, "--steps", "5", "--out", str(out), *extra]
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def test_list_names_every_problem_model_and_preset(capsys):
+    code, out, _ = run_cli(["list"], capsys)
+    assert code == 0
+    sections = out.split("models:")
+    problems_part, rest = sections[0], sections[1]
+    models_part, presets_part = rest.split("presets:")
+    for name in list_problems():
+        assert f"  {name} " in problems_part
+    for name in list_models():
+        assert f"  {name} " in models_part
+    assert {"sdgd", "paper"} <= set(list_presets())
+    for name in list_presets():
+        assert f"  {name} " in presets_part
+
+
+# --- solve, show -------------------------------------------------------------------------------
+
+
+def test_solve_then_show_and_show_json(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    code, stdout, _ = run_cli(solve_argv(out, "--steps", "12", "--eval-every", "4"), capsys)
+    assert code == 0
+    assert f"run file: {out}" in stdout
+    run = read_run(out)
+    assert run.status == "completed"
+    assert list(run.history["step"]) == [4, 8, 12]
+
+    code, stdout, _ = run_cli(["show", str(out)], capsys)
+    assert code == 0
+    assert "completed" in stdout and "poisson" in stdout
+
+    code, stdout, _ = run_cli(["show", str(out), "--json"], capsys)
+    assert code == 0
+    facts = json.loads(stdout)
+    expected_params = count_parameters(build_model("kan", [3, 8, 1]))
+    assert facts["status"] == "completed"
+    assert facts["problem"] == "poisson"
+    assert facts["model"] == "kan"
+    assert facts["dim"] == 3
+    assert facts["steps"] == 12
+    assert facts["params"] == expected_params
+    assert facts["rel_l2"] == pytest.approx(run.metrics["rel_l2"])
+    assert 0 < facts["rel_l2"] < 2
+    assert facts["wall_time_s"] > 0
+
+
+def test_flags_override_the_preset(tmp_path):
+    parser = cli.get_args_parser()
+    argv = ["solve", "--problem", "poisson", "--dim", "3", "--preset", "paper", "--steps", "7"]
+    spec = commands.solve_spec(parser.parse_args(argv))
+    paper = load_preset("paper")["train"]
+    assert spec.train.steps == 7
+    assert spec.train.constraint == paper["constraint"] == "soft"
+    assert spec.train.points == paper["points"]
+    assert spec.model_options == {"grid": 5, "k": 3}  # meta_hidden is not a KAN option
+    # preset [model] options a model does not accept are dropped, not an error
+    spec = commands.solve_spec(parser.parse_args([*argv, "--model", "mlp"]))
+    assert spec.model_options == {}
+
+
+def test_user_defined_pde_from_a_file(tmp_path, capsys):
+    out = tmp_path / "helmholtz.h5"
+    problem = f"{EXAMPLES / 'helmholtz.py'}:Helmholtz"
+    argv = solve_argv(out, "--steps", "100", "--lr", "1e-2", "--eval-every", "50", problem=problem)
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    run = read_run(out)
+    assert run.config["problem"] == {"name": "helmholtz", "dim": 3, "wavenumber": 2.0}
+    # measured 1.2e-2 after 100 steps; the untrained network is at ~1
+    assert run.metrics["rel_l2"] < 5e-2
+
+
+# --- invalid input: exit 2, one line naming the value, nothing written -------------------------
+
+
+SYNTAX_ERROR = "def broken(:\n    pass\n"
+RAISES_AT_IMPORT = "raise RuntimeError('boom at import time')\n"
+NOT_A_PDE = "class NotAPDE:\n    pass\n"
+
+
+def user_files(folder: Path) -> dict[str, str]:
+    texts = {"syntax.py": SYNTAX_ERROR, "raises.py": RAISES_AT_IMPORT, "plain.py": NOT_A_PDE}
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+    return {name: str(folder / name) for name in texts}
+
+
+# (label, problem, extra flags, text the message must contain)
+INVALID = [
+    ("unknown problem", "nope", [], "'nope'"),
+    ("regression problem", "highdim:f2", [], "not a PDE"),
+    ("unknown model", "poisson", ["--model", "transformer"], "'transformer'"),
+    ("dim below 2", "poisson", ["--dim", "1", "--width", "1,8,1"], "dim=1"),
+    ("width not matching dim", "poisson", ["--width", "4,8,1"], "width=[4, 8, 1]"),
+    ("width not ending in 1", "poisson", ["--width", "3,8,2"], "width=[3, 8, 2]"),
+    ("zero hidden width", "poisson", ["--width", "3,0,1"], "0"),
+    ("steps zero", "poisson", ["--steps", "0"], "steps=0"),
+    ("steps negative", "poisson", ["--steps", "-4"], "steps=-4"),
+    ("lr zero", "poisson", ["--lr", "0"], "lr=0.0"),
+    ("lr negative", "poisson", ["--lr", "-0.1"], "lr=-0.1"),
+    ("lr nan", "poisson", ["--lr", "nan"], "lr=nan"),
+    ("lr inf", "poisson", ["--lr", "inf"], "lr=inf"),
+    ("points zero", "poisson", ["--points", "0"], "points=0"),
+    ("test points zero", "poisson", ["--test-points", "0"], "test_points=0"),
+    ("unknown law", "poisson", ["--law", "gaussian"], "law='gaussian'"),
+    ("unknown schedule", "poisson", ["--schedule", "step"], "schedule='step'"),
+    ("unknown optimizer", "poisson", ["--optimizer", "sgd"], "optimizer='sgd'"),
+    ("unknown constraint", "poisson", ["--constraint", "penalty"], "constraint='penalty'"),
+    ("unknown laplacian", "poisson", ["--laplacian", "fd"], "laplacian='fd'"),
+    ("k=1, second order", "poisson", ["--k", "1"], "k=1"),
+    ("k=1, metakan", "poisson", ["--model", "metakan", "--k", "1"], "k=1"),
+    ("unknown dtype", "poisson", ["--dtype", "float16"], "dtype='float16'"),
+    ("unknown device", "poisson", ["--device", "tpu"], "device='tpu'"),
+    ("unknown preset", "poisson", ["--preset", "fastest"], "'fastest'"),
+    ("grid for mlp", "poisson", ["--model", "mlp", "--grid", "5"], "'grid'"),
+    ("meta option for kan", "poisson", ["--meta-hidden", "8"], "'meta_hidden'"),
+    ("unknown wavelet", "poisson", ["--model", "wavkan", "--wavelet", "haar"], "'haar'"),
+    ("argparse: steps abc", "poisson", ["--steps", "abc"], "'abc'"),
+    ("argparse: width", "poisson", ["--width", "3,x,1"], "'3,x,1'"),
+    ("argparse: unknown flag", "poisson", ["--stepz", "3"], "--stepz"),
+]
+
+
+def assert_one_line_error(code: int, out: str, err: str, needle: str) -> None:
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pinnkan: error: "), err
+    assert needle in lines[0], err
+
+
+@pytest.mark.parametrize(
+    ("label", "problem", "extra", "needle"), INVALID, ids=[c[0] for c in INVALID]
+)
+def test_invalid_input_is_one_line_exit_2_and_no_file(
+    tmp_path, capsys, label, problem, extra, needle
+):
+    out = tmp_path / "new" / "run.h5"
+    code, stdout, err = run_cli(solve_argv(out, *extra, problem=problem), capsys)
+    assert_one_line_error(code, stdout, err, needle)
+    assert not out.parent.exists()  # not even the output directory is created
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "needle"),
+    [
+        ("missing", "absent.py:Helmholtz", "absent.py"),
+        ("syntax", "syntax.py:Thing", "SyntaxError"),
+        ("raises", "raises.py:Thing", "boom at import time"),
+        ("no class", "plain.py:Missing", "'Missing'"),
+        ("not a PDE", "plain.py:NotAPDE", "NotAPDE"),
+    ],
+)
+def test_bad_user_problem_file(tmp_path, capsys, name, target, needle):
+    user_files(tmp_path)
+    out = tmp_path / "runs" / "run.h5"
+    argv = solve_argv(out, problem=str(tmp_path / target))
+    code, stdout, err = run_cli(argv, capsys)
+    assert_one_line_error(code, stdout, err, needle)
+    assert not out.parent.exists()
+
+
+def test_output_directory_not_writable(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a directory")
+    out = blocker / "run.h5"
+    code, stdout, err = run_cli(solve_argv(out), capsys)
+    assert_one_line_error(code, stdout, err, str(blocker))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_without_gpu(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    argv = [arg if arg != "cpu" else "cuda" for arg in solve_argv(out)]
+    code, stdout, err = run_cli(argv, capsys)
+    assert_one_line_error(code, stdout, err, "device='cuda'")
+    assert not out.exists()
+
+
+def test_show_of_a_missing_file(tmp_path, capsys):
+    code, stdout, err = run_cli(["show", str(tmp_path / "absent.h5")], capsys)
+    assert_one_line_error(code, stdout, err, "absent.h5")
+
+
+def test_help_exits_0(capsys):
+    assert cli.main(["solve", "--help"]) == 0
+    assert "--checkpoint-every" in capsys.readouterr().out
+
+
+# --- flags map 1:1 onto TrainConfig ------------------------------------------------------------
+
+
+def solve_parser() -> argparse.ArgumentParser:
+    parser = cli.get_args_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices["solve"]
+
+
+def test_every_train_config_field_has_a_flag():
+    destinations = {action.dest: action for action in solve_parser()._actions}
+    for item in fields(TrainConfig):
+        assert item.name in destinations, f"TrainConfig.{item.name} has no flag"
+        flag = "--" + item.name.replace("_", "-")
+        assert flag in destinations[item.name].option_strings
+
+
+NON_DEFAULT = {
+    "steps": "17",
+    "optimizer": "lbfgs",
+    "lr": "0.25",
+    "prompt_lr": "0.125",
+    "meta_lr": "0.0625",
+    "schedule": "cosine",
+    "final_lr_fraction": "0.5",
+    "points": "33",
+    "boundary_points": "44",
+    "resample_every": "3",
+    "law": "volume",
+    "constraint": "soft",
+    "alpha": "0.75",
+    "test_points": "55",
+    "eval_every": "6",
+    "laplacian": "autograd",
+    "seed": "9",
+    "lbfgs_max_iter": "7",
+    "checkpoint_every": "8",
+}
+
+
+def test_every_flag_reaches_train_config():
+    assert set(NON_DEFAULT) == {item.name for item in fields(TrainConfig)}
+    argv = ["solve", "--problem", "poisson", "--dim", "3"]
+    for name, value in NON_DEFAULT.items():
+        argv += ["--" + name.replace("_", "-"), value]
+    train = commands.solve_spec(cli.get_args_parser().parse_args(argv)).train
+    defaults = TrainConfig()
+    for item in fields(TrainConfig):
+        value = getattr(train, item.name)
+        assert value != getattr(defaults, item.name), item.name
+        assert str(value) == NON_DEFAULT[item.name], item.name

@@ -1,0 +1,105 @@
+"""Data-parallel training: ``torchrun --nproc_per_node=2 -m pinnkan solve ... --device cpu``.
+
+One 2-process gloo run (a subprocess, ~10 s) is checked three ways:
+- it writes exactly one run file, recording ``processes = 2``;
+- it is the same computation as one process training on the union of both processes' points
+  (process p draws its 50 of the 100 points with seed + 1 + p·stride, gradients are averaged):
+  an in-process emulation reproduces its loss history to float32 round-off;
+- its accuracy matches an ordinary 1-process run with the same total number of points.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+
+from pinnkan import cli
+from pinnkan.nn.build import build_model
+from pinnkan.problems import get_problem
+from pinnkan.results import read_run
+from pinnkan.train import PROCESS_SEED_STRIDE, PDETrainer, TrainConfig
+
+pytestmark = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason="torch.distributed with the gloo backend is not available in this torch build",
+)
+
+FLAGS = [
+    "--problem", "poisson", "--dim", "3", "--width", "3,8,1", "--steps", "200", "--lr", "1e-2",
+    "--points", "100", "--test-points", "500", "--eval-every", "10", "--seed", "0",
+    "--device", "cpu", "--quiet",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    folder = tmp_path_factory.mktemp("distributed")
+    out = folder / "run.h5"
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "pinnkan", "solve", *FLAGS, "--out", str(out),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out, done
+
+
+def test_two_processes_write_one_run_file(two_process_run):
+    out, done = two_process_run
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run.h5"]
+    assert done.stdout.count("run file: ") == 1  # only rank 0 prints the summary
+    run = read_run(out)
+    assert run.status == "completed"
+    assert run.config["processes"] == 2
+    assert run.metrics["steps"] == 200
+
+
+class UnionOfShares(PDETrainer):
+    """One process training on the points both data-parallel processes would draw."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        seed = self.config.seed
+        self.shares = [
+            torch.Generator().manual_seed(seed + 1 + process * PROCESS_SEED_STRIDE)
+            for process in (0, 1)
+        ]
+
+    def collocation(self) -> None:  # fresh points every step (resample_every = 1)
+        half = self.config.points // 2
+        self.points = torch.cat([self.sample(half, generator) for generator in self.shares])
+
+
+def test_two_processes_average_gradients_over_their_shares(two_process_run):
+    """Averaging the two processes' mean-loss gradients is the gradient of the mean over the
+    union of their points, so the emulation follows the same trajectory; only the summation
+    order differs (measured: relative differences ≤ 1e-6 over 200 Adam steps)."""
+    run = read_run(two_process_run[0])
+    config = TrainConfig(**run.config["train"])
+    model = build_model("kan", [3, 8, 1], generator=torch.Generator().manual_seed(config.seed))
+    emulated = UnionOfShares(get_problem("poisson", dim=3), model, config).run()
+    np.testing.assert_allclose(emulated.history["step"], run.history["step"])
+    np.testing.assert_allclose(emulated.history["loss"], run.history["loss"], rtol=1e-4)
+    assert emulated.metrics["rel_l2"] == pytest.approx(run.metrics["rel_l2"], rel=1e-4)
+
+
+def test_two_processes_match_one_process_accuracy(two_process_run, tmp_path):
+    """Same total points, different draws: measured rel_l2 4.9e-3 (2 processes) vs 4.3e-3
+    (1 process) at seed 0; over seeds 0-2 the ratio was 1.09-1.26. Both must be below 2e-2
+    (the untrained network is at ~0.9) and within a factor 1.5 of each other."""
+    out = tmp_path / "one.h5"
+    assert cli.main(["solve", *FLAGS, "--out", str(out)]) == 0
+    one = read_run(out)
+    two = read_run(two_process_run[0])
+    assert one.config["processes"] == 1
+    errors = one.metrics["rel_l2"], two.metrics["rel_l2"]
+    assert max(errors) < 2e-2
+    assert max(errors) / min(errors) < 1.5
