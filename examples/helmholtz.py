@@ -9,7 +9,7 @@ f = −2d sin(k w·x) − 4k (w·x) cos(k w·x).
 
 Solve it from the command line::
 
-    pinnkan train --problem examples/helmholtz.py:Helmholtz --dim 5 --model kan
+    pinnkan solve --problem examples/helmholtz.py:Helmholtz --dim 5 --problem-option wavenumber=3
 
 or from Python::
 

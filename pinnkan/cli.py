@@ -33,6 +33,17 @@ def int_list(text: str) -> list[int]:
         ) from None
 
 
+def key_value(text: str) -> tuple[str, object]:
+    """``"wavenumber=3"`` -> ``("wavenumber", 3)``; values are read as JSON, else as strings."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
 def float_pair(text: str) -> tuple[float, float]:
     """``"-1,1"`` -> ``(-1.0, 1.0)``."""
     try:
@@ -89,7 +100,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eval-every", type=int, help="log and evaluate every N steps")
     group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
     group.add_argument(
-        "--laplacian-samples", type=int, help="sdgd: coordinates; hutchinson: probes"
+        "--laplacian-samples",
+        type=int,
+        help="sdgd: coordinates; hutchinson: probes (0 = default: 16, at most d for sdgd)",
     )
     group.add_argument("--seed", type=int, help="training seed (initialisation and sampling)")
     group.add_argument(
@@ -107,6 +120,14 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dim", type=int, help="spatial dimension d")
     parser.add_argument(
         "--problem-seed", type=int, help="seed of the exact solution's coefficients"
+    )
+    parser.add_argument(
+        "--problem-option",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="another keyword of the problem's constructor (repeatable), e.g. wavenumber=3",
     )
     add_model_arguments(parser)
     add_train_arguments(parser)

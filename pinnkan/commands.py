@@ -62,7 +62,7 @@ def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, 
 
 def solve_spec(args: argparse.Namespace) -> SolveSpec:
     preset = load_preset(args.preset) if args.preset else {}
-    problem_options = {}
+    problem_options = dict(args.problem_option)
     if args.dim is not None:
         problem_options["dim"] = args.dim
     if args.problem_seed is not None:

@@ -223,7 +223,7 @@ class RegressionTrainer:
             changed = True
         if self.step in self.extension_steps:
             grid = self.config.extend_grids[self.extension_steps.index(self.step)]
-            extend_grid(self.model, grid)
+            extend_grid(self.model, grid, self.data.x_train, self.config.grid_eps)
             changed = True
         if changed:
             self.optimizer = self.new_optimizer()

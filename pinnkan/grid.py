@@ -201,14 +201,61 @@ def update_grid(
     all its layers; then the meta-learners' output layers by least squares and ``refine_steps``
     L-BFGS iterations on prompts and meta-learners (see module docstring).
     """
+    regrid(check_bspline_network(model), x, None, grid_eps, ridge, refine_steps)
+
+
+def extend_grid(
+    model: nn.Module,
+    new_grid: int,
+    x: Tensor | None = None,
+    grid_eps: float = 0.02,
+    ridge: float = 1e-10,
+    refine_steps: int = 0,
+    samples: int | None = None,
+) -> None:
+    """Refine every layer's grid from G to ``new_grid`` intervals, keeping the function.
+
+    Without ``x``: the knots are refined (interpolated) and the function is kept on each
+    input's interior knot range, sampled by ``samples`` points (default 10·(G'+k+1), ≥ 200);
+    exactly when G'/G is an integer. With ``x (n, n_0)``: the new knots are adapted to the
+    activations of x as in :func:`update_grid` and the function is kept where x takes the
+    network (also where activations left the old grid range). Replaces the layers'
+    ``BSplineBasis`` and KAN coefficient tensors / MetaKAN output layers; rebuild optimizers.
+    """
     model = check_bspline_network(model)
+    check_int("new_grid", new_grid, 1)
+    if x is not None:
+        regrid(model, x, new_grid, grid_eps, ridge, refine_steps)
+    else:
+        refine_grid(model, new_grid, samples, ridge, refine_steps)
+    model.config["grid"] = new_grid
+
+
+def new_family(old: BSplineBasis, in_features: int, grid: int | None) -> BSplineBasis:
+    """A basis with ``grid`` intervals (the old one when ``grid`` is None); knots set later."""
+    if grid is None:
+        return old
+    return BSplineBasis(in_features, grid, old.order, base=old.base)
+
+
+def regrid(
+    model: KANNetwork,
+    x: Tensor,
+    grid: int | None,
+    grid_eps: float,
+    ridge: float,
+    refine_steps: int,
+) -> None:
+    """Knots from the activations of x (with ``grid`` intervals when given), function kept."""
     check_int("refine_steps", refine_steps, 0)
     if isinstance(model.coefficients, DirectCoefficients):
-        update_kan_grid(model, x, grid_eps, ridge)
+        regrid_kan(model, x, grid, grid_eps, ridge)
         return
     inputs = layer_inputs(model, x)
     targets = edge_targets(model, inputs)
     labels = model.coefficients.labels
+    for layer in model.layers:
+        layer.family = new_family(layer.family, layer.in_features, grid)
     for label in sorted(set(labels)):
         members = [index for index, owner in enumerate(labels) if owner == label]
         pooled = torch.cat([inputs[index].reshape(-1, 1) for index in members])
@@ -217,36 +264,32 @@ def update_grid(
         for index in members:
             layer = model.layers[index]
             layer.family.knots = knots.expand(layer.in_features, -1).clone()
+    if grid is not None:
+        replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients)
     refit_meta(model, inputs, targets, ridge, refine_steps)
 
 
 @torch.no_grad()
-def update_kan_grid(model: KANNetwork, x: Tensor, grid_eps: float, ridge: float) -> None:
+def regrid_kan(
+    model: KANNetwork, x: Tensor, grid: int | None, grid_eps: float, ridge: float
+) -> None:
     for index, layer in enumerate(model.layers):
         weight = model.coefficients.weights[index]
-        family = layer.family
-        target = per_edge(family.basis(x.double()), weight.double())
+        target = per_edge(layer.family.basis(x.double()), weight.double())
+        family = layer.family = new_family(layer.family, layer.in_features, grid)
         family.knots = knots_from_samples(x, family.grid, family.order, grid_eps)
-        new = fit_edge_coefficients(family.basis(x.double()), target, ridge)
-        weight.copy_(new.to(weight.dtype))
+        new = fit_edge_coefficients(family.basis(x.double()), target, ridge).to(weight)
+        if new.shape == weight.shape:
+            weight.copy_(new)
+        else:
+            weight = model.coefficients.weights[index] = nn.Parameter(new)
         x = layer(x, weight)
 
 
-def extend_grid(
-    model: nn.Module,
-    new_grid: int,
-    samples: int | None = None,
-    ridge: float = 1e-10,
-    refine_steps: int = 0,
+def refine_grid(
+    model: KANNetwork, new_grid: int, samples: int | None, ridge: float, refine_steps: int
 ) -> None:
-    """Refine every layer's grid from G to ``new_grid`` intervals, keeping the function.
-
-    Replaces the layers' ``BSplineBasis`` (and KAN coefficient tensors, or MetaKAN output
-    layers); an optimizer built before must be rebuilt. ``samples`` points per input (default
-    10·(G'+k+1), at least 200) over each input's interior knot range.
-    """
-    model = check_bspline_network(model)
-    check_int("new_grid", new_grid, 1)
+    """Extension by interpolated knots, fitted on uniform samples of the interior ranges."""
     check_int("refine_steps", refine_steps, 0)
     order = model.layers[0].family.order
     count = samples if samples is not None else max(200, 10 * (new_grid + order + 1))
@@ -256,7 +299,7 @@ def extend_grid(
     reference = next(model.parameters())
     for layer in model.layers:
         old = layer.family
-        layer.family = BSplineBasis(layer.in_features, new_grid, old.order, base=old.base)
+        layer.family = new_family(old, layer.in_features, new_grid)
         layer.family.knots = refine_knots(old.knots, old.order, new_grid)
     if isinstance(model.coefficients, DirectCoefficients):
         for index, layer in enumerate(model.layers):
@@ -266,7 +309,6 @@ def extend_grid(
     else:
         replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients)
         refit_meta(model, inputs, targets, ridge, refine_steps)
-    model.config["grid"] = new_grid
 
 
 def replace_meta_outputs(source: MetaCoefficients, size: int) -> None:

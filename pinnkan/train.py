@@ -45,7 +45,8 @@ class TrainConfig:
     """Everything that defines a physics-informed training run (flat, plain data).
 
     ``boundary_points = 0`` means 100·d (the paper's N_b); ``resample_every = 0`` keeps the first
-    collocation points for the whole run.
+    collocation points for the whole run; ``laplacian_samples = 0`` means the estimator's default
+    (16 Hutchinson probes; min(16, d) SDGD coordinates).
     """
 
     steps: int = 2000
@@ -64,7 +65,7 @@ class TrainConfig:
     test_points: int = 20_000
     eval_every: int = 100
     laplacian: str = "forward"
-    laplacian_samples: int = 16
+    laplacian_samples: int = 0
     seed: int = 0
     lbfgs_max_iter: int = 20
     checkpoint_every: int = 1000
@@ -89,7 +90,7 @@ class TrainConfig:
         check_int("seed", self.seed, 0)
         check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
         check_int("checkpoint_every", self.checkpoint_every, 0)
-        check_int("laplacian_samples", self.laplacian_samples, 1)
+        check_int("laplacian_samples", self.laplacian_samples, 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,7 +217,8 @@ class PDETrainer:
         # and saved in checkpoints), never from the global RNG
         options = {}
         if method in ESTIMATORS:
-            options = {"generator": self.generator, "samples": self.config.laplacian_samples}
+            samples = self.config.laplacian_samples or None  # None: the engine's default
+            options = {"generator": self.generator, "samples": samples}
         residual = self.problem.residual(self.network, self.points, method=method, **options)
         terms = {"loss_interior": residual.pow(2).mean()}
         if self.config.constraint == "soft":

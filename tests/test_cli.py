@@ -96,6 +96,15 @@ def test_flags_override_the_preset(tmp_path):
     assert spec.model_options == {}
 
 
+@pytest.mark.parametrize("engine", ["sdgd", "hutchinson"])
+def test_estimators_run_with_their_default_sample_count(tmp_path, capsys, engine):
+    """d = 3 < 16: SDGD's default takes all d coordinates rather than refusing to run."""
+    out = tmp_path / "run.h5"
+    code, _, err = run_cli(solve_argv(out, "--laplacian", engine), capsys)
+    assert code == 0, err
+    assert read_run(out).config["laplacian"] == engine
+
+
 def test_user_defined_pde_from_a_file(tmp_path, capsys):
     out = tmp_path / "helmholtz.h5"
     problem = f"{EXAMPLES / 'helmholtz.py'}:Helmholtz"
@@ -145,6 +154,8 @@ INVALID = [
     ("unknown optimizer", "poisson", ["--optimizer", "sgd"], "optimizer='sgd'"),
     ("unknown constraint", "poisson", ["--constraint", "penalty"], "constraint='penalty'"),
     ("unknown laplacian", "poisson", ["--laplacian", "fd"], "laplacian='fd'"),
+    ("sdgd samples > d", "poisson", ["--laplacian", "sdgd", "--laplacian-samples", "4"], "=4"),
+    ("samples zero", "poisson", ["--laplacian", "hutchinson", "--laplacian-samples", "-1"], "=-1"),
     ("k=1, second order", "poisson", ["--k", "1"], "k=1"),
     ("k=1, metakan", "poisson", ["--model", "metakan", "--k", "1"], "k=1"),
     ("unknown dtype", "poisson", ["--dtype", "float16"], "dtype='float16'"),
@@ -261,6 +272,7 @@ NON_DEFAULT = {
     "test_points": "55",
     "eval_every": "6",
     "laplacian": "autograd",
+    "laplacian_samples": "2",
     "seed": "9",
     "lbfgs_max_iter": "7",
     "checkpoint_every": "8",

@@ -66,6 +66,7 @@ BAD_FIELDS = [
     ("test_points", 0),
     ("eval_every", 0),
     ("laplacian", "finite_difference"),
+    ("laplacian_samples", -1),
     ("seed", -1),
     ("seed", True),
     ("lbfgs_max_iter", 0),

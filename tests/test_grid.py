@@ -1,0 +1,159 @@
+"""Grid update and extension keep the network's function; knots follow the data; rebuilds load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pinnkan import build_model
+from pinnkan.grid import (
+    extend_grid,
+    knots_from_samples,
+    layer_inputs,
+    rebuild_model,
+    refine_knots,
+    update_grid,
+)
+
+WIDTH = [3, 4, 2, 1]
+
+
+def network(name: str, seed: int = 0, **options) -> torch.nn.Module:
+    if name == "metakan":
+        options = {"meta_hidden": 16, **options}
+    generator = torch.Generator().manual_seed(seed)
+    options = {"grid_range": (-2.0, 2.0), **options}
+    return build_model(name, WIDTH, generator=generator, grid=5, **options).double()
+
+
+def inside_points(count: int = 2000, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(count, WIDTH[0], generator=generator, dtype=torch.float64) * 2 - 1
+
+
+def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    return float((after - before).abs().max() / before.abs().max())
+
+
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+@pytest.mark.parametrize("new_grid", [10, 20])
+def test_extension_preserves_the_function(name: str, new_grid: int) -> None:
+    model = network(name)
+    x = inside_points()
+    assert all(float(h.abs().max()) < 2 for h in layer_inputs(model, x))  # inside the grid range
+    with torch.no_grad():
+        before = model(x)
+    extend_grid(model, new_grid)
+    with torch.no_grad():
+        after = model(x)
+    assert relative_change(before, after) < 1e-3
+    assert model.config["grid"] == new_grid
+    assert all(layer.family.num_coefficients == new_grid + 4 for layer in model.layers)
+
+
+def test_extension_changes_the_coefficient_shapes_consistently() -> None:
+    kan, meta = network("kan"), network("metakan")
+    extend_grid(kan, 10)
+    extend_grid(meta, 10)
+    assert [tuple(w.shape) for w in kan.coefficients()] == [(4, 3, 14), (2, 4, 14), (1, 2, 14)]
+    assert [tuple(w.shape) for w in meta.coefficients()] == [(4, 3, 14), (2, 4, 14), (1, 2, 14)]
+    assert meta.coefficients.meta_learners[0].output.out_features == 14
+
+
+def test_non_nested_extension_is_close() -> None:
+    model = network("kan")
+    x = inside_points()
+    with torch.no_grad():
+        before = model(x)
+    extend_grid(model, 7)
+    with torch.no_grad():
+        assert relative_change(before, model(x)) < 2e-2
+
+
+def test_refined_uniform_knots_stay_uniform_and_nested() -> None:
+    knots = torch.linspace(-1, 1, 6, dtype=torch.float64)
+    step = knots[1] - knots[0]
+    extended = torch.cat(
+        [knots[0] - step * torch.arange(3, 0, -1), knots, knots[-1] + step * torch.arange(1, 4)]
+    )
+    refined = refine_knots(extended[None, :], order=3, new_grid=10)
+    assert refined.shape == (1, 10 + 2 * 3 + 1)
+    assert torch.allclose(refined.diff(), torch.full((16,), 0.2, dtype=torch.float64))
+    assert all(torch.isclose(refined, value).any() for value in knots)
+
+
+def test_knots_follow_the_data_distribution() -> None:
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.randn(4000, 1, generator=generator, dtype=torch.float64) * 0.2).clamp(-0.9, 0.9)
+    knots = knots_from_samples(x, grid=6, order=3, grid_eps=0.02)[0]
+    interior = knots[3:-3]
+    assert interior[0] == pytest.approx(float(x.min()), abs=1e-9)
+    assert interior[-1] == pytest.approx(float(x.max()), abs=1e-9)
+    fraction_inside = float(((x >= interior[2]) & (x <= interior[4])).double().mean())
+    assert fraction_inside == pytest.approx(2 / 6, abs=0.03)  # knots at quantiles
+    assert bool((knots.diff() > 0).all())
+
+
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+def test_update_keeps_the_function_and_moves_knots_to_the_data(name: str) -> None:
+    model = network(name)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(1000, 3, generator=generator, dtype=torch.float64) * 0.3
+    with torch.no_grad():
+        before = model(x)
+    old_knots = model.layers[0].family.knots.clone()
+    update_grid(model, x)
+    with torch.no_grad():
+        after = model(x)
+    spread = float(before.max() - before.min())
+    assert float((after - before).abs().max()) < 0.1 * spread
+    assert float((after - before).square().mean()) < 1e-3 * float(before.var())
+    new_knots = model.layers[0].family.knots
+    assert float(new_knots[:, 3].max()) > float(old_knots[:, 3].max())  # grid shrank to the data
+    assert float(new_knots[:, -4].min()) < float(old_knots[:, -4].min())
+
+
+def test_metakan_update_fails_without_refitting_the_meta_learner() -> None:
+    """Moving the knots alone changes a MetaKAN's function: the refit is what keeps it."""
+    model = network("metakan")
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(1000, 3, generator=generator, dtype=torch.float64) * 0.3
+    with torch.no_grad():
+        before = model(x)
+        for layer in model.layers:
+            layer.family.knots = knots_from_samples(x[:, :1], 5, 3).expand(layer.in_features, -1)
+        moved = model(x)
+    assert float((moved - before).square().mean()) > 1e-2 * float(before.var())
+
+
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+def test_rebuild_after_extension_loads_the_state(name: str) -> None:
+    model = network(name)
+    x = inside_points(200)
+    update_grid(model, x)
+    extend_grid(model, 10)
+    state = {key: value.clone() for key, value in model.state_dict().items()}
+    rebuilt = rebuild_model(model.config, state)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
+
+
+def test_rebuild_with_different_grids_per_layer() -> None:
+    from pinnkan.grid import set_layer_grid
+
+    model = network("kan")
+    set_layer_grid(model, 1, 8)
+    state = model.state_dict()
+    rebuilt = rebuild_model(model.config, state)
+    assert rebuilt.layers[1].family.grid == 8 and rebuilt.layers[0].family.grid == 5
+    x = inside_points(50)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
+
+
+def test_grid_operations_refuse_models_without_a_grid() -> None:
+    mlp = build_model("mlp", WIDTH)
+    with pytest.raises(ValueError, match="no B-spline grid"):
+        extend_grid(mlp, 10)
+    with pytest.raises(ValueError, match="grid_eps"):
+        update_grid(network("kan"), inside_points(10), grid_eps=0.0)
