@@ -1,1 +1,1 @@
-"""Speed and memory benchmarks (run as modules, e.g. ``python -m benchmarks.memory``)."""
+"""Speed and memory benchmarks: thin entry points to pinnkan.bench (``pinnkan bench …``)."""

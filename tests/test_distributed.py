@@ -11,6 +11,7 @@ One 2-process gloo run (a subprocess, ~10 s) is checked three ways:
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,21 @@ FLAGS = [
 ]  # fmt: skip
 
 
+def run_process_group(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``argv`` in its own session; on timeout kill the launcher and its workers together."""
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"the 2-process run did not finish in {timeout} s (machine overloaded?)")
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     folder = tmp_path_factory.mktemp("distributed")
@@ -47,7 +63,7 @@ def two_process_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
         "-m", "pinnkan", "solve", *FLAGS, "--out", str(out),
     ]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
+    done = run_process_group(argv, environment, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done
 

@@ -1,0 +1,376 @@
+"""Time and memory of one physics-informed training step per Laplacian engine.
+
+For every (d, model, points, engine) one training step of the hard-constrained network
+û = (1 − |x|²)·N(x) is measured:
+
+    u, Δu = laplacian(û, x, engine)        (forward | autograd | sdgd | hutchinson)
+    loss  = mean((Δu − g)²),  g(x) = Σ_i sin x_i       (a Poisson-like residual)
+    loss.backward()
+
+Backbones have width [d, 32, 32, 32, 1]: KAN and MetaKAN with G = 5, k = 3 (MetaKAN meta-learner
+hidden 128), MLP with tanh; any other registered name with its defaults. Points are
+direction·r, r ~ U(0, 1) (float32).
+
+* time: median of ``repeats`` steps after one warm-up step (fewer repeats, at least one, when a
+  step takes longer than ``max_seconds / repeats``);
+* memory: on CUDA ``torch.cuda.max_memory_allocated`` over one step; on CPU a deterministic
+  proxy, the bytes of the distinct storages autograd saves for the backward pass while the loss
+  is built (``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage, parameters
+  excluded), i.e. what the step holds when backward starts;
+* CPU time: median process CPU time of the same steps (``time.process_time``); with one torch
+  thread it is the wall-clock time minus what other processes on a shared machine take away;
+* speed-up: the autograd step time over this engine's (wall-clock and CPU), measured in the
+  same run.
+
+The autograd loop is skipped (and marked) for d > ``autograd_max_dim`` or d²·points >
+``autograd_max_work``: its graph grows like d²·points (13.6 GB saved for backward for KAN at
+d = 100 with 2,000 points), so d = 1,000 with 100 points would need about 70 GB.
+
+Run: ``pinnkan bench laplacian --dim 20,100 --model kan,metakan,mlp
+--points 100,2000 --out results/bench_laplacian.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from pinnkan.derivatives import laplacian
+from pinnkan.nn import build_model, count_parameters
+from pinnkan.nn.constraint import BallHardConstraint
+
+ENGINES = ("forward", "autograd", "sdgd", "hutchinson")
+ESTIMATORS = ("sdgd", "hutchinson")
+HIDDEN = (32, 32, 32)
+
+COLUMNS = [
+    "dim",
+    "model",
+    "points",
+    "engine",
+    "samples",
+    "parameters",
+    "step_ms",
+    "step_ms_min",
+    "step_cpu_ms",
+    "repeats",
+    "memory_bytes",
+    "memory_mb",
+    "memory_kind",
+    "speedup_vs_autograd",
+    "speedup_cpu_vs_autograd",
+    "status",
+]
+
+
+def build_backbone(name: str, dim: int, generator: torch.Generator) -> nn.Module:
+    """``[d, 32, 32, 32, 1]``: KAN/MetaKAN G = 5, k = 3, meta hidden 128; MLP tanh."""
+    options: dict = {}
+    if name in ("kan", "metakan"):
+        options.update(grid=5, k=3)
+    if name.startswith("meta"):
+        options["meta_hidden"] = 128
+    if name == "mlp":
+        options["activation"] = "tanh"
+    return build_model(name, [dim, *HIDDEN, 1], generator=generator, **options)
+
+
+def ball_points(count: int, dim: int, generator: torch.Generator) -> Tensor:
+    """direction · r with r ~ U(0, 1): ``(count, dim)``."""
+    direction = torch.randn(count, dim, generator=generator)
+    radius = torch.rand(count, 1, generator=generator)
+    return direction / direction.norm(dim=1, keepdim=True) * radius
+
+
+def training_step(
+    model: nn.Module, x: Tensor, forcing: Tensor, engine: str, samples: int | None, seed: int
+) -> Callable[[], Tensor]:
+    """A function building the residual loss of one step (the caller runs backward)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def loss() -> Tensor:
+        model.zero_grad(set_to_none=True)
+        extra = {"samples": samples, "generator": generator} if engine in ESTIMATORS else {}
+        _, lap = laplacian(model, x, engine, **extra)
+        return (lap - forcing).pow(2).mean()
+
+    return loss
+
+
+def saved_for_backward_bytes(loss: Callable[[], Tensor], exclude: set[int]) -> int:
+    """Bytes of the distinct storages autograd saves while ``loss()`` is built; runs backward."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in exclude:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        value = loss()
+    total = sum(storages.values())
+    value.backward()
+    return total
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_step(loss: Callable[[], Tensor], device: torch.device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one step."""
+    synchronize(device)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    loss().backward()
+    synchronize(device)
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
+def measure(
+    loss: Callable[[], Tensor],
+    model: nn.Module,
+    device: torch.device,
+    repeats: int,
+    max_seconds: float,
+) -> dict:
+    """Warm-up (and, on CPU, memory) step, then timed steps: part of a CSV row."""
+    exclude = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    start = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        timed_step(loss, device)
+        memory, kind = torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
+    else:
+        memory, kind = saved_for_backward_bytes(loss, exclude), "saved_for_backward"
+    warmup = time.perf_counter() - start
+    count = max(1, min(repeats, int(max_seconds / max(warmup, 1e-9))))
+    times, cpu_times = zip(*(timed_step(loss, device) for _ in range(count)), strict=True)
+    return {
+        "step_ms": round(1e3 * statistics.median(times), 3),
+        "step_ms_min": round(1e3 * min(times), 3),
+        "step_cpu_ms": round(1e3 * statistics.median(cpu_times), 3),
+        "repeats": count,
+        "memory_bytes": memory,
+        "memory_mb": round(memory / 2**20, 3),
+        "memory_kind": kind,
+    }
+
+
+def run_laplacian_benchmark(
+    dims: Sequence[int],
+    models: Sequence[str],
+    points: Sequence[int],
+    engines: Sequence[str] = ("forward", "autograd", "sdgd"),
+    repeats: int = 5,
+    device: str = "cpu",
+    samples: int = 16,
+    autograd_max_dim: int = 1000,
+    max_seconds: float = 60.0,
+    seed: int = 0,
+    threads: int | None = 1,
+    report: Callable[[dict], None] | None = None,
+    autograd_max_work: float = 2.5e7,
+) -> list[dict]:
+    """One row per (d, model, points, engine); see the module docstring.
+
+    Args:
+        samples: |S| for SDGD (at most d) and the number of Hutchinson probes.
+        autograd_max_dim: the autograd loop is skipped above this d.
+        autograd_max_work: ... or when d²·points exceeds this (memory grows like it).
+        max_seconds: time budget for the repeats of one case (at least one repeat runs).
+        threads: ``torch.set_num_threads`` for the run (None: leave it), restored after.
+        report: called with each row as soon as it is measured (e.g. print).
+    """
+    unknown = [engine for engine in engines if engine not in ENGINES]
+    if unknown:
+        raise ValueError(f"engine {unknown[0]!r} is not known; allowed: {', '.join(ENGINES)}")
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rows: list[dict] = []
+    try:
+        for dim in dims:
+            for name in models:
+                for count in points:
+                    skip_autograd = autograd_skip_reason(
+                        dim, count, autograd_max_dim, autograd_max_work
+                    )
+                    group = measure_case(
+                        dim, name, count, engines, repeats, torch.device(device), samples,
+                        skip_autograd, max_seconds, seed, report,
+                    )  # fmt: skip
+                    rows.extend(group)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def autograd_skip_reason(dim: int, count: int, max_dim: int, max_work: float) -> str | None:
+    """Why the autograd loop is not run for (d, points), or None."""
+    if dim > max_dim:
+        return f"skipped: d > {max_dim}"
+    if dim * dim * count > max_work:
+        return f"skipped: d^2*points > {max_work:.3g}"
+    return None
+
+
+def measure_case(
+    dim: int,
+    name: str,
+    count: int,
+    engines: Sequence[str],
+    repeats: int,
+    device: torch.device,
+    samples: int,
+    skip_autograd: str | None,
+    max_seconds: float,
+    seed: int,
+    report: Callable[[dict], None] | None,
+) -> list[dict]:
+    """All engines on one (d, model, points); autograd first so that speed-ups are known."""
+    generator = torch.Generator().manual_seed(seed)
+    model = BallHardConstraint(build_backbone(name, dim, generator)).to(device)
+    x = ball_points(count, dim, generator).to(device)
+    forcing = torch.sin(x).sum(dim=1)
+    ordered = sorted(engines, key=lambda engine: engine != "autograd")
+    reference = None
+    rows = []
+    for engine in ordered:
+        used = min(samples, dim) if engine == "sdgd" else samples
+        row = {
+            "dim": dim,
+            "model": name,
+            "points": count,
+            "engine": engine,
+            "samples": used if engine in ESTIMATORS else "",
+            "parameters": count_parameters(model),
+        }
+        if engine == "autograd" and skip_autograd is not None:
+            row["status"] = skip_autograd
+        else:
+            loss = training_step(model, x, forcing, engine, row["samples"] or None, seed)
+            row.update(measure(loss, model, device, repeats, max_seconds))
+            row["status"] = "ok"
+            if engine == "autograd":
+                reference = row
+            elif reference is not None:
+                row["speedup_vs_autograd"] = round(reference["step_ms"] / row["step_ms"], 2)
+                row["speedup_cpu_vs_autograd"] = round(
+                    reference["step_cpu_ms"] / row["step_cpu_ms"], 2
+                )
+        rows.append(row)
+        if report is not None:
+            report(row)
+    return rows
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def parse_ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
+def parse_names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pinnkan bench laplacian", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--dim", type=parse_ints, default=[20, 100], help="e.g. 20,100")
+    parser.add_argument("--model", type=parse_names, default=["kan", "metakan", "mlp"])
+    parser.add_argument("--points", type=parse_ints, default=[100, 2000])
+    parser.add_argument("--engines", type=parse_names, default=["forward", "autograd", "sdgd"])
+    parser.add_argument("--samples", type=int, default=16, help="SDGD |S| / Hutchinson probes")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per case, for repeats")
+    parser.add_argument("--autograd-max-dim", type=int, default=1000)
+    parser.add_argument(
+        "--autograd-max-work", type=float, default=2.5e7, help="skip autograd above d^2*points"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="results/bench_laplacian.csv", help="CSV file to write")
+    return parser
+
+
+def describe_device(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return (
+        f"cpu; {torch.get_num_threads()} torch thread(s) of {os.cpu_count()} cores; "
+        f"{platform.processor() or platform.machine()}"
+    )
+
+
+def write_csv(rows: list[dict], path: str, header: dict[str, str]) -> None:
+    """CSV with ``# key: value`` comment lines first, then a header row and one row per case."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        for key, value in header.items():
+            handle.write(f"# {key}: {value}\n")
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def print_row(row: dict) -> None:
+    speedup = row.get("speedup_vs_autograd", "")
+    print(
+        f"d={row['dim']:<6} {row['model']:<10} points={row['points']:<6} {row['engine']:<11}"
+        f" {row.get('step_ms', ''):>10} ms  {row.get('memory_mb', ''):>9} MB"
+        f"  x{speedup:<8} cpu x{row.get('speedup_cpu_vs_autograd', ''):<8} {row['status']}",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    command = " ".join(
+        ["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)]
+    )
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    previous_threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device_text = describe_device(args.device)
+    torch.set_num_threads(previous_threads)
+    rows = run_laplacian_benchmark(
+        args.dim, args.model, args.points, args.engines, args.repeats, args.device,
+        args.samples, args.autograd_max_dim, args.max_seconds, args.seed,
+        args.threads or None, print_row, args.autograd_max_work,
+    )  # fmt: skip
+    header = {
+        "command": command,
+        "device": device_text,
+        "torch": torch.__version__,
+        "date": started,
+        "measured": (
+            "one training step of (1-|x|^2)*N(x): Laplacian + mean((lap - sum sin x)^2) + "
+            f"backward, float32; step_ms (wall) and step_cpu_ms (process CPU) = medians of up to {args.repeats} repeats after a "
+            "warm-up; memory = bytes saved for backward (CPU) or CUDA max_memory_allocated"
+        ),
+    }
+    write_csv(rows, args.out, header)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
