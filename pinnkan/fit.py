@@ -58,6 +58,7 @@ class FitConfig:
     train_points: int = 1000
     test_points: int = 1000
     normalize: bool = False
+    standardize: bool = False
     update_grid_every: int = 0
     update_grid_until: int = 0
     grid_eps: float = 0.02
@@ -74,6 +75,7 @@ class FitConfig:
         check_int("train_points", self.train_points, 1)
         check_int("test_points", self.test_points, 1)
         check_bool("normalize", self.normalize)
+        check_bool("standardize", self.standardize)
         check_int("update_grid_every", self.update_grid_every, 0)
         check_int("update_grid_until", self.update_grid_until, 0)
         if not 0.0 < self.grid_eps <= 1.0:
@@ -139,9 +141,25 @@ def prepare(config: FitConfig) -> tuple[Regression, nn.Module, RegressionData]:
     return problem, model.to(device=device, dtype=dtype), data
 
 
-def mean_squared_error(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """(1/n) Σ (model(x) − y)²: ``x (n, d)``, ``y (n,)``."""
-    return (model(x).squeeze(-1) - y).square().mean()
+@dataclass(frozen=True)
+class TargetScaling:
+    """Predictions ŷ = shift + scale · N(x): (0, 1), or with ``standardize`` the mean and
+    standard deviation of the training targets (the network then fits standardised targets)."""
+
+    shift: float = 0.0
+    scale: float = 1.0
+
+    @classmethod
+    def of(cls, y: Tensor, standardize: bool) -> TargetScaling:
+        if not standardize:
+            return cls()
+        return cls(float(y.mean()), float(y.std()) or 1.0)
+
+    def __call__(self, output: Tensor) -> Tensor:
+        return self.shift + self.scale * output
+
+    def config(self) -> dict[str, float]:
+        return {"shift": self.shift, "scale": self.scale}
 
 
 class FixedPoints:
@@ -185,6 +203,7 @@ class RegressionTrainer:
         self, model: nn.Module, data: RegressionData, config: FitConfig, progress: Progress | None
     ) -> None:
         self.model, self.data, self.config, self.progress = model, data, config, progress
+        self.scaling = TargetScaling.of(data.y_train, config.standardize)
         self.train_points = FixedPoints(model, data.x_train)
         self.test_points = FixedPoints(model, data.x_test)
         self.history: dict[str, list[float]] = {}
@@ -208,10 +227,11 @@ class RegressionTrainer:
 
     def closure(self) -> Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = (self.train_points() - self.data.y_train).square().mean()
+        error = self.scaling(self.train_points()) - self.data.y_train
+        loss = error.square().mean() / self.scaling.scale**2  # standardised when scaled
         loss.backward()
         self.evaluations += 1
-        self.record(loss=float(loss.detach()))
+        self.record(loss=float(loss.detach()) * self.scaling.scale**2)
         return loss
 
     def adapt_grid(self) -> None:
@@ -247,7 +267,7 @@ class RegressionTrainer:
 
     @torch.no_grad()
     def test_mse(self) -> float:
-        return float((self.test_points() - self.data.y_test).square().mean())
+        return float((self.scaling(self.test_points()) - self.data.y_test).square().mean())
 
 
 def extension_schedule(steps: int, count: int) -> list[int]:
@@ -260,11 +280,13 @@ def current_grid(model: nn.Module) -> float:
     return float(grid) if isinstance(grid, int) else math.nan
 
 
-def final_metrics(model: nn.Module, data: RegressionData) -> tuple[dict[str, float], Tensor]:
+def final_metrics(
+    model: nn.Module, data: RegressionData, scaling: TargetScaling
+) -> tuple[dict[str, float], Tensor]:
     """Test MSE, RMSE, relative ℓ2, train MSE; and the test predictions ``(n,)``."""
     with torch.no_grad():
-        prediction = model(data.x_test).squeeze(-1)
-        train = float(mean_squared_error(model, data.x_train, data.y_train))
+        prediction = scaling(model(data.x_test).squeeze(-1))
+        train = float((scaling(model(data.x_train).squeeze(-1)) - data.y_train).square().mean())
     error = (prediction - data.y_test).double()
     mse = float(error.square().mean())
     metrics = {
@@ -285,7 +307,7 @@ def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
     trainer = RegressionTrainer(model, data, config, progress)
     status, message = trainer.run()
     wall_time = time.perf_counter() - trainer.start
-    metrics, prediction = final_metrics(model, data)
+    metrics, prediction = final_metrics(model, data, trainer.scaling)
     metrics.update(
         params=count_parameters(model),
         steps=trainer.step,
@@ -300,7 +322,10 @@ def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
     if message:
         metrics["message"] = message
     run = Run(
-        config=run_config(config, problem, model, data, device),
+        config={
+            **run_config(config, problem, model, data, device),
+            "target_scaling": trainer.scaling.config(),
+        },
         history={name: list(values) for name, values in trainer.history.items()},
         metrics=metrics,
         status=status,

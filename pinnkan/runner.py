@@ -78,6 +78,18 @@ def check_samples(train: TrainConfig, dim: int) -> None:
         )
 
 
+def check_problem(problem: PDE, train: TrainConfig) -> None:
+    """f (and g for the soft constraint) must be computable: try them at two points, so that a
+    problem with neither an exact solution nor ``forcing`` fails before training."""
+    generator = torch.Generator().manual_seed(0)
+    try:
+        problem.forcing(problem.geometry.sample_interior(2, generator=generator))
+        if train.constraint == "soft":
+            problem.boundary_value(problem.geometry.sample_boundary(2, generator=generator))
+    except NotImplementedError as error:
+        raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
+
+
 def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]:
     """Validate everything and build problem and model (seeded by ``spec.train.seed``)."""
     device = resolve_device(spec.device)
@@ -87,6 +99,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
         raise ValueError(f"problem {spec.problem!r} is not a PDE; use `pinnkan fit` for regression")
     width = resolve_width(spec.width, problem.dim)
     check_samples(spec.train, problem.dim)
+    check_problem(problem, spec.train)
     check_order(problem, spec.model, spec.model_options)
     generator = torch.Generator().manual_seed(spec.train.seed)
     model = build_model(spec.model, width, generator=generator, **spec.model_options)

@@ -90,7 +90,9 @@ def test_flags_override_the_preset(tmp_path):
     assert spec.train.steps == 7
     assert spec.train.constraint == paper["constraint"] == "soft"
     assert spec.train.points == paper["points"]
-    assert spec.model_options == {"grid": 5, "k": 3}  # meta_hidden is not a KAN option
+    model_table = load_preset("paper")["model"]
+    assert "meta_hidden" in model_table  # not a KAN option: dropped for --model kan
+    assert spec.model_options == {k: v for k, v in model_table.items() if k != "meta_hidden"}
     # preset [model] options a model does not accept are dropped, not an error
     spec = commands.solve_spec(parser.parse_args([*argv, "--model", "mlp"]))
     assert spec.model_options == {}
@@ -123,10 +125,27 @@ def test_user_defined_pde_from_a_file(tmp_path, capsys):
 SYNTAX_ERROR = "def broken(:\n    pass\n"
 RAISES_AT_IMPORT = "raise RuntimeError('boom at import time')\n"
 NOT_A_PDE = "class NotAPDE:\n    pass\n"
+NO_SOLUTION = """
+from pinnkan.geometry import Ball
+from pinnkan.problem import PDE
+
+
+class NoSolution(PDE):
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim)
+
+    def operator(self, fields):
+        return fields.laplacian
+"""
 
 
 def user_files(folder: Path) -> dict[str, str]:
-    texts = {"syntax.py": SYNTAX_ERROR, "raises.py": RAISES_AT_IMPORT, "plain.py": NOT_A_PDE}
+    texts = {
+        "syntax.py": SYNTAX_ERROR,
+        "raises.py": RAISES_AT_IMPORT,
+        "plain.py": NOT_A_PDE,
+        "nosolution.py": NO_SOLUTION,
+    }
     for name, text in texts.items():
         (folder / name).write_text(text)
     return {name: str(folder / name) for name in texts}
@@ -199,6 +218,7 @@ def test_invalid_input_is_one_line_exit_2_and_no_file(
         ("raises", "raises.py:Thing", "boom at import time"),
         ("no class", "plain.py:Missing", "'Missing'"),
         ("not a PDE", "plain.py:NotAPDE", "NotAPDE"),
+        ("neither solution nor forcing", "nosolution.py:NoSolution", "forcing"),
     ],
 )
 def test_bad_user_problem_file(tmp_path, capsys, name, target, needle):

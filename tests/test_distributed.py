@@ -11,7 +11,6 @@ One 2-process gloo run (a subprocess, ~10 s) is checked three ways:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,17 +38,21 @@ FLAGS = [
 ]  # fmt: skip
 
 
-def run_process_group(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
-    """Run ``argv`` in its own session; on timeout kill the launcher and its workers together."""
+def run_launcher(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """Run torchrun; on timeout SIGTERM it, so that it stops its workers (each in its own
+    session) before exiting, and only then SIGKILL whatever is left of the launcher."""
     process = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        process.terminate()
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
         pytest.fail(f"the 2-process run did not finish in {timeout} s (machine overloaded?)")
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
@@ -63,7 +66,7 @@ def two_process_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
         "-m", "pinnkan", "solve", *FLAGS, "--out", str(out),
     ]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = run_process_group(argv, environment, timeout=240)
+    done = run_launcher(argv, environment, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done
 
