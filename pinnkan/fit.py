@@ -1,6 +1,9 @@
 """Regression training (``pinnkan fit``): fit a backbone to a target f sampled in a box.
 
-    loss = MSE_train = (1/N) Σ_s (N(x_s) − f(x_s))²,     reported: MSE and RMSE on the test set
+    ŷ(x) = μ + σ·N(x),    loss = (1/N) Σ_s (ŷ(x_s) − f(x_s))² / σ²,    reported: test MSE, RMSE
+
+with μ = 0, σ = 1, or with ``standardize`` the mean and standard deviation of the training
+targets (the network then fits standardised targets; the history logs the raw training MSE).
 
 Data: ``problem.dataset(train_points, test_points, seed)`` — uniform in the problem's box, one
 seeded generator (the training seed also seeds the data), inputs mapped onto [−1, 1]^d when
@@ -197,7 +200,7 @@ class FixedPoints:
 
 
 class RegressionTrainer:
-    """Trains ``model`` on ``data``; :meth:`run` returns ``(history, status, message)``."""
+    """Trains ``model`` on ``data``; :meth:`run` returns ``(status, message)``, fills ``history``."""
 
     def __init__(
         self, model: nn.Module, data: RegressionData, config: FitConfig, progress: Progress | None

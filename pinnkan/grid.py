@@ -142,7 +142,7 @@ def fit_edge_coefficients(basis: Tensor, targets: Tensor, ridge: float = 1e-8) -
     """Per-edge least squares: ``B (n, in, m)``, ``Φ (n, in, out)`` -> ``w (out, in, m)``."""
     gram = torch.einsum("nim,nip->imp", basis, basis)
     right = torch.einsum("nim,nio->imo", basis, targets)
-    return ridge_solve(gram, right, ridge).permute(2, 0, 1)
+    return ridge_solve(gram, right, ridge).permute(2, 0, 1).contiguous()
 
 
 def hidden_features(meta: nn.Module, prompts: Tensor) -> Tensor:
@@ -209,7 +209,7 @@ def extend_grid(
     new_grid: int,
     x: Tensor | None = None,
     grid_eps: float = 0.02,
-    ridge: float = 1e-10,
+    ridge: float = 1e-8,
     refine_steps: int = 0,
     samples: int | None = None,
 ) -> None:
@@ -246,27 +246,40 @@ def regrid(
     ridge: float,
     refine_steps: int,
 ) -> None:
-    """Knots from the activations of x (with ``grid`` intervals when given), function kept."""
+    """Knots from the activations of x (with ``grid`` intervals when given), function kept.
+
+    The least squares see the activations and, so that no basis function is left without
+    samples (its coefficient would be arbitrary where the data are sparse), a uniform sample of
+    each input's new interior knot range.
+    """
     check_int("refine_steps", refine_steps, 0)
     if isinstance(model.coefficients, DirectCoefficients):
         regrid_kan(model, x, grid, grid_eps, ridge)
         return
     inputs = layer_inputs(model, x)
-    targets = edge_targets(model, inputs)
     labels = model.coefficients.labels
-    for layer in model.layers:
+    order = model.layers[0].family.order
+    size = grid if grid is not None else model.layers[0].family.grid
+    knots = []
+    for index, owner in enumerate(labels):
+        members = [member for member, label in enumerate(labels) if label == owner]
+        pooled = torch.cat([inputs[member].reshape(-1, 1) for member in members])
+        shared = knots_from_samples(pooled, size, order, grid_eps)
+        knots.append(shared.expand(model.layers[index].in_features, -1).clone())
+    samples = [with_uniform_samples(x, row, order) for x, row in zip(inputs, knots)]
+    targets = edge_targets(model, samples)
+    for layer, row in zip(model.layers, knots, strict=True):
         layer.family = new_family(layer.family, layer.in_features, grid)
-    for label in sorted(set(labels)):
-        members = [index for index, owner in enumerate(labels) if owner == label]
-        pooled = torch.cat([inputs[index].reshape(-1, 1) for index in members])
-        family = model.layers[members[0]].family
-        knots = knots_from_samples(pooled, family.grid, family.order, grid_eps)
-        for index in members:
-            layer = model.layers[index]
-            layer.family.knots = knots.expand(layer.in_features, -1).clone()
+        layer.family.knots = row
     if grid is not None:
         replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients)
-    refit_meta(model, inputs, targets, ridge, refine_steps)
+    refit_meta(model, samples, targets, ridge, refine_steps)
+
+
+def with_uniform_samples(x: Tensor, knots: Tensor, order: int) -> Tensor:
+    """Activations ``x (n, in)`` and 10·(G+k+1) uniform points of the knots' interior range."""
+    count = 10 * (knots.shape[1] - order)
+    return torch.cat([x.double(), interior_samples(knots, order, count)])
 
 
 @torch.no_grad()
@@ -275,10 +288,13 @@ def regrid_kan(
 ) -> None:
     for index, layer in enumerate(model.layers):
         weight = model.coefficients.weights[index]
-        target = per_edge(layer.family.basis(x.double()), weight.double())
+        order = layer.family.order
+        knots = knots_from_samples(x, grid or layer.family.grid, order, grid_eps)
+        samples = with_uniform_samples(x, knots, order)
+        target = per_edge(layer.family.basis(samples), weight.double())
         family = layer.family = new_family(layer.family, layer.in_features, grid)
-        family.knots = knots_from_samples(x, family.grid, family.order, grid_eps)
-        new = fit_edge_coefficients(family.basis(x.double()), target, ridge).to(weight)
+        family.knots = knots
+        new = fit_edge_coefficients(family.basis(samples), target, ridge).to(weight)
         if new.shape == weight.shape:
             weight.copy_(new)
         else:

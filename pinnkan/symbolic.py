@@ -84,7 +84,8 @@ LIBRARY: dict[str, SymbolicFunction] = {
 
 A_GRID = np.concatenate([-np.geomspace(8, 0.05, 30), np.geomspace(0.05, 8, 30)])
 B_GRID = np.linspace(-8, 8, 81)
-GRID_SEARCH_POINTS = 128  # the grid search sees every k-th sample; the polish sees all
+GRID_SEARCH_POINTS = 128  # the grid search sees every k-th sample; the edge polish sees all
+POLISH_POINTS = 400  # the joint polish of all edges sees every k-th sample
 
 
 @dataclass
@@ -320,6 +321,8 @@ def polish_network(
     active = [edge for edge in edges if not (edge.pruned or edge.name == "0")]
     if not active:
         return
+    step = max(1, x.shape[0] // POLISH_POINTS)
+    x, target = x[::step], target[::step]
     start = np.array([[e.a, e.b, e.c, e.d] for e in active]).ravel()
 
     def assign(parameters: np.ndarray) -> None:
@@ -333,7 +336,7 @@ def polish_network(
 
     before = float(np.sum(residual(start) ** 2))
     try:
-        result = least_squares(residual, start, method="lm", max_nfev=50 * (start.size + 1))
+        result = least_squares(residual, start, method="lm", max_nfev=100 + 10 * start.size)
         assign(result.x)
         value, valid = numeric_network(edges, biases, x)
         better = valid and float(np.sum((value - target) ** 2)) < before
@@ -352,12 +355,15 @@ def symbolic_network(
     names: list[str] | None = None,
     simplicity: float = 10.0,
     polish: bool = True,
+    shift: float = 0.0,
+    scale: float = 1.0,
 ) -> SymbolicNetwork:
     """Fit every edge on the activations of model inputs ``x (n, d)`` and compose one formula.
 
     ``variables`` name the raw inputs; ``normalization`` ({"lower", "upper"}) is the box map
     applied before the model, if any. ``polish``: refit all edge constants jointly so that the
-    composed formula matches the network on ``x`` (see :func:`polish_network`).
+    composed formula matches the network on ``x`` (see :func:`polish_network`). The formula is
+    ``shift + scale · (network formula)`` (the target scaling of a standardised fit).
     """
     if not isinstance(model, KANNetwork):
         raise ValueError("symbolic formulas need a KAN-type model (kan, metakan, …), not an MLP")
@@ -380,7 +386,7 @@ def symbolic_network(
     if normalization is not None:
         lower, upper = normalization["lower"], normalization["upper"]
         model_inputs = [2 * (s - lo) / (hi - lo) - 1 for s, lo, hi in zip(symbols, lower, upper)]
-    expression = compose(edges, biases, model_inputs)
+    expression = shift + scale * compose(edges, biases, model_inputs)
     expression = shortest_form(expression)
     return SymbolicNetwork(expression, symbols, edges)
 
@@ -452,13 +458,16 @@ def run_symbolic(args: argparse.Namespace) -> int:
     normalization = run.config.get("normalization")
     problem = run.config["problem"]
     x = model_inputs(box_samples(problem, args.samples), normalization)
+    scaling = run.config.get("target_scaling") or {"shift": 0.0, "scale": 1.0}
+    shift, scale = scaling["shift"], scaling["scale"]
     result = symbolic_network(
-        model, x, problem["variables"], normalization, args.threshold, names, args.simplicity
-    )
+        model, x, problem["variables"], normalization, args.threshold, names, args.simplicity,
+        shift=shift, scale=scale,
+    )  # fmt: skip
     test_x, exact = np.asarray(run.test_set["x"]), np.asarray(run.test_set["exact"])
     with torch.no_grad():
         network = model(model_inputs(torch.from_numpy(test_x).double(), normalization))
-    network_mse = float(np.mean((network.squeeze(-1).numpy() - exact) ** 2))
+    network_mse = float(np.mean((shift + scale * network.squeeze(-1).numpy() - exact) ** 2))
     formula_mse = float(np.mean((result.evaluate(test_x) - exact) ** 2))
     arguments = ", ".join(problem["variables"])
     print(f"formula: f({arguments}) = {rounded(result.expression, args.digits)}")

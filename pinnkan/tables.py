@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +104,14 @@ def block_configs(block: dict[str, Any], recipe: dict[str, Any], seed: int) -> l
     return configs
 
 
+def final_grid(config: FitConfig) -> int | None:
+    """The grid a run ends with: the last extension, else the model's grid option."""
+    return config.extend_grids[-1] if config.extend_grids else config.model_options.get("grid")
+
+
 def run_path(directory: Path, config: FitConfig) -> Path:
     dim = f"-d{config.dim}" if config.dim is not None else ""
-    grid = config.model_options.get("grid")
+    grid = final_grid(config)
     grid_part = f"-g{grid}" if grid is not None else ""
     return directory / f"{slug(config.problem)}{dim}-{config.model}{grid_part}-s{config.seed}.h5"
 
@@ -127,7 +132,10 @@ def execute(planned: PlannedRun) -> str:
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    run = fit(planned.config, str(planned.path))
+    try:
+        run = fit(planned.config, str(planned.path))
+    except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
+        return f"{planned.path.name}: FAILED ({type(error).__name__}: {error})"
     seconds = time.perf_counter() - start
     return f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
 
@@ -180,39 +188,59 @@ def run_recipe_command(args: argparse.Namespace) -> int:
 class Cell:
     """Our result for one (problem, dim, model, grid): MSE over the seeds found, parameters."""
 
-    mses: list[float]
-    params: int | None
-    seeds: list[int]
-    seconds: list[float]
+    planned: int = 0
+    mses: list[float] = field(default_factory=list)
+    params: int | None = None
+    meta_params: int | None = None
+    seconds: float = 0.0
 
     def mse(self) -> str:
         if not self.mses:
             return "missing"
-        mean = statistics.fmean(self.mses)
-        if len(self.mses) == 1:
-            return f"{mean:.2e} (1 seed)"
-        return f"{mean:.2e} ± {statistics.stdev(self.mses):.1e}"
+        text = f"{statistics.fmean(self.mses):.2e}"
+        if len(self.mses) > 1:
+            text += f" ± {statistics.stdev(self.mses):.1e}"
+        if len(self.mses) < self.planned:
+            text += f" ({len(self.mses)} of {self.planned} seeds)"
+        return text
 
     def mean(self) -> float:
         return statistics.fmean(self.mses) if self.mses else math.nan
 
+    def parameters(self) -> str:
+        if self.params is None:
+            return "NA"
+        if self.meta_params is None:
+            return f"{self.params:,}"
+        return f"{self.params:,} ({self.meta_params:,})"
+
+
+def meta_learner_parameters(model: dict[str, Any]) -> int | None:
+    """Parameters of the meta-learners alone, C·(p·h + h·m [+ h + m]); None for direct KANs."""
+    if "meta_hidden" not in model or "grid" not in model:
+        return None
+    hidden, prompt, m = model["meta_hidden"], model["prompt_dim"], model["grid"] + model["k"] + 1
+    biases = hidden + m if model["meta_bias"] else 0
+    return model["clusters"] * (prompt * hidden + hidden * m + biases)
+
 
 def collect(runs: list[PlannedRun]) -> dict[tuple, Cell]:
-    """Read the run files of the plan, grouped by (problem, dim, model, grid)."""
+    """Read the run files of the plan, grouped by (problem, dim, model, final grid)."""
     cells: dict[tuple, Cell] = {}
     for planned in runs:
         config = planned.config
-        key = (config.problem, config.dim, config.model, config.model_options.get("grid"))
-        cell = cells.setdefault(key, Cell([], None, [], []))
+        key = (config.problem, config.dim, config.model, final_grid(config))
+        cell = cells.setdefault(key, Cell())
+        cell.planned += 1
         try:
             run = read_run(planned.path, load_model=False, load_checkpoint=False)
         except RunFileError:
             continue
+        cell.seconds += float(run.metrics.get("wall_time_s", 0.0))
         if run.status == "completed":
             cell.mses.append(float(run.metrics["mse"]))
-            cell.seeds.append(config.seed)
-            cell.seconds.append(float(run.metrics.get("wall_time_s", math.nan)))
         cell.params = int(run.metrics["params"])
+        cell.meta_params = meta_learner_parameters(run.model_config or {})
     return cells
 
 
@@ -238,9 +266,13 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def header(title: str, recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> list[str]:
-    """Title, command, seeds, device, sampling and the shared fit settings."""
+def header(
+    title: str, recipe: dict[str, Any], runs: list[PlannedRun], cells: dict, command: str
+) -> list[str]:
+    """Title, command, seeds, device, sampling, the shared fit settings and the run count."""
     seeds = sorted({planned.config.seed for planned in runs})
+    done = sum(len(cell.mses) for cell in cells.values())
+    minutes = sum(cell.seconds for cell in cells.values()) / 60
     settings = ", ".join(f"{k} = {v}" for k, v in recipe.get("fit", {}).items())
     model = ", ".join(f"{k} = {v}" for k, v in recipe.get("model", {}).items())
     return [
@@ -256,6 +288,8 @@ def header(title: str, recipe: dict[str, Any], runs: list[PlannedRun], command: 
         "f1–f3), 1000 training and 1000 test points, inputs mapped onto [-1, 1]^d",
         f"- fit settings: {settings}; model: {model}",
         "- MSE: mean ± sample standard deviation over the seeds of the test MSE",
+        f"- runs: {done} of {len(runs)} planned runs completed, {minutes:.1f} min of training "
+        "in all (wall time of the runs, on the shared CPU)",
         "",
     ]
 
@@ -272,11 +306,14 @@ def table2_markdown(
     """One table per grid G: paper and our MSE and parameters for KAN and MetaKAN."""
     from .problems.feynman import PAPER_TABLE2
 
-    lines = header("Table 2 — Feynman equations (KAN vs MetaKAN)", recipe, runs, command)
+    lines = header("Table 2 — Feynman equations (KAN vs MetaKAN)", recipe, runs, cells, command)
+    lines += TABLE2_NOTES
     grids = sorted({key[3] for key in cells})
     for grid in grids:
         lines += [
             f"## G = {grid}",
+            "",
+            grid_history(runs, grid),
             "",
             "| equation | width | KAN paper | KAN ours | KAN params paper / ours | "
             "MetaKAN paper | MetaKAN ours | MetaKAN params paper / ours | MetaKAN ours ≤ paper |",
@@ -288,8 +325,8 @@ def table2_markdown(
             meta = cells.get((f"feynman:{name}", None, "metakan", grid))
             if kan is None and meta is None:
                 continue
-            kan = kan or Cell([], None, [], [])
-            meta = meta or Cell([], None, [], [])
+            kan = kan or Cell()
+            meta = meta or Cell()
             width = next(
                 (
                     p.config.width or default_width_text(p.config)
@@ -303,12 +340,47 @@ def table2_markdown(
             total += result != "n/a"
             lines.append(
                 f"| {name} | {width} | {scientific(paper.get(f'kan_g{grid}'))} | {kan.mse()} | "
-                f"{paper.get(f'kan_g{grid}_params', 'NA')} / {kan.params or 'NA'} | "
+                f"{paper.get(f'kan_g{grid}_params', 'NA')} / {kan.parameters()} | "
                 f"{scientific(paper.get(f'metakan_g{grid}'))} | {meta.mse()} | "
-                f"{paper.get(f'metakan_g{grid}_params', 'NA')} / {meta.params or 'NA'} | {result} |"
+                f"{paper.get(f'metakan_g{grid}_params', 'NA')} / {meta.parameters()} | {result} |"
             )
         lines += ["", f"Our MetaKAN at least as accurate as the paper's: {wins} of {total}.", ""]
     return "\n".join(lines)
+
+
+def grid_history(runs: list[PlannedRun], grid: int) -> str:
+    """How the runs ending at ``grid`` got there (trained at it, or extended to it)."""
+    for planned in runs:
+        config = planned.config
+        if final_grid(config) == grid and config.extend_grids:
+            start = config.model_options.get("grid")
+            chain = " → ".join(str(g) for g in [start, *config.extend_grids])
+            return (
+                f"Grid extension G = {chain} at equally spaced steps of the {config.steps} "
+                "(knots re-adapted to the training activations, function kept by least squares)."
+            )
+    return f"Trained at G = {grid} from the start."
+
+
+TABLE2_NOTES = [
+    "Parameters: ours count every trainable scalar (KAN: E·(G+k+1) plus node biases; MetaKAN: "
+    "E prompts, the meta-learner and node biases), the meta-learner alone in brackets. The "
+    "paper's MetaKAN counts do not follow from its stated settings (e.g. 30 for I.12.5, less "
+    "than a hidden-32 meta-learner alone), so parameters are compared as reported, not matched.",
+    "",
+    "Widths are the paper's except the first entry, which is the number of variables of our "
+    "equation (I.9.18 has 9 physical variables here, the paper's version 6).",
+    "",
+]
+
+TABLE4_NOTES = [
+    "Parameters: ours count every trainable scalar (E = n + 1 prompts, the meta-learner and "
+    "2 node biases), the meta-learner alone in brackets. The paper's MetaKAN counts match a "
+    "meta-learner alone (97 = 8 + 8·9 + 8 + 9 for hidden 8 at n = 10; 713 for hidden 64 at "
+    "n = 1000), i.e. they leave out the n + 1 prompts; its KAN counts are ours (E·9 + 2) for "
+    "f1 and f3.",
+    "",
+]
 
 
 def default_width_text(config: FitConfig) -> str:
@@ -323,7 +395,8 @@ def table4_markdown(
     """One table per function: n, parameters / MSE of KAN and MetaKAN, paper beside ours."""
     from .problems.highdim import PAPER_TABLE4
 
-    lines = header("Table 4 — high-dimensional functions, [n, 1, 1]", recipe, runs, command)
+    lines = header("Table 4 — high-dimensional functions, [n, 1, 1]", recipe, runs, cells, command)
+    lines += TABLE4_NOTES
     for variant, rows in PAPER_TABLE4.items():
         lines += [
             f"## {variant}",
@@ -332,12 +405,13 @@ def table4_markdown(
             "MetaKAN paper params / MSE | MetaKAN ours params / MSE | MetaKAN ours ≤ paper |",
             "|---|---|---|---|---|---|---|",
         ]
+        wins = total = 0
         for n, paper in rows.items():
             keys = [key for key in cells if key[0] == f"highdim:{variant}" and key[1] == n]
             if not keys:
                 continue
-            kan = next((cells[k] for k in keys if k[2] == "kan"), Cell([], None, [], []))
-            meta = next((cells[k] for k in keys if k[2] == "metakan"), Cell([], None, [], []))
+            kan = next((cells[k] for k in keys if k[2] == "kan"), Cell())
+            meta = next((cells[k] for k in keys if k[2] == "metakan"), Cell())
             hidden = next(
                 (
                     p.config.model_options.get("meta_hidden")
@@ -348,11 +422,14 @@ def table4_markdown(
                 ),
                 None,
             )
+            result = verdict(meta, paper["metakan_mse"])
+            wins += result == "yes"
+            total += result != "n/a"
             lines.append(
                 f"| {n} | {hidden} | {paper['kan_params']} / {scientific(paper['kan_mse'])} | "
-                f"{kan.params or 'NA'} / {kan.mse()} | "
+                f"{kan.parameters()} / {kan.mse()} | "
                 f"{paper['metakan_params']} / {scientific(paper['metakan_mse'])} | "
-                f"{meta.params or 'NA'} / {meta.mse()} | {verdict(meta, paper['metakan_mse'])} |"
+                f"{meta.parameters()} / {meta.mse()} | {result} |"
             )
-        lines.append("")
+        lines += ["", f"Our MetaKAN at least as accurate as the paper's: {wins} of {total}.", ""]
     return "\n".join(lines)

@@ -330,8 +330,8 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
     """
     config = spec.train
     check_engine_options(config)
+    problem, model, device, dtype = prepare(spec)  # validate before creating any directory
     check_writable(out)
-    problem, model, device, dtype = prepare(spec)
     x_test, u_test = make_test_set(problem, config, device, dtype)
     sample_dtype = torch.get_default_dtype()  # the dtype pinnkan's trainer samples in
     dde = import_deepxde()

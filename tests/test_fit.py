@@ -1,0 +1,210 @@
+"""Regression training: validation, run files, logging, grid changes during training, recipes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pinnkan import build_model
+from pinnkan.cli import main
+from pinnkan.fit import FitConfig, FixedPoints, TargetScaling, default_width, fit, prepare
+from pinnkan.grid import rebuild_model
+from pinnkan.problems import get_problem
+from pinnkan.regression import Regression
+from pinnkan.results import read_run
+from pinnkan.tables import make_table, plan
+
+
+def small(**changes) -> FitConfig:
+    settings = {
+        "problem": "feynman:I.12.5",
+        "model": "kan",
+        "width": [2, 2, 1],
+        "model_options": {"grid": 5},
+        "steps": 3,
+        "train_points": 200,
+        "test_points": 100,
+        "normalize": True,
+    }
+    return FitConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("fit") / "run.h5"
+    fit(small(steps=4, standardize=True), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"problem": "feynman:I.99.9"}, "not known"),
+        ({"problem": "nonsense"}, "not known"),
+        ({"width": [3, 2, 1]}, "does not fit"),
+        ({"width": [2, 2, 2]}, "does not fit"),
+        ({"steps": 0}, "steps=0"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"lr": -1.0}, "lr=-1.0"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"model": "mlp", "model_options": {}, "extend_grids": [10]}, "no B-spline grid"),
+    ],
+)
+def test_bad_input_raises_and_writes_nothing(tmp_path: Path, changes: dict, message: str) -> None:
+    out = tmp_path / "runs" / "bad.h5"
+    with pytest.raises(ValueError, match=message):
+        fit(small(**changes), str(out))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_bad_input_exits_2_without_a_file(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bad.h5"
+    base = ["fit", "--problem", "feynman:I.12.5", "--out", str(out), "--quiet"]
+    for extra in (["--steps", "0"], ["--lr", "-1"], ["--width", "3,1"], ["--problem", "x:y"]):
+        assert main([*base, *extra]) == 2
+        assert capsys.readouterr().err.startswith("pinnkan: error:")
+    assert not out.exists()
+
+
+def test_run_file_round_trip_through_show(trained: Path, capsys) -> None:
+    assert main(["show", str(trained), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["problem"] == "feynman:I.12.5"
+    assert facts["model"] == "kan"
+    assert facts["params"] == 6 * 9
+    assert facts["status"] == "completed"
+    assert facts["steps"] == 4
+    run = read_run(trained)
+    assert run.config["kind"] == "regression"
+    assert run.metrics["rmse"] == pytest.approx(math.sqrt(run.metrics["mse"]))
+    residual = run.test_set["prediction"] - run.test_set["exact"]
+    assert run.metrics["mse"] == pytest.approx(float(np.mean(residual**2)))
+    x = run.test_set["x"]
+    assert np.allclose(run.test_set["exact"], x[:, 0] * x[:, 1])  # raw points, f = q2·Ef
+
+
+def test_rebuilt_model_reproduces_the_stored_predictions(trained: Path) -> None:
+    run = read_run(trained)
+    model = rebuild_model(run.model_config, run.model_state)
+    lower = torch.tensor(run.config["normalization"]["lower"], dtype=torch.float64)
+    upper = torch.tensor(run.config["normalization"]["upper"], dtype=torch.float64)
+    z = 2 * (torch.from_numpy(run.test_set["x"]) - lower) / (upper - lower) - 1
+    scaling = TargetScaling(**run.config["target_scaling"])
+    with torch.no_grad():
+        prediction = scaling(model(z).squeeze(-1)).numpy()
+    assert np.allclose(prediction, run.test_set["prediction"], rtol=1e-12, atol=1e-12)
+
+
+def test_lbfgs_logs_every_inner_evaluation(trained: Path) -> None:
+    history = read_run(trained, load_model=False).history
+    evaluations = history["evaluation"]
+    assert np.array_equal(evaluations, np.arange(1, len(evaluations) + 1))
+    assert len(evaluations) > 4  # several inner iterations per step
+    assert np.all(np.diff(history["step"]) >= 0)
+    ends = ~np.isnan(history["test_mse"])
+    assert ends.sum() == 4  # one test evaluation at the end of each step
+
+
+def test_training_reduces_the_error(tmp_path: Path) -> None:
+    run = fit(small(steps=10), str(tmp_path / "run.h5"))
+    initial = run.history["loss"][0]
+    assert run.metrics["train_mse"] < 1e-2 * initial
+    assert run.metrics["mse"] < 1e-2 * initial
+
+
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+def test_fixed_points_cache_matches_the_model(name: str) -> None:
+    options = {"meta_hidden": 8} if name == "metakan" else {}
+    model = build_model(name, [3, 4, 1], generator=torch.Generator().manual_seed(0), **options)
+    model = model.double()
+    x = torch.rand(50, 3, dtype=torch.float64) * 2 - 1
+    cached = FixedPoints(model, x)
+    with torch.no_grad():
+        assert torch.allclose(cached(), model(x).squeeze(-1), rtol=1e-13, atol=1e-14)
+
+
+def test_default_widths() -> None:
+    assert default_width(get_problem("feynman:I.12.5")) == [2, 2, 1]
+    assert default_width(get_problem("feynman:I.9.18")) == [9, 5, 5, 5, 1]  # 9 variables here
+    assert default_width(get_problem("highdim:f2", dim=7)) == [7, 1, 1]
+
+    class Plane(Regression):
+        def __init__(self) -> None:
+            super().__init__("plane", ["a", "b"], [(0, 1), (0, 1)])
+
+        def target(self, x: torch.Tensor) -> torch.Tensor:
+            return x.sum(dim=1)
+
+    with pytest.raises(ValueError, match="--width"):
+        default_width(Plane())
+
+
+def test_grid_extension_during_training_is_saved_and_reloaded(tmp_path: Path) -> None:
+    config = small(model="metakan", model_options={"grid": 5, "meta_hidden": 8})
+    config = FitConfig(**{**config.to_dict(), "steps": 4, "extend_grids": [10]})
+    run = fit(config, str(tmp_path / "run.h5"))
+    grids = np.asarray(run.history["grid"])
+    assert set(grids[~np.isnan(grids)]) == {5.0, 10.0}
+    stored = read_run(tmp_path / "run.h5")
+    assert stored.model_config["grid"] == 10
+    model = rebuild_model(stored.model_config, stored.model_state)
+    assert model.coefficients.meta_learners[0].output.out_features == 14
+
+
+def test_standardised_targets() -> None:
+    y = torch.tensor([1.0, 3.0, 5.0], dtype=torch.float64)
+    scaling = TargetScaling.of(y, standardize=True)
+    assert (scaling.shift, scaling.scale) == (3.0, 2.0)
+    assert torch.equal(scaling(torch.tensor([0.5])), torch.tensor([4.0]))
+    assert TargetScaling.of(y, standardize=False) == TargetScaling(0.0, 1.0)
+
+
+def test_prepare_seeds_model_and_data() -> None:
+    _, first, data_first = prepare(small(seed=3))
+    _, second, data_second = prepare(small(seed=3))
+    _, third, _ = prepare(small(seed=4))
+    assert torch.equal(data_first.x_train, data_second.x_train)
+    same = [torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters())]
+    assert all(same)
+    assert not all(torch.equal(a, b) for a, b in zip(first.parameters(), third.parameters()))
+
+
+RECIPE = {
+    "description": "test",
+    "table": "table2",
+    "fit": {"steps": 1, "train_points": 50, "test_points": 20, "normalize": True},
+    "model": {"bias": True},
+    "runs": [
+        {"problem": ["feynman:I.12.5", "feynman:I.14.3"], "model": ["kan", "metakan"],
+         "grid": 5, "meta_hidden": 4},
+        {"problem": "feynman:I.12.5", "model": "kan", "grid": 3, "extend_grids": [6]},
+    ],
+}  # fmt: skip
+
+
+def test_recipe_plan_expands_products_and_names_files(tmp_path: Path) -> None:
+    runs = plan(RECIPE, [0, 1], tmp_path)
+    assert len(runs) == 2 * (4 + 1)
+    names = {planned.path.name for planned in runs}
+    assert "feynman-I.12.5-metakan-g5-s1.h5" in names
+    assert "feynman-I.12.5-kan-g6-s0.h5" in names  # named by the final grid
+    kan = next(p.config for p in runs if p.config.model == "kan")
+    assert "meta_hidden" not in kan.model_options
+    with pytest.raises(ValueError, match="neither a fit field nor a model option"):
+        plan({**RECIPE, "runs": [{"problem": "feynman:I.12.5", "colour": "red"}]}, [0], tmp_path)
+
+
+def test_recipe_table_has_ours_beside_the_paper(tmp_path: Path) -> None:
+    runs = plan(RECIPE, [0], tmp_path)
+    for planned in runs[:2]:
+        fit(planned.config, str(planned.path))
+    text = make_table(RECIPE, runs, "pinnkan fit --recipe test.toml")
+    row = next(line for line in text.splitlines() if line.startswith("| I.12.5 |"))
+    assert "1.32e-03" in row  # the paper's KAN G=5 MSE
+    assert "57 / 57" in row  # paper's and our KAN parameter count agree
+    assert "missing" in text  # runs not trained are reported as missing
