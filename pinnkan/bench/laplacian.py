@@ -49,6 +49,8 @@ from pinnkan.derivatives import laplacian
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.nn.constraint import BallHardConstraint
 
+from .saved import saved_for_backward_bytes
+
 ENGINES = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
 HIDDEN = (32, 32, 32)
@@ -105,23 +107,6 @@ def training_step(
         return (lap - forcing).pow(2).mean()
 
     return loss
-
-
-def saved_for_backward_bytes(loss: Callable[[], Tensor], exclude: set[int]) -> int:
-    """Bytes of the distinct storages autograd saves while ``loss()`` is built; runs backward."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor: Tensor) -> Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in exclude:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        value = loss()
-    total = sum(storages.values())
-    value.backward()
-    return total
 
 
 def synchronize(device: torch.device) -> None:
@@ -343,9 +328,7 @@ def print_row(row: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    command = " ".join(
-        ["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)]
-    )
+    command = " ".join(["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)])
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     previous_threads = torch.get_num_threads()
     if args.threads:

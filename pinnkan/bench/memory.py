@@ -44,6 +44,8 @@ from torch import Tensor, nn
 
 from pinnkan.nn import build_model, count_parameters
 
+from .saved import saved_for_backward_bytes
+
 COLUMNS = [
     "model",
     "width",
@@ -87,24 +89,6 @@ class Case:
 
 def tensor_bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def saved_for_backward_bytes(step, exclude: set[int]) -> int:
-    """Bytes of the distinct storages autograd saves while ``step()`` runs (its forward)."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor: Tensor) -> Tensor:
-        storage = tensor.untyped_storage()
-        pointer = storage.data_ptr()
-        if pointer not in exclude:
-            storages[pointer] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = step()
-    total = sum(storages.values())
-    loss.backward()
-    return total
 
 
 def step_times(step, device: torch.device, repeats: int) -> list[float]:

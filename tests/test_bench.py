@@ -1,0 +1,67 @@
+"""The benchmarks behind `pinnkan bench …` run and write self-describing CSVs (no timing asserts)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from pinnkan import build_model, count_parameters
+from pinnkan.bench.saved import saved_for_backward_bytes
+from pinnkan.cli import main
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    lines = path.read_text().splitlines()
+    comments = [line for line in lines if line.startswith("#")]
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    return comments, rows
+
+
+def test_laplacian_benchmark_writes_ratios_against_autograd(tmp_path: Path) -> None:
+    out = tmp_path / "lap.csv"
+    code = main(["bench", "laplacian", "--dim", "3", "--model", "kan,mlp", "--points", "20",
+                 "--repeats", "1", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    comments, rows = read_csv(out)
+    assert comments[0].startswith("# command: pinnkan bench laplacian")
+    assert {row["engine"] for row in rows} >= {"autograd", "forward"}
+    for model in ("kan", "mlp"):
+        by_engine = {row["engine"]: row for row in rows if row["model"] == model}
+        reference = float(by_engine["autograd"]["step_ms"])
+        forward = by_engine["forward"]
+        assert float(forward["speedup_vs_autograd"]) == pytest.approx(
+            reference / float(forward["step_ms"]), rel=0.02
+        )
+        width = [3, 32, 32, 32, 1]
+        assert int(forward["parameters"]) == count_parameters(build_model(model, width))
+
+
+def test_memory_benchmark_rows_add_up(tmp_path: Path) -> None:
+    out = tmp_path / "mem.csv"
+    code = main(["bench", "memory", "--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8",
+                 "--repeats", "1", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    comments, rows = read_csv(out)
+    assert comments[0].startswith("# command: pinnkan bench memory")
+    assert [row["model"] for row in rows] == ["kan", "metakan", "mlp"]
+    for row in rows:
+        parts = ("parameter_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes")
+        assert int(row["modelled_peak_bytes"]) == sum(int(row[name]) for name in parts)
+        assert int(row["parameter_bytes"]) == 4 * int(row["parameters"])  # float32
+
+
+def test_saved_bytes_counts_distinct_storages_once() -> None:
+    import torch
+
+    weight = torch.ones(10, requires_grad=True)
+    x = torch.ones(1000)  # saved by the multiplication: 4,000 bytes
+
+    def loss() -> torch.Tensor:
+        product = x * weight.repeat(100)
+        return (product * product).sum()  # saves `product` (4,000 bytes) once, not twice
+
+    counted = saved_for_backward_bytes(loss, exclude={weight.untyped_storage().data_ptr()})
+    assert counted == 4000 + 4000
+    assert weight.grad is not None
