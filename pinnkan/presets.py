@@ -34,14 +34,21 @@ def list_presets(recipes: bool = False) -> dict[str, str]:
     }
 
 
+def parse(text: str, name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{name}: not valid TOML: {error}") from None
+
+
 def load_preset(name: str) -> dict[str, Any]:
     """A shipped preset by name, or a TOML file by path."""
     files = preset_files()
     if name in files:
-        return tomllib.loads(files[name].read_text())
+        return parse(files[name].read_text(), name)
     path = Path(name)
     if path.suffix == ".toml" and path.is_file():
-        return tomllib.loads(path.read_text())
+        return parse(path.read_text(), name)
     raise ValueError(
         f"preset {name!r} is not known; allowed: {', '.join(sorted(files))} or a .toml file"
     )

@@ -91,11 +91,14 @@ def done(path: Path) -> bool:
         return False
 
 
-def run_one(job: tuple[SolveSpec, str, str]) -> str:
-    """Worker: one solve with one torch thread; returns a line for the log."""
+def run_one(job: tuple[SolveSpec, str, str, int]) -> str:
+    """Worker: one solve with one torch thread; returns a line for the log. A worker whose sweep
+    process has gone (killed) starts nothing new."""
     import torch
 
-    spec, out, device = job
+    spec, out, device, parent = job
+    if os.getppid() != parent:
+        return f"{out}: skipped, the sweep process has stopped"
     torch.set_num_threads(1)
     run = solve_pde(replace(spec, device=device), out)
     return f"{out}: {run.status}, rel_l2 {run.metrics.get('rel_l2', float('nan')):.3e}"
@@ -118,15 +121,21 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.only:
         keys = [k.strip() for k in args.only.split(",")]
         planned = [(s, p) for s, p in planned if any(k in p.name for k in keys)]
-    todo = [(spec, str(path), args.device) for spec, path in planned if not done(path)]
+    todo = [(spec, str(path), args.device, os.getpid()) for spec, path in planned if not done(path)]
     print(f"{len(planned)} runs planned, {len(planned) - len(todo)} already done")
     if args.dry_run:
-        for _, path, _ in todo:
+        for _, path, _, _ in todo:
             print(f"  would run {path}")
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for line in pool.map(run_one, todo):
-            print(line, flush=True)
+        futures = [pool.submit(run_one, job) for job in todo]
+        try:
+            for future in futures:
+                print(future.result(), flush=True)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            print("sweep interrupted; rerun the same command to continue", flush=True)
+            return 1
     return 0
