@@ -114,6 +114,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: a PINN step is many small operations and more "
+        "threads mostly wait on each other; raise it for thousands of points per step)",
+    )
+
+
 def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("solve", help="solve a PDE with physics-informed training")
     parser.add_argument("--problem", required=True, help="problem name or path/file.py:Class")
@@ -139,6 +149,7 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
+    add_threads_argument(parser)
     parser.add_argument("--out", help="run file path (default: results/runs/<name>.h5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=commands.solve)
@@ -148,6 +159,7 @@ def add_resume_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("resume", help="continue a run from its checkpoint")
     parser.add_argument("run", help="path of a .h5 run file written by `pinnkan solve`")
     parser.add_argument("--steps", type=int, help="new total number of steps (default: the run's)")
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=commands.resume)
 

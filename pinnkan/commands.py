@@ -10,6 +10,8 @@ import time
 from dataclasses import fields
 from typing import Any
 
+import torch
+
 from . import distributed
 from .nn.build import list_models, model_options
 from .presets import list_presets, load_preset
@@ -17,6 +19,7 @@ from .problems import list_problems
 from .results import format_summary, new_run_path, read_run, summary
 from .runner import SolveSpec, resume_pde, solve_pde
 from .train import TrainConfig
+from .validation import check_int
 
 MODEL_FLAGS = (
     "grid",
@@ -105,7 +108,13 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
 
+def set_threads(threads: int) -> None:
+    check_int("threads", threads, 1)
+    torch.set_num_threads(threads)
+
+
 def solve(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
     spec = solve_spec(args)
     out = args.out or str(
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
@@ -119,6 +128,7 @@ def solve(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
     steps = args.steps
     progress = None
     if not args.quiet:
