@@ -16,8 +16,9 @@ from . import distributed
 from .nn.build import list_models, model_options
 from .presets import list_presets, load_preset
 from .problems import list_problems
-from .results import format_summary, new_run_path, read_run, summary
+from .results import read_run
 from .runner import SolveSpec, resume_pde, solve_pde
+from .summary import format_summary, new_run_path, summary
 from .train import TrainConfig
 from .validation import check_int
 
@@ -121,7 +122,7 @@ def solve(args: argparse.Namespace) -> int:
     )
     progress = None if args.quiet else Progress(spec.train.steps)
     if args.engine == "deepxde":
-        from .interop.deepxde import solve_with_deepxde  # imports deepxde: only on request
+        from .interop.deepxde_solve import solve_with_deepxde  # imports deepxde: only on request
 
         return finish(solve_with_deepxde(spec, out, progress), out)
     return finish(solve_pde(spec, out, progress), out)

@@ -25,7 +25,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .forward_laplacian import Directions, forward_laplacian, supports
+from .directions import Directions, draw_directions
+from .forward_laplacian import forward_laplacian, supports
 
 METHODS = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
@@ -112,7 +113,7 @@ def autograd_laplacian(model: Model, x: Tensor, create_graph: bool = True) -> tu
     return autograd_directional_laplacian(model, x, Directions(x.shape[1], 1.0), create_graph)
 
 
-# --- the directions of each method -----------------------------------------------------------
+# --- the samples of each method -------------------------------------------------------------
 
 
 def check_samples(method: str, samples: int | None, dim: int) -> int | None:
@@ -133,23 +134,6 @@ def check_samples(method: str, samples: int | None, dim: int) -> int | None:
     if upper is not None and samples > upper:
         raise ValueError(f"samples={samples} is not allowed; SDGD takes at most d = {dim}")
     return samples
-
-
-def draw_directions(
-    method: str, x: Tensor, samples: int | None, generator: torch.Generator | None
-) -> Directions:
-    """The directions of ``method`` for points ``x (batch, d)``, drawn from ``generator``."""
-    batch, dim = x.shape
-    device = generator.device if generator is not None else x.device
-    if method == "sdgd":
-        subset = torch.randperm(dim, generator=generator, device=device)[:samples]
-        return Directions(dim, dim / samples, coordinates=subset.to(x.device))
-    if method == "hutchinson":
-        shape = (batch, samples, dim)
-        bits = torch.randint(0, 2, shape, generator=generator, device=device, dtype=torch.int8)
-        probes = (2 * bits - 1).to(device=x.device, dtype=x.dtype)
-        return Directions(dim, 1.0 / samples, vectors=probes)
-    return Directions(dim, 1.0)
 
 
 # --- the public entry point ------------------------------------------------------------------

@@ -32,13 +32,15 @@ from torch import Tensor, nn
 
 from .basis.base import LinearBasis, contract
 from .device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, resolve_dtype
+from .environment import environment_info
 from .grid import check_bspline_network, extend_grid, update_grid
 from .nn.build import build_model, count_parameters
 from .nn.kan import KANNetwork
 from .optim import OPTIMIZERS, make_optimizer, parameter_groups
 from .problems import get_problem
 from .regression import Regression, RegressionData
-from .results import Run, check_writable, environment_info, new_run_path, write_run
+from .results import Run, check_writable, write_run
+from .summary import new_run_path
 from .validation import check_bool, check_choice, check_int, check_positive
 
 Progress = Callable[[int, dict], None]
@@ -424,7 +426,7 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Handler of ``pinnkan fit``: one run, or every run of ``--recipe``."""
-    from .results import format_summary
+    from .summary import format_summary
 
     if args.recipe is not None:
         from .tables import run_recipe_command

@@ -1,9 +1,9 @@
 """Forward Laplacian engine: value, first- and second-order information in one pass.
 
 Second derivatives are taken along directions v_1 … v_K ∈ R^d with one weight w (see
-:class:`Directions`): the engine computes ``L u = w Σ_k v_kᵀ ∇²u v_k``, which is the exact
-Laplacian for v_k = e_k (w = 1), SDGD for a random subset of coordinates (w = d/K) and
-Hutchinson's estimator for Rademacher probes (w = 1/K).
+:class:`pinnkan.directions.Directions`): the engine computes ``L u = w Σ_k v_kᵀ ∇²u v_k``,
+which is the exact Laplacian for v_k = e_k (w = 1), SDGD for a random subset of coordinates
+(w = d/K) and Hutchinson's estimator for Rademacher probes (w = 1/K).
 
 For the node values ``a (batch, n)`` of a layer, the :class:`Jet` carries
 
@@ -23,9 +23,10 @@ and through an MLP layer ``z = W a + b``, ``y = σ(z)``:
 
 At the input (a = x) the directional derivatives are the directions themselves, so a KAN's
 first J is its slopes at the selected coordinates, and an MLP's first J (= W_Sᵀ) is shared by all
-points. Which of J and G a layer carries is chosen by a cost model (:func:`gram_plan`); the last
-hidden layer carries only ``diag G' = Σ_i (G A)_ij A_ij``, all the output layer needs. One ordinary
-backward through this graph gives the parameter gradients.
+points. Which of J and G a layer carries is chosen by a cost model
+(:func:`pinnkan.gram.gram_plan`); the last hidden layer carries only
+``diag G' = Σ_i (G A)_ij A_ij``, all the output layer needs. One ordinary backward through this
+graph gives the parameter gradients.
 """
 
 from __future__ import annotations
@@ -36,52 +37,11 @@ import torch
 from torch import Tensor, nn
 
 from .basis.base import LinearBasis, contract, per_edge
+from .directions import Directions
+from .gram import SymmetricGram, gram_plan
 from .nn.constraint import BallHardConstraint
 from .nn.kan import KANLayer, KANNetwork
 from .nn.mlp import MLP
-
-REPRESENTATIONS = ("auto", "jacobian", "gram")
-
-
-class Directions(NamedTuple):
-    """Directions v_k ∈ R^d and weight w of the operator ``L u = w Σ_k v_kᵀ ∇²u v_k``.
-
-    Attributes:
-        dim: d.
-        weight: w.
-        coordinates: ``(K,)`` indices, v_k = e_{S_k}; None (with ``vectors`` None) means all d
-            coordinates, the exact Laplacian.
-        vectors: ``(batch, K, d)`` dense directions, one set per point (Hutchinson probes).
-    """
-
-    dim: int
-    weight: float
-    coordinates: Tensor | None = None
-    vectors: Tensor | None = None
-
-    @property
-    def count(self) -> int:
-        """K, the number of directions."""
-        if self.vectors is not None:
-            return self.vectors.shape[1]
-        return self.dim if self.coordinates is None else self.coordinates.numel()
-
-    def rows(self, part: slice) -> Directions:
-        """The directions of the points ``part`` (only per-point vectors depend on the point)."""
-        if self.vectors is None:
-            return self
-        return self._replace(vectors=self.vectors[part])
-
-    def trace(self) -> float | Tensor:
-        """``w Σ_k |v_k|²`` (L applied to |x|²/2): a float, or ``(batch,)`` for vectors."""
-        if self.vectors is None:
-            return self.weight * self.count
-        return self.weight * self.vectors.pow(2).sum(dim=(1, 2))
-
-    def along_inputs(self, x: Tensor) -> Tensor:
-        """``w Σ_k (v_k·x) v_k`` for dense vectors: ``(batch, d)``."""
-        projections = (self.vectors @ x.unsqueeze(-1)).squeeze(-1)  # (batch, K)
-        return self.weight * (projections.unsqueeze(1) @ self.vectors).squeeze(1)
 
 
 class Jet(NamedTuple):
@@ -119,27 +79,6 @@ def squared_norms(jet: Jet) -> Tensor:
     if jet.gram is not None:
         return torch.diagonal(jet.gram, dim1=-2, dim2=-1)
     return jet.weight * jet.jacobian.pow(2).sum(dim=-2)
-
-
-class SymmetricGram(torch.autograd.Function):
-    """``G = Jᵀ J`` for ``J (..., K, n)``, with the backward ``∂L/∂J = J (Ḡ + Ḡᵀ)``: one
-    matrix product instead of autograd's two and a sum. The backward is made of differentiable
-    operations, so higher derivatives stay exact; ``torch.func`` transforms are supported."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(jacobian: Tensor) -> Tensor:
-        return jacobian.transpose(-2, -1) @ jacobian
-
-    @staticmethod
-    def setup_context(ctx, inputs: tuple[Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        (jacobian,) = ctx.saved_tensors
-        return jacobian @ (grad + grad.transpose(-2, -1))
 
 
 def to_gram(jet: Jet) -> Jet:
@@ -370,48 +309,7 @@ def mlp_jet(mlp: MLP, x: Tensor, directions: Directions, want_along: bool, plan:
     return jet
 
 
-# --- planning and the engine ---------------------------------------------------------------
-
-
-def plan_cost(width: list[int], count: int, shared_first: bool, switch: int) -> int:
-    """Multiply-adds per point to carry J for hidden outputs l < ``switch`` and G from it on.
-
-    Per hidden output l (width n) feeding hidden output l + 1 (width n'): the squared norms
-    K n (J only), the switch K n² (free when the first J is shared by all points) and the
-    propagation K n n' (J) or n n' (n + n') (G); into the last hidden output, which needs only
-    diag G, it is K n n' + K n' (J) or n n' (n + 1) (G).
-    """
-    layers = len(width) - 1
-    cost = 0
-    for hidden in range(1, layers - 1):
-        n, n_next = width[hidden], width[hidden + 1]
-        diagonal_only = hidden + 1 == layers - 1
-        if hidden < switch:
-            cost += count * n + count * n * n_next + (count * n_next if diagonal_only else 0)
-            continue
-        if hidden == switch and not (shared_first and hidden == 1):
-            cost += count * n * n
-        cost += n * n * n_next + n * n_next * (1 if diagonal_only else n_next)
-    return cost
-
-
-def gram_plan(
-    width: list[int], count: int, shared_first: bool = False, representation: str = "auto"
-) -> list[bool]:
-    """For each hidden output l = 1 … L−1: carry G (True) or J (False), the cheaper plan.
-
-    The last hidden output carries only diag G, so switching there is never chosen.
-    ``representation`` "jacobian" or "gram" forces one representation everywhere.
-    """
-    if representation not in REPRESENTATIONS:
-        allowed = ", ".join(REPRESENTATIONS)
-        raise ValueError(f"representation={representation!r} is not known; allowed: {allowed}")
-    hidden = len(width) - 2
-    if representation != "auto":
-        return [representation == "gram"] * hidden
-    switches = range(1, max(hidden, 1) + 1)  # the last, ``hidden``, means: never switch
-    best = min(switches, key=lambda s: (plan_cost(width, count, shared_first, s), -s))
-    return [output >= best and output < hidden for output in range(1, hidden + 1)]
+# --- the engine ---------------------------------------------------------------------------
 
 
 def supports(model: object) -> bool:

@@ -15,22 +15,20 @@ Configuration is plain data: JSON-able values, tuples normalised to lists, numpy
 Python numbers (:func:`plain_data`); reading gives back exactly ``plain_data(config)``.
 :func:`write_run` is atomic: it writes a temporary file in the target directory and renames it
 over the target, so a reader never sees a half-written run file.
+
+Neighbours: the checkpoint bytes are :mod:`pinnkan.checkpoint`, ``config["environment"]`` is
+:mod:`pinnkan.environment`, and ``pinnkan show`` and the default run file name are
+:mod:`pinnkan.summary`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import pickle
-import platform
-import random
-import re
 import secrets
-import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import deserialize_state, serialize_state
+from .environment import pinnkan_version, utc_now
+
 FORMAT = "pinnkan-run"
 SCHEMA_VERSION = 1
 STATUSES = ("running", "completed", "interrupted", "diverged", "failed")
 COMPRESS_ABOVE = 4096  # arrays with more elements are stored gzip-compressed (lossless)
-SUMMARY_KEYS = (
-    "path", "status", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
-    "wall_time_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian", "device",
-    "dtype", "created_utc",
-)  # fmt: skip
 
 
 class RunFileError(ValueError):
@@ -433,228 +429,7 @@ def restore_model(run: Run, device: str | torch.device | None = None) -> nn.Modu
     return model.to(device) if device is not None else model
 
 
-# --- checkpoint state ----------------------------------------------------------------------------
-
-
-def serialize_state(state: Any) -> bytes:
-    """``torch.save`` bytes of optimizer / scheduler / RNG state (nested dicts, lists, tensors)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-def deserialize_state(data: bytes, allow_pickle: bool = False) -> Any:
-    """Inverse of :func:`serialize_state`, loaded with ``weights_only=True`` onto the CPU.
-
-    Objects outside torch's weights-only allowlist raise ValueError unless ``allow_pickle``
-    (only for files you trust: unpickling can run code).
-    """
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if not allow_pickle:
-            raise ValueError(
-                "state holds objects outside torch's weights-only allowlist "
-                f"({one_line(error)[:200]}); pass allow_pickle=True only for trusted files"
-            ) from error
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-
-
-def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
-    """States of the torch (CPU, CUDA), numpy and Python global RNGs and of named generators.
-
-    Only tensors, ints, floats, str and tuples: loadable with ``weights_only=True``.
-    """
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"]["key"] = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
-    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if cuda else [],
-        "numpy": numpy_state,
-        "python": random.getstate(),
-        "generators": {name: g.get_state() for name, g in (generators or {}).items()},
-    }
-
-
-def restore_rng_state(
-    state: dict[str, Any], generators: dict[str, torch.Generator] | None = None
-) -> None:
-    """Inverse of :func:`capture_rng_state`; each named generator must be in ``state``."""
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    numpy_state = {**state["numpy"], "state": dict(state["numpy"]["state"])}
-    numpy_state["state"]["key"] = numpy_state["state"]["key"].numpy().astype(np.uint32)
-    np.random.set_state(numpy_state)
-    random.setstate(state["python"])
-    for name, generator in (generators or {}).items():
-        if name not in state["generators"]:
-            raise ValueError(f"generator {name!r} is not in the saved RNG state")
-        generator.set_state(state["generators"][name])
-
-
-# --- environment ---------------------------------------------------------------------------------
-
-
-def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
-    """Versions, hostname-free platform, device name, git commit and creation time (UTC)."""
-    package = Path(__file__).resolve().parent
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "h5py": h5py.__version__,
-        "hdf5": h5py.version.hdf5_version,
-        "pinnkan": pinnkan_version(),
-        "cuda": torch.version.cuda,
-        "platform": platform.platform(),
-        "device_name": device_name(device),
-        "git_commit": git_commit(package),
-        "git_dirty": git_dirty(package),
-        "created_utc": utc_now().isoformat(timespec="seconds"),
-    }
-
-
-def device_name(device: str | torch.device | None) -> str:
-    where = torch.device(device if device is not None else "cpu")
-    if where.type == "cuda" and torch.cuda.is_available():
-        return torch.cuda.get_device_name(where)
-    if where.type == "cpu":
-        return platform.processor() or platform.machine() or "cpu"
-    return where.type
-
-
-def git_output(package: Path, *arguments: str) -> str | None:
-    """``git <arguments>`` in the checkout whose top level holds ``package``; None otherwise."""
-    try:
-        top = run_git(package, "rev-parse", "--show-toplevel")
-        if Path(top).resolve() != package.parent.resolve():
-            return None
-        return run_git(package, *arguments)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def run_git(directory: Path, *arguments: str) -> str:
-    done = subprocess.run(
-        ["git", *arguments], cwd=directory, capture_output=True, text=True, timeout=10, check=True
-    )
-    return done.stdout.strip()
-
-
-def git_commit(package: Path) -> str | None:
-    """``git rev-parse HEAD`` of the pinnkan checkout holding ``package``; None if not one."""
-    return git_output(package, "rev-parse", "HEAD")
-
-
-def git_dirty(package: Path) -> bool | None:
-    status = git_output(package, "status", "--porcelain", "--untracked-files=no")
-    return None if status is None else bool(status)
-
-
-def pinnkan_version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-# --- summary and paths ---------------------------------------------------------------------------
-
-
-def summary(run: Run) -> dict[str, Any]:
-    """The ``pinnkan show RUN.h5 --json`` dict: :data:`SUMMARY_KEYS`, None where unknown.
-
-    Non-finite floats become None (strict JSON); ``status`` tells a diverged run apart.
-    """
-    config, metrics = run.config, run.metrics
-    problem, model = config.get("problem"), config.get("model")
-    model_config = run.model_config or (model if isinstance(model, dict) else {})
-    width = model_config.get("width") or [None]
-    values = {
-        "path": str(run.path) if run.path is not None else None,
-        "status": run.status,
-        "problem": problem.get("name") if isinstance(problem, dict) else problem,
-        "dim": first_known(config.get("dim"), nested(problem, "dim"), width[0]),
-        "model": first_known(model_config.get("name"), model if isinstance(model, str) else None),
-        "params": metrics.get("params"),
-        "steps": first_known(metrics.get("steps"), last(run.history, "step")),
-        "rel_l2": first_known(metrics.get("rel_l2"), last(run.history, "rel_l2")),
-        "wall_time_s": first_known(metrics.get("wall_time_s"), last(run.history, "wall_time_s")),
-        "peak_memory_bytes": first_known(
-            metrics.get("peak_memory_bytes"), last(run.history, "peak_memory_bytes")
-        ),
-        "sampling": first_known(config.get("sampling"), config.get("sampling_law")),
-        "created_utc": nested(config.get("environment"), "created_utc"),
-    }
-    for key in SUMMARY_KEYS:
-        if key not in values:
-            values[key] = metrics.get(key, config.get(key))
-    return {key: finite_or_none(values[key]) for key in SUMMARY_KEYS}
-
-
-def first_known(*candidates: Any) -> Any:
-    return next((value for value in candidates if value is not None), None)
-
-
-def nested(mapping: Any, key: str) -> Any:
-    return mapping.get(key) if isinstance(mapping, dict) else None
-
-
-def last(history: dict[str, np.ndarray], name: str) -> Any:
-    column = history.get(name)
-    return python_scalar(column[-1]) if column is not None and len(column) else None
-
-
-def finite_or_none(value: Any) -> Any:
-    value = python_scalar(value)
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def format_summary(run: Run) -> str:
-    """Aligned ``label  value`` lines for ``pinnkan show RUN.h5``."""
-    facts = summary(run)
-    shown = {
-        "run": facts["path"],
-        "status": facts["status"],
-        "problem": facts["problem"],
-        "dimension": facts["dim"],
-        "model": facts["model"],
-        "parameters": f"{facts['params']:,}" if isinstance(facts["params"], int) else None,
-        "steps": facts["steps"],
-        "rel. L2 error": scientific(facts["rel_l2"]),
-        "rel. L1 / Linf": pair(scientific(facts["rel_l1"]), scientific(facts["rel_linf"])),
-        "test MSE": scientific(facts["mse"]),
-        "wall time": None if facts["wall_time_s"] is None else f"{facts['wall_time_s']:.1f} s",
-        "peak memory": mebibytes(facts["peak_memory_bytes"]),
-        "seed / preset": pair(facts["seed"], facts["preset"]),
-        "sampling": facts["sampling"],
-        "laplacian": facts["laplacian"],
-        "device / dtype": pair(facts["device"], facts["dtype"]),
-        "created (UTC)": facts["created_utc"],
-    }
-    width = max(len(label) for label in shown)
-    return "\n".join(
-        f"{label:<{width}}  {'n/a' if value is None else value}" for label, value in shown.items()
-    )
-
-
-def scientific(value: Any) -> str | None:
-    return f"{value:.3e}" if isinstance(value, (int, float)) else None
-
-
-def mebibytes(value: Any) -> str | None:
-    return f"{value / 2**20:.1f} MiB" if isinstance(value, (int, float)) else None
-
-
-def pair(first: Any, second: Any) -> str | None:
-    if first is None and second is None:
-        return None
-    return f"{'n/a' if first is None else first} / {'n/a' if second is None else second}"
+# --- output directory --------------------------------------------------------------------------
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -674,34 +449,3 @@ def check_writable(path: str | os.PathLike) -> Path:
             f"output directory {directory} is not writable: {error.strerror or one_line(error)}"
         ) from error
     return directory
-
-
-def new_run_path(
-    directory: str | os.PathLike,
-    problem: str,
-    model: str,
-    dim: int | None,
-    seed: int | None,
-    now: datetime | None = None,
-) -> Path:
-    """``directory/<problem>-d<dim>-<model>-s<seed>-<YYYYmmdd-HHMMSS UTC>.h5``, not yet taken.
-
-    Characters outside ``[A-Za-z0-9._-]`` become ``-``; ``-2``, ``-3``, … make it unique.
-    """
-    parts = [slug(problem)]
-    if dim is not None:
-        parts.append(f"d{dim}")
-    parts.append(slug(model))
-    if seed is not None:
-        parts.append(f"s{seed}")
-    parts.append((now or utc_now()).strftime("%Y%m%d-%H%M%S"))
-    stem = Path(directory) / "-".join(parts)
-    candidate, counter = stem.with_name(stem.name + ".h5"), 1
-    while candidate.exists():
-        counter += 1
-        candidate = stem.with_name(f"{stem.name}-{counter}.h5")
-    return candidate
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "run"

@@ -21,10 +21,11 @@ from torch import nn
 
 from . import distributed
 from .device import device_name, resolve_device, resolve_dtype
+from .environment import environment_info
 from .nn.build import build_model, count_parameters, get_spec
 from .problem import PDE
 from .problems import get_problem
-from .results import Run, check_writable, environment_info, read_run, write_run
+from .results import Run, check_writable, read_run, write_run
 from .train import PDETrainer, TrainConfig
 
 KAN_FAMILY_WITH_ORDER = ("kan", "metakan")

@@ -26,13 +26,13 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
+from .checkpoint import deserialize_state, serialize_state
 from .derivatives import ESTIMATORS, METHODS
 from .device import peak_memory_bytes, reset_peak_memory
 from .geometry import LAWS
 from .nn.constraint import BallHardConstraint
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler, parameter_groups
 from .problem import PDE
-from .results import deserialize_state, serialize_state
 from .validation import check_choice, check_int, check_positive
 
 CONSTRAINTS = ("hard", "soft")

@@ -1,4 +1,4 @@
-"""Tests of pinnkan.interop.deepxde.
+"""Tests of pinnkan.interop.deepxde (adapters) and pinnkan.interop.deepxde_solve (the engine).
 
 DeepXDE keeps process-wide state (its backend, default float, torch's default device and dtype,
 L-BFGS options), so nothing here imports it into the pytest process: every check that needs
@@ -22,6 +22,7 @@ import torch
 
 from pinnkan.geometry import Ball
 from pinnkan.interop import deepxde as interop
+from pinnkan.interop import deepxde_solve
 from pinnkan.problem import BallPDE, ExactSolution, Fields
 from pinnkan.problems import get_problem
 from pinnkan.runner import SolveSpec, prepare
@@ -111,7 +112,7 @@ def measure_residuals(dde) -> dict:
     from pinnkan.nn import build_model
 
     result = {}
-    with interop.deepxde_session(dde, torch.float64, torch.device("cpu")):
+    with deepxde_solve.deepxde_session(dde, torch.float64, torch.device("cpu")):
         cases = [get_problem(name, dim=4) for name in ("poisson", "allen_cahn", "sine_gordon")]
         cases.append(GradientPDE(dim=4))
         for problem in cases:
@@ -182,10 +183,10 @@ def measure_solve(out: Path) -> dict:
 
     solve = spec(steps=300, lr=1e-2, eval_every=100, test_points=2000)
     problem, model, _, _ = prepare(solve)
-    x_test, u_test = interop.make_test_set(problem, solve.train, "cpu", torch.float32)
+    x_test, u_test = deepxde_solve.make_test_set(problem, solve.train, "cpu", torch.float32)
     untrained = relative_errors(predict(BallHardConstraint(model), x_test), u_test)["rel_l2"]
     path = out / "solve.h5"
-    interop.solve_with_deepxde(solve, str(path))
+    deepxde_solve.solve_with_deepxde(solve, str(path))
     run = read_run(path)
     restored = BallHardConstraint(restore_model(run))
     replay = predict(restored, torch.as_tensor(run.test_set["x"]))
@@ -209,7 +210,7 @@ def measure_parity(dde, out: Path) -> dict:
     result = {}
     for constraint in ("hard", "soft"):
         solve = spec(dtype="float64", constraint=constraint, boundary_points=30, lr=1e-2)
-        deepxde_run = interop.solve_with_deepxde(solve, str(out / f"dde_{constraint}.h5"))
+        deepxde_run = deepxde_solve.solve_with_deepxde(solve, str(out / f"dde_{constraint}.h5"))
         pinnkan_run = solve_pde(solve, str(out / f"pk_{constraint}.h5"))
         result[constraint] = {
             "deepxde": deepxde_run.metrics["rel_l2"],
@@ -217,7 +218,7 @@ def measure_parity(dde, out: Path) -> dict:
             "step10": pinnkan_run.history["rel_l2"][0],
         }
     lbfgs = spec(optimizer="lbfgs", steps=4, lbfgs_max_iter=5, eval_every=1)
-    run = interop.solve_with_deepxde(lbfgs, str(out / "lbfgs.h5"))
+    run = deepxde_solve.solve_with_deepxde(lbfgs, str(out / "lbfgs.h5"))
     result["lbfgs"] = {"loss": list(run.history["loss"]), "steps": run.metrics["steps"]}
     result["lbfgs_options_restored"] = dict(dde.optimizers.LBFGS_options)
     return result
@@ -242,6 +243,7 @@ def child_imports() -> None:
     import pinnkan  # noqa: F401
     import pinnkan.cli  # noqa: F401
     import pinnkan.interop.deepxde as module
+    import pinnkan.interop.deepxde_solve  # noqa: F401
 
     assert "deepxde" not in sys.modules, "importing pinnkan imported deepxde"
     os.environ["DDE_BACKEND"] = "jax"
@@ -366,13 +368,13 @@ def test_test_set_is_the_trainers() -> None:
     solve = spec(test_points=300, law="volume")
     problem, model, device, dtype = prepare(solve)
     trainer = PDETrainer(problem, model, solve.train, device, dtype)
-    x, exact = interop.make_test_set(problem, solve.train, device, dtype)
+    x, exact = deepxde_solve.make_test_set(problem, solve.train, device, dtype)
     assert torch.equal(x, trainer.x_test) and torch.equal(exact, trainer.u_test)
 
 
 def test_bad_input_is_refused_before_deepxde_is_touched(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="prompt_lr=0.01 is not supported"):
-        interop.solve_with_deepxde(spec(prompt_lr=0.01), str(tmp_path / "run.h5"))
+        deepxde_solve.solve_with_deepxde(spec(prompt_lr=0.01), str(tmp_path / "run.h5"))
     problem = get_problem("poisson", dim=3)
     with pytest.raises(ValueError, match="num_domain=0 is not allowed"):
         interop.to_deepxde_data(problem, 0)

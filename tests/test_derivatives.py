@@ -16,13 +16,9 @@ from pinnkan.derivatives import (
     hessian_diagonal,
     laplacian,
 )
-from pinnkan.forward_laplacian import (
-    Directions,
-    SymmetricGram,
-    forward_laplacian,
-    gram_plan,
-    supports,
-)
+from pinnkan.directions import Directions
+from pinnkan.forward_laplacian import forward_laplacian, supports
+from pinnkan.gram import SymmetricGram, gram_plan
 from pinnkan.nn import KANLayer, build_model
 from pinnkan.nn.constraint import BallHardConstraint
 
@@ -240,7 +236,7 @@ def test_estimators_equal_their_autograd_versions(
     name: str, method: str, representation: str
 ) -> None:
     """Same seed, same directions: the forward estimator and the autograd one agree exactly."""
-    from pinnkan.derivatives import draw_directions
+    from pinnkan.directions import draw_directions
 
     model = BallHardConstraint(build(name, 7), radius=1.2)
     x = ball_points(5, 7)

@@ -21,9 +21,10 @@ import pytest
 import torch
 
 from pinnkan import cli
+from pinnkan.checkpoint import deserialize_state, serialize_state
 from pinnkan.nn.build import build_model
 from pinnkan.problems import get_problem
-from pinnkan.results import deserialize_state, read_run, serialize_state, write_run
+from pinnkan.results import read_run, write_run
 from pinnkan.train import PDETrainer, TrainConfig
 
 CLOCK_COLUMNS = ("train_time_s", "wall_time_s", "peak_memory_bytes")

@@ -18,27 +18,27 @@ import pytest
 import torch
 
 import pinnkan
-from pinnkan import results
+from pinnkan import environment, results
+from pinnkan.checkpoint import (
+    capture_rng_state,
+    deserialize_state,
+    restore_rng_state,
+    serialize_state,
+)
+from pinnkan.environment import environment_info
 from pinnkan.results import (
     Run,
     RunFileError,
     append_history,
-    capture_rng_state,
     check_writable,
-    deserialize_state,
-    environment_info,
-    format_summary,
     history_columns,
     is_run_file,
-    new_run_path,
     plain_data,
     read_run,
     restore_model,
-    restore_rng_state,
-    serialize_state,
-    summary,
     write_run,
 )
+from pinnkan.summary import format_summary, new_run_path, summary
 
 CONFIG = {
     "problem": {"name": "poisson", "dim": 3, "alpha": 0.01, "boundary": "hard"},
@@ -336,7 +336,7 @@ def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:
     expected = done.stdout.strip() if done.returncode == 0 else None
     assert info["git_commit"] == expected
     assert info["git_commit"] is None or re.fullmatch("[0-9a-f]{40}", info["git_commit"])
-    assert results.git_commit(tmp_path / "not_a_checkout") is None
+    assert environment.git_commit(tmp_path / "not_a_checkout") is None
     hostname = socket.gethostname()
     assert len(hostname) < 4 or hostname not in json.dumps(info)
     assert plain_data(info) == info

@@ -1,0 +1,83 @@
+"""Where a run ran: package versions, platform, device name, git commit and creation time.
+
+:func:`environment_info` is stored in a run file's configuration as ``config["environment"]``
+(docs/runfile.md); it names no host.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+
+def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
+    """Versions, hostname-free platform, device name, git commit and creation time (UTC)."""
+    package = Path(__file__).resolve().parent
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "h5py": h5py.__version__,
+        "hdf5": h5py.version.hdf5_version,
+        "pinnkan": pinnkan_version(),
+        "cuda": torch.version.cuda,
+        "platform": platform.platform(),
+        "device_name": device_name(device),
+        "git_commit": git_commit(package),
+        "git_dirty": git_dirty(package),
+        "created_utc": utc_now().isoformat(timespec="seconds"),
+    }
+
+
+def device_name(device: str | torch.device | None) -> str:
+    where = torch.device(device if device is not None else "cpu")
+    if where.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(where)
+    if where.type == "cpu":
+        return platform.processor() or platform.machine() or "cpu"
+    return where.type
+
+
+def git_output(package: Path, *arguments: str) -> str | None:
+    """``git <arguments>`` in the checkout whose top level holds ``package``; None otherwise."""
+    try:
+        top = run_git(package, "rev-parse", "--show-toplevel")
+        if Path(top).resolve() != package.parent.resolve():
+            return None
+        return run_git(package, *arguments)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_git(directory: Path, *arguments: str) -> str:
+    done = subprocess.run(
+        ["git", *arguments], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+    )
+    return done.stdout.strip()
+
+
+def git_commit(package: Path) -> str | None:
+    """``git rev-parse HEAD`` of the pinnkan checkout holding ``package``; None if not one."""
+    return git_output(package, "rev-parse", "HEAD")
+
+
+def git_dirty(package: Path) -> bool | None:
+    status = git_output(package, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+def pinnkan_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,148 @@
+"""What ``pinnkan show`` prints about a run, and the default name of a new run file.
+
+:func:`summary` is the ``pinnkan show RUN.h5 --json`` dict (:data:`SUMMARY_KEYS`, None where
+unknown), :func:`format_summary` the aligned plain text, and :func:`new_run_path` the
+``<problem>-d<dim>-<model>-s<seed>-<YYYYmmdd-HHMMSS>.h5`` path a run is written to by default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .environment import utc_now
+from .results import Run, python_scalar
+
+SUMMARY_KEYS = (
+    "path", "status", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
+    "wall_time_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian", "device",
+    "dtype", "created_utc",
+)  # fmt: skip
+
+
+def summary(run: Run) -> dict[str, Any]:
+    """The ``pinnkan show RUN.h5 --json`` dict: :data:`SUMMARY_KEYS`, None where unknown.
+
+    Non-finite floats become None (strict JSON); ``status`` tells a diverged run apart.
+    """
+    config, metrics = run.config, run.metrics
+    problem, model = config.get("problem"), config.get("model")
+    model_config = run.model_config or (model if isinstance(model, dict) else {})
+    width = model_config.get("width") or [None]
+    values = {
+        "path": str(run.path) if run.path is not None else None,
+        "status": run.status,
+        "problem": problem.get("name") if isinstance(problem, dict) else problem,
+        "dim": first_known(config.get("dim"), nested(problem, "dim"), width[0]),
+        "model": first_known(model_config.get("name"), model if isinstance(model, str) else None),
+        "params": metrics.get("params"),
+        "steps": first_known(metrics.get("steps"), last(run.history, "step")),
+        "rel_l2": first_known(metrics.get("rel_l2"), last(run.history, "rel_l2")),
+        "wall_time_s": first_known(metrics.get("wall_time_s"), last(run.history, "wall_time_s")),
+        "peak_memory_bytes": first_known(
+            metrics.get("peak_memory_bytes"), last(run.history, "peak_memory_bytes")
+        ),
+        "sampling": first_known(config.get("sampling"), config.get("sampling_law")),
+        "created_utc": nested(config.get("environment"), "created_utc"),
+    }
+    for key in SUMMARY_KEYS:
+        if key not in values:
+            values[key] = metrics.get(key, config.get(key))
+    return {key: finite_or_none(values[key]) for key in SUMMARY_KEYS}
+
+
+def first_known(*candidates: Any) -> Any:
+    return next((value for value in candidates if value is not None), None)
+
+
+def nested(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+def last(history: dict[str, np.ndarray], name: str) -> Any:
+    column = history.get(name)
+    return python_scalar(column[-1]) if column is not None and len(column) else None
+
+
+def finite_or_none(value: Any) -> Any:
+    value = python_scalar(value)
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def format_summary(run: Run) -> str:
+    """Aligned ``label  value`` lines for ``pinnkan show RUN.h5``."""
+    facts = summary(run)
+    shown = {
+        "run": facts["path"],
+        "status": facts["status"],
+        "problem": facts["problem"],
+        "dimension": facts["dim"],
+        "model": facts["model"],
+        "parameters": f"{facts['params']:,}" if isinstance(facts["params"], int) else None,
+        "steps": facts["steps"],
+        "rel. L2 error": scientific(facts["rel_l2"]),
+        "rel. L1 / Linf": pair(scientific(facts["rel_l1"]), scientific(facts["rel_linf"])),
+        "test MSE": scientific(facts["mse"]),
+        "wall time": None if facts["wall_time_s"] is None else f"{facts['wall_time_s']:.1f} s",
+        "peak memory": mebibytes(facts["peak_memory_bytes"]),
+        "seed / preset": pair(facts["seed"], facts["preset"]),
+        "sampling": facts["sampling"],
+        "laplacian": facts["laplacian"],
+        "device / dtype": pair(facts["device"], facts["dtype"]),
+        "created (UTC)": facts["created_utc"],
+    }
+    width = max(len(label) for label in shown)
+    return "\n".join(
+        f"{label:<{width}}  {'n/a' if value is None else value}" for label, value in shown.items()
+    )
+
+
+def scientific(value: Any) -> str | None:
+    return f"{value:.3e}" if isinstance(value, (int, float)) else None
+
+
+def mebibytes(value: Any) -> str | None:
+    return f"{value / 2**20:.1f} MiB" if isinstance(value, (int, float)) else None
+
+
+def pair(first: Any, second: Any) -> str | None:
+    if first is None and second is None:
+        return None
+    return f"{'n/a' if first is None else first} / {'n/a' if second is None else second}"
+
+
+def new_run_path(
+    directory: str | os.PathLike,
+    problem: str,
+    model: str,
+    dim: int | None,
+    seed: int | None,
+    now: datetime | None = None,
+) -> Path:
+    """``directory/<problem>-d<dim>-<model>-s<seed>-<YYYYmmdd-HHMMSS UTC>.h5``, not yet taken.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``-``; ``-2``, ``-3``, … make it unique.
+    """
+    parts = [slug(problem)]
+    if dim is not None:
+        parts.append(f"d{dim}")
+    parts.append(slug(model))
+    if seed is not None:
+        parts.append(f"s{seed}")
+    parts.append((now or utc_now()).strftime("%Y%m%d-%H%M%S"))
+    stem = Path(directory) / "-".join(parts)
+    candidate, counter = stem.with_name(stem.name + ".h5"), 1
+    while candidate.exists():
+        counter += 1
+        candidate = stem.with_name(f"{stem.name}-{counter}.h5")
+    return candidate
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "-", str(text)).strip("-.") or "run"
