@@ -188,10 +188,7 @@ def add_module_parser(
 ) -> None:
     """A subcommand whose flags and handler live in ``pinnkan.<module>``:
     ``add_<name>_arguments(parser)`` and ``run_<name>(args)``."""
-    try:  # TEMPORARY while helpers write the modules
-        imported = importlib.import_module(f"pinnkan.{module}")
-    except ModuleNotFoundError:
-        return
+    imported = importlib.import_module(f"pinnkan.{module}")
     parser = subparsers.add_parser(name, help=help_text)
     getattr(imported, f"add_{name}_arguments")(parser)
     parser.set_defaults(handler=getattr(imported, f"run_{name}"))
