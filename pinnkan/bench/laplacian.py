@@ -33,10 +33,7 @@ Run: ``pinnkan bench laplacian --dim 20,100 --model kan,metakan,mlp
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
-import os
-import platform
 import statistics
 import sys
 import time
@@ -50,6 +47,7 @@ from pinnkan.nn import build_model, count_parameters
 from pinnkan.nn.constraint import BallHardConstraint
 
 from .saved import saved_for_backward_bytes
+from .table import describe_device, write_csv
 
 ENGINES = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
@@ -294,28 +292,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def describe_device(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return (
-        f"cpu; {torch.get_num_threads()} torch thread(s) of {os.cpu_count()} cores; "
-        f"{platform.processor() or platform.machine()}"
-    )
-
-
-def write_csv(rows: list[dict], path: str, header: dict[str, str]) -> None:
-    """CSV with ``# key: value`` comment lines first, then a header row and one row per case."""
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        for key, value in header.items():
-            handle.write(f"# {key}: {value}\n")
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def print_row(row: dict) -> None:
     speedup = row.get("speedup_vs_autograd", "")
     print(
@@ -351,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warm-up; memory = bytes saved for backward (CPU) or CUDA max_memory_allocated"
         ),
     }
-    write_csv(rows, args.out, header)
+    write_csv(rows, args.out, header, COLUMNS)
     return 0
 
 

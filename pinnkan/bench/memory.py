@@ -30,10 +30,7 @@ Run: ``pinnkan bench memory --out results/bench_memory.csv`` (or ``python -m ben
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
-import os
-import platform
 import statistics
 import sys
 import time
@@ -45,6 +42,7 @@ from torch import Tensor, nn
 from pinnkan.nn import build_model, count_parameters
 
 from .saved import saved_for_backward_bytes
+from .table import describe_device, write_csv
 
 COLUMNS = [
     "model",
@@ -230,23 +228,6 @@ def measure_all(
     return rows
 
 
-def write_csv(rows: list[dict], path: str, header: dict[str, str]) -> None:
-    """CSV with ``# key: value`` comment lines first, then a header row and one row per case."""
-    with open(path, "w", newline="") as handle:
-        for key, value in header.items():
-            handle.write(f"# {key}: {value}\n")
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def describe_device(device: str, threads: int) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    used = threads or torch.get_num_threads()
-    return f"cpu; {used} torch thread(s) of {os.cpu_count()} cores; {platform.processor() or platform.machine()}"
-
-
 def parse_ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
@@ -282,18 +263,23 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.threads or None,
     )
+    previous_threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # so that the device line names the count used
+    device_text = describe_device(args.device)
+    torch.set_num_threads(previous_threads)
     header = {
         "command": " ".join(
             ["pinnkan bench memory", *(argv if argv is not None else sys.argv[1:])]
         ),
-        "device": describe_device(args.device, args.threads),
+        "device": device_text,
         "torch": torch.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "measured": "modelled_peak = parameters + gradients + Adam state + saved-for-backward "
         f"in bytes (float32; batch {args.batch}); time = median and min of forward+backward "
         f"over {args.repeats} repeats",
     }
-    write_csv(rows, args.out, header)
+    write_csv(rows, args.out, header, COLUMNS)
     print(f"wrote {len(rows)} rows to {args.out}")
     return 0
 
