@@ -85,10 +85,16 @@ def check_problem(problem: PDE, train: TrainConfig) -> None:
     generator = torch.Generator().manual_seed(0)
     try:
         problem.forcing(problem.geometry.sample_interior(2, generator=generator))
-        if train.constraint == "soft":
-            problem.boundary_value(problem.geometry.sample_boundary(2, generator=generator))
+        boundary = problem.boundary_value(problem.geometry.sample_boundary(64, generator=generator))
     except NotImplementedError as error:
-        raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
+        if train.constraint == "soft" or "boundary" not in str(error):
+            raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
+        return
+    if train.constraint == "hard" and float(boundary.abs().max()) > 1e-6:
+        raise ValueError(
+            f"constraint='hard' needs u = 0 on the boundary, but problem {problem.name!r} has "
+            f"boundary values up to {float(boundary.abs().max()):.3g}; use --constraint soft"
+        )
 
 
 def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]:

@@ -310,3 +310,38 @@ def test_every_flag_reaches_train_config():
         value = getattr(train, item.name)
         assert value != getattr(defaults, item.name), item.name
         assert str(value) == NON_DEFAULT[item.name], item.name
+
+
+NONZERO_BOUNDARY_PDE = """
+from pinnkan import PDE, Ball, ExactSolution
+
+
+class Shifted(ExactSolution):
+    def value(self, x):
+        return 1.0 + x.pow(2).sum(-1)
+
+
+class NonZero(PDE):
+    name = "nonzero"
+
+    def __init__(self, dim: int = 2):
+        self.dim, self.geometry = dim, Ball(dim)
+
+    def operator(self, fields):
+        return fields.laplacian
+
+    def exact_solution(self):
+        return Shifted()
+"""
+
+
+def test_hard_constraint_refuses_nonzero_boundary_values(tmp_path, capsys) -> None:
+    source = tmp_path / "nonzero.py"
+    source.write_text(NONZERO_BOUNDARY_PDE)
+    out = tmp_path / "run.h5"
+    code = cli.main(
+        ["solve", "--problem", f"{source}:NonZero", "--constraint", "hard", "--out", str(out)]
+    )
+    assert code == 2
+    assert "needs u = 0 on the boundary" in capsys.readouterr().err
+    assert not out.exists()
