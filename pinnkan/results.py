@@ -406,26 +406,17 @@ def one_line(error: BaseException) -> str:
 
 
 def restore_model(run: Run, device: str | torch.device | None = None) -> nn.Module:
-    """Rebuild the model from ``run.model_config`` (else ``config["model"]``), load its state.
-
-    The model takes the dtype of the stored parameters (buffers are copied into the dtype the
-    model builds them with); the global RNG is left untouched.
-    """
-    from .nn import build_model
+    """Rebuild the model from ``run.model_config`` (else ``config["model"]``) and load its state,
+    with the stored parameter dtype and per-layer grids (:func:`pinnkan.grid.rebuild_model`);
+    the global RNG is left untouched."""
+    from .grid import rebuild_model
 
     stored_config = run.model_config or run.config.get("model")
     if not isinstance(stored_config, dict) or not run.model_state:
         raise ValueError(
             "run has no model (model_config or model_state is empty); read it with load_model=True"
         )
-    options = dict(stored_config)
-    with torch.random.fork_rng(devices=[]):
-        model = build_model(options.pop("name"), options.pop("width"), **options)
-    state, built = run.model_state, dict(model.named_parameters())
-    stored = {state[name].dtype for name in built if name in state}
-    if len(stored) == 1 and stored != {parameter.dtype for parameter in built.values()}:
-        model = model.to(dtype=stored.pop())
-    model.load_state_dict(run.model_state)
+    model = rebuild_model(stored_config, run.model_state)
     return model.to(device) if device is not None else model
 
 
