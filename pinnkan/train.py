@@ -348,7 +348,7 @@ class PDETrainer:
         """Loss terms and every parameter finite."""
         if not all(math.isfinite(value) for value in terms.values()):
             return False
-        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        return bool(torch.stack([p.isfinite().all() for p in self.model.parameters()]).all())
 
     def roll_back(self) -> None:
         """Return to the last checkpoint, keeping the history that led to the divergence."""
