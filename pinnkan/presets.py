@@ -7,11 +7,10 @@ flags override preset values.
 
 from __future__ import annotations
 
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 
 def preset_files() -> dict[str, Any]:

@@ -30,12 +30,11 @@ import platform
 import statistics
 import sys
 import time
+import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from .fit import FitConfig, fit
 from .nn.build import list_models, model_options

@@ -9,7 +9,7 @@ import random
 import re
 import socket
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -349,7 +349,7 @@ def test_check_writable_and_new_run_path(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(ValueError, match=re.escape(str(blocker))):
         check_writable(blocker / "runs" / "a.h5")
-    now = datetime(2026, 11, 23, 10, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 10, 15, 0, tzinfo=UTC)
     path = new_run_path(directory, "poisson", "kan", 10, 0, now=now)
     assert path == directory / "poisson-d10-kan-s0-20261123-101500.h5"
     path.write_text("")

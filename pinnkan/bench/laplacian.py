@@ -305,7 +305,7 @@ def print_row(row: dict) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     command = " ".join(["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)])
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     previous_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)

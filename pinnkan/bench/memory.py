@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "device": device_text,
         "torch": torch.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "measured": "modelled_peak = parameters + gradients + Adam state + saved-for-backward "
         f"in bytes (float32; batch {args.batch}); time = median and min of forward+backward "
         f"over {args.repeats} repeats",
