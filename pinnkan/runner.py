@@ -85,7 +85,8 @@ def check_problem(problem: PDE, train: TrainConfig) -> None:
     generator = torch.Generator().manual_seed(0)
     try:
         problem.forcing(problem.geometry.sample_interior(2, generator=generator))
-        boundary = problem.boundary_value(problem.geometry.sample_boundary(64, generator=generator))
+        on_sphere = problem.geometry.sample_boundary(64, generator=generator, dtype=torch.float64)
+        boundary = problem.boundary_value(on_sphere)  # float64: no round-off on |x| = R
     except NotImplementedError as error:
         if train.constraint == "soft" or "boundary" not in str(error):
             raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error

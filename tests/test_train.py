@@ -327,3 +327,13 @@ def test_forward_and_autograd_laplacian_give_the_same_trajectory():
     np.testing.assert_allclose(forward["loss"], autograd["loss"], rtol=1e-10)
     np.testing.assert_allclose(forward["rel_l2"], autograd["rel_l2"], rtol=1e-10)
     assert forward["loss"][-1] < forward["loss"][0]
+
+
+@pytest.mark.parametrize("name", ["poisson", "allen_cahn", "sine_gordon"])
+@pytest.mark.parametrize("dim", [2, 5, 20, 50, 100, 1000])
+def test_hard_constraint_accepts_every_builtin_ball_problem(name: str, dim: int) -> None:
+    """The zero-boundary check must not trip on float32 round-off of 1 − |x|² on the sphere."""
+    from pinnkan.problems import get_problem
+    from pinnkan.runner import check_problem
+
+    check_problem(get_problem(name, dim=dim), TrainConfig(constraint="hard"))
