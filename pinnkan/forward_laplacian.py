@@ -5,15 +5,11 @@ Second derivatives are taken along directions v_1 … v_K ∈ R^d with one weigh
 which is the exact Laplacian for v_k = e_k (w = 1), SDGD for a random subset of coordinates
 (w = d/K) and Hutchinson's estimator for Rademacher probes (w = 1/K).
 
-For the node values ``a (batch, n)`` of a layer, the :class:`Jet` carries
-
-    a,    L a = w Σ_k v_kᵀ ∇²a v_k,    r = w Σ_k (v_k·x) (v_k·∇a)   (= x·∇a when exact; optional)
-
-and the first-derivative information, either the directional derivatives ``J_k = v_k·∇a``
-("jacobian", ``(batch, K, n)``) or their Gram matrix ``G = w Σ_k J_k J_kᵀ`` ("gram",
-``(batch, n, n)``), whose cost per layer does not depend on K. Only ``diag G`` (squared norms)
-enters the Laplacian. Through a KAN layer ``y_j = Σ_i φ_ij(a_i)`` with slopes
-``A_ij = φ'_ij(a_i)`` and curvatures ``B_ij = φ''_ij(a_i)``:
+Layer by layer it carries a :class:`pinnkan.jet.Jet` of the node values ``a (batch, n)``: a,
+``L a``, optionally ``r = w Σ_k (v_k·x) (v_k·∇a)``, and either the directional derivatives
+``J_k = v_k·∇a`` or their Gram matrix ``G = w Σ_k J_k J_kᵀ``, whose cost per layer does not
+depend on K. Only ``diag G`` (squared norms) enters the Laplacian. Through a KAN layer
+``y_j = Σ_i φ_ij(a_i)`` with slopes ``A_ij = φ'_ij(a_i)`` and curvatures ``B_ij = φ''_ij(a_i)``:
 
     J' = J A,    G' = Aᵀ G A,    L y_j = Σ_i [B_ij G_ii + A_ij L a_i],    r'_j = Σ_i A_ij r_i
 
@@ -27,104 +23,25 @@ points. Which of J and G a layer carries is chosen by a cost model
 (:func:`pinnkan.gram.gram_plan`); the last hidden layer carries only
 ``diag G' = Σ_i (G A)_ij A_ij``, all the output layer needs. One ordinary backward through this
 graph gives the parameter gradients.
+
+This module holds the KAN layers, the MLP layers and the engine; the Jet and the rules for J, G
+and diag G through slopes and weight matrices are :mod:`pinnkan.jet`.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .basis.base import LinearBasis, contract, per_edge
 from .directions import Directions
-from .gram import SymmetricGram, gram_plan
+from .gram import gram_plan
+from .jet import NOTHING, Jet, needs, squared_norms, through_matrix, through_slopes, to_gram
 from .nn.constraint import BallHardConstraint
 from .nn.kan import KANLayer, KANNetwork
 from .nn.mlp import MLP
 
-
-class Jet(NamedTuple):
-    """Node values of one layer with their second-order information (see the module doc).
-
-    The first-derivative information is one of ``jacobian``, ``gram`` or, where the next layer
-    needs no more, ``squares`` (= diag G), or none at all for the output layer.
-    """
-
-    value: Tensor  # (batch, n)
-    laplacian: Tensor | None  # (batch, n); None means zero (the inputs)
-    along: Tensor | None  # (batch, n), or None when not needed
-    weight: float
-    jacobian: Tensor | None = None  # (batch, K, n), or (K, n) when shared by all points
-    gram: Tensor | None = None  # (batch, n, n), or (n, n) when shared by all points
-    squares: Tensor | None = None  # (batch, n)
-
-
-# What a layer's output must carry for the layers after it.
-FULL, SQUARES, NOTHING = "full", "squares", "nothing"
-
-
-def needs(index: int, layers: int) -> str:
-    """What the output of layer ``index`` (0-based) of ``layers`` must carry: the last layer's
-    nothing, the one before only ``diag G``, the others J or G."""
-    if index == layers - 1:
-        return NOTHING
-    return SQUARES if index == layers - 2 else FULL
-
-
-def squared_norms(jet: Jet) -> Tensor:
-    """``diag G = w Σ_k J_k²``: ``(batch, n)`` (or ``(n,)`` when shared)."""
-    if jet.squares is not None:
-        return jet.squares
-    if jet.gram is not None:
-        return torch.diagonal(jet.gram, dim1=-2, dim2=-1)
-    return jet.weight * jet.jacobian.pow(2).sum(dim=-2)
-
-
-def to_gram(jet: Jet) -> Jet:
-    """Replace J by ``G = w Jᵀ J`` (a jet without J is returned as it is)."""
-    if jet.jacobian is None:
-        return jet
-    gram = jet.weight * SymmetricGram.apply(jet.jacobian)
-    return jet._replace(jacobian=None, gram=gram)
-
-
-def derivative_part(jet: Jet, map_jacobian, map_gram, diagonal_of_gram, need: str) -> dict:
-    """J, G or diag G of the next layer's values from this jet's, as ``Jet`` keywords."""
-    if need == NOTHING:
-        return {}
-    if jet.gram is not None:
-        if need == SQUARES:
-            return {"squares": diagonal_of_gram(jet.gram)}
-        return {"gram": map_gram(jet.gram)}
-    jacobian = map_jacobian(jet.jacobian)
-    if need == SQUARES:
-        return {"squares": jet.weight * jacobian.pow(2).sum(dim=-2)}
-    return {"jacobian": jacobian}
-
-
-def through_slopes(jet: Jet, slopes: Tensor, need: str) -> dict:
-    """Through per-point slopes ``A (batch, n, n')``: ``J A``, ``Aᵀ G A`` or its diagonal
-    ``Σ_i (G A)_ij A_ij``."""
-    return derivative_part(
-        jet,
-        lambda jacobian: jacobian @ slopes,
-        lambda gram: slopes.transpose(1, 2) @ (gram @ slopes),
-        lambda gram: ((gram @ slopes) * slopes).sum(dim=-2),
-        need,
-    )
-
-
-def through_matrix(jet: Jet, matrix: Tensor, need: str) -> dict:
-    """Through a weight matrix ``W (n', n)``: ``J Wᵀ``, ``W G Wᵀ`` or its diagonal."""
-    transposed = matrix.t()
-    return derivative_part(
-        jet,
-        lambda jacobian: jacobian @ transposed,
-        lambda gram: (gram @ transposed).transpose(-2, -1) @ transposed,
-        lambda gram: ((gram @ transposed) * transposed).sum(dim=-2),
-        need,
-    )
+# --- KAN layers ----------------------------------------------------------------------------
 
 
 def weighted_rows(weights: Tensor | float, matrix: Tensor) -> Tensor:
@@ -137,9 +54,6 @@ def weighted_rows(weights: Tensor | float, matrix: Tensor) -> Tensor:
 def column(values: Tensor | float) -> Tensor | float:
     """Broadcast per-input values ``(batch, n)`` against a basis expansion ``(batch, n, m)``."""
     return values.unsqueeze(-1) if isinstance(values, Tensor) else values
-
-
-# --- KAN layers ----------------------------------------------------------------------------
 
 
 def kan_step(

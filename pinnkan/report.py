@@ -6,7 +6,8 @@ the mean ± sample standard deviation (n − 1) over the runs of the relative �
 test MSE (regression), the parameters, wall time, steps, device and sampling law; options that
 differ between groups are spelled out per row, options shared by all rows once below the table.
 With ``--against paper`` the MetaKAN paper's values are added where problem, dimension and
-model match: Table 8 (PDEs), Table 2 (Feynman) and Table 4 (high-dimensional fitting).
+model match: Table 8 (PDEs), Table 2 (Feynman) and Table 4 (high-dimensional fitting); the
+published numbers and the matching are :mod:`pinnkan.paper_values`.
 """
 
 from __future__ import annotations
@@ -21,46 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .paper_values import paper_value
 from .results import Run, read_run
 
 AGAINST = ("paper",)
-
-# MetaKAN paper, Table 8: relative ℓ2 error on the unit d-ball, (KAN, MetaKAN) per dimension.
-PAPER_TABLE8: dict[str, dict[int, dict[str, float]]] = {
-    "poisson": {
-        20: {"kan": 5.24e-4, "metakan": 2.96e-3},
-        50: {"kan": 2.14e-3, "metakan": 4.85e-3},
-        100: {"kan": 3.77e-3, "metakan": 4.59e-3},
-    },
-    "allen_cahn": {
-        20: {"kan": 1.36e-3, "metakan": 3.66e-3},
-        50: {"kan": 2.36e-3, "metakan": 6.10e-3},
-        100: {"kan": 6.53e-3, "metakan": 3.37e-3},
-    },
-    "sine_gordon": {
-        20: {"kan": 2.66e-1, "metakan": 2.69e-1},
-        50: {"kan": 6.08e-2, "metakan": 5.88e-2},
-        100: {"kan": 1.91e-2, "metakan": 2.60e-2},
-    },
-}
-PAPER_TABLE8_PARAMS = {
-    "kan": {20: 24_480, 50: 33_120, 100: 47_520},
-    "metakan": {20: 4_137, 50: 5_097, 100: 6_697},
-}
-PAPER_PDE_HIDDEN = [32, 32, 32]  # width [d, 32, 32, 32, 1], G = 5, k = 3, meta hidden 128
-PAPER_PDE_OPTIONS = {"grid": 5, "k": 3}
-PAPER_META_HIDDEN_PDE = 128
-
-
-@dataclass(frozen=True)
-class PaperValue:
-    """A published number: metric value, parameter count, where from, and whether the run's
-    architecture is the paper's (if not, the numbers are shown but marked)."""
-
-    value: float | None
-    params: int | None
-    source: str
-    same_architecture: bool
 
 
 @dataclass
@@ -207,70 +172,6 @@ def seeds_cell(group: list[RunFacts]) -> str:
             bad[fact.status] = bad.get(fact.status, 0) + 1
     extra = ", ".join(f"{count} {status}" for status, count in bad.items())
     return f"{len(group)} ({extra})" if extra else str(len(group))
-
-
-# --- the paper's numbers -----------------------------------------------------------------------
-
-
-def canonical_problem(name: str) -> str:
-    return name.lower().replace("-", "_")
-
-
-def pde_paper_value(fact: RunFacts) -> PaperValue | None:
-    """Table 8 for poisson / allen_cahn / sine_gordon at d = 20, 50, 100 with KAN or MetaKAN."""
-    row = PAPER_TABLE8.get(canonical_problem(fact.problem), {}).get(fact.dim or 0)
-    if row is None or fact.model not in row:
-        return None
-    config = fact.model_config
-    same = config.get("width") == [fact.dim, *PAPER_PDE_HIDDEN, 1] and all(
-        config.get(key) == value for key, value in PAPER_PDE_OPTIONS.items()
-    )
-    if fact.model == "metakan":
-        same = same and config.get("meta_hidden") == PAPER_META_HIDDEN_PDE
-    params = PAPER_TABLE8_PARAMS[fact.model][fact.dim]
-    return PaperValue(row[fact.model], params, "Table 8", same)
-
-
-def feynman_paper_value(fact: RunFacts) -> PaperValue | None:
-    """Table 2: KAN / MetaKAN at grid 5 or 20 (structure as printed in the paper)."""
-    from .problems.feynman import PAPER_TABLE2
-
-    variant = fact.problem_config.get("variant") or fact.problem.partition(":")[2]
-    row = PAPER_TABLE2.get(str(variant))
-    grid = fact.model_config.get("grid")
-    key = f"{fact.model}_g{grid}"
-    if row is None or key not in row:
-        return None
-    width = fact.model_config.get("width")
-    same = isinstance(width, list) and width[1:] == row["width"][1:]
-    return PaperValue(row[key], row[f"{key}_params"], "Table 2", same)
-
-
-def highdim_paper_value(fact: RunFacts) -> PaperValue | None:
-    """Table 4: f1, f2, f3 with structure [n, 1, 1] at n = 10 … 1000."""
-    from .problems.highdim import PAPER_TABLE4
-
-    variant = fact.problem_config.get("variant") or fact.problem.partition(":")[2]
-    row = PAPER_TABLE4.get(str(variant), {}).get(fact.dim or 0)
-    if row is None or fact.model not in ("kan", "metakan"):
-        return None
-    config = fact.model_config
-    same = config.get("width") == row["width"]
-    if fact.model == "metakan":
-        same = same and config.get("meta_hidden") == row["meta_hidden"]
-    return PaperValue(row[f"{fact.model}_mse"], row[f"{fact.model}_params"], "Table 4", same)
-
-
-def paper_value(fact: RunFacts) -> PaperValue | None:
-    """The paper's number for this run's (problem, dimension, model), or None."""
-    if fact.kind == "pde":
-        return pde_paper_value(fact)
-    prefix = canonical_problem(fact.problem).partition(":")[0]
-    if prefix == "feynman":
-        return feynman_paper_value(fact)
-    if prefix == "highdim":
-        return highdim_paper_value(fact)
-    return None
 
 
 # --- markdown -------------------------------------------------------------------------------------

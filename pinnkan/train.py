@@ -12,6 +12,9 @@ Loss (``constraint="soft"``, the paper's Appendix C.3 setting):
 with N_b boundary points (default 100·d). Errors are measured on a fixed test set drawn once from
 the same law with its own seed: relative ℓ2 = ‖u − u*‖₂/‖u*‖₂, relative ℓ1 = ‖u − u*‖₁/‖u*‖₁,
 relative ℓ∞ = ‖u − u*‖_∞/‖u*‖_∞.
+
+The run's settings are :class:`pinnkan.train_config.TrainConfig`; the test set and the errors
+are :mod:`pinnkan.evaluation`. Both are importable from here too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,73 +30,15 @@ from torch import Tensor, nn
 
 from . import distributed
 from .checkpoint import deserialize_state, serialize_state
-from .derivatives import ESTIMATORS, METHODS
+from .derivatives import ESTIMATORS
 from .device import peak_memory_bytes, reset_peak_memory
-from .geometry import LAWS
+from .evaluation import make_test_set, predict, relative_errors
 from .nn.constraint import BallHardConstraint
-from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler, parameter_groups
+from .optim import make_optimizer, make_scheduler, parameter_groups
 from .problem import PDE
-from .validation import check_choice, check_int, check_positive
+from .train_config import TrainConfig
 
-CONSTRAINTS = ("hard", "soft")
-TEST_SET_SEED = 1_000_003  # the test set is the same for every training seed
 PROCESS_SEED_STRIDE = 7_919  # data-parallel process p samples with seed + 1 + p·stride
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a physics-informed training run (flat, plain data).
-
-    ``boundary_points = 0`` means 100·d (the paper's N_b); ``resample_every = 0`` keeps the first
-    collocation points for the whole run; ``laplacian_samples = 0`` means the estimator's default
-    (16 Hutchinson probes; min(16, d) SDGD coordinates).
-    """
-
-    steps: int = 2000
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    prompt_lr: float | None = None
-    meta_lr: float | None = None
-    schedule: str = "linear"
-    final_lr_fraction: float = 0.01
-    points: int = 100
-    boundary_points: int = 0
-    resample_every: int = 1
-    law: str = "radial"
-    constraint: str = "hard"
-    alpha: float = 0.01
-    test_points: int = 20_000
-    eval_every: int = 100
-    laplacian: str = "forward"
-    laplacian_samples: int = 0
-    seed: int = 0
-    lbfgs_max_iter: int = 20
-    checkpoint_every: int = 1000
-
-    def __post_init__(self) -> None:
-        check_int("steps", self.steps, 1)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        for name in ("lr", "final_lr_fraction", "alpha"):
-            check_positive(name, getattr(self, name))
-        for name in ("prompt_lr", "meta_lr"):
-            if getattr(self, name) is not None:
-                check_positive(name, getattr(self, name))
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_int("points", self.points, 1)
-        check_int("boundary_points", self.boundary_points, 0)
-        check_int("resample_every", self.resample_every, 0)
-        check_choice("law", self.law, LAWS)
-        check_choice("constraint", self.constraint, CONSTRAINTS)
-        check_int("test_points", self.test_points, 1)
-        check_int("eval_every", self.eval_every, 1)
-        check_choice("laplacian", self.laplacian, METHODS)
-        check_int("seed", self.seed, 0)
-        check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
-        check_int("checkpoint_every", self.checkpoint_every, 0)
-        check_int("laplacian_samples", self.laplacian_samples, 0)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -105,35 +50,6 @@ class TrainResult:
     test_set: dict[str, Tensor] = field(default_factory=dict)
     status: str = "running"
     message: str = ""
-
-
-def make_test_set(
-    problem: PDE, config: TrainConfig, device: torch.device, dtype: torch.dtype
-) -> tuple[Tensor, Tensor | None]:
-    """The fixed test set: ``test_points`` points of the run's law from a generator seeded with
-    :data:`TEST_SET_SEED` (the same for every training seed), and u_exact there (or None)."""
-    generator = torch.Generator().manual_seed(TEST_SET_SEED)
-    x = problem.geometry.sample_interior(config.test_points, law=config.law, generator=generator)
-    x = x.to(device=device, dtype=dtype)
-    exact = problem.exact_solution()
-    return x, (None if exact is None else problem.exact_value(x).detach())
-
-
-def relative_errors(prediction: Tensor, exact: Tensor) -> dict[str, float]:
-    """Relative ℓ2, ℓ1 and ℓ∞ errors of ``prediction`` against ``exact`` (both ``(n,)``)."""
-    error = (prediction - exact).double()
-    exact = exact.double()
-    return {
-        "rel_l2": float(error.norm() / exact.norm()),
-        "rel_l1": float(error.abs().sum() / exact.abs().sum()),
-        "rel_linf": float(error.abs().max() / exact.abs().max()),
-    }
-
-
-@torch.no_grad()
-def predict(model: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 4096) -> Tensor:
-    """``model(x)`` in chunks of points, without a graph: ``(n, d)`` -> ``(n,)``."""
-    return torch.cat([model(part).squeeze(-1) for part in x.split(chunk)])
 
 
 class PDETrainer:

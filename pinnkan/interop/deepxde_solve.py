@@ -31,12 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from ..device import peak_memory_bytes, reset_peak_memory
+from ..evaluation import make_test_set, predict, relative_errors
 from ..nn.build import count_parameters
 from ..optim import schedule_factor
 from ..problem import PDE
 from ..results import Run, check_writable, write_run
 from ..runner import SolveSpec, prepare, run_config
-from ..train import TrainConfig, make_test_set, predict, relative_errors
+from ..train_config import TrainConfig
 from .deepxde import (
     BACKEND,
     as_deepxde_net,

@@ -16,8 +16,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
+from ..evaluation import predict
 from ..results import Run
-from ..train import predict
 from .canvas import error_norm, new_figure, symmetric_limit
 from .options import PlotOptions
 from .plane import SlicePlane, axis_plane, disc_grid, random_plane
