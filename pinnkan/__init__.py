@@ -1,6 +1,6 @@
 """pinnkan: physics-informed Kolmogorov–Arnold Networks (KAN, MetaKAN, FastKAN, WavKAN, MLP)."""
 
-from .derivatives import gradient, laplacian
+from .derivatives import gradient, hessian_diagonal, laplacian
 from .geometry import Ball
 from .nn import build_model, count_parameters, list_models, model_options
 from .problem import PDE, ExactSolution, Fields
@@ -8,6 +8,9 @@ from .problems import get_problem, list_problems
 from .results import Run, RunFileError, read_run, write_run
 
 __version__ = "0.1.0"
+
+#: Short name of :func:`gradient` (as in ``torch.autograd.grad``), for user operators.
+grad = gradient
 
 __all__ = [
     "Ball",
@@ -19,7 +22,9 @@ __all__ = [
     "build_model",
     "count_parameters",
     "get_problem",
+    "grad",
     "gradient",
+    "hessian_diagonal",
     "laplacian",
     "list_models",
     "list_problems",

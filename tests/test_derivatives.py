@@ -326,3 +326,15 @@ def test_warning_is_not_raised_for_supported_models() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         laplacian(BallHardConstraint(build("fastkan", 3)), ball_points(2, 3), "hutchinson")
+
+
+def test_top_level_autograd_helpers_are_the_derivatives_helpers() -> None:
+    """``pinnkan.grad`` / ``pinnkan.hessian_diagonal`` (named in the fallback docs) work on a
+    user operator: the Hessian diagonal of Σ sin x_i is −sin x and sums to the Laplacian."""
+    import pinnkan
+
+    x = ball_points(4, 6).requires_grad_(True)
+    u = torch.sin(x).sum(dim=1)
+    assert_close(pinnkan.grad(u, x), torch.cos(x))
+    assert_close(pinnkan.hessian_diagonal(u, x), -torch.sin(x))
+    assert pinnkan.grad is pinnkan.gradient
