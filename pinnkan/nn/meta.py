@@ -10,8 +10,11 @@ The fixed factor 1/√n_l (not trained) keeps a layer's output of order one at i
 whatever its fan-in, since a smooth M maps nearby prompts to similar coefficients; it plays the
 role of the 1/√n_l of a direct KAN's initialisation.
 
-Each meta-learner runs once per forward pass per layer, on the ``(E_l, p)`` prompt matrix: the
-coefficients never depend on x. Trainable parameters:
+The coefficients never depend on x: they are generated once per forward pass, each
+meta-learner's weights read once for all the layers of its cluster. For p = 1 and a ReLU
+meta-learner (the paper's setting) M is piecewise linear in z and is evaluated exactly (to
+round-off) from a table of its h + 1 linear pieces (``scalar_relu.py``): O(E·m) per pass instead
+of O(E·h·m). Trainable parameters:
 ``Σ_l E_l·p + C·(p·h + h·m [+ h + m if meta_bias])``; for p = 1 with biases this is the paper's
 ``E + C·((h + 1)·m + 2h)``, e.g. 4,137 for [20, 32, 32, 32, 1], G = 5, k = 3, h = 128.
 """
@@ -26,6 +29,7 @@ from torch import Tensor, nn
 from .activations import META_ACTIVATIONS, check_activation
 from .kan import KANLayer
 from .mlp import linear
+from .scalar_relu import scalar_relu_mlp
 
 
 class MetaLearner(nn.Module):
@@ -50,8 +54,25 @@ class MetaLearner(nn.Module):
     def extra_repr(self) -> str:
         return f"activation={self.activation_name}"
 
-    def forward(self, z: Tensor) -> Tensor:
+    @property
+    def piecewise_linear(self) -> bool:
+        """Whether M is a ReLU MLP of scalar prompts (p = 1), evaluated from its linear pieces."""
+        return self.activation_name == "relu" and self.hidden.in_features == 1
+
+    def dense(self, z: Tensor) -> Tensor:
+        """The definition, through the ``(..., hidden)`` activations."""
         return self.output(self.activation(self.hidden(z)))
+
+    def forward(self, z: Tensor) -> Tensor:
+        """``M(z)``: ``(..., p)`` -> ``(..., out_dim)``.
+
+        Same function as :meth:`dense` to round-off; for a piecewise-linear M it is evaluated
+        from its pieces (:func:`scalar_relu_mlp`), O(E·m) instead of O(E·h·m).
+        """
+        if not self.piecewise_linear:
+            return self.dense(z)
+        flat = scalar_relu_mlp(z.reshape(-1, 1), self.hidden, self.output)
+        return flat.reshape(*z.shape[:-1], -1)
 
 
 class MetaCoefficients(nn.Module):
@@ -88,6 +109,10 @@ class MetaCoefficients(nn.Module):
             nn.Parameter(torch.randn((out, inp, prompt_dim), generator=generator))
             for out, inp in self.shapes
         )
+        self.members = [
+            [index for index, label in enumerate(labels) if label == cluster]
+            for cluster in range(max(labels) + 1)
+        ]
         out_dim = sizes.pop()
         self.meta_learners = nn.ModuleList(
             MetaLearner(prompt_dim, hidden, out_dim, bias, activation, generator)
@@ -95,8 +120,16 @@ class MetaCoefficients(nn.Module):
         )
 
     def forward(self) -> list[Tensor]:
-        """``[w^{(0)}, …]``, each ``(n_{l+1}, n_l, m)``: one meta-learner call per layer."""
-        return [
-            self.meta_learners[label](prompt) * scale
-            for prompt, label, scale in zip(self.prompts, self.labels, self.scales, strict=True)
-        ]
+        """``[w^{(0)}, …]``, each ``(n_{l+1}, n_l, m)``: one meta-learner call per cluster.
+
+        The cluster's prompts are concatenated to ``z (E_c, p)``; ``M(z) (E_c, m)`` is split
+        back into its layers (views), each times its 1/√n_l.
+        """
+        coefficients: list[Tensor] = [None] * len(self.prompts)  # type: ignore[list-item]
+        for meta, members in zip(self.meta_learners, self.members, strict=True):
+            prompts = [self.prompts[index] for index in members]
+            z = torch.cat([prompt.reshape(-1, prompt.shape[-1]) for prompt in prompts])
+            blocks = meta(z).split([prompt.shape[0] * prompt.shape[1] for prompt in prompts])
+            for index, prompt, block in zip(members, prompts, blocks, strict=True):
+                coefficients[index] = block.view(*prompt.shape[:2], -1) * self.scales[index]
+        return coefficients

@@ -1,0 +1,85 @@
+"""MetaKAN vs KAN training step, interleaved, with its parts timed separately.
+
+    python benchmarks/meta_step.py --dim 100 --points 100 --repeats 200
+
+Same case as ``pinnkan bench laplacian`` (û = (1 − |x|²)·N(x), N = [d, 32, 32, 32, 1], G = 5,
+k = 3, meta hidden 128, forward Laplacian engine, float32, one thread), but the models' steps
+alternate within one process so that a loaded machine affects both alike. Per model, process
+CPU time (median and min over the repeats) of:
+
+* ``step``: Laplacian + residual loss + backward (what ``pinnkan bench laplacian`` times);
+* ``adam``: one Adam step after it;
+* ``coefficients``: ``net.coefficients()`` forward + backward of Σ w alone (KAN: returns its
+  parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from pinnkan.bench.laplacian import ball_points, build_backbone
+from pinnkan.derivatives import laplacian
+from pinnkan.nn.constraint import BallHardConstraint
+
+MODELS = ("kan", "metakan")
+
+
+def cpu_ms(action: Callable[[], object]) -> float:
+    start = time.process_time()
+    action()
+    return 1e3 * (time.process_time() - start)
+
+
+def parts(name: str, dim: int, points: int, seed: int) -> dict[str, Callable[[], object]]:
+    """The timed actions of one model (``step`` must run before ``adam``)."""
+    generator = torch.Generator().manual_seed(seed)
+    model = BallHardConstraint(build_backbone(name, dim, generator))
+    x = ball_points(points, dim, generator)
+    forcing = torch.sin(x).sum(dim=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
+    net = model.net
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        _, lap = laplacian(model, x, "forward")
+        (lap - forcing).pow(2).mean().backward()
+
+    def coefficients() -> None:
+        model.zero_grad(set_to_none=True)
+        torch.stack([w.sum() for w in net.coefficients()]).sum().backward()
+
+    return {"step": step, "adam": optimizer.step, "coefficients": coefficients}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dim", type=int, default=100)
+    parser.add_argument("--points", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    actions = {name: parts(name, args.dim, args.points, args.seed) for name in MODELS}
+    times: dict[tuple[str, str], list[float]] = {}
+    for repeat in range(args.repeats + 3):
+        for name, timed in actions.items():
+            for part, action in timed.items():
+                elapsed = cpu_ms(action)
+                if repeat >= 3:  # warm-up
+                    times.setdefault((name, part), []).append(elapsed)
+    print(f"d={args.dim} points={args.points} repeats={args.repeats}  (CPU ms: median / min)")
+    for part in ("step", "adam", "coefficients"):
+        cells = [
+            f"{name} {statistics.median(times[name, part]):7.3f} / {min(times[name, part]):7.3f}"
+            for name in MODELS
+        ]
+        print(f"{part:13s} " + "   ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
