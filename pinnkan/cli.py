@@ -203,7 +203,7 @@ def get_args_parser() -> ArgumentParser:
     add_show_parser(subparsers)
     add_list_parser(subparsers)
     add_bench_parser(subparsers)
-    add_module_parser(subparsers, "fit", "fit", "fit a regression problem (Feynman, high-dim)")
+    add_module_parser(subparsers, "fit", "fit_cli", "fit a regression problem (Feynman, high-dim)")
     add_module_parser(subparsers, "symbolic", "symbolic", "symbolic formula of a trained KAN")
     add_module_parser(subparsers, "sweep", "sweep", "run a TOML grid of solves (e.g. Table 8)")
     add_module_parser(subparsers, "plot", "plot", "figures from a run file or benchmark CSV")

@@ -15,190 +15,58 @@ the optimiser is rebuilt after each grid change.
 
 The run file (``config["kind"] = "regression"``) stores raw test points ``x``, ``exact`` = f(x)
 and ``prediction``; ``config["normalization"]`` holds the box map when inputs were normalised.
+
+Robustness (same rules for every model): ``restarts`` = K initialisations, each warmed up for
+``restart_steps`` steps, the run going on from the lowest training loss (:mod:`pinnkan.restarts`);
+``step_guard`` undoes L-BFGS steps that raise the training loss (:mod:`pinnkan.guard`). The run
+file records K, the chosen candidate, every candidate's warm-up loss and the guard's counts.
+Configuration: :mod:`pinnkan.fit_config`; command line: :mod:`pinnkan.fit_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .basis.base import LinearBasis, contract
 from .device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, resolve_dtype
 from .environment import environment_info
+from .fit_config import FitConfig, load_problem, resolve_width
+from .fixed_points import FixedPoints
 from .grid import check_bspline_network, extend_grid, update_grid
+from .guard import StepGuard
 from .nn.build import build_model, count_parameters
-from .nn.kan import KANNetwork
-from .optim import OPTIMIZERS, make_optimizer, parameter_groups
-from .problems import get_problem
-from .regression import Regression, RegressionData
+from .optim import make_optimizer, parameter_groups
+from .regression import Regression, RegressionData, TargetScaling
+from .restarts import choose_start, init_seed
 from .results import Run, check_writable, write_run
-from .summary import new_run_path
-from .validation import check_bool, check_choice, check_int, check_positive
 
 Progress = Callable[[int, dict], None]
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Everything that defines a regression run (flat plain data; the CLI maps flags onto it)."""
-
-    problem: str
-    dim: int | None = None
-    model: str = "kan"
-    width: list[int] | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    steps: int = 100
-    optimizer: str = "lbfgs"
-    lr: float = 1.0
-    lbfgs_iterations: int = 20
-    seed: int = 0
-    train_points: int = 1000
-    test_points: int = 1000
-    normalize: bool = False
-    standardize: bool = False
-    update_grid_every: int = 0
-    update_grid_until: int = 0
-    grid_eps: float = 0.02
-    extend_grids: list[int] = field(default_factory=list)
-    device: str = "cpu"
-    dtype: str = "float64"
-
-    def __post_init__(self) -> None:
-        check_int("steps", self.steps, 1)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_positive("lr", self.lr)
-        check_int("lbfgs_iterations", self.lbfgs_iterations, 1)
-        check_int("seed", self.seed, 0)
-        check_int("train_points", self.train_points, 1)
-        check_int("test_points", self.test_points, 1)
-        check_bool("normalize", self.normalize)
-        check_bool("standardize", self.standardize)
-        check_int("update_grid_every", self.update_grid_every, 0)
-        check_int("update_grid_until", self.update_grid_until, 0)
-        if not 0.0 < self.grid_eps <= 1.0:
-            raise ValueError(f"grid_eps={self.grid_eps!r} is not allowed; it must lie in (0, 1]")
-        for grid in self.extend_grids:
-            check_int("extend_grids entry", grid, 1)
-        if self.dim is not None:
-            check_int("dim", self.dim, 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def default_width(problem: Regression) -> list[int]:
-    """The paper's structure: Table 2 widths for Feynman equations, [n, 1, 1] for f1–f3.
-
-    The first entry is the problem's dimension (the paper's I.9.18 is a 6-variable
-    dimensionless form; ours has the 9 physical variables, so its width is [9, 5, 5, 5, 1]).
-    """
-    from .problems.feynman import PAPER_TABLE2, FeynmanProblem
-    from .problems.highdim import HighDimProblem
-
-    if isinstance(problem, FeynmanProblem):
-        return [problem.dim, *PAPER_TABLE2[problem.equation.name]["width"][1:]]
-    if isinstance(problem, HighDimProblem):
-        return [problem.dim, 1, 1]
-    raise ValueError(
-        f"problem {problem.name!r} has no default width; give --width {problem.dim},…,1"
-    )
-
-
-def resolve_width(width: list[int] | None, problem: Regression) -> list[int]:
-    if width is None:
-        return default_width(problem)
-    if len(width) < 2 or width[0] != problem.dim or width[-1] != 1:
-        raise ValueError(
-            f"width={list(width)} does not fit problem {problem.name!r}: it must start with "
-            f"its dimension {problem.dim} and end with 1"
-        )
-    return list(width)
-
-
-def load_problem(config: FitConfig) -> Regression:
-    options = {} if config.dim is None else {"dim": config.dim}
-    problem = get_problem(config.problem, **options)
-    if not isinstance(problem, Regression):
-        raise ValueError(f"problem {config.problem!r} is not a regression problem; use `solve`")
-    return problem
 
 
 def prepare(config: FitConfig) -> tuple[Regression, nn.Module, RegressionData]:
     """Validate everything and build problem, model (seeded) and data, before any training."""
     device, dtype = resolve_device(config.device), resolve_dtype(config.dtype)
     problem = load_problem(config)
-    width = resolve_width(config.width, problem)
-    generator = torch.Generator().manual_seed(config.seed)
-    model = build_model(config.model, width, generator=generator, **config.model_options)
-    if config.update_grid_every or config.extend_grids:
-        check_bspline_network(model)
+    model = initial_model(config, problem, config.seed)
     data = problem.dataset(
         config.train_points, config.test_points, config.seed, config.normalize, device, dtype
     )
-    return problem, model.to(device=device, dtype=dtype), data
+    return problem, model, data
 
 
-@dataclass(frozen=True)
-class TargetScaling:
-    """Predictions ŷ = shift + scale · N(x): (0, 1), or with ``standardize`` the mean and
-    standard deviation of the training targets (the network then fits standardised targets)."""
-
-    shift: float = 0.0
-    scale: float = 1.0
-
-    @classmethod
-    def of(cls, y: Tensor, standardize: bool) -> TargetScaling:
-        if not standardize:
-            return cls()
-        return cls(float(y.mean()), float(y.std()) or 1.0)
-
-    def __call__(self, output: Tensor) -> Tensor:
-        return self.shift + self.scale * output
-
-    def config(self) -> dict[str, float]:
-        return {"shift": self.shift, "scale": self.scale}
-
-
-class FixedPoints:
-    """``model(x).squeeze(-1)`` on fixed points ``x (n, d)``, with the first layer's basis
-    expansion ``B(x) (n, d, m)`` computed once (it depends on the knots only, not on the
-    trained coefficients). For [n, 1, 1] at n = 1000 this is nearly all of the work.
-
-    Call :meth:`refresh` after the knots change. Models whose first layer is not a
-    :class:`LinearBasis` expansion are evaluated as they are.
-    """
-
-    def __init__(self, model: nn.Module, x: Tensor) -> None:
-        self.model, self.x = model, x
-        self.expansion: Tensor | None = None
-        self.refresh()
-
-    def refresh(self) -> None:
-        linear = isinstance(self.model, KANNetwork) and isinstance(
-            self.model.layers[0].family, LinearBasis
-        )
-        with torch.no_grad():
-            self.expansion = self.model.layers[0].family.basis(self.x) if linear else None
-
-    def __call__(self) -> Tensor:
-        if self.expansion is None:
-            return self.model(self.x).squeeze(-1)
-        weights = self.model.coefficients()
-        first = self.model.layers[0]
-        y = contract(self.expansion, weights[0])
-        if first.bias is not None:
-            y = y + first.bias
-        for layer, weight in zip(self.model.layers[1:], weights[1:], strict=True):
-            y = layer(y, weight)
-        return y.squeeze(-1)
+def initial_model(config: FitConfig, problem: Regression, seed: int) -> nn.Module:
+    """The model of ``config`` initialised from ``seed``, on the run's device and dtype."""
+    width = resolve_width(config.width, problem)
+    generator = torch.Generator().manual_seed(seed)
+    model = build_model(config.model, width, generator=generator, **config.model_options)
+    if config.update_grid_every or config.extend_grids:
+        check_bspline_network(model)
+    return model.to(device=resolve_device(config.device), dtype=resolve_dtype(config.dtype))
 
 
 class RegressionTrainer:
@@ -217,6 +85,8 @@ class RegressionTrainer:
         self.start = time.perf_counter()
         self.extension_steps = extension_schedule(config.steps, len(config.extend_grids))
         self.optimizer = self.new_optimizer()
+        self.guard = StepGuard(model, self.train_loss) if config.step_guard else None
+        self.restart_index = 0  # which candidate of the restarts this trainer is
 
     def new_optimizer(self) -> torch.optim.Optimizer:
         groups = parameter_groups(self.model, self.config.lr)
@@ -254,12 +124,23 @@ class RegressionTrainer:
             self.optimizer = self.new_optimizer()
             self.train_points.refresh()
             self.test_points.refresh()
+            if self.guard is not None:
+                self.guard.forget()
 
-    def run(self) -> tuple[str, str]:
-        """Train for ``config.steps`` steps; stop with "diverged" on a non-finite loss."""
-        while self.step < self.config.steps:
+    def take_step(self) -> float:
+        """One optimiser step (guarded when ``step_guard``); the loss it started from."""
+        if self.guard is not None:
+            self.guard.before()
+        loss = float(self.optimizer.step(self.closure).detach())
+        if self.guard is not None and self.guard.after():
+            self.optimizer = self.new_optimizer()
+        return loss
+
+    def run(self, until: int | None = None) -> tuple[str, str]:
+        """Train up to step ``until`` (default ``config.steps``); "diverged" on a non-finite loss."""
+        while self.step < (self.config.steps if until is None else until):
             self.adapt_grid()
-            loss = float(self.optimizer.step(self.closure).detach())
+            loss = self.take_step()
             self.step += 1
             test = self.test_mse()
             self.history["test_mse"][-1] = test
@@ -269,6 +150,11 @@ class RegressionTrainer:
             if not math.isfinite(loss) or not math.isfinite(self.history["loss"][-1]):
                 return "diverged", f"loss became non-finite at step {self.step}; try a smaller --lr"
         return "completed", ""
+
+    @torch.no_grad()
+    def train_loss(self) -> float:
+        """Training MSE (1/N) Σ (ŷ(x_s) − f(x_s))² at the current parameters (raw scale)."""
+        return float((self.scaling(self.train_points()) - self.data.y_train).square().mean())
 
     @torch.no_grad()
     def test_mse(self) -> float:
@@ -309,9 +195,11 @@ def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
     check_writable(out)
     device = resolve_device(config.device)
     reset_peak_memory(device)
-    trainer = RegressionTrainer(model, data, config, progress)
+    start = time.perf_counter()
+    trainer, start_losses = best_trainer(config, problem, model, data, progress)
+    model = trainer.model
     status, message = trainer.run()
-    wall_time = time.perf_counter() - trainer.start
+    wall_time = time.perf_counter() - start
     metrics, prediction = final_metrics(model, data, trainer.scaling)
     metrics.update(
         params=count_parameters(model),
@@ -324,12 +212,14 @@ def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
         dtype=config.dtype,
         sampling="uniform box",
     )
+    metrics.update(robustness_metrics(trainer, start_losses))
     if message:
         metrics["message"] = message
     run = Run(
         config={
             **run_config(config, problem, model, data, device),
             "target_scaling": trainer.scaling.config(),
+            "restart_losses": start_losses,
         },
         history={name: list(values) for name, values in trainer.history.items()},
         metrics=metrics,
@@ -345,6 +235,44 @@ def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
     )
     write_run(out, run)
     return run
+
+
+def best_trainer(
+    config: FitConfig,
+    problem: Regression,
+    model: nn.Module,
+    data: RegressionData,
+    progress: Progress | None,
+) -> tuple[RegressionTrainer, list[float]]:
+    """The trainer the run continues with: ``model`` itself when ``restarts`` = 1, else the
+    candidate of lowest training loss after ``restart_steps`` (see :mod:`pinnkan.restarts`)."""
+    if config.restarts == 1:
+        return RegressionTrainer(model, data, config, progress), []
+
+    def candidate(index: int) -> Callable[[], tuple[float, RegressionTrainer]]:
+        def warm_up() -> tuple[float, RegressionTrainer]:
+            seed = init_seed(config.seed, index)
+            member = model if index == 0 else initial_model(config, problem, seed)
+            trainer = RegressionTrainer(member, data, config, None)
+            trainer.run(until=config.restart_steps)
+            return trainer.train_loss(), trainer
+
+        return warm_up
+
+    index, trainer, losses = choose_start(candidate(index) for index in range(config.restarts))
+    trainer.progress, trainer.restart_index = progress, index
+    return trainer, losses
+
+
+def robustness_metrics(trainer: RegressionTrainer, start_losses: list[float]) -> dict[str, Any]:
+    """Restarts K and the chosen candidate; step-guard rollbacks and optimiser resets."""
+    metrics: dict[str, Any] = {"restarts": trainer.config.restarts}
+    if start_losses:
+        metrics["restart_index"] = trainer.restart_index
+        metrics["restart_loss"] = start_losses[metrics["restart_index"]]
+    if trainer.guard is not None:
+        metrics.update(rollbacks=trainer.guard.rollbacks, optimizer_resets=trainer.guard.resets)
+    return metrics
 
 
 def run_config(
@@ -365,93 +293,3 @@ def run_config(
         "params": count_parameters(model),
         "environment": environment_info(device),
     }
-
-
-# --- command line ----------------------------------------------------------------------------
-
-
-def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``pinnkan fit`` flags (model flags from :func:`pinnkan.cli.add_model_arguments`)."""
-    from .cli import add_model_arguments, int_list
-
-    parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
-    parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
-    add_model_arguments(parser)
-    group = parser.add_argument_group("training")
-    group.add_argument("--steps", type=int, help="optimizer steps (default 100)")
-    group.add_argument("--optimizer", help="lbfgs (default) or adam")
-    group.add_argument("--lr", type=float, help="learning rate (default 1 for L-BFGS)")
-    group.add_argument("--lbfgs-iterations", type=int, help="L-BFGS inner iterations per step")
-    group.add_argument("--seed", type=int, help="seed of data and initialisation (default 0)")
-    group.add_argument("--train-points", type=int, help="training points (default 1000)")
-    group.add_argument("--test-points", type=int, help="test points (default 1000)")
-    group.add_argument("--normalize", action=argparse.BooleanOptionalAction, help="map to [-1,1]^d")
-    group.add_argument("--update-grid-every", type=int, help="grid update from data every N steps")
-    group.add_argument("--update-grid-until", type=int, help="no grid updates from this step on")
-    group.add_argument("--extend-grids", type=int_list, help="finer grids, e.g. 10,20")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-    parser.add_argument("--out", help="run file (default: results/runs/<name>.h5)")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    recipe = parser.add_argument_group("recipes (tables of runs)")
-    recipe.add_argument("--recipe", help="run every fit of a recipe, e.g. solvers/table2.toml")
-    recipe.add_argument("--seeds", type=int_list, help="seeds of each recipe run (default 0)")
-    recipe.add_argument("--out-dir", help="folder of the recipe's run files")
-    recipe.add_argument("--table", help="write the recipe's markdown table to this file")
-    recipe.add_argument("--jobs", type=int, default=1, help="parallel recipe runs (default 1)")
-
-
-FLAG_FIELDS = (
-    "dim", "width", "steps", "optimizer", "lr", "lbfgs_iterations", "seed", "train_points",
-    "test_points", "normalize", "update_grid_every", "update_grid_until", "extend_grids",
-)  # fmt: skip
-
-
-def fit_config(args: argparse.Namespace) -> FitConfig:
-    """Flags -> :class:`FitConfig` (unset flags keep the defaults)."""
-    from .commands import MODEL_FLAGS, given
-
-    if args.problem is None:
-        raise ValueError("--problem is required (or --recipe FILE)")
-    lr = {"lr": 1e-3} if args.optimizer == "adam" and args.lr is None else {}
-    return FitConfig(
-        problem=args.problem,
-        model=args.model,
-        model_options=given(args, MODEL_FLAGS),
-        device=args.device,
-        dtype=args.dtype,
-        **{**lr, **given(args, FLAG_FIELDS)},
-    )
-
-
-def run_fit(args: argparse.Namespace) -> int:
-    """Handler of ``pinnkan fit``: one run, or every run of ``--recipe``."""
-    from .summary import format_summary
-
-    if args.recipe is not None:
-        from .tables import run_recipe_command
-
-        return run_recipe_command(args)
-    config = fit_config(args)
-    out = args.out or str(
-        new_run_path("results/runs", config.problem, config.model, config.dim, config.seed)
-    )
-    progress = None if args.quiet else FitProgress(config.steps)
-    run = fit(config, out, progress)
-    print(format_summary(run))
-    print(f"test MSE {run.metrics['mse']:.3e}, RMSE {run.metrics['rmse']:.3e}")
-    print(f"run file: {out}")
-    return 0 if run.status == "completed" else 1
-
-
-class FitProgress:
-    """Prints ``step s/N  loss …  test MSE …`` about twenty times per run on stderr."""
-
-    def __init__(self, steps: int) -> None:
-        self.steps = steps
-        self.every = max(1, steps // 20)
-
-    def __call__(self, step: int, record: dict) -> None:
-        if step % self.every == 0 or step == self.steps:
-            line = f"step {step}/{self.steps}  loss {record['loss']:.3e}  test MSE {record['test_mse']:.3e}"
-            print(line, file=sys.stderr, flush=True)

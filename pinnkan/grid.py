@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from .basis import BSplineBasis
 from .basis.base import per_edge
+from .knots import interior_samples, knots_from_samples, refine_knots
 from .nn.kan import DirectCoefficients, KANNetwork
 from .nn.meta import MetaCoefficients
 from .nn.mlp import linear
@@ -77,54 +78,6 @@ def layer_inputs(model: KANNetwork, x: Tensor) -> list[Tensor]:
         inputs.append(x)
         x = layer(x, weight)
     return inputs
-
-
-# --- knots -----------------------------------------------------------------------------------
-
-
-def extend_knots(interior: Tensor, order: int) -> Tensor:
-    """Interior knots ``(in, G+1)`` -> ``(in, G+2k+1)``, k knots of step (max−min)/G each side."""
-    grid = interior.shape[1] - 1
-    step = (interior[:, -1:] - interior[:, :1]) / grid
-    offsets = torch.arange(1, order + 1, dtype=interior.dtype, device=interior.device)
-    left = interior[:, :1] - step * offsets.flip(0)
-    right = interior[:, -1:] + step * offsets
-    return torch.cat([left, interior, right], dim=1)
-
-
-def knots_from_samples(x: Tensor, grid: int, order: int, grid_eps: float = 0.02) -> Tensor:
-    """Knots ``(in, G+2k+1)`` (float64) adapted to samples ``x (n, in)``: see module docstring."""
-    if not 0.0 < grid_eps <= 1.0:
-        raise ValueError(f"grid_eps={grid_eps!r} is not allowed; it must lie in (0, 1]")
-    ordered = x.detach().double().sort(dim=0).values
-    n = ordered.shape[0]
-    positions = torch.linspace(0, n - 1, grid + 1, device=x.device).round().long()
-    quantiles = ordered[positions].t()  # (in, G+1)
-    low, high = ordered[0], ordered[-1]
-    span = torch.clamp(high - low, min=1e-3 * torch.clamp(high.abs(), min=1.0))
-    centre = 0.5 * (high + low)
-    low, high = centre - 0.5 * span, centre + 0.5 * span
-    fractions = torch.linspace(0, 1, grid + 1, dtype=torch.float64, device=x.device)
-    uniform = low[:, None] + fractions * (high - low)[:, None]
-    return extend_knots(grid_eps * uniform + (1 - grid_eps) * quantiles, order)
-
-
-def refine_knots(knots: Tensor, order: int, new_grid: int) -> Tensor:
-    """Knots ``(in, G+2k+1)`` -> ``(in, G'+2k+1)``: interior knots interpolated at j·G/G'."""
-    interior = knots[:, order : knots.shape[1] - order].double()
-    grid = interior.shape[1] - 1
-    position = torch.linspace(0, grid, new_grid + 1, dtype=torch.float64, device=knots.device)
-    lower = position.floor().long().clamp(max=grid - 1)
-    fraction = position - lower
-    refined = interior[:, lower] * (1 - fraction) + interior[:, lower + 1] * fraction
-    return extend_knots(refined, order)
-
-
-def interior_samples(knots: Tensor, order: int, count: int) -> Tensor:
-    """``count`` uniform points per input over its interior knot range: ``(count, in)`` float64."""
-    low, high = knots[:, order].double(), knots[:, -order - 1].double()
-    fractions = torch.linspace(0, 1, count, dtype=torch.float64, device=knots.device)[:, None]
-    return low + fractions * (high - low)
 
 
 # --- least squares ---------------------------------------------------------------------------

@@ -165,3 +165,24 @@ class Regression(abc.ABC):
             "variables": list(self.variables),
             "ranges": [list(interval) for interval in self.ranges],
         }
+
+
+@dataclass(frozen=True)
+class TargetScaling:
+    """Predictions ŷ = shift + scale · N(x): (0, 1), or with ``standardize`` the mean and
+    standard deviation of the training targets (the network then fits standardised targets)."""
+
+    shift: float = 0.0
+    scale: float = 1.0
+
+    @classmethod
+    def of(cls, y: Tensor, standardize: bool) -> TargetScaling:
+        if not standardize:
+            return cls()
+        return cls(float(y.mean()), float(y.std()) or 1.0)
+
+    def __call__(self, output: Tensor) -> Tensor:
+        return self.shift + self.scale * output
+
+    def config(self) -> dict[str, float]:
+        return {"shift": self.shift, "scale": self.scale}

@@ -12,12 +12,15 @@ import torch
 
 from pinnkan import build_model
 from pinnkan.cli import main
-from pinnkan.fit import FitConfig, FixedPoints, TargetScaling, default_width, fit, prepare
+from pinnkan.fit import fit, prepare
+from pinnkan.fit_config import FitConfig, default_width
+from pinnkan.fixed_points import FixedPoints
 from pinnkan.grid import rebuild_model
 from pinnkan.problems import get_problem
-from pinnkan.regression import Regression
+from pinnkan.recipes import plan
+from pinnkan.regression import Regression, TargetScaling
 from pinnkan.results import read_run
-from pinnkan.tables import make_table, plan
+from pinnkan.tables import make_table
 
 
 def small(**changes) -> FitConfig:

@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from pinnkan import build_model
-from pinnkan.grid import (
-    extend_grid,
-    knots_from_samples,
-    layer_inputs,
-    rebuild_model,
-    refine_knots,
-    update_grid,
-)
+from pinnkan.grid import extend_grid, layer_inputs, rebuild_model, update_grid
+from pinnkan.knots import knots_from_samples, refine_knots
 
 WIDTH = [3, 4, 2, 1]
 

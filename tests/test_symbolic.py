@@ -13,7 +13,8 @@ from pinnkan import build_model
 from pinnkan.cli import main
 from pinnkan.fit import FitConfig, fit
 from pinnkan.grid import fit_edge_coefficients
-from pinnkan.symbolic import LIBRARY, fit_edge, symbolic_network
+from pinnkan.symbolic import symbolic_network
+from pinnkan.symbolic_edge import LIBRARY, fit_edge
 
 GENERATOR = np.random.default_rng(0)
 X = GENERATOR.uniform(-1, 1, 400)

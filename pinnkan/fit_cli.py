@@ -1,0 +1,106 @@
+"""The ``pinnkan fit`` command line: flags -> :class:`FitConfig`, one run or a recipe."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .fit import fit
+from .fit_config import FitConfig
+from .summary import new_run_path
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``pinnkan fit`` flags (model flags from :func:`pinnkan.cli.add_model_arguments`)."""
+    from .cli import add_model_arguments, int_list
+
+    parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
+    parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
+    add_model_arguments(parser)
+    group = parser.add_argument_group("training")
+    group.add_argument("--steps", type=int, help="optimizer steps (default 100)")
+    group.add_argument("--optimizer", help="lbfgs (default) or adam")
+    group.add_argument("--lr", type=float, help="learning rate (default 1 for L-BFGS)")
+    group.add_argument("--lbfgs-iterations", type=int, help="L-BFGS inner iterations per step")
+    group.add_argument("--seed", type=int, help="seed of data and initialisation (default 0)")
+    group.add_argument("--train-points", type=int, help="training points (default 1000)")
+    group.add_argument("--test-points", type=int, help="test points (default 1000)")
+    group.add_argument("--normalize", action=argparse.BooleanOptionalAction, help="map to [-1,1]^d")
+    group.add_argument(
+        "--standardize", action=argparse.BooleanOptionalAction, help="fit standardised targets"
+    )
+    group.add_argument("--update-grid-every", type=int, help="grid update from data every N steps")
+    group.add_argument("--update-grid-until", type=int, help="no grid updates from this step on")
+    group.add_argument("--extend-grids", type=int_list, help="finer grids, e.g. 10,20")
+    group.add_argument("--restarts", type=int, help="K initialisations, keep the best (default 1)")
+    group.add_argument("--restart-steps", type=int, help="warm-up steps of each restart (3)")
+    group.add_argument(
+        "--step-guard", action=argparse.BooleanOptionalAction, help="roll back bad L-BFGS steps"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+    parser.add_argument("--out", help="run file (default: results/runs/<name>.h5)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    recipe = parser.add_argument_group("recipes (tables of runs)")
+    recipe.add_argument("--recipe", help="run every fit of a recipe, e.g. solvers/table2.toml")
+    recipe.add_argument("--seeds", type=int_list, help="seeds of each recipe run (default 0)")
+    recipe.add_argument("--out-dir", help="folder of the recipe's run files")
+    recipe.add_argument("--table", help="write the recipe's markdown table to this file")
+    recipe.add_argument("--jobs", type=int, default=1, help="parallel recipe runs (default 1)")
+
+
+FLAG_FIELDS = (
+    "dim", "width", "steps", "optimizer", "lr", "lbfgs_iterations", "seed", "train_points",
+    "test_points", "normalize", "update_grid_every", "update_grid_until", "extend_grids",
+    "standardize", "restarts", "restart_steps", "step_guard",
+)  # fmt: skip
+
+
+def fit_config(args: argparse.Namespace) -> FitConfig:
+    """Flags -> :class:`FitConfig` (unset flags keep the defaults)."""
+    from .commands import MODEL_FLAGS, given
+
+    if args.problem is None:
+        raise ValueError("--problem is required (or --recipe FILE)")
+    lr = {"lr": 1e-3} if args.optimizer == "adam" and args.lr is None else {}
+    return FitConfig(
+        problem=args.problem,
+        model=args.model,
+        model_options=given(args, MODEL_FLAGS),
+        device=args.device,
+        dtype=args.dtype,
+        **{**lr, **given(args, FLAG_FIELDS)},
+    )
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Handler of ``pinnkan fit``: one run, or every run of ``--recipe``."""
+    from .summary import format_summary
+
+    if args.recipe is not None:
+        from .recipes import run_recipe_command
+
+        return run_recipe_command(args)
+    config = fit_config(args)
+    out = args.out or str(
+        new_run_path("results/runs", config.problem, config.model, config.dim, config.seed)
+    )
+    progress = None if args.quiet else FitProgress(config.steps)
+    run = fit(config, out, progress)
+    print(format_summary(run))
+    print(f"test MSE {run.metrics['mse']:.3e}, RMSE {run.metrics['rmse']:.3e}")
+    print(f"run file: {out}")
+    return 0 if run.status == "completed" else 1
+
+
+class FitProgress:
+    """Prints ``step s/N  loss …  test MSE …`` about twenty times per run on stderr."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.every = max(1, steps // 20)
+
+    def __call__(self, step: int, record: dict) -> None:
+        if step % self.every == 0 or step == self.steps:
+            line = f"step {step}/{self.steps}  loss {record['loss']:.3e}  test MSE {record['test_mse']:.3e}"
+            print(line, file=sys.stderr, flush=True)

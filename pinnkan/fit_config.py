@@ -1,0 +1,118 @@
+"""What defines a regression run (``pinnkan fit``): :class:`FitConfig` and the default widths.
+
+The config is flat plain data (the command line and the recipes' ``[fit]`` tables map onto its
+fields); it is validated on construction, so a bad value fails before any training with a
+one-line ``ValueError``. The robustness options ``restarts``/``restart_steps`` are described in
+:mod:`pinnkan.restarts`, ``step_guard`` in :mod:`pinnkan.guard`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .optim import OPTIMIZERS
+from .problems import get_problem
+from .regression import Regression
+from .validation import check_bool, check_choice, check_int, check_positive
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines a regression run (flat plain data; the CLI maps flags onto it)."""
+
+    problem: str
+    dim: int | None = None
+    model: str = "kan"
+    width: list[int] | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    steps: int = 100
+    optimizer: str = "lbfgs"
+    lr: float = 1.0
+    lbfgs_iterations: int = 20
+    seed: int = 0
+    train_points: int = 1000
+    test_points: int = 1000
+    normalize: bool = False
+    standardize: bool = False
+    update_grid_every: int = 0
+    update_grid_until: int = 0
+    grid_eps: float = 0.02
+    extend_grids: list[int] = field(default_factory=list)
+    restarts: int = 1
+    restart_steps: int = 3
+    step_guard: bool = False
+    device: str = "cpu"
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps, 1)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive("lr", self.lr)
+        check_int("lbfgs_iterations", self.lbfgs_iterations, 1)
+        check_int("seed", self.seed, 0)
+        check_int("train_points", self.train_points, 1)
+        check_int("test_points", self.test_points, 1)
+        check_bool("normalize", self.normalize)
+        check_bool("standardize", self.standardize)
+        check_int("update_grid_every", self.update_grid_every, 0)
+        check_int("update_grid_until", self.update_grid_until, 0)
+        if not 0.0 < self.grid_eps <= 1.0:
+            raise ValueError(f"grid_eps={self.grid_eps!r} is not allowed; it must lie in (0, 1]")
+        check_int("restarts", self.restarts, 1)
+        check_int("restart_steps", self.restart_steps, 1)
+        if self.restarts > 1 and self.restart_steps >= self.steps:
+            raise ValueError(
+                f"restart_steps={self.restart_steps} is not allowed with steps={self.steps}; "
+                "the warm-up must be shorter than the run"
+            )
+        check_bool("step_guard", self.step_guard)
+        if self.step_guard and self.optimizer != "lbfgs":
+            raise ValueError(
+                f"step_guard=True is not allowed with optimizer={self.optimizer!r}; "
+                "it needs the monotone steps of lbfgs"
+            )
+        for grid in self.extend_grids:
+            check_int("extend_grids entry", grid, 1)
+        if self.dim is not None:
+            check_int("dim", self.dim, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_width(problem: Regression) -> list[int]:
+    """The paper's structure: Table 2 widths for Feynman equations, [n, 1, 1] for f1–f3.
+
+    The first entry is the problem's dimension (the paper's I.9.18 is a 6-variable
+    dimensionless form; ours has the 9 physical variables, so its width is [9, 5, 5, 5, 1]).
+    """
+    from .problems.feynman import PAPER_TABLE2, FeynmanProblem
+    from .problems.highdim import HighDimProblem
+
+    if isinstance(problem, FeynmanProblem):
+        return [problem.dim, *PAPER_TABLE2[problem.equation.name]["width"][1:]]
+    if isinstance(problem, HighDimProblem):
+        return [problem.dim, 1, 1]
+    raise ValueError(
+        f"problem {problem.name!r} has no default width; give --width {problem.dim},…,1"
+    )
+
+
+def resolve_width(width: list[int] | None, problem: Regression) -> list[int]:
+    if width is None:
+        return default_width(problem)
+    if len(width) < 2 or width[0] != problem.dim or width[-1] != 1:
+        raise ValueError(
+            f"width={list(width)} does not fit problem {problem.name!r}: it must start with "
+            f"its dimension {problem.dim} and end with 1"
+        )
+    return list(width)
+
+
+def load_problem(config: FitConfig) -> Regression:
+    options = {} if config.dim is None else {"dim": config.dim}
+    problem = get_problem(config.problem, **options)
+    if not isinstance(problem, Regression):
+        raise ValueError(f"problem {config.problem!r} is not a regression problem; use `solve`")
+    return problem

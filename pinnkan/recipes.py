@@ -1,0 +1,179 @@
+"""Fit recipes: grids of regression runs (``solvers/table2.toml``), planned, run and tabulated.
+
+A recipe is TOML::
+
+    description = "…"
+    table = "table2"            # which table maker reads the runs: table2 or table4
+    [fit]                       # FitConfig fields shared by every run (steps, optimizer, …)
+    [model]                     # model options, given to the models that accept them
+    [[runs]]                    # a block of runs: problem, dim, model and grid may be lists,
+    problem = ["feynman:I.12.5", "feynman:I.14.3"]   # and the block is their product;
+    model = ["kan", "metakan"]  # any other key is a FitConfig field or a model option
+    grid = [5, 20]
+
+    pinnkan fit --recipe solvers/table2.toml --seeds 0,1,2 --out-dir results/runs/table2 \\
+                --table results/table2.md
+
+runs every (block entry × seed) whose run file ``<out-dir>/<problem>[-d<dim>]-<model>-g<grid>-
+s<seed>.h5`` does not exist yet (so an interrupted recipe resumes), then writes the table:
+mean ± sample standard deviation of the test MSE over the seeds found, our parameter counts and
+the paper's numbers beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .fit import fit
+from .fit_config import FitConfig
+from .nn.build import list_models, model_options
+from .summary import slug
+
+PRODUCT_KEYS = ("problem", "dim", "model", "grid")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a recipe: its configuration and its run file."""
+
+    config: FitConfig
+    path: Path
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    file = Path(path)
+    if file.suffix != ".toml" or not file.is_file():
+        raise ValueError(f"recipe {str(path)!r} is not a .toml file")
+    recipe = tomllib.loads(file.read_text())
+    if not recipe.get("runs"):
+        raise ValueError(f"recipe {str(path)!r} has no [[runs]] block")
+    return recipe
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def known_model_options() -> set[str]:
+    return {option for name in list_models() for option in model_options(name)}
+
+
+def block_configs(block: dict[str, Any], recipe: dict[str, Any], seed: int) -> list[FitConfig]:
+    """The product of a ``[[runs]]`` block's list keys, as :class:`FitConfig` objects."""
+    fit_fields = {f.name for f in fields(FitConfig)} - {"problem", "dim", "model", "seed"}
+    axes = {key: as_list(block[key]) for key in PRODUCT_KEYS if key in block}
+    if "problem" not in axes:
+        raise ValueError("every [[runs]] block of a recipe needs a problem")
+    rest = {key: value for key, value in block.items() if key not in PRODUCT_KEYS}
+    unknown = sorted(set(rest) - fit_fields - known_model_options())
+    if unknown:
+        raise ValueError(f"recipe key {unknown[0]!r} is neither a fit field nor a model option")
+    configs = []
+    for values in itertools.product(*axes.values()):
+        chosen = dict(zip(axes, values))
+        model = chosen.get("model", "kan")
+        accepted = model_options(model)
+        merged = {**recipe.get("model", {}), **rest}
+        options = {key: value for key, value in merged.items() if key in accepted}
+        if "grid" in chosen and "grid" in accepted:
+            options["grid"] = chosen["grid"]
+        if "grid_range" in options:
+            options["grid_range"] = tuple(options["grid_range"])
+        settings = {**recipe.get("fit", {}), **{k: v for k, v in rest.items() if k in fit_fields}}
+        configs.append(
+            FitConfig(
+                problem=chosen["problem"],
+                dim=chosen.get("dim"),
+                model=model,
+                model_options=options,
+                **{**settings, "seed": seed},
+            )
+        )
+    return configs
+
+
+def final_grid(config: FitConfig) -> int | None:
+    """The grid a run ends with: the last extension, else the model's grid option."""
+    return config.extend_grids[-1] if config.extend_grids else config.model_options.get("grid")
+
+
+def run_path(directory: Path, config: FitConfig) -> Path:
+    dim = f"-d{config.dim}" if config.dim is not None else ""
+    grid = final_grid(config)
+    grid_part = f"-g{grid}" if grid is not None else ""
+    return directory / f"{slug(config.problem)}{dim}-{config.model}{grid_part}-s{config.seed}.h5"
+
+
+def plan(recipe: dict[str, Any], seeds: list[int], directory: Path) -> list[PlannedRun]:
+    """Every run of the recipe for every seed (validated: a bad recipe fails before training)."""
+    runs = []
+    for seed in seeds:
+        for block in recipe["runs"]:
+            for config in block_configs(block, recipe, seed):
+                runs.append(PlannedRun(config, run_path(directory, config)))
+    return runs
+
+
+def execute(planned: PlannedRun) -> str:
+    """Train one planned run (in a worker process) and return a one-line report."""
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    try:
+        run = fit(planned.config, str(planned.path))
+    except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
+        return f"{planned.path.name}: FAILED ({type(error).__name__}: {error})"
+    seconds = time.perf_counter() - start
+    return f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
+
+
+def run_recipe(
+    recipe: dict[str, Any], seeds: list[int], directory: Path, jobs: int = 1
+) -> list[PlannedRun]:
+    """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan."""
+    runs = plan(recipe, seeds, directory)
+    todo = [planned for planned in runs if not planned.path.exists()]
+    print(
+        f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to train", flush=True
+    )
+    if jobs <= 1:
+        reports = map(execute, todo)
+        for index, report in enumerate(reports, 1):
+            print(f"[{index}/{len(todo)}] {report}", flush=True)
+        return runs
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for index, report in enumerate(pool.map(execute, todo), 1):
+            print(f"[{index}/{len(todo)}] {report}", flush=True)
+    return runs
+
+
+def run_recipe_command(args: argparse.Namespace) -> int:
+    """``pinnkan fit --recipe FILE [--seeds 0,1,2] [--out-dir DIR] [--table FILE] [--jobs N]``."""
+    recipe = load_recipe(args.recipe)
+    seeds = args.seeds or [0]
+    for seed in seeds:
+        if seed < 0:
+            raise ValueError(f"seed {seed} is not allowed; seeds are integers ≥ 0")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
+    directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
+    runs = plan(recipe, seeds, directory)  # validates the recipe before any training
+    if args.table is None or not all(planned.path.exists() for planned in runs):
+        run_recipe(recipe, seeds, directory, args.jobs)
+    if args.table is not None:
+        from .tables import make_table
+
+        command = " ".join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
+        text = make_table(recipe, runs, command)
+        Path(args.table).write_text(text)
+        print(f"table: {args.table}")
+    return 0
