@@ -56,6 +56,19 @@ def column(values: Tensor | float) -> Tensor | float:
     return values.unsqueeze(-1) if isinstance(values, Tensor) else values
 
 
+def linear_basis_terms(
+    family: LinearBasis, value: Tensor, coefficients: Tensor, subset: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(y, B'(a), B''(a))`` of a linear-basis layer: y from all inputs, the derivative
+    expansions ``(batch, n_S, m)`` only at the inputs of ``subset`` (all when None), so that an
+    SDGD first layer pays for derivatives at |S| of its d inputs."""
+    if subset is None:
+        basis, first, second = family.basis_derivatives(value)
+        return contract(basis, coefficients), first, second
+    _, first, second = family.basis_derivatives(value.index_select(1, subset), inputs=subset)
+    return contract(family.basis(value), coefficients), first, second
+
+
 def kan_step(
     layer: KANLayer,
     coefficients: Tensor,
@@ -76,12 +89,10 @@ def kan_step(
     """
     family = layer.family
     if isinstance(family, LinearBasis):
-        basis, first, second = family.basis_derivatives(value)
-        y = contract(basis, coefficients)
+        y, first, second = linear_basis_terms(family, value, coefficients, subset)
         if layer.bias is not None:
             y = y + layer.bias
         if subset is not None:
-            first, second = first.index_select(1, subset), second.index_select(1, subset)
             coefficients = coefficients.index_select(1, subset)
         curvature = second * column(squares)
         if laplacian is not None:

@@ -250,6 +250,29 @@ def test_estimators_equal_their_autograd_versions(
     assert_close(lap, expected)
 
 
+@pytest.mark.parametrize("name", ["kan", "metakan", "fastkan"])
+def test_sdgd_first_layer_uses_the_basis_of_each_sampled_input(name: str) -> None:
+    """The SDGD first layer takes derivatives at the sampled inputs only; with a different knot
+    row per input (as after a grid update) it must use each sampled input's own row."""
+    from pinnkan.basis.bspline import uniform_knots
+    from pinnkan.directions import draw_directions
+
+    model = BallHardConstraint(build(name, 7))
+    family = model.net.layers[0].family
+    if hasattr(family, "knots"):
+        rows = [uniform_knots(5, 3, (-0.5 - 0.1 * i, 0.4 + 0.2 * i)) for i in range(7)]
+        family.knots.copy_(torch.stack(rows))
+    x = ball_points(6, 7)
+    directions = draw_directions("sdgd", x, 3, torch.Generator().manual_seed(11))
+    _, lap = forward_laplacian(model, x, directions)
+    with pytest.warns(EngineFallbackWarning, match="autograd sdgd"):
+        _, expected = laplacian(
+            lambda points: model(points), x, "sdgd", samples=3,
+            generator=torch.Generator().manual_seed(11),
+        )  # fmt: skip
+    assert_close(lap, expected)
+
+
 # --- fallback, validation and helpers --------------------------------------------------------
 
 

@@ -61,8 +61,14 @@ class LinearBasis(EdgeFamily):
         """``B(x)``: ``(batch, in)`` -> ``(batch, in, m)``."""
 
     @abc.abstractmethod
-    def basis_derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(B(x), B'(x), B''(x))``, each ``(batch, in, m)``, in closed form."""
+    def basis_derivatives(
+        self, x: Tensor, inputs: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(B(x), B'(x), B''(x))``, each ``(batch, in, m)``, in closed form.
+
+        ``inputs (k,)``: the layer inputs that the k columns of ``x`` belong to (default: all,
+        in order), for families whose basis differs per input (B-spline knot rows).
+        """
 
     def forward(self, x: Tensor, coefficients: Tensor) -> Tensor:
         return contract(self.basis(x), coefficients)

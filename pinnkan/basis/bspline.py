@@ -109,8 +109,13 @@ class BSplineBasis(LinearBasis):
         base = (torch.rand((out_features, in_features, 1), generator=generator) * 2 - 1) * bound
         return torch.cat([base, spline], dim=-1)
 
-    def splines(self, x: Tensor) -> list[Tensor]:
-        return bspline_bases(x, self.knots.to(x.dtype), self.order)
+    def input_knots(self, x: Tensor, inputs: Tensor | None = None) -> Tensor:
+        """Knot rows of the inputs ``inputs`` (all when None) in x's dtype: ``(k, n_knots)``."""
+        knots = self.knots if inputs is None else self.knots.index_select(0, inputs)
+        return knots.to(x.dtype)
+
+    def splines(self, x: Tensor, inputs: Tensor | None = None) -> list[Tensor]:
+        return bspline_bases(x, self.input_knots(x, inputs), self.order)
 
     def basis(self, x: Tensor) -> Tensor:
         spline = self.splines(x)[-1]
@@ -118,9 +123,11 @@ class BSplineBasis(LinearBasis):
             return spline
         return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), spline], dim=-1)
 
-    def basis_derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        knots = self.knots.to(x.dtype)
-        bases = self.splines(x)
+    def basis_derivatives(
+        self, x: Tensor, inputs: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        knots = self.input_knots(x, inputs)
+        bases = bspline_bases(x, knots, self.order)
         k = self.order
         first = derivative_from_lower_order(bases[k - 1], knots, k)
         if k >= 2:

@@ -46,8 +46,10 @@ class GaussianRBFBasis(LinearBasis):
     def basis(self, x: Tensor) -> Tensor:
         return torch.exp(-(self.scaled_distance(x) ** 2))
 
-    def basis_derivatives(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        u = self.scaled_distance(x)
+    def basis_derivatives(
+        self, x: Tensor, inputs: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        u = self.scaled_distance(x)  # the same centres for every input
         value = torch.exp(-(u**2))
         first = -2 * u * value / self.width
         second = (4 * u**2 - 2) * value / self.width**2
