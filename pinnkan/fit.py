@@ -20,6 +20,8 @@ Robustness (same rules for every model): ``restarts`` = K initialisations, each 
 ``restart_steps`` steps, the run going on from the lowest training loss (:mod:`pinnkan.restarts`);
 ``step_guard`` undoes L-BFGS steps that raise the training loss (:mod:`pinnkan.guard`). The run
 file records K, the chosen candidate, every candidate's warm-up loss and the guard's counts.
+With ``validation`` = v > 0 a fraction v of the training points is held out, the run ends with
+the parameters of lowest validation MSE and restarts choose by it (:mod:`pinnkan.early_stopping`).
 Configuration: :mod:`pinnkan.fit_config`; command line: :mod:`pinnkan.fit_cli`.
 """
 
@@ -34,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from .device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, resolve_dtype
+from .early_stopping import BestState, split_validation
 from .environment import environment_info
 from .fit_config import FitConfig, load_problem, resolve_width
 from .fixed_points import FixedPoints
@@ -69,16 +72,31 @@ def initial_model(config: FitConfig, problem: Regression, seed: int) -> nn.Modul
     return model.to(device=resolve_device(config.device), dtype=resolve_dtype(config.dtype))
 
 
+Validation = tuple[Tensor, Tensor]  # held-out (x (n_v, d), y (n_v,))
+
+
 class RegressionTrainer:
-    """Trains ``model`` on ``data``; :meth:`run` returns ``(status, message)``, fills ``history``."""
+    """Trains ``model`` on ``data``; :meth:`run` returns ``(status, message)``, fills ``history``.
+
+    With ``validation`` (held-out points) the validation MSE is logged after every step and the
+    best state kept (:class:`pinnkan.early_stopping.BestState`); :meth:`finish` restores it.
+    """
 
     def __init__(
-        self, model: nn.Module, data: RegressionData, config: FitConfig, progress: Progress | None
+        self,
+        model: nn.Module,
+        data: RegressionData,
+        config: FitConfig,
+        progress: Progress | None,
+        validation: Validation | None = None,
     ) -> None:
         self.model, self.data, self.config, self.progress = model, data, config, progress
         self.scaling = TargetScaling.of(data.y_train, config.standardize)
         self.train_points = FixedPoints(model, data.x_train)
         self.test_points = FixedPoints(model, data.x_test)
+        self.validation = validation
+        self.validation_points = None if validation is None else FixedPoints(model, validation[0])
+        self.best = None if validation is None else BestState(model)
         self.history: dict[str, list[float]] = {}
         self.step = 0
         self.evaluations = 0
@@ -87,6 +105,8 @@ class RegressionTrainer:
         self.optimizer = self.new_optimizer()
         self.guard = StepGuard(model, self.train_loss) if config.step_guard else None
         self.restart_index = 0  # which candidate of the restarts this trainer is
+        if self.best is not None:
+            self.best.offer(0, self.validation_mse())
 
     def new_optimizer(self) -> torch.optim.Optimizer:
         groups = parameter_groups(self.model, self.config.lr)
@@ -97,7 +117,7 @@ class RegressionTrainer:
     def record(self, **values: float) -> None:
         row = {"evaluation": self.evaluations, "step": self.step, **values}
         row["wall_time_s"] = time.perf_counter() - self.start
-        for name in ("evaluation", "step", "loss", "test_mse", "grid", "wall_time_s"):
+        for name in ("evaluation", "step", "loss", "test_mse", "val_mse", "grid", "wall_time_s"):
             self.history.setdefault(name, []).append(row.get(name, math.nan))
 
     def closure(self) -> Tensor:
@@ -122,10 +142,13 @@ class RegressionTrainer:
             changed = True
         if changed:
             self.optimizer = self.new_optimizer()
-            self.train_points.refresh()
-            self.test_points.refresh()
+            for points in (self.train_points, self.test_points, self.validation_points):
+                if points is not None:
+                    points.refresh()
             if self.guard is not None:
                 self.guard.forget()
+            if self.best is not None:
+                self.best.forget()
 
     def take_step(self) -> float:
         """One optimiser step (guarded when ``step_guard``); the loss it started from."""
@@ -144,6 +167,9 @@ class RegressionTrainer:
             self.step += 1
             test = self.test_mse()
             self.history["test_mse"][-1] = test
+            if self.best is not None:
+                self.history["val_mse"][-1] = self.validation_mse()
+                self.best.offer(self.step, self.history["val_mse"][-1])
             self.history["grid"][-1] = current_grid(self.model)
             if self.progress is not None:
                 self.progress(self.step, {"loss": self.history["loss"][-1], "test_mse": test})
@@ -159,6 +185,23 @@ class RegressionTrainer:
     @torch.no_grad()
     def test_mse(self) -> float:
         return float((self.scaling(self.test_points()) - self.data.y_test).square().mean())
+
+    @torch.no_grad()
+    def validation_mse(self) -> float:
+        """MSE on the held-out points (NaN without a validation set)."""
+        if self.validation is None:
+            return math.nan
+        return float((self.scaling(self.validation_points()) - self.validation[1]).square().mean())
+
+    def selection_loss(self) -> float:
+        """What restarts compare: the validation MSE when there is a validation set, else the
+        training MSE."""
+        return self.train_loss() if self.validation is None else self.validation_mse()
+
+    def finish(self) -> None:
+        """End of training: with a validation set, go back to the state of lowest validation MSE."""
+        if self.best is not None:
+            self.best.restore()
 
 
 def extension_schedule(steps: int, count: int) -> list[int]:
@@ -192,13 +235,15 @@ def final_metrics(
 def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
     """Validate, train, and write the run file ``out``; returns the written :class:`Run`."""
     problem, model, data = prepare(config)
+    data, validation = split_validation(data, config.validation)
     check_writable(out)
     device = resolve_device(config.device)
     reset_peak_memory(device)
     start = time.perf_counter()
-    trainer, start_losses = best_trainer(config, problem, model, data, progress)
+    trainer, start_losses = best_trainer(config, problem, model, data, validation, progress)
     model = trainer.model
     status, message = trainer.run()
+    trainer.finish()
     wall_time = time.perf_counter() - start
     metrics, prediction = final_metrics(model, data, trainer.scaling)
     metrics.update(
@@ -242,20 +287,22 @@ def best_trainer(
     problem: Regression,
     model: nn.Module,
     data: RegressionData,
+    validation: Validation | None,
     progress: Progress | None,
 ) -> tuple[RegressionTrainer, list[float]]:
     """The trainer the run continues with: ``model`` itself when ``restarts`` = 1, else the
-    candidate of lowest training loss after ``restart_steps`` (see :mod:`pinnkan.restarts`)."""
+    candidate of lowest training loss (validation MSE when there is a validation set) after
+    ``restart_steps`` (see :mod:`pinnkan.restarts`)."""
     if config.restarts == 1:
-        return RegressionTrainer(model, data, config, progress), []
+        return RegressionTrainer(model, data, config, progress, validation), []
 
     def candidate(index: int) -> Callable[[], tuple[float, RegressionTrainer]]:
         def warm_up() -> tuple[float, RegressionTrainer]:
             seed = init_seed(config.seed, index)
             member = model if index == 0 else initial_model(config, problem, seed)
-            trainer = RegressionTrainer(member, data, config, None)
+            trainer = RegressionTrainer(member, data, config, None, validation)
             trainer.run(until=config.restart_steps)
-            return trainer.train_loss(), trainer
+            return trainer.selection_loss(), trainer
 
         return warm_up
 
@@ -272,6 +319,8 @@ def robustness_metrics(trainer: RegressionTrainer, start_losses: list[float]) ->
         metrics["restart_loss"] = start_losses[metrics["restart_index"]]
     if trainer.guard is not None:
         metrics.update(rollbacks=trainer.guard.rollbacks, optimizer_resets=trainer.guard.resets)
+    if trainer.best is not None:
+        metrics.update(val_mse=trainer.best.loss, best_step=trainer.best.step)
     return metrics
 
 

@@ -37,6 +37,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--step-guard", action=argparse.BooleanOptionalAction, help="roll back bad L-BFGS steps"
     )
+    group.add_argument(
+        "--validation",
+        type=float,
+        help="hold out this fraction of the training points; keep the state of lowest "
+        "validation MSE (default 0: off)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     parser.add_argument("--out", help="run file (default: results/runs/<name>.h5)")
@@ -52,7 +58,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
 FLAG_FIELDS = (
     "dim", "width", "steps", "optimizer", "lr", "lbfgs_iterations", "seed", "train_points",
     "test_points", "normalize", "update_grid_every", "update_grid_until", "extend_grids",
-    "standardize", "restarts", "restart_steps", "step_guard",
+    "standardize", "restarts", "restart_steps", "step_guard", "validation",
 )  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 The config is flat plain data (the command line and the recipes' ``[fit]`` tables map onto its
 fields); it is validated on construction, so a bad value fails before any training with a
 one-line ``ValueError``. The robustness options ``restarts``/``restart_steps`` are described in
-:mod:`pinnkan.restarts`, ``step_guard`` in :mod:`pinnkan.guard`.
+:mod:`pinnkan.restarts`, ``step_guard`` in :mod:`pinnkan.guard`, ``validation`` (the held-out
+fraction of the training points for early stopping) in :mod:`pinnkan.early_stopping`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .early_stopping import holdout_size
 from .optim import OPTIMIZERS
 from .problems import get_problem
 from .regression import Regression
@@ -42,6 +44,7 @@ class FitConfig:
     restarts: int = 1
     restart_steps: int = 3
     step_guard: bool = False
+    validation: float = 0.0
     device: str = "cpu"
     dtype: str = "float64"
 
@@ -72,6 +75,13 @@ class FitConfig:
                 f"step_guard=True is not allowed with optimizer={self.optimizer!r}; "
                 "it needs the monotone steps of lbfgs"
             )
+        if isinstance(self.validation, bool) or not (
+            isinstance(self.validation, int | float) and 0.0 <= self.validation < 1.0
+        ):
+            raise ValueError(
+                f"validation={self.validation!r} is not allowed; it must be a fraction in [0, 1)"
+            )
+        holdout_size(self.train_points, self.validation)
         for grid in self.extend_grids:
             check_int("extend_grids entry", grid, 1)
         if self.dim is not None:

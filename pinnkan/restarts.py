@@ -11,7 +11,9 @@ continues from the candidate with the lowest *training* loss
 
     k* = argmin_k (1/N) Σ_s (ŷ_k(x_s) − f(x_s))²      (non-finite losses count as +∞)
 
-— the test set is never looked at. K = 1 is the plain run (candidate 0 has the run's seed).
+— the test set is never looked at. With a held-out validation set (``pinnkan fit
+--validation``) the candidates are compared by their validation MSE instead
+(:mod:`pinnkan.early_stopping`). K = 1 is the plain run (candidate 0 has the run's seed).
 The selection guards against initialisations whose optimisation stalls in a poor basin
 (the failure seen in single seeds of the Feynman table: training losses 10²–10³ × higher than
 the other seeds', from the first steps on).

@@ -1,0 +1,153 @@
+"""Early stopping on held-out training points (``pinnkan fit --validation``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pinnkan.cli import main
+from pinnkan.early_stopping import BestState, holdout_size, split_validation
+from pinnkan.fit import RegressionTrainer, fit, initial_model, prepare
+from pinnkan.fit_config import FitConfig
+from pinnkan.regression import TargetScaling
+from pinnkan.restarts import init_seed
+
+
+def small(**changes) -> FitConfig:
+    settings = {
+        "problem": "feynman:I.12.5",
+        "model": "metakan",
+        "width": [2, 2, 1],
+        "model_options": {"grid": 5, "meta_hidden": 8},
+        "steps": 6,
+        "train_points": 200,
+        "test_points": 100,
+        "normalize": True,
+        "standardize": True,
+        "validation": 0.25,
+    }
+    return FitConfig(**{**settings, **changes})
+
+
+def test_split_holds_out_the_last_points_and_loses_none() -> None:
+    _, _, data = prepare(small())
+    fitting, (x_val, y_val) = split_validation(data, 0.25)
+    assert (len(fitting.y_train), len(y_val)) == (150, 50)
+    assert torch.equal(torch.cat([fitting.x_train, x_val]), data.x_train)
+    assert torch.equal(torch.cat([fitting.y_train, y_val]), data.y_train)
+    assert fitting.x_test is data.x_test and fitting.y_test is data.y_test
+    same, none = split_validation(data, 0.0)
+    assert same is data and none is None
+
+
+def test_holdout_size_rounds_and_rejects_empty_sides() -> None:
+    assert holdout_size(1000, 0.2) == 200
+    assert holdout_size(10, 0.26) == 3
+    assert holdout_size(10, 0.0) == 0
+    with pytest.raises(ValueError, match=r"validation=0.01 of train_points=10 leaves 0"):
+        holdout_size(10, 0.01)
+    with pytest.raises(ValueError, match=r"validation=0.99 of train_points=10"):
+        holdout_size(10, 0.99)
+
+
+def test_best_state_keeps_the_lowest_finite_loss_and_restores_it() -> None:
+    model = torch.nn.Linear(1, 1)
+    best = BestState(model)
+    best.restore()  # nothing offered: the model is left alone
+    values = {}
+    for step, (weight, loss) in enumerate([(1.0, 3.0), (2.0, 1.0), (3.0, math.nan), (4.0, 2.0)]):
+        with torch.no_grad():
+            model.weight.fill_(weight)
+        values[step] = weight
+        best.offer(step, loss)
+    assert (best.step, best.loss) == (1, 1.0)
+    best.restore()
+    assert model.weight.item() == values[1]
+    best.forget()
+    assert (best.step, best.loss) == (-1, math.inf)
+    best.offer(7, 5.0)
+    assert best.step == 7  # after forget, any finite loss is the new best
+
+
+def test_run_ends_at_the_state_of_lowest_validation_mse(tmp_path: Path) -> None:
+    config = small()
+    run = fit(config, str(tmp_path / "run.h5"))
+    history = run.history
+    # a history row belongs to the step being taken (0-based); its val_mse is measured after it
+    per_step = {
+        int(s) + 1: v for s, v in zip(history["step"], history["val_mse"]) if not math.isnan(v)
+    }
+    assert len(per_step) == config.steps  # one validation MSE per optimiser step
+    best_step = min(per_step, key=per_step.__getitem__)
+    # the initial state (step 0) is measured too: compute it independently
+    problem, model, data = prepare(config)
+    fitting, (x_val, y_val) = split_validation(data, config.validation)
+    scaling = TargetScaling.of(fitting.y_train, config.standardize)
+    with torch.no_grad():
+        initial = float((scaling(model(x_val).squeeze(-1)) - y_val).square().mean())
+    expected_step, expected = min([(0, initial), *per_step.items()], key=lambda item: item[1])
+    assert run.metrics["best_step"] == expected_step
+    assert run.metrics["val_mse"] == pytest.approx(expected, rel=1e-12)
+    if expected_step != 0:
+        assert expected_step == best_step
+    # the saved model IS that state: its validation MSE, recomputed from the run file's state
+    model.load_state_dict(run.model_state)
+    with torch.no_grad():
+        restored = float((scaling(model(x_val).squeeze(-1)) - y_val).square().mean())
+    assert restored == pytest.approx(expected, rel=1e-10)
+    assert run.config["train"]["validation"] == 0.25
+
+
+def test_early_stopping_returns_an_earlier_state_when_validation_rises(tmp_path: Path) -> None:
+    """Adam with a large rate: the validation MSE is not monotone, and the run must end at its
+    minimum, not at the last step."""
+    config = small(optimizer="adam", lr=0.3, steps=40)
+    run = fit(config, str(tmp_path / "run.h5"))
+    values = [v for v in run.history["val_mse"] if not math.isnan(v)]
+    assert values[-1] > min(values)  # the setting really overshoots at the end
+    assert run.metrics["val_mse"] == pytest.approx(min(values), rel=1e-12)
+    assert run.metrics["best_step"] < config.steps
+    assert validation_mse_of(run, config) == pytest.approx(min(values), rel=1e-10)
+
+
+def validation_mse_of(run, config: FitConfig) -> float:
+    """Validation MSE of the model state saved in ``run``, recomputed from scratch."""
+    _, model, data = prepare(config)
+    fitting, (x_val, y_val) = split_validation(data, config.validation)
+    scaling = TargetScaling.of(fitting.y_train, config.standardize)
+    model.load_state_dict(run.model_state)
+    with torch.no_grad():
+        return float((scaling(model(x_val).squeeze(-1)) - y_val).square().mean())
+
+
+def test_restarts_compare_validation_mse(tmp_path: Path) -> None:
+    config = small(restarts=3, restart_steps=2)
+    run = fit(config, str(tmp_path / "run.h5"))
+    problem, _, data = prepare(config)
+    fitting, validation = split_validation(data, config.validation)
+    for index, loss in enumerate(run.config["restart_losses"]):
+        model = initial_model(config, problem, init_seed(config.seed, index))
+        trainer = RegressionTrainer(model, fitting, config, None, validation)
+        trainer.run(until=2)
+        assert trainer.validation_mse() == pytest.approx(loss, rel=1e-12)
+        assert trainer.train_loss() != pytest.approx(loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, True, "0.2"])
+def test_bad_validation_fraction_is_rejected(value) -> None:
+    with pytest.raises(ValueError, match=r"validation=.* is not allowed; it must be a fraction"):
+        small(validation=value)
+
+
+def test_cli_rejects_a_validation_set_that_leaves_nothing_to_fit(tmp_path, capsys) -> None:
+    out = tmp_path / "run.h5"
+    code = main(
+        ["fit", "--problem", "feynman:I.12.5", "--train-points", "4", "--validation", "0.9",
+         "--steps", "2", "--out", str(out)]
+    )  # fmt: skip
+    assert code != 0 and not out.exists()
+    message = capsys.readouterr().err.strip().splitlines()
+    assert len(message) == 1 and "validation=0.9 of train_points=4" in message[0]
