@@ -112,6 +112,23 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--checkpoint-every", type=int, help="checkpoint every N steps (0 = at the end)"
     )
+    group.add_argument(
+        "--update-grid-every",
+        type=int,
+        help="B-spline models: adapt the knots to the data every N steps (0 = never)",
+    )
+    group.add_argument("--update-grid-until", type=int, help="no grid updates from this step on")
+    group.add_argument(
+        "--grid-eps", type=float, help="grid update: weight of the uniform grid in (0, 1]"
+    )
+    group.add_argument(
+        "--grid-points", type=int, help="grid update: points of the training law it adapts to"
+    )
+    group.add_argument(
+        "--grid-margin",
+        type=float,
+        help="grid update: widen each input's knot range by this fraction per side",
+    )
 
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .early_stopping import holdout_size
+from .grid_options import check_grid_eps
 from .optim import OPTIMIZERS
 from .problems import get_problem
 from .regression import Regression
@@ -60,8 +61,7 @@ class FitConfig:
         check_bool("standardize", self.standardize)
         check_int("update_grid_every", self.update_grid_every, 0)
         check_int("update_grid_until", self.update_grid_until, 0)
-        if not 0.0 < self.grid_eps <= 1.0:
-            raise ValueError(f"grid_eps={self.grid_eps!r} is not allowed; it must lie in (0, 1]")
+        check_grid_eps(self.grid_eps)
         check_int("restarts", self.restarts, 1)
         check_int("restart_steps", self.restart_steps, 1)
         if self.restarts > 1 and self.restart_steps >= self.steps:

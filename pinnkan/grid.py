@@ -51,6 +51,8 @@ from torch import Tensor, nn
 
 from .basis import BSplineBasis
 from .basis.base import per_edge
+from .grid_options import widen_samples
+from .grid_rebuild import rebuild_model, set_layer_grid, stored_grids  # noqa: F401 (re-export)
 from .knots import interior_samples, knots_from_samples, refine_knots
 from .nn.kan import DirectCoefficients, KANNetwork
 from .nn.meta import MetaCoefficients
@@ -146,15 +148,18 @@ def update_grid(
     grid_eps: float = 0.02,
     ridge: float = 1e-8,
     refine_steps: int = 0,
+    margin: float = 0.0,
 ) -> None:
     """Adapt every layer's knots to the activations of ``x (n, n_0)``, keeping the function.
 
     KAN: one knot vector per input, layer by layer (each layer's inputs come from the already
     updated layers before it). MetaKAN: one knot vector per cluster, from the pooled inputs of
     all its layers; then the meta-learners' output layers by least squares and ``refine_steps``
-    L-BFGS iterations on prompts and meta-learners (see module docstring).
+    L-BFGS iterations on prompts and meta-learners (see module docstring). ``margin`` m ≥ 0
+    widens each input's knot range beyond its samples' [min, max] by m·(max − min) per side
+    (:mod:`pinnkan.grid_options`); the function is kept on the widened range too.
     """
-    regrid(check_bspline_network(model), x, None, grid_eps, ridge, refine_steps)
+    regrid(check_bspline_network(model), x, None, grid_eps, ridge, refine_steps, margin)
 
 
 def extend_grid(
@@ -198,16 +203,17 @@ def regrid(
     grid_eps: float,
     ridge: float,
     refine_steps: int,
+    margin: float = 0.0,
 ) -> None:
     """Knots from the activations of x (with ``grid`` intervals when given), function kept.
 
     The least squares see the activations and, so that no basis function is left without
     samples (its coefficient would be arbitrary where the data are sparse), a uniform sample of
-    each input's new interior knot range.
+    each input's new interior knot range (widened by ``margin``, see :func:`widen_samples`).
     """
     check_int("refine_steps", refine_steps, 0)
     if isinstance(model.coefficients, DirectCoefficients):
-        regrid_kan(model, x, grid, grid_eps, ridge)
+        regrid_kan(model, x, grid, grid_eps, ridge, margin)
         return
     inputs = layer_inputs(model, x)
     labels = model.coefficients.labels
@@ -217,7 +223,7 @@ def regrid(
     for index, owner in enumerate(labels):
         members = [member for member, label in enumerate(labels) if label == owner]
         pooled = torch.cat([inputs[member].reshape(-1, 1) for member in members])
-        shared = knots_from_samples(pooled, size, order, grid_eps)
+        shared = knots_from_samples(widen_samples(pooled, margin), size, order, grid_eps)
         knots.append(shared.expand(model.layers[index].in_features, -1).clone())
     samples = [with_uniform_samples(x, row, order) for x, row in zip(inputs, knots)]
     targets = edge_targets(model, samples)
@@ -237,12 +243,14 @@ def with_uniform_samples(x: Tensor, knots: Tensor, order: int) -> Tensor:
 
 @torch.no_grad()
 def regrid_kan(
-    model: KANNetwork, x: Tensor, grid: int | None, grid_eps: float, ridge: float
+    model: KANNetwork, x: Tensor, grid: int | None, grid_eps: float, ridge: float, margin: float
 ) -> None:
     for index, layer in enumerate(model.layers):
         weight = model.coefficients.weights[index]
         order = layer.family.order
-        knots = knots_from_samples(x, grid or layer.family.grid, order, grid_eps)
+        knots = knots_from_samples(
+            widen_samples(x, margin), grid or layer.family.grid, order, grid_eps
+        )
         samples = with_uniform_samples(x, knots, order)
         target = per_edge(layer.family.basis(samples), weight.double())
         family = layer.family = new_family(layer.family, layer.in_features, grid)
@@ -339,56 +347,3 @@ def refine_meta(model: KANNetwork, bases: list[Tensor], targets: list[Tensor], s
 
     optimizer.step(closure)
     optimizer.zero_grad(set_to_none=True)
-
-
-# --- rebuilding from a run file -------------------------------------------------------------
-
-
-def set_layer_grid(model: KANNetwork, index: int, grid: int) -> None:
-    """Give KAN layer ``index`` a fresh G-interval basis and a coefficient tensor of that size."""
-    layer = model.layers[index]
-    old = layer.family
-    layer.family = BSplineBasis(layer.in_features, grid, old.order, base=old.base)
-    shape = (layer.out_features, layer.in_features, layer.family.num_coefficients)
-    weight = model.coefficients.weights[index]
-    model.coefficients.weights[index] = nn.Parameter(weight.new_zeros(shape))
-
-
-def stored_grids(state: dict[str, Tensor], layers: int, order: int) -> list[int | None]:
-    """The grid G of each layer from the shape ``(in, G+2k+1)`` of its stored knots."""
-    grids: list[int | None] = []
-    for index in range(layers):
-        knots = state.get(f"layers.{index}.family.knots")
-        grids.append(None if knots is None else knots.shape[1] - 2 * order - 1)
-    return grids
-
-
-def rebuild_model(config: dict, state: dict[str, Tensor]) -> nn.Module:
-    """``build_model(**config)`` with the shapes of ``state`` (grids per layer), state loaded.
-
-    Grids changed by :func:`extend_grid` are read from the stored knots, so a run file or
-    checkpoint written after an extension loads again. The global RNG is left untouched.
-    """
-    from .nn.build import build_model
-
-    options = dict(config)
-    name, width = options.pop("name"), options.pop("width")
-    order = options.get("k", 3)
-    grids = stored_grids(state, len(width) - 1, order) if "grid" in options else []
-    known = {grid for grid in grids if grid is not None}
-    if len(known) == 1:
-        options["grid"] = known.pop()
-    with torch.random.fork_rng(devices=[]):
-        model = build_model(name, list(width), **options)
-    if len(known) > 1 and isinstance(model.coefficients, DirectCoefficients):
-        for index, grid in enumerate(grids):
-            if grid is not None and grid != model.layers[index].family.grid:
-                set_layer_grid(model, index, grid)
-    parameter_names = {name for name, _ in model.named_parameters()}
-    dtypes = {t.dtype for key, t in state.items() if key in parameter_names}
-    if len(dtypes) == 1:
-        dtype = dtypes.pop()
-        for parameter in model.parameters():
-            parameter.data = parameter.data.to(dtype)
-    model.load_state_dict(state)
-    return model

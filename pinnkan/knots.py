@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .grid_options import check_grid_eps
+
 
 def extend_knots(interior: Tensor, order: int) -> Tensor:
     """Interior knots ``(in, G+1)`` -> ``(in, G+2k+1)``, k knots of step (max−min)/G each side."""
@@ -28,8 +30,7 @@ def extend_knots(interior: Tensor, order: int) -> Tensor:
 
 def knots_from_samples(x: Tensor, grid: int, order: int, grid_eps: float = 0.02) -> Tensor:
     """Knots ``(in, G+2k+1)`` (float64) adapted to samples ``x (n, in)``: see module docstring."""
-    if not 0.0 < grid_eps <= 1.0:
-        raise ValueError(f"grid_eps={grid_eps!r} is not allowed; it must lie in (0, 1]")
+    check_grid_eps(grid_eps)
     ordered = x.detach().double().sort(dim=0).values
     n = ordered.shape[0]
     positions = torch.linspace(0, n - 1, grid + 1, device=x.device).round().long()

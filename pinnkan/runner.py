@@ -27,6 +27,7 @@ from .problem import PDE
 from .problems import get_problem
 from .results import Run, check_writable, read_run, write_run
 from .train import PDETrainer, TrainConfig
+from .train_grid import check_grid_model
 
 KAN_FAMILY_WITH_ORDER = ("kan", "metakan")
 DEFAULT_HIDDEN = [32, 32, 32]
@@ -111,6 +112,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     check_order(problem, spec.model, spec.model_options)
     generator = torch.Generator().manual_seed(spec.train.seed)
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
+    check_grid_model(model, spec.train)
     return problem, model, device, dtype
 
 

@@ -12,12 +12,14 @@ of runs, each the product of its lists::
     problem = ["poisson", "allen_cahn", "sine_gordon"]
     dim = [20, 50, 100]
     model = ["kan", "metakan", "mlp"]
-    # any other key: a TrainConfig field or a model option for this block
+    # any other key: a TrainConfig field or a model option for this block, or
+    # hidden = [100, 32, 32]     # the hidden widths: width = [d, *hidden, 1] (default 32, 32, 32)
+    # tag = "wide"               # part of the run file names, to tell this block's runs apart
 
     pinnkan sweep solvers/table8.toml --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
 
-Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>-s<seed>.h5``; runs whose file
-already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
+Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>[-<tag>]-s<seed>.h5``; runs whose
+file already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
 Runs go to ``--jobs`` worker processes, one torch thread each.
 """
 
@@ -37,6 +39,7 @@ from .runner import SolveSpec, solve_pde
 from .train import TrainConfig
 
 PRODUCT_KEYS = ("problem", "dim", "model")
+BLOCK_KEYS = ("hidden", "tag")  # read by the sweep itself, not passed on
 
 
 def as_list(value: Any) -> list[Any]:
@@ -56,7 +59,8 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
             raise ValueError(
                 f"a [[runs]] block lacks {missing[0]!r}; each needs {', '.join(PRODUCT_KEYS)}"
             )
-        extra = {k: v for k, v in block.items() if k not in PRODUCT_KEYS}
+        hidden, tag = block_layout(block)
+        extra = {k: v for k, v in block.items() if k not in PRODUCT_KEYS + BLOCK_KEYS}
         train = {**recipe.get("train", {}), **{k: v for k, v in extra.items() if k in train_names}}
         model_extra = {k: v for k, v in extra.items() if k not in train_names}
         lists = [as_list(block[key]) for key in PRODUCT_KEYS]
@@ -68,12 +72,30 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
                     problem_options={"dim": dim},
                     model=model,
                     model_options=options,
+                    width=None if hidden is None else [dim, *hidden, 1],
                     train=TrainConfig(**{**train, "seed": seed}),
                     preset=recipe.get("name"),
                     device="auto",
                 )
-                planned.append((spec, out_dir / f"{problem}-d{dim}-{model}-s{seed}.h5"))
+                name = "-".join([problem, f"d{dim}", model, *tag, f"s{seed}"])
+                planned.append((spec, out_dir / f"{name}.h5"))
     return planned
+
+
+def block_layout(block: dict[str, Any]) -> tuple[list[int] | None, list[str]]:
+    """A block's ``hidden`` widths (None: the default) and its file-name ``tag`` (0 or 1 part)."""
+    hidden, tag = block.get("hidden"), block.get("tag")
+    if hidden is not None and not (
+        isinstance(hidden, list)
+        and hidden
+        and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in hidden)
+    ):
+        raise ValueError(
+            f"hidden={hidden!r} is not allowed; it must be a list of positive integers"
+        )
+    if tag is not None and not (isinstance(tag, str) and tag.replace("_", "").isalnum()):
+        raise ValueError(f"tag={tag!r} is not allowed; it must be letters, digits or '_'")
+    return hidden, [] if tag is None else [tag]
 
 
 def model_options_for(model: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ the same law with its own seed: relative ℓ2 = ‖u − u*‖₂/‖u*‖₂, r
 relative ℓ∞ = ‖u − u*‖_∞/‖u*‖_∞.
 
 The run's settings are :class:`pinnkan.train_config.TrainConfig`; the test set and the errors
-are :mod:`pinnkan.evaluation`. Both are importable from here too.
+are :mod:`pinnkan.evaluation`. Both are importable from here too. B-spline backbones may have
+their grids adapted to the data during training (:mod:`pinnkan.train_grid`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from .nn.constraint import BallHardConstraint
 from .optim import make_optimizer, make_scheduler, parameter_groups
 from .problem import PDE
 from .train_config import TrainConfig
+from .train_grid import (
+    check_grid_model,
+    forget_optimizer_state,
+    grid_generator,
+    grid_update_due,
+    update_grid_in_place,
+)
 
 PROCESS_SEED_STRIDE = 7_919  # data-parallel process p samples with seed + 1 + p·stride
 
@@ -77,6 +85,7 @@ class PDETrainer:
         self.device = torch.device(device)
         self.dtype = dtype
         self.progress = progress
+        check_grid_model(model, config)
         self.model = model.to(device=self.device, dtype=dtype)
         hard = config.constraint == "hard"
         self.network = (
@@ -124,6 +133,14 @@ class PDETrainer:
             n_boundary = distributed.share(self.config.boundary_points or 100 * self.problem.dim)
             boundary = self.problem.geometry.sample_boundary(n_boundary, generator=self.generator)
             self.boundary = boundary.to(device=self.device, dtype=self.dtype)
+
+    def adapt_grid(self) -> None:
+        """Grid update of the backbone when due (see :mod:`pinnkan.train_grid`)."""
+        if not grid_update_due(self.config, self.step):
+            return
+        x = self.sample(self.config.grid_points, grid_generator(self.config.seed, self.step))
+        changed = update_grid_in_place(self.model, x, self.config.grid_eps, self.config.grid_margin)
+        forget_optimizer_state(self.optimizer, changed)
 
     # --- loss ---------------------------------------------------------------------------------
 
@@ -255,6 +272,7 @@ class PDETrainer:
 
     def training_step(self) -> dict[str, float]:
         tick = time.perf_counter()
+        self.adapt_grid()
         self.collocation()
         terms = self.optimizer_step()
         self.train_time += time.perf_counter() - tick

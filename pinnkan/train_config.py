@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from .derivatives import METHODS
 from .geometry import LAWS
+from .grid_options import check_grid_eps, check_margin
 from .optim import OPTIMIZERS, SCHEDULES
 from .validation import check_choice, check_int, check_positive
 
@@ -23,7 +24,16 @@ class TrainConfig:
 
     ``boundary_points = 0`` means 100·d (the paper's N_b); ``resample_every = 0`` keeps the first
     collocation points for the whole run; ``laplacian_samples = 0`` means the estimator's default
-    (16 Hutchinson probes; min(16, d) SDGD coordinates).
+    (16 Hutchinson probes; min(16, d) SDGD coordinates). Grid update (B-spline backbones,
+    :mod:`pinnkan.train_grid`): at steps 0, e, 2e, … below ``update_grid_until``
+    (e = ``update_grid_every``; 0 = never) the knots follow the layer activations of
+    ``grid_points`` points of the training law, blended with a uniform grid by ``grid_eps``,
+    their range widened by ``grid_margin`` times its length on each side. ``grid_eps`` means what
+    it means for ``pinnkan fit`` but defaults to 1 (uniform knots on the widened data range):
+    short quantile intervals amplify the second derivatives in the residual. Measured (Poisson,
+    updates every 1000 steps to 5000, sdgd preset, d = 100, seed 0): rel. ℓ2 8.6e-3 at ε = 1,
+    1.1e-2 at ε = 0.02 (margin 0.25); d = 10, 300 steps, 3 seeds: 1.5–2.3e-2 vs 2.6–3.6e-2.
+    Without margin: 4.3–8.6e-2 at d = 10 (ε = 0.02), 0.54 at d = 100 (ε = 0.02, ridge 1e-8).
     """
 
     steps: int = 2000
@@ -46,6 +56,11 @@ class TrainConfig:
     seed: int = 0
     lbfgs_max_iter: int = 20
     checkpoint_every: int = 1000
+    update_grid_every: int = 0
+    update_grid_until: int = 0
+    grid_eps: float = 1.0
+    grid_points: int = 2000
+    grid_margin: float = 0.25
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, 1)
@@ -68,6 +83,19 @@ class TrainConfig:
         check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
         check_int("checkpoint_every", self.checkpoint_every, 0)
         check_int("laplacian_samples", self.laplacian_samples, 0)
+        self.check_grid_update()
+
+    def check_grid_update(self) -> None:
+        check_int("update_grid_every", self.update_grid_every, 0)
+        check_int("update_grid_until", self.update_grid_until, 0)
+        check_grid_eps(self.grid_eps)
+        check_int("grid_points", self.grid_points, 1)
+        check_margin("grid_margin", self.grid_margin)
+        if self.update_grid_every and not self.update_grid_until:
+            raise ValueError(
+                f"update_grid_until=0 is not allowed with update_grid_every="
+                f"{self.update_grid_every}; updates happen at steps below it, so give it > 0"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

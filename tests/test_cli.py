@@ -296,6 +296,11 @@ NON_DEFAULT = {
     "seed": "9",
     "lbfgs_max_iter": "7",
     "checkpoint_every": "8",
+    "update_grid_every": "5",
+    "update_grid_until": "10",
+    "grid_eps": "0.5",
+    "grid_points": "300",
+    "grid_margin": "0.5",
 }
 
 

@@ -54,10 +54,25 @@ def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     assert "108 runs planned" in capsys.readouterr().out  # (3 PDEs x 4 dims x 3 models) x 3 seeds
 
 
+def test_a_block_can_set_hidden_widths_and_a_file_tag(tmp_path: Path) -> None:
+    recipe = tmp_path / "wide.toml"
+    recipe.write_text(RECIPE + '[[runs]]\nproblem = "poisson"\ndim = 3\nmodel = "kan"\n'
+                      'hidden = [6, 4]\ntag = "wide"\ngrid = 3\n')  # fmt: skip
+    out = tmp_path / "runs"
+    assert main(["sweep", str(recipe), "--out-dir", str(out), "--only", "wide"]) == 0
+    assert sorted(path.name for path in out.glob("*.h5")) == ["poisson-d3-kan-wide-s0.h5"]
+    run = read_run(out / "poisson-d3-kan-wide-s0.h5", load_model=False)
+    assert run.config["model"]["width"] == [3, 6, 4, 1] and run.config["model"]["grid"] == 3
+    # the paper's count for a [3, 6, 4, 1] KAN, G = 3, k = 3: (3·6 + 6·4 + 4·1)·(G + k + 1)
+    assert run.metrics["params"] == 46 * 7
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         ("[train]\nsteps = 5\n", "no [[runs]]"),
+        ("[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\nhidden=[0]\n", "hidden=[0] is not"),
+        ("[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\ntag='a/b'\n", "tag='a/b' is not"),
         ("[[runs]]\nproblem = 'poisson'\n", "lacks 'dim'"),
         ("[[runs]\n", "not valid TOML"),
     ],

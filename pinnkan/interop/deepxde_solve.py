@@ -96,7 +96,12 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
 
 
 def check_engine_options(config: TrainConfig) -> None:
-    """DeepXDE trains all parameters with one learning rate."""
+    """DeepXDE trains all parameters with one learning rate and has no grid update."""
+    if config.update_grid_every:
+        raise ValueError(
+            f"update_grid_every={config.update_grid_every} is not supported by the deepxde "
+            "engine (it has no grid update); leave it 0"
+        )
     for name in ("prompt_lr", "meta_lr"):
         if getattr(config, name) is not None:
             raise ValueError(
