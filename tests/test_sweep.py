@@ -51,7 +51,8 @@ def test_sweep_runs_each_entry_and_seed_then_skips_them(tmp_path: Path, capsys) 
 
 def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     assert main(["sweep", "table8", "--seeds", "0,1,2", "--out-dir", "unused", "--dry-run"]) == 0
-    assert "108 runs planned" in capsys.readouterr().out  # (3 PDEs x 4 dims x 3 models) x 3 seeds
+    # (3 PDEs x 4 dims x 3 models + 3 PDEs x 2 wide models at d = 100) x 3 seeds
+    assert "126 runs planned" in capsys.readouterr().out
 
 
 def test_a_block_can_set_hidden_widths_and_a_file_tag(tmp_path: Path) -> None:
