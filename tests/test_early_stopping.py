@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fit_helpers import small_fit_config
 
 from pinnkan.cli import main
 from pinnkan.early_stopping import BestState, holdout_size, split_validation
@@ -17,19 +18,7 @@ from pinnkan.restarts import init_seed
 
 
 def small(**changes) -> FitConfig:
-    settings = {
-        "problem": "feynman:I.12.5",
-        "model": "metakan",
-        "width": [2, 2, 1],
-        "model_options": {"grid": 5, "meta_hidden": 8},
-        "steps": 6,
-        "train_points": 200,
-        "test_points": 100,
-        "normalize": True,
-        "standardize": True,
-        "validation": 0.25,
-    }
-    return FitConfig(**{**settings, **changes})
+    return small_fit_config(**{"steps": 6, "validation": 0.25, **changes})
 
 
 def test_split_holds_out_the_last_points_and_loses_none() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fit_helpers import small_fit_config
 
 from pinnkan.cli import main
 from pinnkan.fit import RegressionTrainer, fit, initial_model, prepare
@@ -16,18 +17,7 @@ from pinnkan.restarts import choose_start, init_seed, lowest_loss
 
 
 def small(**changes) -> FitConfig:
-    settings = {
-        "problem": "feynman:I.12.5",
-        "model": "metakan",
-        "width": [2, 2, 1],
-        "model_options": {"grid": 5, "meta_hidden": 8},
-        "steps": 4,
-        "train_points": 200,
-        "test_points": 100,
-        "normalize": True,
-        "standardize": True,
-    }
-    return FitConfig(**{**settings, **changes})
+    return small_fit_config(**changes)
 
 
 def test_candidate_seeds_start_with_the_run_seed_and_differ() -> None:
