@@ -73,6 +73,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--meta-activation", help="meta-learner activation: relu, tanh, silu, sigmoid"
     )
+    group.add_argument(
+        "--meta-init",
+        help="meta-learner init: centered (default; zero-mean generated coefficients) or paper",
+    )
     group.add_argument("--prompt-dim", type=int, help="dimension of each edge prompt")
     group.add_argument("--clusters", type=int, help="number of meta-learners (layer clusters)")
 

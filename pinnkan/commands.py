@@ -33,6 +33,7 @@ MODEL_FLAGS = (
     "meta_hidden",
     "meta_bias",
     "meta_activation",
+    "meta_init",
     "prompt_dim",
     "clusters",
 )

@@ -47,6 +47,9 @@ BAD_CALLS = [
     ("metakan", [2, 1], {"meta_hidden": 0}, "meta_hidden=0"),
     ("metakan", [2, 1], {"prompt_dim": 0}, "prompt_dim=0"),
     ("metakan", [2, 1], {"meta_bias": "yes"}, "'yes'"),
+    ("metakan", [2, 1], {"meta_init": "xavier"}, "meta_init='xavier'"),
+    ("metakan", [2, 1], {"meta_init": "centered", "meta_bias": False}, "meta_bias=false"),
+    ("kan", [2, 1], {"meta_init": "centered"}, "'meta_init'"),
 ]
 
 

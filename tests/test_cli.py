@@ -182,6 +182,7 @@ INVALID = [
     ("unknown preset", "poisson", ["--preset", "fastest"], "'fastest'"),
     ("grid for mlp", "poisson", ["--model", "mlp", "--grid", "5"], "'grid'"),
     ("meta option for kan", "poisson", ["--meta-hidden", "8"], "'meta_hidden'"),
+    ("unknown meta init", "poisson", ["--model", "metakan", "--meta-init", "zero"], "'zero'"),
     ("unknown wavelet", "poisson", ["--model", "wavkan", "--wavelet", "haar"], "'haar'"),
     ("argparse: steps abc", "poisson", ["--steps", "abc"], "'abc'"),
     ("argparse: width", "poisson", ["--width", "3,x,1"], "'3,x,1'"),

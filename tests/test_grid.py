@@ -13,8 +13,8 @@ WIDTH = [3, 4, 2, 1]
 
 
 def network(name: str, seed: int = 0, **options) -> torch.nn.Module:
-    if name == "metakan":
-        options = {"meta_hidden": 16, **options}
+    if name == "metakan":  # the paper init: a function that varies well above round-off
+        options = {"meta_hidden": 16, "meta_init": "paper", **options}
     generator = torch.Generator().manual_seed(seed)
     options = {"grid_range": (-2.0, 2.0), **options}
     return build_model(name, WIDTH, generator=generator, grid=5, **options).double()

@@ -88,7 +88,9 @@ def test_metakan_update_keeps_the_solution_and_resets_the_meta_learners(seed):
     over all edges (measured relative change 2e-5 to 8.5e-4 on the sample, same setting as
     above); its Adam state is dropped, the prompts' and hidden layer's (unchanged) are kept."""
     config = grid_config(seed=seed, update_grid_every=2, update_grid_until=3, steps=2)
-    trainer = make_trainer(config, dim=20, name="metakan", grid_range=(-4.0, 4.0), meta_hidden=16)
+    trainer = make_trainer(
+        config, dim=20, name="metakan", grid_range=(-4.0, 4.0), meta_hidden=16, meta_init="paper"
+    )
     trainer.run()  # update at step 0, two Adam steps
     x = grid_sample(trainer)
     with torch.no_grad():

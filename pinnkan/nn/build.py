@@ -23,7 +23,7 @@ from ..validation import check_bool, check_choice, check_int, check_range
 from .activations import ACTIVATIONS, META_ACTIVATIONS
 from .clustering import cluster_layers
 from .kan import DirectCoefficients, KANLayer, KANNetwork
-from .meta import MetaCoefficients
+from .meta import META_INITS, MetaCoefficients
 from .mlp import MLP
 
 FamilyFactory = Callable[[int, dict[str, Any]], EdgeFamily]
@@ -44,6 +44,7 @@ META_DEFAULTS = {
     "meta_hidden": 64,
     "meta_bias": True,
     "meta_activation": "relu",
+    "meta_init": "centered",  # "paper" where meta_bias=False (see build_model)
     "prompt_dim": 1,
     "clusters": 1,
 }
@@ -123,7 +124,9 @@ def build_model(
         generator: random generator for the initialisation (the global one if None).
         **options: model options (see :func:`model_options`); e.g. ``grid``, ``k``,
             ``grid_range``, ``centers``, ``wavelet``, ``activation``, ``bias``,
-            ``meta_hidden``, ``meta_bias``, ``meta_activation``, ``prompt_dim``, ``clusters``.
+            ``meta_hidden``, ``meta_bias``, ``meta_activation``, ``meta_init``, ``prompt_dim``,
+            ``clusters``. ``meta_init`` defaults to "centered", or to "paper" when
+            ``meta_bias=False`` (centring shifts the output bias).
 
     Example:
         >>> model = build_model("metakan", [20, 32, 32, 32, 1], grid=5, k=3, meta_hidden=128)
@@ -139,6 +142,8 @@ def build_model(
             f"allowed: {', '.join(spec.defaults)}"
         )
     resolved = {**spec.defaults, **options}
+    if spec.meta and "meta_init" not in options and not resolved["meta_bias"]:
+        resolved["meta_init"] = "paper"  # centring shifts the output bias; without one, no shift
     check_options(resolved, layers=len(width) - 1)
     if spec.family is None:
         model = MLP(width, resolved["activation"], resolved["bias"], generator)
@@ -166,6 +171,7 @@ def build_kan(
         activation=options["meta_activation"],
         prompt_dim=options["prompt_dim"],
         generator=generator,
+        init=options["meta_init"],
     )
     return KANNetwork(width, layers, source)
 
@@ -202,6 +208,7 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "meta_hidden": lambda o, v: check_int(o, v, 1),
     "meta_bias": check_bool,
     "meta_activation": lambda o, v: check_choice(o, v, META_ACTIVATIONS),
+    "meta_init": lambda o, v: check_choice(o, v, META_INITS),
     "prompt_dim": lambda o, v: check_int(o, v, 1),
 }
 

@@ -1,0 +1,96 @@
+"""MetaKAN initialisation: "centered" moves only the output bias, to zero-mean coefficients.
+
+Why it matters (see ``pinnkan/nn/meta.py``): with the paper's init the generated coefficients
+have a non-zero mean w̄, so a first-layer unit carries a common part of size √n_0·|φ(·; w̄)| that
+grows with the input dimension and pushes every unit out of the next layer's grid.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pinnkan.nn import build_model, count_parameters
+
+WIDTH = [6, 5, 4, 1]
+
+
+def metakan(init: str, width=WIDTH, seed: int = 0, **options):
+    generator = torch.Generator().manual_seed(seed)
+    options = {"grid": 5, "k": 3, "meta_hidden": 16, **options}
+    return build_model("metakan", width, generator, meta_init=init, **options).double()
+
+
+def raw_coefficients(model) -> list[torch.Tensor]:
+    """M(z) per layer, without the fixed 1/√n_l factor."""
+    source = model.coefficients
+    return [w / scale for w, scale in zip(source(), source.scales, strict=True)]
+
+
+@pytest.mark.parametrize("clusters", [1, 2, 3])
+def test_centered_coefficients_have_zero_mean_over_each_cluster(clusters: int) -> None:
+    model = metakan("centered", clusters=clusters)
+    raw = raw_coefficients(model)
+    for members in model.coefficients.members:
+        edges = torch.cat([raw[i].reshape(-1, raw[i].shape[-1]) for i in members])
+        assert edges.mean(dim=0).abs().max() < 1e-6
+    paper = raw_coefficients(metakan("paper", clusters=clusters))
+    shift = max(float(w.detach().mean((0, 1)).abs().max()) for w in paper)
+    assert shift > 1e-2  # there was a mean to remove
+
+
+def test_centered_differs_from_paper_only_in_the_output_bias_by_the_mean() -> None:
+    paper, centered = metakan("paper"), metakan("centered")
+    assert count_parameters(paper) == count_parameters(centered)
+    for (name, a), (_, b) in zip(
+        paper.named_parameters(), centered.named_parameters(), strict=True
+    ):
+        if name.endswith("output.bias"):
+            continue
+        assert torch.equal(a, b), name
+    shift = torch.cat([w.reshape(-1, w.shape[-1]) for w in raw_coefficients(paper)]).mean(0)
+    for w_paper, w_centered in zip(raw_coefficients(paper), raw_coefficients(centered)):
+        # the shift was computed in float32, at construction
+        torch.testing.assert_close(w_centered, w_paper - shift, rtol=0, atol=1e-6)
+
+
+def test_centered_state_round_trips_without_recentering() -> None:
+    """Loading a trained state gives that state's coefficients, not a newly centred init."""
+    trained = metakan("centered", seed=1)
+    with torch.no_grad():
+        trained.coefficients.meta_learners[0].output.bias += 0.5
+    restored = metakan("centered", seed=2)
+    restored.load_state_dict(trained.state_dict())
+    for a, b in zip(trained.coefficients(), restored.coefficients(), strict=True):
+        assert torch.equal(a, b)
+
+
+@torch.no_grad()
+def test_default_is_centered_and_paper_without_output_bias() -> None:
+    assert build_model("metakan", WIDTH).config["meta_init"] == "centered"
+    plain = build_model("metakan", WIDTH, meta_bias=False)
+    assert plain.config["meta_init"] == "paper"  # nothing to shift: no error, no centring
+    rebuilt = build_model(**plain.config)  # the recorded choice rebuilds the same model
+    assert rebuilt.config == plain.config
+
+
+def first_layer_offset(init: str, dim: int, seed: int) -> float:
+    """Mean |h| of the first layer's outputs over points in the unit ball."""
+    model = metakan(init, width=[dim, 8, 1], seed=seed, meta_hidden=32)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(200, dim, generator=generator, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True) * torch.rand(200, 1, generator=generator).double()
+    layer, weight = model.layers[0], model.coefficients()[0]
+    return float(layer(x, weight).abs().mean())
+
+
+def test_centered_first_layer_stays_order_one_as_the_dimension_grows() -> None:
+    """Paper init: the common part grows like √d (≈ 6 at d = 1000); centred it does not."""
+
+    def median(init: str, dim: int) -> float:
+        return float(torch.tensor([first_layer_offset(init, dim, s) for s in range(5)]).median())
+
+    paper = {d: median("paper", d) for d in (10, 2000)}
+    centered = {d: median("centered", d) for d in (10, 2000)}
+    assert paper[2000] > 4 * paper[10] and paper[2000] > 2.0
+    assert centered[2000] < 0.5 and centered[2000] < 2 * centered[10]
