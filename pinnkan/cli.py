@@ -77,6 +77,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--meta-init",
         help="meta-learner init: centered (default; zero-mean generated coefficients) or paper",
     )
+    group.add_argument(
+        "--node-mean",
+        action=argparse.BooleanOptionalAction,
+        help="MetaKAN: trained per-node mean coefficients, meta-learned edge deviations",
+    )
     group.add_argument("--prompt-dim", type=int, help="dimension of each edge prompt")
     group.add_argument("--clusters", type=int, help="number of meta-learners (layer clusters)")
 

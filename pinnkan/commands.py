@@ -34,6 +34,7 @@ MODEL_FLAGS = (
     "meta_bias",
     "meta_activation",
     "meta_init",
+    "node_mean",
     "prompt_dim",
     "clusters",
 )

@@ -69,6 +69,11 @@ def check_bspline_network(model: nn.Module) -> KANNetwork:
         raise ValueError(f"model {name!r} has no B-spline grid; grids exist for kan and metakan")
     if not isinstance(model.coefficients, (DirectCoefficients, MetaCoefficients)):
         raise ValueError(f"model {name!r} has an unknown coefficient source")
+    if getattr(model.coefficients, "node_means", None) is not None:
+        raise ValueError(
+            f"grid updates are not available for model {name!r} with node_mean=true; "
+            "use node_mean=false"
+        )
     return model
 
 

@@ -50,6 +50,8 @@ BAD_CALLS = [
     ("metakan", [2, 1], {"meta_init": "xavier"}, "meta_init='xavier'"),
     ("metakan", [2, 1], {"meta_init": "centered", "meta_bias": False}, "meta_bias=false"),
     ("kan", [2, 1], {"meta_init": "centered"}, "'meta_init'"),
+    ("metakan", [2, 1], {"node_mean": "yes"}, "'yes'"),
+    ("kan", [2, 1], {"node_mean": True}, "'node_mean'"),
 ]
 
 

@@ -32,6 +32,7 @@ BACKBONES = [
     ],
     *[("kan", {"k": k, "bias": b}) for k in (2, 3) for b in (True, False)],
     *[("metakan", {"clusters": c, "bias": b}) for c in (1, 2) for b in (True, False)],
+    ("metakan", {"clusters": 2, "node_mean": True}),
     *[(name, {"bias": b}) for name in ("fastkan", "metafastkan") for b in (True, False)],
     *[
         (name, {"wavelet": w, "bias": b})
@@ -50,7 +51,8 @@ def backbone_id(entry: tuple[str, dict]) -> str:
 def build(name: str, dim: int, seed: int = 3, **options) -> nn.Module:
     """A small float64 backbone [d, 4, 3, 1] (three layers, so J/G crosses a hidden layer).
 
-    KAN-layer biases start at zero; they are set to random values so that they count. Meta
+    KAN-layer biases and MetaKAN node means start at zero; they are set to random values so
+    that they count. Meta
     models use the paper's init: its non-zero mean coefficients give Laplacians well above the
     tolerance (the centred default differs only in one bias vector, not in the engine's path).
     """
@@ -62,6 +64,8 @@ def build(name: str, dim: int, seed: int = 3, **options) -> nn.Module:
         for module in model.modules():
             if isinstance(module, KANLayer) and module.bias is not None:
                 module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=generator))
+        for mean in getattr(getattr(model, "coefficients", None), "node_means", None) or []:
+            mean.copy_(0.3 * torch.randn(mean.shape, generator=generator))
     return model
 
 

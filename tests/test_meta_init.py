@@ -94,3 +94,51 @@ def test_centered_first_layer_stays_order_one_as_the_dimension_grows() -> None:
     centered = {d: median("centered", d) for d in (10, 2000)}
     assert paper[2000] > 4 * paper[10] and paper[2000] > 2.0
     assert centered[2000] < 0.5 and centered[2000] < 2 * centered[10]
+
+
+# --- node means: per-node mean coefficients trained directly --------------------------------
+
+
+def test_node_mean_parameter_count_adds_one_coefficient_vector_per_node() -> None:
+    width = [20, 32, 32, 32, 1]
+    plain = build_model("metakan", width, grid=5, k=3, meta_hidden=128)
+    nodes = build_model("metakan", width, grid=5, k=3, meta_hidden=128, node_mean=True)
+    assert count_parameters(plain) == 4137  # the paper's count
+    assert count_parameters(nodes) == 4137 + (32 + 32 + 32 + 1) * (5 + 3 + 1)
+
+
+def test_node_mean_is_each_nodes_edge_mean() -> None:
+    model = metakan("centered", node_mean=True)
+    source = model.coefficients
+    with torch.no_grad():
+        for mean in source.node_means:
+            mean.copy_(torch.randn(mean.shape, generator=torch.Generator().manual_seed(5)))
+    for w, mean in zip(source(), source.node_means, strict=True):
+        torch.testing.assert_close(w.mean(dim=1), mean, rtol=0, atol=1e-12)
+
+
+def test_node_mean_keeps_the_common_gradient_away_from_the_prompts() -> None:
+    """A loss Σ_ji ⟨C_j, w_ji⟩ (the same direction for all edges of a node) moves only a_j.
+
+    Without node means the prompts receive ⟨C_j, M'(z_ji)⟩/√n ≠ 0 for it, different per edge.
+    """
+    for node_mean, prompts_move in ((True, False), (False, True)):
+        model = metakan("centered", node_mean=node_mean)
+        source = model.coefficients
+        directions = [torch.randn(w.shape[0], 1, w.shape[2], dtype=w.dtype) for w in source()]
+        loss = sum((w * c).sum() for w, c in zip(source(), directions, strict=True))
+        loss.backward()
+        largest = max(float(p.grad.abs().max()) for p in source.prompts)
+        assert (largest > 1e-3) == prompts_move, (node_mean, largest)
+        if node_mean:
+            for mean, c, (_, inputs) in zip(source.node_means, directions, source.shapes):
+                torch.testing.assert_close(mean.grad, inputs * c.squeeze(1))
+
+
+def test_grid_update_refuses_node_means_in_one_line() -> None:
+    from pinnkan.grid import update_grid
+
+    model = metakan("centered", node_mean=True)
+    with pytest.raises(ValueError, match="node_mean=true") as error:
+        update_grid(model, torch.zeros(10, WIDTH[0], dtype=torch.float64))
+    assert "\n" not in str(error.value)

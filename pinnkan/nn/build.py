@@ -45,6 +45,7 @@ META_DEFAULTS = {
     "meta_bias": True,
     "meta_activation": "relu",
     "meta_init": "centered",  # "paper" where meta_bias=False (see build_model)
+    "node_mean": False,
     "prompt_dim": 1,
     "clusters": 1,
 }
@@ -124,8 +125,8 @@ def build_model(
         generator: random generator for the initialisation (the global one if None).
         **options: model options (see :func:`model_options`); e.g. ``grid``, ``k``,
             ``grid_range``, ``centers``, ``wavelet``, ``activation``, ``bias``,
-            ``meta_hidden``, ``meta_bias``, ``meta_activation``, ``meta_init``, ``prompt_dim``,
-            ``clusters``. ``meta_init`` defaults to "centered", or to "paper" when
+            ``meta_hidden``, ``meta_bias``, ``meta_activation``, ``meta_init``, ``node_mean``,
+            ``prompt_dim``, ``clusters``. ``meta_init`` defaults to "centered", or to "paper" when
             ``meta_bias=False`` (centring shifts the output bias).
 
     Example:
@@ -172,6 +173,7 @@ def build_kan(
         prompt_dim=options["prompt_dim"],
         generator=generator,
         init=options["meta_init"],
+        node_mean=options["node_mean"],
     )
     return KANNetwork(width, layers, source)
 
@@ -209,6 +211,7 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "meta_bias": check_bool,
     "meta_activation": lambda o, v: check_choice(o, v, META_ACTIVATIONS),
     "meta_init": lambda o, v: check_choice(o, v, META_INITS),
+    "node_mean": check_bool,
     "prompt_dim": lambda o, v: check_int(o, v, 1),
 }
 

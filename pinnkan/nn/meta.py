@@ -21,6 +21,20 @@ parameters, same function class, only the starting point moves. Measured (result
 table4.md, table8.md): fewer stalled seeds in fits and in PDE solves at d = 20 and 50, all 18
 Table 4 rows at the paper's accuracy; it does not rescue MetaKAN at d = 1000.
 
+Node means (``node_mean=True``, not the paper's model): each node j of layer l also gets a trained
+coefficient vector a^{(l)}_j ∈ R^m (zero at the start), and the meta-learner generates only each
+edge's deviation from its node's mean,
+
+    w^{(l)}_{ji} = (M(z_ji) − mean_{i'} M(z_ji')) / √n_l + a^{(l)}_j        (+ Σ_l n_{l+1}·m parameters).
+
+Why: a prompt moves its edge only along the tangent M'(z_ji), so it sees the edge's gradient
+G_ji only as ⟨G_ji, M'(z_ji)⟩. The part of G common to a node's edges (at high d, the radial
+part of the residual: 300–1,400× the edge-specific part per edge at d = 100 – 1,000) lands on
+tangents that differ from edge to edge and becomes noise that drowns the coordinate-specific
+part: at initialisation the prompt steps are uncorrelated with the slopes the solution needs
+(``benchmarks/prompt_signal.py``), and at d = 1,000 MetaKAN never leaves the radial solution.
+With node means the common part goes to a_j, and the prompts get ``G_ji − mean_i' G_ji'``.
+
 The coefficients never depend on x: they are generated once per forward pass, each
 meta-learner's weights read once for all the layers of its cluster. For p = 1 and a ReLU
 meta-learner (the paper's setting) M is piecewise linear in z and is evaluated exactly (to
@@ -110,6 +124,8 @@ class MetaCoefficients(nn.Module):
         generator: for the prompts' initialisation z ~ N(0, 1).
         init: "centered" (output bias shifted so that the generated coefficients have zero mean
             over each cluster's edges; needs ``bias``) or "paper" (the default Linear init only).
+        node_mean: per-node mean coefficients trained directly, the meta-learner generating the
+            edges' deviations from them (see the module docstring).
     """
 
     def __init__(
@@ -122,6 +138,7 @@ class MetaCoefficients(nn.Module):
         prompt_dim: int = 1,
         generator: torch.Generator | None = None,
         init: str = "centered",
+        node_mean: bool = False,
     ) -> None:
         super().__init__()
         check_meta_init(init, bias)
@@ -146,6 +163,11 @@ class MetaCoefficients(nn.Module):
             MetaLearner(prompt_dim, hidden, out_dim, bias, activation, generator)
             for _ in range(max(labels) + 1)
         )
+        self.node_means = (
+            nn.ParameterList(nn.Parameter(torch.zeros(out, out_dim)) for out, _ in self.shapes)
+            if node_mean
+            else None
+        )
         if init == "centered":
             self.center_outputs()
 
@@ -163,7 +185,8 @@ class MetaCoefficients(nn.Module):
         """``[w^{(0)}, …]``, each ``(n_{l+1}, n_l, m)``: one meta-learner call per cluster.
 
         The cluster's prompts are concatenated to ``z (E_c, p)``; ``M(z) (E_c, m)`` is split
-        back into its layers (views), each times its 1/√n_l.
+        back into its layers (views), each times its 1/√n_l; with node means, each node's mean
+        over its edges is replaced by its trained a_j.
         """
         coefficients: list[Tensor] = [None] * len(self.prompts)  # type: ignore[list-item]
         for meta, members in zip(self.meta_learners, self.members, strict=True):
@@ -173,4 +196,9 @@ class MetaCoefficients(nn.Module):
             )
             for index, prompt, block in zip(members, prompts, blocks, strict=True):
                 coefficients[index] = block.view(*prompt.shape[:2], -1) * self.scales[index]
+        if self.node_means is not None:
+            coefficients = [
+                w - w.mean(dim=1, keepdim=True) + mean.unsqueeze(1)
+                for w, mean in zip(coefficients, self.node_means, strict=True)
+            ]
         return coefficients
