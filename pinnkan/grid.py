@@ -39,8 +39,11 @@ one knot vector per cluster: the grid update pools the activations of every inpu
 of the cluster (with per-input knots a single W cannot follow the different maps T_i and the
 function is lost; measured: errors of several times the output range). Grid extension refines
 the shared knots, replaces the output layer by one with G'+k+1 outputs and initialises it by
-this projection (exact for nested grids). ``refine_steps`` optional L-BFGS iterations on the
-prompts and meta-learners (same objective) may follow. Use ``clusters = number of layers`` to
+this projection (exact for nested grids). With node means (``node_mean``, w_ji =
+s_l W (h̃_ji − h̄_j) + a_j, h̄_j the mean over the node's edges) the node means a_j join the
+unknowns: [W, A] with features [s_l (h̃_ji − h̄_j); e_j] (e_j: node j's indicator), one least
+squares again, exact for nested grids for the same reason. ``refine_steps`` optional L-BFGS
+iterations on the prompts and meta-learners (same objective) may follow. Use ``clusters = number of layers`` to
 give every layer its own knots.
 """
 
@@ -69,11 +72,6 @@ def check_bspline_network(model: nn.Module) -> KANNetwork:
         raise ValueError(f"model {name!r} has no B-spline grid; grids exist for kan and metakan")
     if not isinstance(model.coefficients, (DirectCoefficients, MetaCoefficients)):
         raise ValueError(f"model {name!r} has an unknown coefficient source")
-    if getattr(model.coefficients, "node_means", None) is not None:
-        raise ValueError(
-            f"grid updates are not available for model {name!r} with node_mean=true; "
-            "use node_mean=false"
-        )
     return model
 
 
@@ -294,11 +292,18 @@ def refine_grid(
 
 
 def replace_meta_outputs(source: MetaCoefficients, size: int) -> None:
-    """New output layers ``hidden -> size`` (weights set by :func:`refit_meta`)."""
+    """New output layers ``hidden -> size`` and node means ``(out, size)``.
+
+    Their values are set by :func:`refit_meta`.
+    """
     for meta in source.meta_learners:
         old = meta.output
         new = linear(old.in_features, size, old.bias is not None)
         meta.output = new.to(device=old.weight.device, dtype=old.weight.dtype)
+    if source.node_means is not None:
+        source.node_means = nn.ParameterList(
+            nn.Parameter(mean.new_zeros(mean.shape[0], size)) for mean in source.node_means
+        )
 
 
 def refit_meta(
@@ -313,19 +318,63 @@ def refit_meta(
     bases = [layer.family.basis(x.double()).detach() for layer, x in zip(model.layers, inputs)]
     with torch.no_grad():
         for label, meta in enumerate(source.meta_learners):
+            members = [l for l in range(len(bases)) if source.labels[l] == label]
+            features = [hidden_features(meta, source.prompts[l]) for l in members]
+            if source.node_means is not None:
+                features = node_mean_features(features, [source.scales[l] for l in members])
+                scales = [1.0] * len(members)
+            else:
+                scales = [source.scales[l] for l in members]
             terms = [
-                (bases[l], targets[l], hidden_features(meta, source.prompts[l]), source.scales[l])
-                for l in range(len(bases))
-                if source.labels[l] == label
+                (bases[l], targets[l], feature, scale)
+                for l, feature, scale in zip(members, features, scales, strict=True)
             ]
             solution = fit_output_layer(terms, ridge).to(meta.output.weight.dtype)
-            if meta.output.bias is None:
-                meta.output.weight.copy_(solution)
-            else:
-                meta.output.weight.copy_(solution[:, :-1])
-                meta.output.bias.copy_(solution[:, -1])
+            width = meta.output.in_features + (meta.output.bias is not None)
+            set_output_layer(meta, solution[:, :width])
+            if source.node_means is not None:
+                set_node_means(source, members, solution[:, width:])
     if refine_steps > 0:
         refine_meta(model, bases, targets, refine_steps)
+
+
+def node_mean_features(features: list[Tensor], scales: list[float]) -> list[Tensor]:
+    """Features of ``w_ji = s (W h̃_ji − mean_i W h̃_ji) + a_j = [W, A] f_ji`` (node means).
+
+    ``f_ji = [s (h̃_ji − mean_i h̃_ji); e_j]`` with e_j the indicator of node j among all the
+    cluster's nodes, so the output layer W and the node means A (m, nodes) solve one least
+    squares (:func:`fit_output_layer` with scale 1). The bias column of h̃ − mean is zero: its
+    weight is left to the ridge (it does not change the coefficients).
+    """
+    nodes = sum(feature.shape[0] for feature in features)
+    result, offset = [], 0
+    for feature, scale in zip(features, scales, strict=True):
+        out, inputs = feature.shape[:2]
+        deviation = scale * (feature - feature.mean(dim=1, keepdim=True))
+        indicator = feature.new_zeros(out, inputs, nodes)
+        indicator[:, :, offset : offset + out] = torch.eye(out, dtype=feature.dtype)[:, None, :]
+        result.append(torch.cat([deviation, indicator], dim=-1))
+        offset += out
+    return result
+
+
+def set_output_layer(meta: nn.Module, solution: Tensor) -> None:
+    """``[W_2, b_2] ← solution (m, h[+1])``."""
+    solution = solution.to(meta.output.weight.dtype)
+    if meta.output.bias is None:
+        meta.output.weight.copy_(solution)
+    else:
+        meta.output.weight.copy_(solution[:, :-1])
+        meta.output.bias.copy_(solution[:, -1])
+
+
+def set_node_means(source: MetaCoefficients, members: list[int], solution: Tensor) -> None:
+    """``a^{(l)} ← columns of solution (m, nodes)``, the cluster's layers in order."""
+    offset = 0
+    for l in members:
+        mean = source.node_means[l]
+        mean.copy_(solution[:, offset : offset + mean.shape[0]].t())
+        offset += mean.shape[0]
 
 
 def refine_meta(model: KANNetwork, bases: list[Tensor], targets: list[Tensor], steps: int) -> None:

@@ -13,11 +13,19 @@ WIDTH = [3, 4, 2, 1]
 
 
 def network(name: str, seed: int = 0, **options) -> torch.nn.Module:
-    if name == "metakan":  # the paper init: a function that varies well above round-off
-        options = {"meta_hidden": 16, "meta_init": "paper", **options}
+    """``name``: kan, metakan or metakan-node (MetaKAN with random node means)."""
+    node_mean = name == "metakan-node"
+    if name.startswith("metakan"):  # the paper init: a function that varies well above round-off
+        name = "metakan"
+        options = {"meta_hidden": 16, "meta_init": "paper", "node_mean": node_mean, **options}
     generator = torch.Generator().manual_seed(seed)
     options = {"grid_range": (-2.0, 2.0), **options}
-    return build_model(name, WIDTH, generator=generator, grid=5, **options).double()
+    model = build_model(name, WIDTH, generator=generator, grid=5, **options).double()
+    if node_mean:
+        with torch.no_grad():
+            for mean in model.coefficients.node_means:
+                mean.copy_(0.5 * torch.randn(mean.shape, generator=generator, dtype=mean.dtype))
+    return model
 
 
 def inside_points(count: int = 2000, seed: int = 1) -> torch.Tensor:
@@ -29,7 +37,7 @@ def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
     return float((after - before).abs().max() / before.abs().max())
 
 
-@pytest.mark.parametrize("name", ["kan", "metakan"])
+@pytest.mark.parametrize("name", ["kan", "metakan", "metakan-node"])
 @pytest.mark.parametrize("new_grid", [10, 20])
 def test_extension_preserves_the_function(name: str, new_grid: int) -> None:
     model = network(name)
@@ -52,6 +60,23 @@ def test_extension_changes_the_coefficient_shapes_consistently() -> None:
     assert [tuple(w.shape) for w in kan.coefficients()] == [(4, 3, 14), (2, 4, 14), (1, 2, 14)]
     assert [tuple(w.shape) for w in meta.coefficients()] == [(4, 3, 14), (2, 4, 14), (1, 2, 14)]
     assert meta.coefficients.meta_learners[0].output.out_features == 14
+
+
+def test_node_means_stay_the_edge_means_after_extension() -> None:
+    """The refit fills the new node means (m' = G' + k + 1 columns) so that they remain the
+    nodes' edge means and carry the common part: zeroing them changes the function."""
+    model = network("metakan-node")
+    x = inside_points()
+    extend_grid(model, 10)
+    source = model.coefficients
+    assert [tuple(mean.shape) for mean in source.node_means] == [(4, 14), (2, 14), (1, 14)]
+    for w, mean in zip(source(), source.node_means, strict=True):
+        torch.testing.assert_close(w.mean(dim=1), mean, rtol=0, atol=1e-12)
+    with torch.no_grad():
+        before = model(x)
+        for mean in source.node_means:
+            mean.zero_()
+        assert relative_change(before, model(x)) > 0.1
 
 
 def test_non_nested_extension_is_close() -> None:
@@ -88,7 +113,7 @@ def test_knots_follow_the_data_distribution() -> None:
     assert bool((knots.diff() > 0).all())
 
 
-@pytest.mark.parametrize("name", ["kan", "metakan"])
+@pytest.mark.parametrize("name", ["kan", "metakan", "metakan-node"])
 def test_update_keeps_the_function_and_moves_knots_to_the_data(name: str) -> None:
     model = network(name)
     generator = torch.Generator().manual_seed(3)
@@ -120,7 +145,7 @@ def test_metakan_update_fails_without_refitting_the_meta_learner() -> None:
     assert float((moved - before).square().mean()) > 1e-2 * float(before.var())
 
 
-@pytest.mark.parametrize("name", ["kan", "metakan"])
+@pytest.mark.parametrize("name", ["kan", "metakan", "metakan-node"])
 def test_rebuild_after_extension_loads_the_state(name: str) -> None:
     model = network(name)
     x = inside_points(200)

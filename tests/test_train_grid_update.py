@@ -82,14 +82,21 @@ def test_update_keeps_a_solution_that_the_new_grid_contains(grid_eps, margin, se
     assert all(not torch.equal(k, layer.family.knots) for k, layer in zip(knots, layers))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_metakan_update_keeps_the_solution_and_resets_the_meta_learners(seed):
-    """MetaKAN: one knot vector for the cluster, the meta-learner's output layer refitted jointly
-    over all edges (measured relative change 2e-5 to 8.5e-4 on the sample, same setting as
-    above); its Adam state is dropped, the prompts' and hidden layer's (unchanged) are kept."""
+@pytest.mark.parametrize("seed, node_mean", [(0, False), (1, False), (2, False), (0, True)])
+def test_metakan_update_keeps_the_solution_and_resets_the_meta_learners(seed, node_mean):
+    """MetaKAN: one knot vector for the cluster, the meta-learner's output layer (and the node
+    means, with ``node_mean``) refitted jointly over all edges (measured relative change 2e-5 to
+    8.5e-4 on the sample, same setting as above); their Adam state is dropped, the prompts' and
+    hidden layer's (unchanged) are kept."""
     config = grid_config(seed=seed, update_grid_every=2, update_grid_until=3, steps=2)
     trainer = make_trainer(
-        config, dim=20, name="metakan", grid_range=(-4.0, 4.0), meta_hidden=16, meta_init="paper"
+        config,
+        dim=20,
+        name="metakan",
+        grid_range=(-4.0, 4.0),
+        meta_hidden=16,
+        meta_init="paper",
+        node_mean=node_mean,
     )
     trainer.run()  # update at step 0, two Adam steps
     x = grid_sample(trainer)
@@ -103,6 +110,8 @@ def test_metakan_update_keeps_the_solution_and_resets_the_meta_learners(seed):
     assert all(p not in state for p in meta.output.parameters())
     assert all(int(state[p]["step"]) == 2 for p in meta.hidden.parameters())
     assert all(int(state[p]["step"]) == 2 for p in trainer.model.coefficients.prompts)
+    if node_mean:
+        assert all(p not in state for p in trainer.model.coefficients.node_means)
 
 
 def test_repeated_update_is_a_projection():
