@@ -53,8 +53,9 @@ def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     assert main(["sweep", "table8", "--seeds", "0,1,2", "--out-dir", "unused", "--dry-run"]) == 0
     # (3 PDEs x 4 dims x 3 models + 3 PDEs x 2 wide models at d = 100
     #  + 3 PDEs x 3 dims of MetaKAN with the centred init
-    #  + 3 PDEs x 4 dims of MetaKAN with node means) x 3 seeds
-    assert "189 runs planned" in capsys.readouterr().out
+    #  + 3 PDEs x 4 dims of MetaKAN with node means + 3 PDEs of wide MetaKAN with node means)
+    #  x 3 seeds
+    assert "198 runs planned" in capsys.readouterr().out
 
 
 def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
@@ -72,7 +73,8 @@ def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
     assert inits["poisson-d100-metakan-wide-s0.h5"] == "paper"
     assert inits["poisson-d20-metakan-centered-s0.h5"] == "centered"
     assert inits["poisson-d1000-metakan-node-s0.h5"] == "centered"
-    assert len(inits) == 4 * 3 + 3 + 3 * 3 + 4 * 3
+    assert inits["poisson-d100-metakan-wide_node-s0.h5"] == "centered"
+    assert len(inits) == 4 * 3 + 3 + 3 * 3 + 4 * 3 + 3
 
 
 def test_a_block_can_set_hidden_widths_and_a_file_tag(tmp_path: Path) -> None:
