@@ -9,7 +9,8 @@
   with structure [n, 1, 1] at n = 10 … 1000.
 
 A run gets the paper's value of its (problem, dimension, model); ``same_architecture`` says
-whether its architecture is the paper's (if not, the report marks the number with †).
+whether its architecture is the paper's (if not, the report marks the number with †); a model
+option the paper does not have (MetaKAN's ``node_mean``) counts as another architecture.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def canonical_problem(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
+def paper_extensions_off(config: dict) -> bool:
+    """False when the run uses a model option the paper does not have (``node_mean``)."""
+    return not config.get("node_mean", False)
+
+
 def pde_paper_value(fact: RunFacts) -> PaperValue | None:
     """Table 8 for poisson / allen_cahn / sine_gordon at d = 20, 50, 100 with KAN or MetaKAN."""
     row = PAPER_TABLE8.get(canonical_problem(fact.problem), {}).get(fact.dim or 0)
@@ -73,6 +79,7 @@ def pde_paper_value(fact: RunFacts) -> PaperValue | None:
     )
     if fact.model == "metakan":
         same = same and config.get("meta_hidden") == PAPER_META_HIDDEN_PDE
+    same = same and paper_extensions_off(config)
     params = PAPER_TABLE8_PARAMS[fact.model][fact.dim]
     return PaperValue(row[fact.model], params, "Table 8", same)
 
@@ -89,6 +96,7 @@ def feynman_paper_value(fact: RunFacts) -> PaperValue | None:
         return None
     width = fact.model_config.get("width")
     same = isinstance(width, list) and width[1:] == row["width"][1:]
+    same = same and paper_extensions_off(fact.model_config)
     return PaperValue(row[key], row[f"{key}_params"], "Table 2", same)
 
 
@@ -104,6 +112,7 @@ def highdim_paper_value(fact: RunFacts) -> PaperValue | None:
     same = config.get("width") == row["width"]
     if fact.model == "metakan":
         same = same and config.get("meta_hidden") == row["meta_hidden"]
+    same = same and paper_extensions_off(config)
     return PaperValue(row[f"{fact.model}_mse"], row[f"{fact.model}_params"], "Table 4", same)
 
 

@@ -153,6 +153,24 @@ def test_paper_values_for_table8(tmp_path):
     assert "† marks rows whose architecture differs" in text
 
 
+def test_node_means_are_marked_as_another_architecture(tmp_path):
+    """node_mean is not in the paper: same width and meta-learner, but the number gets a †."""
+    runs = [
+        pde_run("allen_cahn", 50, "metakan", meta_hidden=128, rel_l2=6.1e-3),
+        pde_run("poisson", 50, "metakan", meta_hidden=128, node_mean=True, rel_l2=2e-3),
+    ]
+    rows = {row[0]: row for row in table_rows(make_report(tmp_path, runs, "--against", "paper"))}
+    assert rows["allen_cahn"][6] == "6.10e-03 (Table 8)"
+    assert rows["poisson"][6] == "4.85e-03 † (Table 8)"
+    highdim = regression_run(
+        {"name": "highdim:f3", "dim": 10, "variant": "f3"},
+        {"name": "metakan", "width": [10, 1, 1], "grid": 5, "k": 3, "meta_hidden": 8}
+        | {"node_mean": True},
+        mse=1e-4,
+    )
+    assert not report.paper_value(report.run_facts(highdim)).same_architecture
+
+
 def test_paper_values_for_regression_tables():
     highdim = report.run_facts(
         regression_run(
