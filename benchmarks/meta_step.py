@@ -24,9 +24,10 @@ import torch
 
 from pinnkan.bench.laplacian import ball_points, build_backbone
 from pinnkan.derivatives import laplacian
+from pinnkan.nn import build_model
 from pinnkan.nn.constraint import BallHardConstraint
 
-MODELS = ("kan", "metakan")
+MODELS = ("kan", "metakan", "metakan-node")  # metakan-node: MetaKAN with node_mean=True
 
 
 def cpu_ms(action: Callable[[], object]) -> float:
@@ -35,10 +36,19 @@ def cpu_ms(action: Callable[[], object]) -> float:
     return 1e3 * (time.process_time() - start)
 
 
+def backbone(name: str, dim: int, generator: torch.Generator) -> torch.nn.Module:
+    """The benchmark's backbone; "metakan-node" is the MetaKAN with node means."""
+    if name != "metakan-node":
+        return build_backbone(name, dim, generator)
+    model = build_backbone("metakan", dim, generator)
+    config = {**model.config, "node_mean": True}
+    return build_model(config.pop("name"), config.pop("width"), generator=generator, **config)
+
+
 def parts(name: str, dim: int, points: int, seed: int) -> dict[str, Callable[[], object]]:
     """The timed actions of one model (``step`` must run before ``adam``)."""
     generator = torch.Generator().manual_seed(seed)
-    model = BallHardConstraint(build_backbone(name, dim, generator))
+    model = BallHardConstraint(backbone(name, dim, generator))
     x = ball_points(points, dim, generator)
     forcing = torch.sin(x).sum(dim=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
