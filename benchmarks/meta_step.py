@@ -24,7 +24,6 @@ import torch
 
 from pinnkan.bench.laplacian import ball_points, build_backbone
 from pinnkan.derivatives import laplacian
-from pinnkan.nn import build_model
 from pinnkan.nn.constraint import BallHardConstraint
 
 MODELS = ("kan", "metakan", "metakan-node")  # metakan-node: MetaKAN with node_mean=True
@@ -38,11 +37,9 @@ def cpu_ms(action: Callable[[], object]) -> float:
 
 def backbone(name: str, dim: int, generator: torch.Generator) -> torch.nn.Module:
     """The benchmark's backbone; "metakan-node" is the MetaKAN with node means."""
-    if name != "metakan-node":
-        return build_backbone(name, dim, generator)
-    model = build_backbone("metakan", dim, generator)
-    config = {**model.config, "node_mean": True}
-    return build_model(config.pop("name"), config.pop("width"), generator=generator, **config)
+    if name == "metakan-node":
+        return build_backbone("metakan", dim, generator, node_mean=True)
+    return build_backbone(name, dim, generator)
 
 
 def parts(name: str, dim: int, points: int, seed: int) -> dict[str, Callable[[], object]]:

@@ -43,8 +43,8 @@ this projection (exact for nested grids). With node means (``node_mean``, w_ji =
 s_l W (h̃_ji − h̄_j) + a_j, h̄_j the mean over the node's edges) the node means a_j join the
 unknowns: [W, A] with features [s_l (h̃_ji − h̄_j); e_j] (e_j: node j's indicator), one least
 squares again, exact for nested grids for the same reason. ``refine_steps`` optional L-BFGS
-iterations on the prompts and meta-learners (same objective) may follow. Use ``clusters = number of layers`` to
-give every layer its own knots.
+iterations on the prompts and meta-learners (same objective) may follow. Use
+``clusters = number of layers`` to give every layer its own knots.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def refit_meta(
                 (bases[l], targets[l], feature, scale)
                 for l, feature, scale in zip(members, features, scales, strict=True)
             ]
-            solution = fit_output_layer(terms, ridge).to(meta.output.weight.dtype)
+            solution = fit_output_layer(terms, ridge)
             width = meta.output.in_features + (meta.output.bias is not None)
             set_output_layer(meta, solution[:, :width])
             if source.node_means is not None:
@@ -373,7 +373,7 @@ def set_node_means(source: MetaCoefficients, members: list[int], solution: Tenso
     offset = 0
     for l in members:
         mean = source.node_means[l]
-        mean.copy_(solution[:, offset : offset + mean.shape[0]].t())
+        mean.copy_(solution[:, offset : offset + mean.shape[0]].t().to(mean.dtype))
         offset += mean.shape[0]
 
 

@@ -73,8 +73,11 @@ COLUMNS = [
 ]
 
 
-def build_backbone(name: str, dim: int, generator: torch.Generator) -> nn.Module:
-    """``[d, 32, 32, 32, 1]``: KAN/MetaKAN G = 5, k = 3, meta hidden 128; MLP tanh."""
+def build_backbone(name: str, dim: int, generator: torch.Generator, **extra) -> nn.Module:
+    """``[d, 32, 32, 32, 1]``: KAN/MetaKAN G = 5, k = 3, meta hidden 128; MLP tanh.
+
+    ``extra``: further :func:`build_model` options (e.g. ``node_mean=True``).
+    """
     options: dict = {}
     if name in ("kan", "metakan"):
         options.update(grid=5, k=3)
@@ -82,7 +85,7 @@ def build_backbone(name: str, dim: int, generator: torch.Generator) -> nn.Module
         options["meta_hidden"] = 128
     if name == "mlp":
         options["activation"] = "tanh"
-    return build_model(name, [dim, *HIDDEN, 1], generator=generator, **options)
+    return build_model(name, [dim, *HIDDEN, 1], generator=generator, **options, **extra)
 
 
 def ball_points(count: int, dim: int, generator: torch.Generator) -> Tensor:
