@@ -51,7 +51,11 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--recipe", help="run every fit of a recipe, e.g. solvers/table2.toml")
     recipe.add_argument("--seeds", type=int_list, help="seeds of each recipe run (default 0)")
     recipe.add_argument("--out-dir", help="folder of the recipe's run files")
-    recipe.add_argument("--table", help="write the recipe's markdown table to this file")
+    recipe.add_argument(
+        "--table",
+        help="write the recipe's markdown table to this file (notes below the line "
+        "'<!-- notes: … -->' in an existing file are kept)",
+    )
     recipe.add_argument("--jobs", type=int, default=1, help="parallel recipe runs (default 1)")
 
 

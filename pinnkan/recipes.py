@@ -36,6 +36,7 @@ from .fit import fit
 from .fit_config import FitConfig
 from .nn.build import list_models, model_options
 from .summary import slug
+from .text_file import write_generated_markdown
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
 
@@ -173,7 +174,6 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         from .tables import make_table
 
         command = " ".join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
-        text = make_table(recipe, runs, command)
-        Path(args.table).write_text(text)
-        print(f"table: {args.table}")
+        kept = write_generated_markdown(args.table, make_table(recipe, runs, command))
+        print(f"table: {args.table}" + ("; hand-written notes kept" if kept else ""))
     return 0

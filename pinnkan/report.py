@@ -24,6 +24,7 @@ from typing import Any
 
 from .paper_values import paper_value
 from .results import Run, read_run
+from .text_file import write_generated_markdown
 
 AGAINST = ("paper",)
 
@@ -294,7 +295,11 @@ def report_markdown(facts: list[RunFacts], command: str, against: str | None = N
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run files (.h5) or folders of them")
     parser.add_argument("--against", help="add published values: paper (MetaKAN Tables 8, 2, 4)")
-    parser.add_argument("--out", help="markdown file to write (default: print to stdout)")
+    parser.add_argument(
+        "--out",
+        help="markdown file to write (default: print to stdout); notes below the line "
+        "'<!-- notes: … -->' in an existing file are kept",
+    )
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -317,10 +322,9 @@ def run_report(args: argparse.Namespace) -> int:
     ]
     text = report_markdown(facts, command_line(args), args.against)
     if args.out:
-        target = Path(args.out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        print(f"report: {target} ({len(facts)} runs)")
+        kept = write_generated_markdown(args.out, text)
+        notes = "; hand-written notes kept" if kept else ""
+        print(f"report: {args.out} ({len(facts)} runs{notes})")
     else:
         print(text, end="")
     return 0

@@ -211,3 +211,25 @@ def test_recipe_table_has_ours_beside_the_paper(tmp_path: Path) -> None:
     assert "1.32e-03" in row  # the paper's KAN G=5 MSE
     assert "57 / 57" in row  # paper's and our KAN parameter count agree
     assert "missing" in text  # runs not trained are reported as missing
+
+
+def test_recipe_table_keeps_hand_written_notes(tmp_path: Path, capsys) -> None:
+    from pinnkan.cli import main
+    from pinnkan.text_file import NOTES_MARKER
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        'description = "test"\ntable = "table2"\n'
+        "[fit]\nsteps = 1\ntrain_points = 50\ntest_points = 20\n"
+        '[[runs]]\nproblem = "feynman:I.12.5"\nmodel = "kan"\ngrid = 3\n'
+    )
+    table = tmp_path / "table.md"
+    command = ["fit", "--recipe", str(recipe), "--out-dir", str(tmp_path / "runs")]
+    assert main([*command, "--table", str(table)]) == 0
+    notes = f"{NOTES_MARKER}\n\n## By hand\n"
+    table.write_text(table.read_text() + "\n" + notes)
+    assert main([*command, "--table", str(table)]) == 0
+    text = table.read_text()
+    assert text.endswith(notes) and text.count("## By hand") == 1
+    assert "| I.12.5 |" in text[: text.index(NOTES_MARKER)]
+    assert "hand-written notes kept" in capsys.readouterr().out

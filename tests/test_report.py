@@ -246,11 +246,25 @@ def test_bad_input_is_one_line_value_error(tmp_path, argv, message):
 def test_pinnkan_report_command(tmp_path):
     from pinnkan import cli
 
-    parser_ = cli.get_args_parser()
-    subparsers = next(a for a in parser_._actions if isinstance(a, argparse._SubParsersAction))
-    if "report" not in subparsers.choices:
-        pytest.skip("`pinnkan report` is not wired into the CLI yet")
     (path,) = write_all(tmp_path, [pde_run()])
     out = tmp_path / "table.md"
     assert cli.main(["report", path, "--out", str(out)]) == 0
     assert f"pinnkan report {path} --out {out}" in out.read_text()
+
+
+def test_regenerated_report_keeps_the_hand_written_notes(tmp_path, capsys):
+    from pinnkan import cli
+    from pinnkan.text_file import NOTES_MARKER
+
+    first, second = write_all(tmp_path, [pde_run(rel_l2=1e-3), pde_run(model="mlp", rel_l2=5e-3)])
+    out = tmp_path / "table.md"
+    assert cli.main(["report", first, "--out", str(out)]) == 0
+    notes = f"{NOTES_MARKER}\n\n## Reading this table\n\nWritten by hand: | not | a | row |\n"
+    out.write_text(out.read_text() + "\n" + notes)
+    assert cli.main(["report", first, second, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.endswith(notes)
+    assert text.count(NOTES_MARKER) == 1
+    generated = text[: text.index(NOTES_MARKER)]
+    assert "2 run file(s)" in generated and "| mlp |" in generated
+    assert "hand-written notes kept" in capsys.readouterr().out

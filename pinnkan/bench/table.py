@@ -4,12 +4,13 @@ then a header row and one row per case. Written atomically, like run files."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import platform
-import tempfile
-from pathlib import Path
 
 import torch
+
+from ..text_file import write_text_atomically
 
 
 def describe_device(device: str) -> str:
@@ -23,20 +24,11 @@ def describe_device(device: str) -> str:
 
 
 def write_csv(rows: list[dict], path: str, header: dict[str, str], columns: list[str]) -> None:
-    """Write to a temporary file beside ``path`` and rename: never a half-written CSV."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            for key, value in header.items():
-                file.write(f"# {key}: {value}\n")
-            writer = csv.DictWriter(file, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write the ``# key: value`` header and the rows; atomically (never a half-written CSV)."""
+    text = io.StringIO(newline="")
+    for key, value in header.items():
+        text.write(f"# {key}: {value}\n")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomically(path, text.getvalue())
