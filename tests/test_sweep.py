@@ -53,9 +53,9 @@ def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     assert main(["sweep", "table8", "--seeds", "0,1,2", "--out-dir", "unused", "--dry-run"]) == 0
     # (3 PDEs x 4 dims x 3 models + 3 PDEs x 2 wide models at d = 100
     #  + 3 PDEs x 3 dims of MetaKAN with the centred init
-    #  + 3 PDEs x 4 dims of MetaKAN with node means + 3 PDEs of wide MetaKAN with node means)
-    #  x 3 seeds
-    assert "198 runs planned" in capsys.readouterr().out
+    #  + 3 PDEs x 4 dims of MetaKAN with node means + 3 PDEs of wide MetaKAN with node means
+    #  + 3 PDEs of wide MetaKAN with node means and 2-d prompts) x 3 seeds
+    assert "207 runs planned" in capsys.readouterr().out
 
 
 def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
