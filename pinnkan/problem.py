@@ -266,10 +266,12 @@ class PDE(abc.ABC):
 
 class BallPDE(PDE):
     """A PDE on the unit d-ball whose exact solution is the two-body function
-    u(x) = (1 − |x|²) Σ_{i<d} c_i sin(x_i + cos x_{i+1} + x_{i+1} cos x_i), c ~ N(0, I) (seeded).
+    u(x) = (1 − |x|²) Σ_{i<d} c_i sin(x_i + cos x_{i+1} + x_{i+1} cos x_i), c ~ N(0, I) (seeded;
+    ``coefficients`` = "torch" or "numpy" picks the random stream, see
+    :mod:`pinnkan.problems.two_body`).
     """
 
-    def __init__(self, dim: int, seed: int = 0):
+    def __init__(self, dim: int, seed: int = 0, coefficients: str = "torch"):
         check_ball_dim(dim)
         check_int("seed", seed, 0)
         from pinnkan.problems.two_body import TwoBodySolution  # problems/ imports this module
@@ -277,13 +279,18 @@ class BallPDE(PDE):
         self.dim = dim
         self.seed = seed
         self.geometry = Ball(dim)
-        self.solution = TwoBodySolution(dim, seed)
+        self.solution = TwoBodySolution(dim, seed, coefficients)
 
     def exact_solution(self) -> ExactSolution:
         return self.solution
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "seed": self.seed}
+        """Name, dim and seed; the coefficient law only when it is not the default "torch" (so
+        run files written before the option existed group with the new ones)."""
+        config = {"name": self.name, "dim": self.dim, "seed": self.seed}
+        if self.solution.coefficient_law != "torch":
+            config["coefficients"] = self.solution.coefficient_law
+        return config
 
 
 def check_ball_dim(dim: Any) -> None:

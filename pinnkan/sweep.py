@@ -15,6 +15,10 @@ of runs, each the product of its lists::
     # any other key: a TrainConfig field or a model option for this block, or
     # hidden = [100, 32, 32]     # the hidden widths: width = [d, *hidden, 1] (default 32, 32, 32)
     # tag = "wide"               # part of the run file names, to tell this block's runs apart
+    # coefficients = "numpy"     # the two-body coefficients' random stream (problem option)
+    # problem_seed = "training"  # the exact solution's seed: an integer, or "training" for the
+    #                            # run's training seed (one instance per seed, as the SDGD/STDE
+    #                            # scripts do); default: the problem's own default (0)
 
     pinnkan sweep solvers/table8.toml --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
 
@@ -39,7 +43,7 @@ from .runner import SolveSpec, solve_pde
 from .train import TrainConfig
 
 PRODUCT_KEYS = ("problem", "dim", "model")
-BLOCK_KEYS = ("hidden", "tag")  # read by the sweep itself, not passed on
+BLOCK_KEYS = ("hidden", "tag", "coefficients", "problem_seed")  # read by the sweep itself
 
 
 def as_list(value: Any) -> list[Any]:
@@ -60,6 +64,7 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
                 f"a [[runs]] block lacks {missing[0]!r}; each needs {', '.join(PRODUCT_KEYS)}"
             )
         hidden, tag = block_layout(block)
+        check_problem_keys(block)
         extra = {k: v for k, v in block.items() if k not in PRODUCT_KEYS + BLOCK_KEYS}
         train = {**recipe.get("train", {}), **{k: v for k, v in extra.items() if k in train_names}}
         model_extra = {k: v for k, v in extra.items() if k not in train_names}
@@ -69,7 +74,7 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
             for seed in seeds:
                 spec = SolveSpec(
                     problem=problem,
-                    problem_options={"dim": dim},
+                    problem_options=problem_options_for(block, dim, seed),
                     model=model,
                     model_options=options,
                     width=None if hidden is None else [dim, *hidden, 1],
@@ -96,6 +101,35 @@ def block_layout(block: dict[str, Any]) -> tuple[list[int] | None, list[str]]:
     if tag is not None and not (isinstance(tag, str) and tag.replace("_", "").isalnum()):
         raise ValueError(f"tag={tag!r} is not allowed; it must be letters, digits or '_'")
     return hidden, [] if tag is None else [tag]
+
+
+def check_problem_keys(block: dict[str, Any]) -> None:
+    """A block's ``coefficients`` law and ``problem_seed`` (an integer ≥ 0 or "training")."""
+    from pinnkan.problems.two_body import COEFFICIENT_LAWS
+
+    if "coefficients" in block and block["coefficients"] not in COEFFICIENT_LAWS:
+        raise ValueError(
+            f"coefficients={block['coefficients']!r} is not known; "
+            f"allowed: {', '.join(COEFFICIENT_LAWS)}"
+        )
+    seed = block.get("problem_seed")
+    if (
+        seed is not None
+        and seed != "training"
+        and not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0)
+    ):
+        raise ValueError(f'problem_seed={seed!r} is not allowed; give an integer ≥ 0 or "training"')
+
+
+def problem_options_for(block: dict[str, Any], dim: int, seed: int) -> dict[str, Any]:
+    """The problem's keywords for one run of ``block`` with training seed ``seed``."""
+    options: dict[str, Any] = {"dim": dim}
+    if "coefficients" in block:
+        options["coefficients"] = block["coefficients"]
+    problem_seed = block.get("problem_seed")
+    if problem_seed is not None:
+        options["seed"] = seed if problem_seed == "training" else problem_seed
+    return options
 
 
 def model_options_for(model: str, options: dict[str, Any]) -> dict[str, Any]:

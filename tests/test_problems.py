@@ -97,6 +97,32 @@ def test_two_body_seeds_differ_and_errors():
         TwoBodySolution(1)
 
 
+def test_two_body_numpy_law_draws_the_sdgd_scripts_coefficients():
+    """coefficients="numpy" is NumPy's legacy stream: np.random.seed(s); np.random.randn(1, d − 1)."""
+    np = pytest.importorskip("numpy")
+    np.random.seed(7)
+    expected = np.random.randn(1, 9)[0]
+    solution = TwoBodySolution(10, seed=7, coefficients="numpy")
+    assert solution.coefficients.dtype == torch.float64
+    torch.testing.assert_close(solution.coefficients, torch.from_numpy(expected), rtol=0, atol=0)
+    assert not torch.equal(solution.coefficients, TwoBodySolution(10, seed=7).coefficients)
+    x = points(10, n=16)
+    _, laplacian_autograd = derivatives.laplacian(solution.as_model, x, method="autograd")
+    torch.testing.assert_close(solution.laplacian(x), laplacian_autograd.detach())
+    with pytest.raises(ValueError, match="coefficients='jax' is not known; allowed: torch, numpy"):
+        TwoBodySolution(10, coefficients="jax")
+
+
+def test_coefficient_law_is_recorded_only_when_not_the_default():
+    assert "coefficients" not in Poisson(4, seed=1).config()  # old run files group with new ones
+    problem = get_problem("sine_gordon", dim=4, seed=1, coefficients="numpy")
+    assert problem.config() == {"name": "sine_gordon", "dim": 4, "seed": 1, "coefficients": "numpy"}
+    rebuilt = get_problem(**problem.config())
+    torch.testing.assert_close(rebuilt.solution.coefficients, problem.solution.coefficients)
+    x = points(4)
+    assert problem.residual(problem.exact_solution().as_model, x).abs().max() < 1e-10
+
+
 # --- the built-in ball PDEs -----------------------------------------------------------------
 
 

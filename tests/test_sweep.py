@@ -54,8 +54,10 @@ def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     # (3 PDEs x 4 dims x 3 models + 3 PDEs x 2 wide models at d = 100
     #  + 3 PDEs x 3 dims of MetaKAN with the centred init
     #  + 3 PDEs x 4 dims of MetaKAN with node means + 3 PDEs of wide MetaKAN with node means
-    #  + 3 PDEs of wide MetaKAN with node means and 2-d prompts) x 3 seeds
-    assert "207 runs planned" in capsys.readouterr().out
+    #  + 3 PDEs of wide MetaKAN with node means and 2-d prompts
+    #  + Poisson on the anchors' instances: KAN, wide MetaKAN with 2-d prompts, SDGD's MLP)
+    #  x 3 seeds
+    assert "216 runs planned" in capsys.readouterr().out
 
 
 def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
@@ -74,7 +76,10 @@ def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
     assert inits["poisson-d20-metakan-centered-s0.h5"] == "centered"
     assert inits["poisson-d1000-metakan-node-s0.h5"] == "centered"
     assert inits["poisson-d100-metakan-wide_node-s0.h5"] == "centered"
-    assert len(inits) == 4 * 3 + 3 + 3 * 3 + 4 * 3 + 3
+    assert inits["sine_gordon-d100-metakan-wide_p2-s0.h5"] == "centered"
+    assert inits["poisson-d100-metakan-anchor_wide_p2-s0.h5"] == "centered"
+    # paper grid, wide, centered, node, wide_node, wide_p2, anchor_wide_p2
+    assert len(inits) == 4 * 3 + 3 + 3 * 3 + 4 * 3 + 3 + 3 + 1
 
 
 def test_a_block_can_set_hidden_widths_and_a_file_tag(tmp_path: Path) -> None:
@@ -90,10 +95,37 @@ def test_a_block_can_set_hidden_widths_and_a_file_tag(tmp_path: Path) -> None:
     assert run.metrics["params"] == 46 * 7
 
 
+def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
+    """coefficients and problem_seed = "training": one instance per seed, as the SDGD scripts."""
+    recipe = tmp_path / "anchor.toml"
+    recipe.write_text(RECIPE + '[[runs]]\nproblem = "poisson"\ndim = 3\nmodel = "mlp"\n'
+                      'coefficients = "numpy"\nproblem_seed = "training"\ntag = "anchor"\n'
+                      '[[runs]]\nproblem = "poisson"\ndim = 3\nmodel = "mlp"\n'
+                      'problem_seed = 5\ntag = "fixed"\n')  # fmt: skip
+    out = tmp_path / "runs"
+    assert main(["sweep", str(recipe), "--seeds", "1,2", "--out-dir", str(out),
+                 "--only", "anchor,fixed"]) == 0  # fmt: skip
+    for seed in (1, 2):
+        problem = read_run(out / f"poisson-d3-mlp-anchor-s{seed}.h5", load_model=False)
+        assert problem.config["problem"] == {
+            "name": "poisson", "dim": 3, "seed": seed, "coefficients": "numpy"
+        }  # fmt: skip
+        fixed = read_run(out / f"poisson-d3-mlp-fixed-s{seed}.h5", load_model=False)
+        assert fixed.config["problem"] == {"name": "poisson", "dim": 3, "seed": 5}
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         ("[train]\nsteps = 5\n", "no [[runs]]"),
+        (
+            "[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\nproblem_seed=-1\n",
+            'problem_seed=-1 is not allowed; give an integer ≥ 0 or "training"',
+        ),
+        (
+            "[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\ncoefficients='jax'\n",
+            "coefficients='jax' is not known; allowed: torch, numpy",
+        ),
         ("[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\nhidden=[0]\n", "hidden=[0] is not"),
         ("[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\ntag='a/b'\n", "tag='a/b' is not"),
         ("[[runs]]\nproblem = 'poisson'\n", "lacks 'dim'"),
