@@ -44,6 +44,18 @@ def key_value(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def problem_seed(text: str) -> int | str:
+    """``"3"`` -> 3; ``"training"`` stays (the runner puts the training seed there)."""
+    if text == "training":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; give an integer or 'training'"
+        ) from None
+
+
 def float_pair(text: str) -> tuple[float, float]:
     """``"-1,1"`` -> ``(-1.0, 1.0)``."""
     try:
@@ -155,7 +167,10 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--problem", required=True, help="problem name or path/file.py:Class")
     parser.add_argument("--dim", type=int, help="spatial dimension d")
     parser.add_argument(
-        "--problem-seed", type=int, help="seed of the exact solution's coefficients"
+        "--problem-seed",
+        type=problem_seed,
+        help="seed of the exact solution's coefficients: an integer, or 'training' for the "
+        "training seed (--seed)",
     )
     parser.add_argument(
         "--problem-option",

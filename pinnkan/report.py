@@ -80,6 +80,11 @@ def number(value: Any) -> float | None:
 def flat_setting(run: Run, model: dict[str, Any], problem: dict[str, Any]) -> dict[str, str]:
     """Every option that defines the run except the training seed, as ``name -> JSON``."""
     setting = {f"problem.{k}": v for k, v in problem.items() if k not in ("name", "dim")}
+    spec = run.config.get("spec") if isinstance(run.config.get("spec"), dict) else {}
+    if (spec.get("problem_options") or {}).get("seed") == "training":
+        setting["problem.seed"] = (
+            "training"  # one instance per training seed: a seed, not a setting
+        )
     setting.update({f"model.{k}": v for k, v in model.items() if k != "name"})
     width = model.get("width")
     if isinstance(width, list) and width and width[0] == problem.get("dim"):

@@ -103,7 +103,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     """Validate everything and build problem and model (seeded by ``spec.train.seed``)."""
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype)
-    problem = get_problem(spec.problem, **spec.problem_options)
+    problem = get_problem(spec.problem, **problem_keywords(spec))
     if not isinstance(problem, PDE):
         raise ValueError(f"problem {spec.problem!r} is not a PDE; use `pinnkan fit` for regression")
     width = resolve_width(spec.width, problem.dim)
@@ -114,6 +114,16 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
     check_grid_model(model, spec.train)
     return problem, model, device, dtype
+
+
+def problem_keywords(spec: SolveSpec) -> dict[str, Any]:
+    """The problem's constructor keywords; ``seed = "training"`` becomes the training seed (one
+    problem instance per training seed, as in the SDGD/STDE scripts; the spec keeps the word, so
+    reports group such runs as seeds of one setting)."""
+    options = dict(spec.problem_options)
+    if options.get("seed") == "training":
+        options["seed"] = spec.train.seed
+    return options
 
 
 def run_config(spec: SolveSpec, problem: PDE, model: nn.Module, device: torch.device) -> dict:

@@ -74,7 +74,7 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
             for seed in seeds:
                 spec = SolveSpec(
                     problem=problem,
-                    problem_options=problem_options_for(block, dim, seed),
+                    problem_options=problem_options_for(block, dim),
                     model=model,
                     model_options=options,
                     width=None if hidden is None else [dim, *hidden, 1],
@@ -121,14 +121,13 @@ def check_problem_keys(block: dict[str, Any]) -> None:
         raise ValueError(f'problem_seed={seed!r} is not allowed; give an integer ≥ 0 or "training"')
 
 
-def problem_options_for(block: dict[str, Any], dim: int, seed: int) -> dict[str, Any]:
-    """The problem's keywords for one run of ``block`` with training seed ``seed``."""
+def problem_options_for(block: dict[str, Any], dim: int) -> dict[str, Any]:
+    """The problem's keywords for the runs of ``block`` at dimension ``dim``."""
     options: dict[str, Any] = {"dim": dim}
     if "coefficients" in block:
         options["coefficients"] = block["coefficients"]
-    problem_seed = block.get("problem_seed")
-    if problem_seed is not None:
-        options["seed"] = seed if problem_seed == "training" else problem_seed
+    if block.get("problem_seed") is not None:
+        options["seed"] = block["problem_seed"]  # "training": resolved by the runner
     return options
 
 

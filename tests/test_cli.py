@@ -107,6 +107,16 @@ def test_estimators_run_with_their_default_sample_count(tmp_path, capsys, engine
     assert read_run(out).config["laplacian"] == engine
 
 
+def test_problem_seed_can_follow_the_training_seed(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    argv = solve_argv(out, "--problem-seed", "training", "--seed", "2")
+    code, _, err = run_cli([*argv, "--problem-option", "coefficients=numpy"], capsys)
+    assert code == 0, err
+    run = read_run(out)
+    assert run.config["problem"]["seed"] == 2 and run.config["problem"]["coefficients"] == "numpy"
+    assert run.config["spec"]["problem_options"]["seed"] == "training"
+
+
 def test_user_defined_pde_from_a_file(tmp_path, capsys):
     out = tmp_path / "helmholtz.h5"
     problem = f"{EXAMPLES / 'helmholtz.py'}:Helmholtz"
@@ -187,6 +197,14 @@ INVALID = [
     ("argparse: steps abc", "poisson", ["--steps", "abc"], "'abc'"),
     ("argparse: width", "poisson", ["--width", "3,x,1"], "'3,x,1'"),
     ("argparse: unknown flag", "poisson", ["--stepz", "3"], "--stepz"),
+    ("problem seed word", "poisson", ["--problem-seed", "train"], "'train' is not allowed"),
+    ("problem seed negative", "poisson", ["--problem-seed", "-1"], "seed=-1"),
+    (
+        "coefficient law",
+        "poisson",
+        ["--problem-option", "coefficients=jax"],
+        "coefficients='jax' is not known; allowed: torch, numpy",
+    ),
 ]
 
 

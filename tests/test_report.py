@@ -122,6 +122,22 @@ def test_seeds_are_grouped_and_settings_are_not(tmp_path):
     assert "seed=" not in text.split("Common to all rows:")[1].replace("problem.seed", "")
 
 
+def test_problem_seed_tied_to_the_training_seed_groups_as_seeds(tmp_path):
+    """Runs made with problem seed "training" (one instance per seed) form one group."""
+    tied = []
+    for seed, value in enumerate([1e-3, 3e-3]):
+        run = pde_run(seed=seed, rel_l2=value)
+        run.config["problem"] = {"name": "poisson", "dim": 20, "seed": seed}
+        run.config["spec"] = {"problem_options": {"dim": 20, "seed": "training"}}
+        tied.append(run)
+    fixed = [pde_run(seed=seed, rel_l2=5e-3) for seed in (0, 1)]  # problem seed 0 for both
+    rows = table_rows(make_report(tmp_path, tied + fixed))
+    assert sorted((row[3], row[4], row[5]) for row in rows) == [
+        ("problem.seed=0", "2", "5.00e-03 ± 0.0e+00"),
+        ("problem.seed=training", "2", f"2.00e-03 ± {statistics.stdev([1e-3, 3e-3]):.1e}"),
+    ]
+
+
 def test_failed_runs_are_counted_and_left_out_of_the_mean(tmp_path):
     runs = [pde_run(seed=0, rel_l2=1e-3), pde_run(seed=1, rel_l2=3e-3)]
     runs.append(pde_run(seed=2, rel_l2=float("nan"), status="diverged"))

@@ -110,6 +110,7 @@ def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
         assert problem.config["problem"] == {
             "name": "poisson", "dim": 3, "seed": seed, "coefficients": "numpy"
         }  # fmt: skip
+        assert problem.config["spec"]["problem_options"]["seed"] == "training"
         fixed = read_run(out / f"poisson-d3-mlp-fixed-s{seed}.h5", load_model=False)
         assert fixed.config["problem"] == {"name": "poisson", "dim": 3, "seed": 5}
 
