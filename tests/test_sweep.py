@@ -55,9 +55,9 @@ def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     #  + 3 PDEs x 3 dims of MetaKAN with the centred init
     #  + 3 PDEs x 4 dims of MetaKAN with node means + 3 PDEs of wide MetaKAN with node means
     #  + 3 PDEs of wide MetaKAN with node means and 2-d prompts
-    #  + Poisson on the anchors' instances: KAN, wide MetaKAN with 2-d prompts, SDGD's MLP)
+    #  + the anchors' instances: 3 PDEs of KAN, Poisson of wide MetaKAN with 2-d prompts and of SDGD's MLP)
     #  x 3 seeds
-    assert "216 runs planned" in capsys.readouterr().out
+    assert "222 runs planned" in capsys.readouterr().out
 
 
 def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
