@@ -55,9 +55,10 @@ def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     #  + 3 PDEs x 3 dims of MetaKAN with the centred init
     #  + 3 PDEs x 4 dims of MetaKAN with node means + 3 PDEs of wide MetaKAN with node means
     #  + 3 PDEs of wide MetaKAN with node means and 2-d prompts
-    #  + the anchors' instances: 3 PDEs of KAN, Poisson of wide MetaKAN with 2-d prompts and of SDGD's MLP)
+    #  + the anchors' instances: 3 PDEs of KAN; Poisson of wide MetaKAN with 2-d prompts,
+    #  of SDGD's MLP and of the d = 1000 MLP)
     #  x 3 seeds
-    assert "222 runs planned" in capsys.readouterr().out
+    assert "225 runs planned" in capsys.readouterr().out
 
 
 def test_shipped_table8_recipe_pins_the_metakan_init_of_each_block() -> None:
