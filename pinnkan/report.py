@@ -81,10 +81,9 @@ def flat_setting(run: Run, model: dict[str, Any], problem: dict[str, Any]) -> di
     """Every option that defines the run except the training seed, as ``name -> JSON``."""
     setting = {f"problem.{k}": v for k, v in problem.items() if k not in ("name", "dim")}
     spec = run.config.get("spec") if isinstance(run.config.get("spec"), dict) else {}
+    # one problem instance per training seed: a seed like the training seed, not a setting
     if (spec.get("problem_options") or {}).get("seed") == "training":
-        setting["problem.seed"] = (
-            "training"  # one instance per training seed: a seed, not a setting
-        )
+        setting["problem.seed"] = "training"
     setting.update({f"model.{k}": v for k, v in model.items() if k != "name"})
     width = model.get("width")
     if isinstance(width, list) and width and width[0] == problem.get("dim"):

@@ -41,6 +41,7 @@ from .presets import load_preset
 from .results import RunFileError, read_run
 from .runner import SolveSpec, solve_pde
 from .train import TrainConfig
+from .validation import check_choice
 
 PRODUCT_KEYS = ("problem", "dim", "model")
 BLOCK_KEYS = ("hidden", "tag", "coefficients", "problem_seed")  # read by the sweep itself
@@ -107,11 +108,8 @@ def check_problem_keys(block: dict[str, Any]) -> None:
     """A block's ``coefficients`` law and ``problem_seed`` (an integer ≥ 0 or "training")."""
     from pinnkan.problems.two_body import COEFFICIENT_LAWS
 
-    if "coefficients" in block and block["coefficients"] not in COEFFICIENT_LAWS:
-        raise ValueError(
-            f"coefficients={block['coefficients']!r} is not known; "
-            f"allowed: {', '.join(COEFFICIENT_LAWS)}"
-        )
+    if "coefficients" in block:
+        check_choice("coefficients", block["coefficients"], COEFFICIENT_LAWS)
     seed = block.get("problem_seed")
     if (
         seed is not None
