@@ -11,6 +11,10 @@ CPU time (median and min over the repeats) of:
 * ``adam``: one Adam step after it;
 * ``coefficients``: ``net.coefficients()`` forward + backward of Σ w alone (KAN: returns its
   parameters).
+
+"metakan-fixed" is the MetaKAN with its generated coefficients frozen into plain trainable
+tensors: the same network and values without the generation, so "metakan" − "metakan-fixed"
+measures the generation inside a step (with the caches as a step leaves them).
 """
 
 from __future__ import annotations
@@ -25,8 +29,12 @@ import torch
 from pinnkan.bench.laplacian import ball_points, build_backbone
 from pinnkan.derivatives import laplacian
 from pinnkan.nn.constraint import BallHardConstraint
+from pinnkan.nn.kan import DirectCoefficients, KANNetwork
 
-MODELS = ("kan", "metakan", "metakan-node")  # metakan-node: MetaKAN with node_mean=True
+# metakan-node: MetaKAN with node_mean=True; metakan-fixed: the MetaKAN with its generated
+# coefficients frozen into trainable tensors, i.e. its step without the generation (a control:
+# "metakan" − "metakan-fixed" is what generating the coefficients costs inside a step)
+MODELS = ("kan", "metakan", "metakan-node", "metakan-fixed")
 
 
 def cpu_ms(action: Callable[[], object]) -> float:
@@ -35,10 +43,23 @@ def cpu_ms(action: Callable[[], object]) -> float:
     return 1e3 * (time.process_time() - start)
 
 
+def frozen_generation(net: KANNetwork) -> KANNetwork:
+    """``net`` with its coefficient source replaced by its current output as parameters."""
+    with torch.no_grad():
+        values = net.coefficients()
+        source = DirectCoefficients(list(net.layers))
+        for weight, value in zip(source.weights, values, strict=True):
+            weight.copy_(value)
+    net.coefficients = source
+    return net
+
+
 def backbone(name: str, dim: int, generator: torch.Generator) -> torch.nn.Module:
-    """The benchmark's backbone; "metakan-node" is the MetaKAN with node means."""
+    """The benchmark's backbone (see :data:`MODELS` for the MetaKAN variants)."""
     if name == "metakan-node":
         return build_backbone("metakan", dim, generator, node_mean=True)
+    if name == "metakan-fixed":
+        return frozen_generation(build_backbone("metakan", dim, generator))
     return build_backbone(name, dim, generator)
 
 
@@ -85,7 +106,7 @@ def main() -> None:
             f"{name} {statistics.median(times[name, part]):7.3f} / {min(times[name, part]):7.3f}"
             for name in MODELS
         ]
-        print(f"{part:13s} " + "   ".join(cells))
+        print(f"{part:13s} " + "  ".join(cells))
 
 
 if __name__ == "__main__":
