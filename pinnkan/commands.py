@@ -186,4 +186,7 @@ def bench(args: argparse.Namespace) -> int:
         from .bench.laplacian import main as run
     else:
         from .bench.memory import main as run
-    return run(args.options) or 0
+    try:
+        return run(args.options) or 0
+    except SystemExit as exit_request:  # the benchmark's own parser: errors (2), --help (0)
+        return 0 if exit_request.code is None else int(exit_request.code)

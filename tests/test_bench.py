@@ -65,3 +65,60 @@ def test_saved_bytes_counts_distinct_storages_once() -> None:
     counted = saved_for_backward_bytes(loss, exclude={weight.untyped_storage().data_ptr()})
     assert counted == 4000 + 4000
     assert weight.grad is not None
+
+
+LAPLACIAN_SMALL = ["--dim", "3", "--model", "kan", "--points", "5", "--repeats", "1"]
+MEMORY_SMALL = ["--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8", "--repeats", "1"]
+
+
+@pytest.mark.parametrize(
+    ("which", "flags", "message"),
+    [
+        ("laplacian", ["--dim", "0"], "dim=0 is not allowed"),
+        ("laplacian", ["--dim", ""], "dim is empty"),
+        ("laplacian", ["--dim", "x"], "'x' is not a comma-separated list of integers"),
+        ("laplacian", ["--points", "-5"], "points=-5 is not allowed"),
+        ("laplacian", ["--model", "kan,kann"], "model='kann' is not known; allowed: mlp, kan"),
+        ("laplacian", ["--engines", "forward,foo"], "engine='foo' is not known"),
+        ("laplacian", ["--repeats", "0"], "repeats=0 is not allowed"),
+        ("laplacian", ["--samples", "0"], "samples=0 is not allowed"),
+        ("laplacian", ["--max-seconds", "-1"], "max_seconds=-1.0 is not allowed"),
+        ("laplacian", ["--threads", "-1"], "threads=-1 is not allowed"),
+        ("laplacian", ["--device", "gpu"], "device='gpu' is not known; allowed: auto, cpu"),
+        ("memory", ["--grids", "0"], "grids=0 is not allowed"),
+        ("memory", ["--hidden-widths", ""], "hidden_widths is empty"),
+        ("memory", ["--batch", "0"], "batch=0 is not allowed"),
+        ("memory", ["--inputs", "-1"], "inputs=-1 is not allowed"),
+        ("memory", ["--device", "gpu"], "device='gpu' is not known"),
+    ],
+)
+def test_bench_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys, which: str, flags: list[str], message: str
+) -> None:
+    """Checked before any measurement: exit code 2, one line naming the value, no CSV."""
+    out = tmp_path / "bench.csv"
+    small = LAPLACIAN_SMALL if which == "laplacian" else MEMORY_SMALL
+    assert main(["bench", which, *small, *flags, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("pinnkan: error: ")
+    assert message in error
+    assert not out.exists()
+
+
+def test_bench_out_must_be_a_file_path(tmp_path: Path, capsys) -> None:
+    for which, small in (("laplacian", LAPLACIAN_SMALL), ("memory", MEMORY_SMALL)):
+        assert main(["bench", which, *small, "--out", str(tmp_path)]) == 2
+        assert "is a directory; give a CSV file path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_auto_device_runs_where_the_machine_can(tmp_path: Path) -> None:
+    import torch
+
+    out = tmp_path / "lap.csv"
+    args = [*LAPLACIAN_SMALL, "--engines", "forward", "--device", "auto", "--out", str(out)]
+    assert main(["bench", "laplacian", *args]) == 0
+    comments, rows = read_csv(out)
+    on_cpu = comments[1].startswith("# device: cpu;")  # on CUDA: the GPU's name
+    assert on_cpu == (not torch.cuda.is_available())
+    assert [row["engine"] for row in rows] == ["forward"]

@@ -42,12 +42,23 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from pinnkan.cli import ArgumentParser, int_list
 from pinnkan.derivatives import laplacian
+from pinnkan.device import resolve_device
 from pinnkan.nn import build_model, count_parameters
+from pinnkan.nn.build import list_models
 from pinnkan.nn.constraint import BallHardConstraint
+from pinnkan.validation import check_int, check_positive
 
 from .saved import saved_for_backward_bytes
-from .table import describe_device, write_csv
+from .table import (
+    check_counts,
+    check_csv_path,
+    check_names,
+    check_threads,
+    describe_device,
+    write_csv,
+)
 
 ENGINES = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
@@ -172,16 +183,27 @@ def run_laplacian_benchmark(
     """One row per (d, model, points, engine); see the module docstring.
 
     Args:
+        device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available).
         samples: |S| for SDGD (at most d) and the number of Hutchinson probes.
         autograd_max_dim: the autograd loop is skipped above this d.
         autograd_max_work: ... or when d²·points exceeds this (memory grows like it).
         max_seconds: time budget for the repeats of one case (at least one repeat runs).
         threads: ``torch.set_num_threads`` for the run (None: leave it), restored after.
         report: called with each row as soon as it is measured (e.g. print).
+
+    Every argument is checked before anything runs (``ValueError``, one line).
     """
-    unknown = [engine for engine in engines if engine not in ENGINES]
-    if unknown:
-        raise ValueError(f"engine {unknown[0]!r} is not known; allowed: {', '.join(ENGINES)}")
+    check_counts("dim", dims)
+    check_names("model", models, list_models())
+    check_counts("points", points)
+    check_names("engine", engines, ENGINES)
+    check_int("repeats", repeats, 1)
+    check_int("samples", samples, 1)
+    check_int("autograd_max_dim", autograd_max_dim, 0)
+    check_positive("max_seconds", max_seconds)
+    check_positive("autograd_max_work", autograd_max_work)
+    check_threads(threads)
+    torch_device = resolve_device(device)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -194,7 +216,7 @@ def run_laplacian_benchmark(
                         dim, count, autograd_max_dim, autograd_max_work
                     )
                     group = measure_case(
-                        dim, name, count, engines, repeats, torch.device(device), samples,
+                        dim, name, count, engines, repeats, torch_device, samples,
                         skip_autograd, max_seconds, seed, report,
                     )  # fmt: skip
                     rows.extend(group)
@@ -265,21 +287,15 @@ def measure_case(
 # --- command line ---------------------------------------------------------------------------
 
 
-def parse_ints(text: str) -> list[int]:
-    return [int(part) for part in text.split(",")]
-
-
 def parse_names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pinnkan bench laplacian", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--dim", type=parse_ints, default=[20, 100], help="e.g. 20,100")
+    parser = ArgumentParser(prog="pinnkan bench laplacian", description=__doc__.splitlines()[0])
+    parser.add_argument("--dim", type=int_list, default=[20, 100], help="e.g. 20,100")
     parser.add_argument("--model", type=parse_names, default=["kan", "metakan", "mlp"])
-    parser.add_argument("--points", type=parse_ints, default=[100, 2000])
+    parser.add_argument("--points", type=int_list, default=[100, 2000])
     parser.add_argument("--engines", type=parse_names, default=["forward", "autograd", "sdgd"])
     parser.add_argument("--samples", type=int, default=16, help="SDGD |S| / Hutchinson probes")
     parser.add_argument("--repeats", type=int, default=5)
@@ -288,7 +304,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--autograd-max-work", type=float, default=2.5e7, help="skip autograd above d^2*points"
     )
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/bench_laplacian.csv", help="CSV file to write")
@@ -309,13 +325,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     command = " ".join(["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)])
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    check_threads(args.threads or None)
+    check_csv_path(args.out)  # before minutes of measurements, not after
+    device = str(resolve_device(args.device))
     previous_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device_text = describe_device(args.device)
+    device_text = describe_device(device)
     torch.set_num_threads(previous_threads)
     rows = run_laplacian_benchmark(
-        args.dim, args.model, args.points, args.engines, args.repeats, args.device,
+        args.dim, args.model, args.points, args.engines, args.repeats, device,
         args.samples, args.autograd_max_dim, args.max_seconds, args.seed,
         args.threads or None, print_row, args.autograd_max_work,
     )  # fmt: skip

@@ -39,10 +39,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from pinnkan.cli import ArgumentParser, int_list
+from pinnkan.device import resolve_device
 from pinnkan.nn import build_model, count_parameters
+from pinnkan.validation import check_int
 
 from .saved import saved_for_backward_bytes
-from .table import describe_device, write_csv
+from .table import check_counts, check_csv_path, check_threads, describe_device, write_csv
 
 COLUMNS = [
     "model",
@@ -186,9 +189,17 @@ def run_memory_benchmark(
 
     The MLP does not depend on G; it is measured again for every G so that each group of rows
     (same structure and G) is self-contained. Ratios are to the KAN of the same group.
-    ``threads`` sets ``torch.set_num_threads`` for the run (None: leave it), restored after.
+    ``threads`` sets ``torch.set_num_threads`` for the run (None: leave it), restored after;
+    ``device`` is "cpu", "cuda", "cuda:N" or "auto". Every argument is checked before anything
+    runs (``ValueError``, one line).
     """
-    torch_device = torch.device(device)
+    check_counts("hidden_widths", hidden_widths)
+    check_counts("grids", grids)
+    check_counts("meta_hiddens", meta_hiddens)
+    for option, value in (("inputs", inputs), ("batch", batch), ("repeats", repeats)):
+        check_int(option, value, 1)
+    check_threads(threads)
+    torch_device = resolve_device(device)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -228,22 +239,16 @@ def measure_all(
     return rows
 
 
-def parse_ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(","))
-
-
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pinnkan bench memory", description=__doc__.splitlines()[0]
-    )
+    parser = ArgumentParser(prog="pinnkan bench memory", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/bench_memory.csv", help="CSV file to write")
-    parser.add_argument("--hidden-widths", type=parse_ints, default=(8, 32, 128, 512))
-    parser.add_argument("--grids", type=parse_ints, default=(5, 20, 80, 160))
-    parser.add_argument("--meta-hiddens", type=parse_ints, default=(16, 64))
+    parser.add_argument("--hidden-widths", type=int_list, default=[8, 32, 128, 512])
+    parser.add_argument("--grids", type=int_list, default=[5, 20, 80, 160])
+    parser.add_argument("--meta-hiddens", type=int_list, default=[16, 64])
     parser.add_argument("--inputs", type=int, default=4, help="input dimension n_0")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
     return parser
@@ -252,21 +257,24 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``pinnkan bench memory [options]``: run the benchmark and write the CSV."""
     args = get_args_parser().parse_args(argv)
+    check_threads(args.threads or None)
+    check_csv_path(args.out)  # before the measurements, not after
+    device = str(resolve_device(args.device))
     rows = run_memory_benchmark(
-        args.hidden_widths,
-        args.grids,
-        args.meta_hiddens,
+        tuple(args.hidden_widths),
+        tuple(args.grids),
+        tuple(args.meta_hiddens),
         args.inputs,
         args.batch,
         args.repeats,
-        args.device,
+        device,
         args.seed,
         args.threads or None,
     )
     previous_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)  # so that the device line names the count used
-    device_text = describe_device(args.device)
+    device_text = describe_device(device)
     torch.set_num_threads(previous_threads)
     header = {
         "command": " ".join(

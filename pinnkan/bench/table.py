@@ -1,5 +1,9 @@
 """The benchmarks' CSV: ``# key: value`` lines (command, device, torch, date, what is measured),
-then a header row and one row per case. Written atomically, like run files."""
+then a header row and one row per case. Written atomically, like run files.
+
+Also the checks both benchmarks run on their arguments before measuring anything, so that a bad
+value fails at once with one line (``ValueError``) instead of after minutes of measurements.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,43 @@ import csv
 import io
 import os
 import platform
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
+from ..results import check_writable
 from ..text_file import write_text_atomically
+from ..validation import check_choice, check_int
+
+
+def check_counts(option: str, values: Sequence[int], minimum: int = 1) -> None:
+    """A non-empty list of integers ≥ ``minimum`` (dimensions, point counts, widths, grids)."""
+    if not values:
+        raise ValueError(f"{option} is empty; give at least one integer ≥ {minimum}")
+    for value in values:
+        check_int(option, value, minimum)
+
+
+def check_names(option: str, values: Sequence[str], allowed: Sequence[str]) -> None:
+    """A non-empty list of names, each one of ``allowed``."""
+    if not values:
+        raise ValueError(f"{option} is empty; allowed: {', '.join(allowed)}")
+    for value in values:
+        check_choice(option, value, allowed)
+
+
+def check_threads(threads: int | None) -> None:
+    """``None`` (leave torch's setting) or a thread count ≥ 1."""
+    if threads is not None:
+        check_int("threads", threads, 1)
+
+
+def check_csv_path(path: str | Path) -> None:
+    """``path`` can be written as a file: not a directory, its directory writable (made if needed)."""
+    if Path(path).is_dir():
+        raise ValueError(f"out={str(path)!r} is a directory; give a CSV file path")
+    check_writable(path)
 
 
 def describe_device(device: str) -> str:
