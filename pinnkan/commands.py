@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from . import distributed
+from .derivatives import ESTIMATORS
 from .nn.build import list_models, model_options
 from .presets import list_presets, load_preset
 from .problems import list_problems
@@ -116,9 +117,20 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def note_unused_samples(args: argparse.Namespace, config: TrainConfig) -> None:
+    """One stderr line when ``--laplacian-samples`` is given to an engine that takes none."""
+    if args.laplacian_samples and config.laplacian not in ESTIMATORS:
+        print(
+            f"pinnkan: note: --laplacian-samples {args.laplacian_samples} is not used by the "
+            f"{config.laplacian!r} Laplacian; only {' and '.join(ESTIMATORS)} sample",
+            file=sys.stderr,
+        )
+
+
 def solve(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     spec = solve_spec(args)
+    note_unused_samples(args, spec.train)
     out = args.out or str(
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
     )

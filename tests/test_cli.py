@@ -54,6 +54,19 @@ def test_list_names_every_problem_model_and_preset(capsys):
 # --- solve, show -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("engine", "noted"), [("forward", True), ("autograd", True), ("sdgd", False)]
+)
+def test_solve_notes_laplacian_samples_only_where_no_estimator_uses_them(
+    tmp_path, capsys, engine, noted
+):
+    argv = solve_argv(tmp_path / "run.h5", "--laplacian", engine, "--laplacian-samples", "2")
+    code, _, stderr = run_cli(argv, capsys)
+    assert code == 0
+    note = f"--laplacian-samples 2 is not used by the '{engine}' Laplacian"
+    assert (note in stderr) == noted
+
+
 def test_solve_then_show_and_show_json(tmp_path, capsys):
     out = tmp_path / "run.h5"
     code, stdout, _ = run_cli(solve_argv(out, "--steps", "12", "--eval-every", "4"), capsys)
