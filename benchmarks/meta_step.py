@@ -1,11 +1,13 @@
 """MetaKAN vs KAN training step, interleaved, with its parts timed separately.
 
     python benchmarks/meta_step.py --dim 100 --points 100 --repeats 200
+    python benchmarks/meta_step.py --device cuda --dim 100 --points 100 --repeats 200
 
 Same case as ``pinnkan bench laplacian`` (û = (1 − |x|²)·N(x), N = [d, 32, 32, 32, 1], G = 5,
 k = 3, meta hidden 128, forward Laplacian engine, float32, one thread), but the models' steps
-alternate within one process so that a loaded machine affects both alike. Per model, process
-CPU time (median and min over the repeats) of:
+alternate within one process so that a loaded machine affects both alike. Per model, the time
+(median and min over the repeats; on the CPU process CPU time, on CUDA wall-clock time between
+two ``torch.cuda.synchronize`` calls) of:
 
 * ``step``: Laplacian + residual loss + backward (what ``pinnkan bench laplacian`` times);
 * ``adam``: one Adam step after it;
@@ -26,8 +28,9 @@ from collections.abc import Callable
 
 import torch
 
-from pinnkan.bench.laplacian import ball_points, build_backbone
+from pinnkan.bench.laplacian import ball_points, build_backbone, synchronize
 from pinnkan.derivatives import laplacian
+from pinnkan.device import resolve_device
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.kan import DirectCoefficients, KANNetwork
 
@@ -37,10 +40,14 @@ from pinnkan.nn.kan import DirectCoefficients, KANNetwork
 MODELS = ("kan", "metakan", "metakan-node", "metakan-fixed")
 
 
-def cpu_ms(action: Callable[[], object]) -> float:
-    start = time.process_time()
+def elapsed_ms(action: Callable[[], object], device: torch.device) -> float:
+    """Process CPU time of ``action`` on the CPU; wall-clock time to its end on CUDA."""
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    synchronize(device)
+    start = clock()
     action()
-    return 1e3 * (time.process_time() - start)
+    synchronize(device)
+    return 1e3 * (clock() - start)
 
 
 def frozen_generation(net: KANNetwork) -> KANNetwork:
@@ -63,11 +70,13 @@ def backbone(name: str, dim: int, generator: torch.Generator) -> torch.nn.Module
     return build_backbone(name, dim, generator)
 
 
-def parts(name: str, dim: int, points: int, seed: int) -> dict[str, Callable[[], object]]:
-    """The timed actions of one model (``step`` must run before ``adam``)."""
+def parts(
+    name: str, dim: int, points: int, seed: int, device: torch.device | str = "cpu"
+) -> dict[str, Callable[[], object]]:
+    """The timed actions of one model on ``device`` (``step`` must run before ``adam``)."""
     generator = torch.Generator().manual_seed(seed)
-    model = BallHardConstraint(backbone(name, dim, generator))
-    x = ball_points(points, dim, generator)
+    model = BallHardConstraint(backbone(name, dim, generator)).to(device)
+    x = ball_points(points, dim, generator).to(device)
     forcing = torch.sin(x).sum(dim=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
     net = model.net
@@ -90,17 +99,20 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    actions = {name: parts(name, args.dim, args.points, args.seed) for name in MODELS}
+    device = resolve_device(args.device)
+    actions = {name: parts(name, args.dim, args.points, args.seed, device) for name in MODELS}
     times: dict[tuple[str, str], list[float]] = {}
     for repeat in range(args.repeats + 3):
         for name, timed in actions.items():
             for part, action in timed.items():
-                elapsed = cpu_ms(action)
+                elapsed = elapsed_ms(action, device)
                 if repeat >= 3:  # warm-up
                     times.setdefault((name, part), []).append(elapsed)
-    print(f"d={args.dim} points={args.points} repeats={args.repeats}  (CPU ms: median / min)")
+    unit = "wall ms on " + torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU ms"
+    print(f"d={args.dim} points={args.points} repeats={args.repeats}  ({unit}: median / min)")
     for part in ("step", "adam", "coefficients"):
         cells = [
             f"{name} {statistics.median(times[name, part]):7.3f} / {min(times[name, part]):7.3f}"

@@ -18,3 +18,19 @@ def test_fixed_generation_keeps_the_function_and_drops_the_meta_learner():
     assert torch.equal(fixed(x), meta(x))
     generated = [w.numel() for w in meta.coefficients()]
     assert [p.numel() for p in fixed.parameters()] == generated  # only the edges' coefficients
+
+
+def test_timed_step_is_a_full_backward_through_the_generation():
+    """The "step" action reaches every trainable parameter (prompts and meta-learner included)."""
+    from benchmarks.meta_step import elapsed_ms, parts
+
+    actions = parts("metakan", 4, 5, 0, torch.device("cpu"))
+    optimizer = actions["adam"].__self__  # the bound Adam.step: its optimizer holds all parameters
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    assert elapsed_ms(actions["step"], torch.device("cpu")) >= 0.0
+    assert parameters and all(
+        p.grad is not None and torch.isfinite(p.grad).all() for p in parameters
+    )
+    before = [p.detach().clone() for p in parameters]
+    actions["adam"]()
+    assert any(not torch.equal(p, q) for p, q in zip(parameters, before, strict=True))
