@@ -24,9 +24,20 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def int_list(text: str) -> list[int]:
-    """``"20,32,32,1"`` -> ``[20, 32, 32, 1]``."""
+    """``"20,32,32,1"`` -> ``[20, 32, 32, 1]``; ``""`` -> ``[]`` (the caller says what it needs).
+
+    An empty entry (``"10,,32"``, ``"10,32,"``) is an error, not skipped: a typo must not
+    silently change a network's widths.
+    """
+    if not text.strip():
+        return []
+    parts = text.split(",")
+    if any(not part.strip() for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has an empty entry; give integers separated by single commas, e.g. 10,32,1"
+        )
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of integers"

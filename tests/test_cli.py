@@ -209,6 +209,8 @@ INVALID = [
     ("unknown wavelet", "poisson", ["--model", "wavkan", "--wavelet", "haar"], "'haar'"),
     ("argparse: steps abc", "poisson", ["--steps", "abc"], "'abc'"),
     ("argparse: width", "poisson", ["--width", "3,x,1"], "'3,x,1'"),
+    ("width empty entry", "poisson", ["--width", "3,,8,1"], "'3,,8,1' has an empty entry"),
+    ("width trailing comma", "poisson", ["--width", "3,8,1,"], "'3,8,1,' has an empty entry"),
     ("argparse: unknown flag", "poisson", ["--stepz", "3"], "--stepz"),
     ("problem seed word", "poisson", ["--problem-seed", "train"], "'train' is not allowed"),
     ("problem seed negative", "poisson", ["--problem-seed", "-1"], "seed=-1"),
@@ -382,3 +384,13 @@ def test_hard_constraint_refuses_nonzero_boundary_values(tmp_path, capsys) -> No
     assert code == 2
     assert "needs u = 0 on the boundary" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_int_list_reads_spaces_and_refuses_empty_entries():
+    import argparse
+
+    assert cli.int_list(" 3, 8 ,1") == [3, 8, 1]
+    assert cli.int_list("") == []  # the caller says that it needs at least one
+    for text in ("3,,8", "3,8,", ",3", " , "):
+        with pytest.raises(argparse.ArgumentTypeError, match="empty entry"):
+            cli.int_list(text)
