@@ -257,8 +257,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``pinnkan bench memory [options]``: run the benchmark and write the CSV."""
     args = get_args_parser().parse_args(argv)
-    check_threads(args.threads or None)
-    check_csv_path(args.out)  # before the measurements, not after
+    check_csv_path(args.out)  # before the measurements, not after (the rest: run_memory_benchmark)
     device = str(resolve_device(args.device))
     rows = run_memory_benchmark(
         tuple(args.hidden_widths),
