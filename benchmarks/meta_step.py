@@ -17,6 +17,8 @@ two ``torch.cuda.synchronize`` calls) of:
 "metakan-fixed" is the MetaKAN with its generated coefficients frozen into plain trainable
 tensors: the same network and values without the generation, so "metakan" − "metakan-fixed"
 measures the generation inside a step (with the caches as a step leaves them).
+"metakan-torch" is the MetaKAN generating its coefficients with torch operations (as without
+numba, or with ``PINNKAN_NUMBA=0``) instead of the compiled CPU kernels.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from pinnkan.derivatives import laplacian
 from pinnkan.device import resolve_device
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.kan import DirectCoefficients, KANNetwork
+from pinnkan.nn.scalar_relu import torch_reference
 
 # metakan-node: MetaKAN with node_mean=True; metakan-fixed: the MetaKAN with its generated
 # coefficients frozen into trainable tensors, i.e. its step without the generation (a control:
-# "metakan" − "metakan-fixed" is what generating the coefficients costs inside a step)
-MODELS = ("kan", "metakan", "metakan-node", "metakan-fixed")
+# "metakan" − "metakan-fixed" is what generating the coefficients costs inside a step);
+# metakan-torch: the MetaKAN generating with torch operations instead of the numba kernels
+MODELS = ("kan", "metakan", "metakan-torch", "metakan-node", "metakan-fixed")
 
 
 def elapsed_ms(action: Callable[[], object], device: torch.device) -> float:
@@ -67,7 +71,7 @@ def backbone(name: str, dim: int, generator: torch.Generator) -> torch.nn.Module
         return build_backbone("metakan", dim, generator, node_mean=True)
     if name == "metakan-fixed":
         return frozen_generation(build_backbone("metakan", dim, generator))
-    return build_backbone(name, dim, generator)
+    return build_backbone(name.removesuffix("-torch"), dim, generator)
 
 
 def parts(
@@ -90,7 +94,19 @@ def parts(
         model.zero_grad(set_to_none=True)
         torch.stack([w.sum() for w in net.coefficients()]).sum().backward()
 
+    if name.endswith("-torch"):  # Adam does not generate coefficients
+        step, coefficients = with_torch_reference(step), with_torch_reference(coefficients)
     return {"step": step, "adam": optimizer.step, "coefficients": coefficients}
+
+
+def with_torch_reference(action: Callable[[], object]) -> Callable[[], object]:
+    """``action`` run with the coefficient generation in torch operations (no numba kernels)."""
+
+    def run() -> object:
+        with torch_reference():
+            return action()
+
+    return run
 
 
 def main() -> None:

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ def environment_info(device: str | torch.device | None = None) -> dict[str, Any]
         "numpy": np.__version__,
         "h5py": h5py.__version__,
         "hdf5": h5py.version.hdf5_version,
+        "numba": package_version("numba"),
+        "meta_kernels": meta_kernels(),
         "pinnkan": pinnkan_version(),
         "cuda": torch.version.cuda,
         "platform": platform.platform(),
@@ -71,6 +75,23 @@ def git_commit(package: Path) -> str | None:
 def git_dirty(package: Path) -> bool | None:
     status = git_output(package, "status", "--porcelain", "--untracked-files=no")
     return None if status is None else bool(status)
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, None where it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def meta_kernels() -> str:
+    """Which code generates MetaKAN coefficients on the CPU: "numba" kernels or "torch" ops.
+
+    From the installed packages and ``PINNKAN_NUMBA``, without importing numba.
+    """
+    off = os.environ.get("PINNKAN_NUMBA", "1") == "0"
+    return "torch" if off or package_version("numba") is None else "numba"
 
 
 def pinnkan_version() -> str:

@@ -34,3 +34,31 @@ def test_timed_step_is_a_full_backward_through_the_generation():
     before = [p.detach().clone() for p in parameters]
     actions["adam"]()
     assert any(not torch.equal(p, q) for p, q in zip(parameters, before, strict=True))
+
+
+def test_torch_variant_runs_the_reference_and_matches_the_kernels(monkeypatch):
+    """ "metakan-torch" generates with torch operations only inside its actions, same gradients."""
+    import os
+
+    from benchmarks.meta_step import parts
+    from pinnkan.nn import scalar_relu
+
+    monkeypatch.delenv("PINNKAN_NUMBA", raising=False)
+    seen = []
+    reference = scalar_relu.scalar_relu_blocks_reference
+
+    def recorded(*args):
+        seen.append(os.environ.get("PINNKAN_NUMBA"))
+        return reference(*args)
+
+    monkeypatch.setattr(scalar_relu, "scalar_relu_blocks_reference", recorded)
+    grads = {}
+    for name in ("metakan", "metakan-torch"):
+        actions = parts(name, 4, 5, 0, torch.device("cpu"))
+        actions["step"]()
+        optimizer = actions["adam"].__self__
+        grads[name] = [p.grad for group in optimizer.param_groups for p in group["params"]]
+    assert "0" in seen and "PINNKAN_NUMBA" not in os.environ
+    for fast, slow in zip(grads["metakan"], grads["metakan-torch"], strict=True):
+        assert fast.shape == slow.shape and slow.norm() > 0
+        assert (fast - slow).norm() <= 1e-5 * slow.norm()  # float32 summation order

@@ -317,6 +317,17 @@ def test_summary_and_format(tmp_path: Path) -> None:
     assert len(columns) == 1  # values start in one aligned column
 
 
+def test_environment_names_the_meta_kernels_that_run(monkeypatch) -> None:
+    monkeypatch.setattr(environment, "package_version", lambda name: "0.68.1")
+    monkeypatch.setenv("PINNKAN_NUMBA", "1")
+    assert environment.meta_kernels() == "numba"
+    monkeypatch.setenv("PINNKAN_NUMBA", "0")
+    assert environment.meta_kernels() == "torch"
+    monkeypatch.setenv("PINNKAN_NUMBA", "1")
+    monkeypatch.setattr(environment, "package_version", lambda name: None)
+    assert environment.meta_kernels() == "torch"
+
+
 def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:
     info = environment_info()
     for key in (
@@ -331,6 +342,7 @@ def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:
     ):
         assert isinstance(info[key], str) and info[key], key
     assert info["torch"] == torch.__version__ and info["pinnkan"] == pinnkan.__version__
+    assert info["meta_kernels"] == ("numba" if info["numba"] else "torch")
     package = Path(pinnkan.__file__).resolve().parent
     done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True)
     expected = done.stdout.strip() if done.returncode == 0 else None

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from .activations import META_ACTIVATIONS, check_activation
 from .kan import KANLayer
 from .mlp import linear
-from .scalar_relu import scalar_relu_mlp
+from .scalar_relu import scalar_relu_blocks, scalar_relu_mlp, scaled
 
 
 class MetaLearner(nn.Module):
@@ -96,8 +96,22 @@ class MetaLearner(nn.Module):
         """
         if not self.piecewise_linear:
             return self.dense(z)
-        flat = scalar_relu_mlp(z.reshape(-1, 1), self.hidden, self.output)
-        return flat.reshape(*z.shape[:-1], -1)
+        return scalar_relu_mlp(z, self.hidden, self.output)
+
+    def blocks(self, prompts: list[Tensor], scales: list[float]) -> list[Tensor]:
+        """``[M(z_l)·s_l]`` for blocks of prompts ``z_l (..., p)`` -> ``(..., out_dim)`` each.
+
+        One call for all of a cluster's layers (for a piecewise-linear M, one kernel call on the
+        CPU: :func:`scalar_relu_blocks`).
+        """
+        if self.piecewise_linear:
+            return scalar_relu_blocks(prompts, scales, self.hidden, self.output)
+        flat = self.dense(torch.cat([z.reshape(-1, z.shape[-1]) for z in prompts]))
+        pieces = flat.split([z[..., 0].numel() for z in prompts])
+        return [
+            scaled(piece.view(*z.shape[:-1], -1), scale)
+            for piece, z, scale in zip(pieces, prompts, scales, strict=True)
+        ]
 
 
 META_INITS = ("paper", "centered")
@@ -184,18 +198,16 @@ class MetaCoefficients(nn.Module):
     def forward(self) -> list[Tensor]:
         """``[w^{(0)}, …]``, each ``(n_{l+1}, n_l, m)``: one meta-learner call per cluster.
 
-        The cluster's prompts are concatenated to ``z (E_c, p)``; ``M(z) (E_c, m)`` is split
-        back into its layers (views), each times its 1/√n_l; with node means, each node's mean
-        over its edges is replaced by its trained a_j.
+        Each layer's block is ``M(z^{(l)})·(1/√n_l)`` from :meth:`MetaLearner.blocks`, one call
+        per cluster; with node means, each node's mean over its edges is replaced by its trained
+        a_j.
         """
         coefficients: list[Tensor] = [None] * len(self.prompts)  # type: ignore[list-item]
         for meta, members in zip(self.meta_learners, self.members, strict=True):
             prompts = [self.prompts[index] for index in members]
-            blocks = meta(self.cluster_prompts(members)).split(
-                [prompt.shape[0] * prompt.shape[1] for prompt in prompts]
-            )
-            for index, prompt, block in zip(members, prompts, blocks, strict=True):
-                coefficients[index] = block.view(*prompt.shape[:2], -1) * self.scales[index]
+            blocks = meta.blocks(prompts, [self.scales[index] for index in members])
+            for index, block in zip(members, blocks, strict=True):
+                coefficients[index] = block
         if self.node_means is not None:
             coefficients = [
                 w - w.mean(dim=1, keepdim=True) + mean.unsqueeze(1)

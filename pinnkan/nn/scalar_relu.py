@@ -23,9 +23,21 @@ The result equals the dense MLP up to floating-point round-off (summation order)
 its first and second derivatives, which autograd takes through the gather and the two small
 matrix products (the breakpoints only choose the rows; relu'' = 0 away from them); at a kink,
 as in ``torch.relu``, a unit counts as inactive.
+
+Two implementations of the same function: :func:`scalar_relu_blocks_reference` in torch
+operations (any device, any order of derivatives) and, on the CPU where numba is installed, the
+compiled kernels of :mod:`pinnkan.nn.scalar_relu_numba` (one call forward, one backward, for all
+of a meta-learner's layers); :func:`scalar_relu_blocks` picks one, and ``PINNKAN_NUMBA=0`` in the
+environment turns the kernels off. Tests hold the two equal (values and gradients) to round-off.
 """
 
 from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator, Sequence
+from types import ModuleType
 
 import torch
 from torch import Tensor, nn
@@ -51,28 +63,114 @@ def active_units(keys: Tensor, falling: Tensor) -> tuple[Tensor, Tensor]:
     return sorted_keys, torch.where(falling, ~below, below).to(keys.dtype)
 
 
-def piece_tables(hidden: nn.Linear, output: nn.Linear) -> tuple[Tensor, Tensor, Tensor]:
+def piece_tables(w: Tensor, b: Tensor, W2: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Sorted keys ``(h,)`` and the pieces' ``S``, ``T`` ``(h + 1, m)`` each.
 
-    ``hidden`` is ``Linear(1, h)`` (w, b), ``output`` is ``Linear(h, m)`` (W_2, c); missing
-    biases count as zero.
+    ``w, b (h,)`` are the hidden layer's weights and biases, ``W2 (m, h)`` and ``c (m,)`` the
+    output layer's (a missing bias is a zero tensor).
     """
-    weight = hidden.weight[:, 0]
-    bias = hidden.bias if hidden.bias is not None else torch.zeros_like(weight)
-    fixed_weight, fixed_bias = weight.detach(), bias.detach()
+    fixed_weight, fixed_bias = w.detach(), b.detach()
     keys, active = active_units(breakpoints(fixed_weight, fixed_bias), fixed_weight < 0)
-    slopes = (active * weight) @ output.weight.t()
-    intercepts = (active * bias) @ output.weight.t()
-    if output.bias is not None:
-        intercepts = intercepts + output.bias
+    slopes = (active * w) @ W2.t()
+    intercepts = (active * b) @ W2.t() + c
     return keys, slopes, intercepts
 
 
-def scalar_relu_mlp(z: Tensor, hidden: nn.Linear, output: nn.Linear) -> Tensor:
-    """``W_2 relu(w z + b) + c`` for scalar prompts: ``z (E, 1)`` -> ``(E, m)``.
+def scalar_relu_blocks_reference(
+    prompts: list[Tensor], scales: Sequence[float], W1: Tensor, b: Tensor, W2: Tensor, c: Tensor
+) -> list[Tensor]:
+    """``[s_l (W_2 relu(w z + b) + c) for z in prompts[l]]`` in torch operations.
 
-    The layers as in :func:`piece_tables`.
+    ``prompts[l] (..., 1)`` -> ``(..., m)``; ``W1 (h, 1)``, ``b (h,)``, ``W2 (m, h)``, ``c (m,)``.
     """
-    keys, slopes, intercepts = piece_tables(hidden, output)
-    rows = torch.searchsorted(keys, z.reshape(-1))  # j(z)
-    return torch.addcmul(intercepts.index_select(0, rows), slopes.index_select(0, rows), z)
+    keys, slopes, intercepts = piece_tables(W1[:, 0], b, W2, c)
+    z = torch.cat([prompt.reshape(-1) for prompt in prompts])
+    rows = torch.searchsorted(keys, z)  # j(z)
+    value = torch.addcmul(
+        intercepts.index_select(0, rows), slopes.index_select(0, rows), z[:, None]
+    )
+    blocks = value.split([prompt.numel() for prompt in prompts])
+    return [
+        scaled(block.view(*prompt.shape[:-1], -1), scale)
+        for block, prompt, scale in zip(blocks, prompts, scales, strict=True)
+    ]
+
+
+def scaled(value: Tensor, scale: float) -> Tensor:
+    """``scale · value``, without an operation for a factor of one."""
+    return value if scale == 1.0 else value * scale
+
+
+def scalar_relu_blocks(
+    prompts: list[Tensor], scales: Sequence[float], hidden: nn.Linear, output: nn.Linear
+) -> list[Tensor]:
+    """``s_l (W_2 relu(w z + b) + c)`` for each block of scalar prompts ``prompts[l] (..., 1)``.
+
+    Returns ``(..., m)`` per block. ``hidden`` is ``Linear(1, h)`` (w, b), ``output`` is
+    ``Linear(h, m)`` (W_2, c), missing biases count as zero; ``scales[l]`` is a fixed factor (not
+    differentiated). On the CPU, in float32 or float64, the compiled kernels of
+    :mod:`pinnkan.nn.scalar_relu_numba` run where numba is installed (``PINNKAN_NUMBA=0`` turns
+    them off); elsewhere, and under ``torch.func`` transforms or ``torch.compile``, the torch
+    operations. Both give the same values and derivatives to round-off.
+    """
+    W1, W2 = hidden.weight, output.weight
+    b = hidden.bias if hidden.bias is not None else W1.new_zeros(W1.shape[0])
+    c = output.bias if output.bias is not None else W2.new_zeros(W2.shape[0])
+    kernels = numba_kernels()
+    if kernels is not None and kernel_applies([*prompts, W1, b, W2, c]):
+        return list(kernels.ScalarReluBlocks.apply(W1, b, W2, c, tuple(scales), *prompts))
+    return scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c)
+
+
+def scalar_relu_mlp(z: Tensor, hidden: nn.Linear, output: nn.Linear) -> Tensor:
+    """``W_2 relu(w z + b) + c`` for scalar prompts: ``z (..., 1)`` -> ``(..., m)``.
+
+    The layers as in :func:`scalar_relu_blocks`.
+    """
+    return scalar_relu_blocks([z], [1.0], hidden, output)[0]
+
+
+def kernel_applies(tensors: list[Tensor]) -> bool:
+    """Whether the compiled kernels can take these tensors (CPU, one float dtype, plain autograd)."""
+    dtype = tensors[0].dtype
+    return (
+        dtype in (torch.float32, torch.float64)
+        and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+        and not functorch_active()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def functorch_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vmap, jacrev, …) is running."""
+    return bool(getattr(torch._C, "_are_functorch_transforms_active", lambda: False)())
+
+
+@contextlib.contextmanager
+def torch_reference() -> Iterator[None]:
+    """Generate with the torch operations inside the block (as ``PINNKAN_NUMBA=0`` does)."""
+    before = os.environ.get("PINNKAN_NUMBA")
+    os.environ["PINNKAN_NUMBA"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PINNKAN_NUMBA"]
+        else:
+            os.environ["PINNKAN_NUMBA"] = before
+
+
+def numba_kernels() -> ModuleType | None:
+    """:mod:`pinnkan.nn.scalar_relu_numba`, or None where numba is missing or ``PINNKAN_NUMBA=0``."""
+    if os.environ.get("PINNKAN_NUMBA", "1") == "0":
+        return None
+    return import_numba_kernels()
+
+
+@functools.cache
+def import_numba_kernels() -> ModuleType | None:
+    try:
+        from . import scalar_relu_numba
+    except ImportError:  # numba missing, or too old or too new for this numpy
+        return None
+    return scalar_relu_numba

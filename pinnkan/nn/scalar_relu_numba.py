@@ -1,0 +1,297 @@
+"""Compiled CPU kernels (numba) for the scalar ReLU meta-learner's pieces (``scalar_relu.py``).
+
+Same mathematics as :func:`pinnkan.nn.scalar_relu.scalar_relu_blocks_reference`, for blocks of
+prompts (a MetaKAN cluster's layers, E prompts in all), h hidden units and m outputs, block l
+times a fixed factor s_l (the layer's 1/√n_l):
+
+    y_e = s_l (S_{j(z_e)} z_e + T_{j(z_e)}),      j(z) = #{k : key_k < z},
+
+with the pieces' slopes and intercepts S, T ``(h + 1, m)`` built in O(h·m) as a prefix sum over
+the rising units and a suffix sum over the falling ones (no subtraction, so no cancellation),
+and j(z) read from a fine bucket index over the prompts' range (O(1) per prompt unless many
+keys crowd into one bucket) instead of a binary search per prompt. Backward, with
+G = ∂L/∂y ``(E, m)``:
+
+    ∂L/∂z_e = s_l ⟨G_e, S_j⟩,   ∂L/∂S_j = Σ_{e on j} s_l z_e G_e,   ∂L/∂T_j = Σ_{e on j} s_l G_e,
+
+and, with D^S_k, D^T_k the sums of ∂L/∂S_j, ∂L/∂T_j over the pieces where unit k is active
+(a suffix sum for a rising unit, a prefix sum for a falling one):
+
+    ∂L/∂W_2[:, k] = w_k D^S_k + b_k D^T_k,   ∂L/∂w_k = ⟨D^S_k, W_2[:, k]⟩,
+    ∂L/∂b_k = ⟨D^T_k, W_2[:, k]⟩,            ∂L/∂c = Σ_j ∂L/∂T_j.
+
+Why: on the CPU the torch version of this computation is ~50 small operations whose fixed
+costs dominate at the paper's sizes (E = 5,280, h = 128, m = 9); one kernel call each way
+replaces them (``results/bench_meta_step.md`` has the timings). Everything is computed in
+place on numpy views of the tensors; accumulations run in float64. This module imports numba;
+:mod:`pinnkan.nn.scalar_relu` imports it only when numba is installed, and compiles the
+kernels on first use (a few seconds per dtype, then cached on disk by numba).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+from torch import Tensor
+
+
+@njit(cache=True)
+def breakpoint_keys(w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sort keys ``(h,)`` as :func:`pinnkan.nn.scalar_relu.breakpoints`.
+
+    Rising unit (w > 0, or w = 0 and b > 0 with key −∞): active iff key < z; falling unit
+    (w < 0): key = the float just below −b/w, active iff key ≥ z; dead unit (w = 0, b ≤ 0): +∞.
+    """
+    keys = np.empty_like(w)
+    for k in range(w.shape[0]):
+        if w[k] != 0:
+            keys[k] = -b[k] / w[k]
+        else:
+            keys[k] = -np.inf if b[k] > 0 else np.inf
+    below = np.nextafter(keys, np.full_like(keys, -np.inf))  # in the keys' own precision
+    for k in range(w.shape[0]):
+        if w[k] < 0:
+            keys[k] = below[k]
+    return keys
+
+
+@njit(cache=True, inline="always")
+def rising(w: float, b: float) -> bool:
+    """Whether a unit is active right of its key (w > 0, or a flat unit that is always on)."""
+    return w > 0 or (w == 0 and b > 0)
+
+
+@njit(cache=True)
+def piece_tables(w, b, W2, c, order):
+    """``S, T (h + 1, m)``: piece j's slopes and intercepts, ``order`` sorting the keys.
+
+    S_j = Σ_{rising, rank < j} w_k W_2[:, k] + Σ_{falling, rank ≥ j} w_k W_2[:, k], T likewise
+    with b_k, plus c.
+    """
+    h, m = w.shape[0], W2.shape[0]
+    S = np.zeros((h + 1, m), w.dtype)
+    T = np.zeros((h + 1, m), w.dtype)
+    for j in range(1, h + 1):  # prefix sums of the rising units
+        u = order[j - 1]
+        on = rising(w[u], b[u])
+        for o in range(m):
+            S[j, o] = S[j - 1, o] + (w[u] * W2[o, u] if on else 0.0)
+            T[j, o] = T[j - 1, o] + (b[u] * W2[o, u] if on else 0.0)
+    slope = np.zeros(m, w.dtype)
+    intercept = c.copy()
+    for j in range(h, -1, -1):  # suffix sums of the falling units
+        if j < h and w[order[j]] < 0:
+            u = order[j]
+            for o in range(m):
+                slope[o] += w[u] * W2[o, u]
+                intercept[o] += b[u] * W2[o, u]
+        for o in range(m):
+            S[j, o] += slope[o]
+            T[j, o] += intercept[o]
+    return S, T
+
+
+@njit(cache=True)
+def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
+    """``rows[e] = #{k : keys_k < z_e}`` for sorted ``keys (h,)``, like ``searchsorted``.
+
+    A bucket index over [min z, max z] with 16·h buckets starts each prompt at the number of
+    keys left of its bucket; a scan over the (usually zero) keys up to the prompt, and a check
+    against the key below it, make the answer exact whatever the rounding of the bucket
+    arithmetic. The buckets are fine so that the scan's branch is nearly always predicted:
+    a binary search per prompt costs ~5 times as much inside a training step.
+    """
+    h, count = keys.shape[0], z.shape[0]
+    lo, hi = np.inf, -np.inf
+    for e in range(count):
+        lo, hi = min(lo, z[e]), max(hi, z[e])
+    buckets = 16 * h + 1
+    scale = buckets / (hi - lo) if hi > lo else 0.0
+    if not scale < np.inf:
+        scale = 0.0
+    start = np.empty(buckets + 1, np.int32)  # keys below each bucket's left edge
+    j = 0
+    for bucket in range(buckets + 1):
+        edge = lo + bucket / scale if scale > 0 else lo
+        while j < h and keys[j] < edge:
+            j += 1
+        start[bucket] = j
+    for e in range(count):
+        v = z[e]
+        q = (v - lo) * scale
+        j = start[(buckets if q >= buckets else int(q)) if q >= 0 else 0]
+        while j > 0 and keys[j - 1] >= v:
+            j -= 1
+        while j < h and keys[j] < v:
+            j += 1
+        rows[e] = j
+
+
+@njit(cache=True)
+def generate(prompts, scales, w, b, W2, c, outs):
+    """``outs[l] (E_l, m)`` ← s_l (S_j z_e + T_j) for the prompts ``prompts[l] (E_l,)``.
+
+    Returns for the backward ``rows (E,)``, j(z_e) over all blocks in order, the keys' sorting
+    ``order (h,)`` and the slopes ``S (h + 1, m)``.
+    """
+    every = np.concatenate(prompts)
+    rows = np.empty(every.shape[0], np.int64)
+    keys = breakpoint_keys(w, b)
+    order = np.argsort(keys, kind="mergesort")
+    S, T = piece_tables(w, b, W2, c, order)
+    piece_rows(keys[order], every, rows)
+    start = 0
+    for block in range(len(prompts)):
+        prompt, out, scale = prompts[block], outs[block], scales[block]
+        for e in range(prompt.shape[0]):
+            j = rows[start + e]
+            for o in range(W2.shape[0]):
+                out[e, o] = scale * (S[j, o] * prompt[e] + T[j, o])
+        start += prompt.shape[0]
+    return rows, order, S
+
+
+@njit(cache=True)
+def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2):
+    """All gradients from ``grads[l] = ∂L/∂outs[l]``, each as an ``(in, m, out)`` array:
+    returns ``dz (E,)``, ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``.
+
+    The loop runs over in, then out, then m: the engine's backward leaves ∂L/∂outs with out
+    varying fastest, so each input's ``(m, out)`` slab is one run of memory.
+    """
+    m = W2.shape[0]
+    dz = np.empty(rows.shape[0], w.dtype)
+    dw, db = np.empty_like(w), np.empty_like(w)
+    dW2, dc = np.empty_like(W2), np.empty(m, w.dtype)
+    dS = np.zeros(S.shape, np.float64)
+    dT = np.zeros(S.shape, np.float64)
+    start = 0
+    for block in range(len(grads)):
+        G, z, scale = grads[block], prompts[block], scales[block]
+        inp, _, out = G.shape
+        for i in range(inp):
+            for a in range(out):
+                e = a * inp + i
+                j = rows[start + e]
+                inner = 0.0
+                for o in range(m):
+                    g = scale * G[i, o, a]
+                    inner += g * S[j, o]
+                    dS[j, o] += g * z[e]
+                    dT[j, o] += g
+                dz[start + e] = inner
+        start += z.shape[0]
+    table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc)
+    return dz, dw, db, dW2, dc
+
+
+@njit(cache=True)
+def table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc) -> None:
+    """The meta-learner's gradients from the pieces' ``∂L/∂S, ∂L/∂T (h + 1, m)``."""
+    h, m = w.shape[0], W2.shape[0]
+    total = np.zeros(m, np.float64)
+    for j in range(h + 1):
+        for o in range(m):
+            total[o] += dT[j, o]
+    dc[:] = total
+    below_s, below_t = np.zeros(m, np.float64), np.zeros(m, np.float64)
+    for r in range(h):  # falling unit of rank r: pieces j ≤ r
+        for o in range(m):
+            below_s[o] += dS[r, o]
+            below_t[o] += dT[r, o]
+        if w[order[r]] < 0:
+            unit_gradients(order[r], below_s, below_t, w, b, W2, dw, db, dW2)
+    above_s, above_t = np.zeros(m, np.float64), np.zeros(m, np.float64)
+    for r in range(h - 1, -1, -1):  # rising unit of rank r: pieces j > r
+        for o in range(m):
+            above_s[o] += dS[r + 1, o]
+            above_t[o] += dT[r + 1, o]
+        u = order[r]
+        if rising(w[u], b[u]):
+            unit_gradients(u, above_s, above_t, w, b, W2, dw, db, dW2)
+        elif w[u] == 0:  # dead unit
+            dw[u], db[u] = 0.0, 0.0
+            dW2[:, u] = 0.0
+
+
+@njit(cache=True, inline="always")
+def unit_gradients(u, DS, DT, w, b, W2, dw, db, dW2) -> None:
+    """Unit u's gradients from D^S_u, D^T_u, the sums over the pieces where it is active."""
+    slope, intercept = 0.0, 0.0
+    for o in range(W2.shape[0]):
+        dW2[o, u] = w[u] * DS[o] + b[u] * DT[o]
+        slope += DS[o] * W2[o, u]
+        intercept += DT[o] * W2[o, u]
+    dw[u], db[u] = slope, intercept
+
+
+def array(tensor: Tensor) -> np.ndarray:
+    """A numpy view of a CPU tensor, outside autograd (of a contiguous copy if it is strided)."""
+    return (tensor if tensor.is_contiguous() else tensor.contiguous()).numpy(force=True)
+
+
+def input_major(G: Tensor) -> np.ndarray:
+    """A gradient ``(out, in, m)`` (or ``(E, m)``: out = E, in = 1) as a C-contiguous numpy
+    ``(in, m, out)`` array: a view for the layout the engine's backward leaves, else a copy."""
+    grid = G.numpy(force=True)
+    if grid.ndim != 3:
+        grid = grid.reshape(-1, 1, grid.shape[-1])
+    grid = grid.transpose(1, 2, 0)
+    return grid if grid.flags.c_contiguous else np.ascontiguousarray(grid)
+
+
+class ScalarReluBlocks(torch.autograd.Function):
+    """``(W1 (h, 1), b (h,), W2 (m, h), c (m,), scales, *z_l (..., 1))`` -> ``s_l M(z_l) (..., m)``.
+
+    One call per meta-learner for all its blocks (layers) of prompts, each output block times
+    its fixed factor ``scales[l]`` (floats, not differentiated). A backward that must itself be
+    differentiable (``create_graph``) runs the torch reference instead, so higher derivatives
+    stay exact.
+    """
+
+    @staticmethod
+    def forward(ctx, W1, b, W2, c, scales, *prompts):
+        m = W2.shape[0]
+        outs = [torch.empty(*z.shape[:-1], m, dtype=z.dtype) for z in prompts]
+        flat_prompts = tuple(array(z).reshape(-1) for z in prompts)
+        learner = (array(W1).reshape(-1), array(b), array(W2), array(c))
+        factors = np.asarray(scales, np.float64)
+        targets = tuple(out.numpy().reshape(-1, m) for out in outs)
+        rows, order, slopes = generate(flat_prompts, factors, *learner, targets)
+        ctx.save_for_backward(W1, b, W2, c, *prompts)
+        ctx.scales, ctx.arrays = scales, (flat_prompts, factors, learner, rows, order, slopes)
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        if torch.is_grad_enabled():
+            return reference_backward(ctx, grads)
+        W1, b, W2, c, *prompts = ctx.saved_tensors  # checks that none changed in place
+        flat_prompts, factors, (w, bias, W2_array, _), rows, order, slopes = ctx.arrays
+        dz, dW1, db, dW2, dc = generate_backward(
+            tuple(input_major(G) for G in grads), flat_prompts, factors,
+            rows, order, slopes, w, bias, W2_array,
+        )  # fmt: skip
+        dprompts = torch.from_numpy(dz).split([z.shape[0] for z in flat_prompts])
+        shaped = [dp.view(z.shape) for dp, z in zip(dprompts, prompts, strict=True)]
+        grads_learner = (torch.from_numpy(g) for g in (dW1, db, dW2, dc))
+        dW1, db, dW2, dc = grads_learner
+        return dW1.view(W1.shape), db, dW2, dc, None, *shaped
+
+
+def reference_backward(ctx, grads: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+    """The gradients through the torch reference, as a differentiable graph."""
+    from .scalar_relu import scalar_relu_blocks_reference
+
+    inputs = ctx.saved_tensors
+    needed = ctx.needs_input_grad[:4] + ctx.needs_input_grad[5:]
+    wanted = [tensor for tensor, need in zip(inputs, needed, strict=True) if need]
+    with torch.enable_grad():
+        W1, b, W2, c, *prompts = inputs
+        values = scalar_relu_blocks_reference(prompts, ctx.scales, W1, b, W2, c)
+        found = iter(
+            torch.autograd.grad(values, wanted, grads, create_graph=True, allow_unused=True)
+        )
+    result = [next(found) if need else None for need in needed]
+    return *result[:4], None, *result[4:]

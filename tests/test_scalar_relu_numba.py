@@ -1,0 +1,217 @@
+"""The compiled (numba) scalar ReLU meta-learner equals its torch reference and the dense MLP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.autograd import gradcheck, gradgradcheck
+
+from pinnkan.derivatives import laplacian
+from pinnkan.nn import build_model, scalar_relu
+from pinnkan.nn.constraint import BallHardConstraint
+from pinnkan.nn.meta import MetaLearner
+
+kernels = pytest.importorskip("pinnkan.nn.scalar_relu_numba")
+
+
+def learner(
+    hidden: int, out: int, bias: bool, seed: int, dtype: torch.dtype, special: bool = True
+) -> MetaLearner:
+    meta = MetaLearner(1, hidden, out, bias, "relu", torch.Generator().manual_seed(seed))
+    meta = meta.to(dtype)
+    if not special:
+        return meta
+    with torch.no_grad():  # flat units (always on, never on, b = 0) and a breakpoint at z = 0.5
+        meta.hidden.weight[:3] = 0.0
+        meta.hidden.weight[3] = 1.0
+        if meta.hidden.bias is not None:
+            meta.hidden.bias[:4] = torch.tensor([0.7, -0.4, 0.0, -0.5])
+    return meta
+
+
+def blocks_of_prompts(dtype: torch.dtype, seed: int) -> list[torch.Tensor]:
+    """Three layers' prompts ``(out, in, 1)``, some exactly on breakpoints, one repeated."""
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(4, 6), (3, 4), (1, 3)]
+    prompts = [2 * torch.randn(*shape, 1, generator=generator, dtype=dtype) for shape in shapes]
+    prompts[0][0, :3, 0] = torch.tensor([0.5, 0.0, -0.0])
+    prompts[1][0, 0, 0] = prompts[1][0, 1, 0]
+    return [prompt.requires_grad_(True) for prompt in prompts]
+
+
+def value_and_gradients(meta, prompts, scales, evaluate, upstream_layout: str, seed: int):
+    values = evaluate(prompts, scales, meta.hidden, meta.output)
+    generator = torch.Generator().manual_seed(seed)
+    upstream = [upstream_gradient(v, generator, upstream_layout) for v in values]
+    inputs = [*prompts, *meta.parameters()]
+    grads = torch.autograd.grad(values, inputs, upstream)
+    return [v.detach() for v in values] + list(grads)
+
+
+def upstream_gradient(value: torch.Tensor, generator, layout: str) -> torch.Tensor:
+    """An upstream gradient with ``value``'s shape in a given memory layout."""
+    out, inp, m = value.shape
+    if layout == "contiguous":
+        return torch.randn(out, inp, m, generator=generator, dtype=value.dtype)
+    if layout == "out-fastest":  # as the engine's einsum backward leaves it
+        return torch.randn(inp, m, out, generator=generator, dtype=value.dtype).permute(2, 0, 1)
+    if layout == "expanded":  # as the backward of a sum leaves it (stride 0)
+        return torch.randn(1, 1, m, generator=generator, dtype=value.dtype).expand(out, inp, m)
+    raise AssertionError(layout)
+
+
+def reference(prompts, scales, hidden, output):
+    W1, W2 = hidden.weight, output.weight
+    b = hidden.bias if hidden.bias is not None else W1.new_zeros(W1.shape[0])
+    c = output.bias if output.bias is not None else W2.new_zeros(W2.shape[0])
+    return scalar_relu.scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c)
+
+
+def dense(meta):
+    def evaluate(prompts, scales, hidden, output):
+        return [meta.dense(z) * scale for z, scale in zip(prompts, scales, strict=True)]
+
+    return evaluate
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "out-fastest", "expanded"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(
+    ("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 2e-5)], ids=["f64", "f32"]
+)
+def test_kernels_equal_reference_and_dense_mlp(layout, bias, dtype, tolerance) -> None:
+    meta = learner(32, 5, bias, seed=1, dtype=dtype)
+    prompts, scales = blocks_of_prompts(dtype, seed=2), [0.5, 1.0, 0.25]
+    calls = []
+    forward = kernels.ScalarReluBlocks.forward
+
+    def counted(ctx, *args):
+        calls.append(1)
+        return forward(ctx, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels.ScalarReluBlocks, "forward", staticmethod(counted))
+        compiled = value_and_gradients(
+            meta, prompts, scales, scalar_relu.scalar_relu_blocks, layout, seed=3
+        )
+    assert calls, "the kernels did not run"
+    expected = value_and_gradients(meta, prompts, scales, reference, layout, seed=3)
+    definition = value_and_gradients(meta, prompts, scales, dense(meta), layout, seed=3)
+    assert compiled[0].abs().max() > 0.1 and all(g.abs().max() > 0 for g in compiled[3:])
+    for computed, wanted, exact in zip(compiled, expected, definition, strict=True):
+        assert computed.dtype == wanted.dtype and computed.shape == wanted.shape
+        torch.testing.assert_close(computed, wanted, rtol=tolerance, atol=tolerance)
+        torch.testing.assert_close(computed, exact, rtol=tolerance, atol=tolerance)
+
+
+def test_kernels_pass_gradcheck_and_gradgradcheck() -> None:
+    """First derivatives by the kernels; second ones through the torch reference (create_graph)."""
+    meta = learner(6, 3, True, seed=5, dtype=torch.float64, special=False)  # no kinks at w = 0
+    generator = torch.Generator().manual_seed(6)  # prompts away from the kinks
+    prompts = [
+        torch.randn(*shape, 1, generator=generator, dtype=torch.float64)
+        for shape in [(3, 4), (1, 3)]
+    ]
+    parameters = [p.detach().clone().requires_grad_(True) for p in meta.parameters()]
+
+    def function(W1, b, W2, c, *z):
+        return kernels.ScalarReluBlocks.apply(W1, b, W2, c, (0.5, 0.25), *z)
+
+    inputs = (*parameters, *(z.detach().clone().requires_grad_(True) for z in prompts))
+    assert gradcheck(function, inputs)
+    assert gradgradcheck(function, inputs)
+
+
+def test_piece_rows_equal_searchsorted() -> None:
+    """The bucket search against numpy's, with ±inf keys, ties, prompts on keys, NaN, clusters."""
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        dtype = np.float32 if trial % 2 else np.float64
+        spread = rng.choice([1e-3, 1.0, 100.0])
+        keys = np.concatenate(
+            [
+                rng.standard_normal(rng.integers(0, 140)) * spread,
+                np.full(rng.integers(0, 3), np.inf),
+                np.full(rng.integers(0, 3), -np.inf),
+                np.full(trial % 4, 0.25),  # ties
+            ]
+        ).astype(dtype)
+        keys.sort()
+        z = (rng.standard_normal(500) * rng.choice([1e-3, 1.0, 100.0])).astype(dtype)
+        count = min(keys.size, 200)
+        z[:count] = keys[:count]
+        z[200 : 200 + count] = np.nextafter(keys[:count], dtype(np.inf))
+        if trial % 3 == 0:
+            z[-2:] = [np.inf, -np.inf]
+        if trial % 5 == 0:
+            z[:] = z[0]
+        if trial % 7 == 0:
+            z[7] = np.nan
+        rows = np.empty(z.shape, np.int64)
+        kernels.piece_rows(keys, z, rows)
+        assert ((rows >= 0) & (rows <= keys.size)).all()
+        numbers = ~np.isnan(z)
+        np.testing.assert_array_equal(rows[numbers], np.searchsorted(keys, z[numbers]))
+
+
+def test_a_tensor_changed_in_place_before_the_backward_is_an_error() -> None:
+    meta = learner(8, 3, True, seed=7, dtype=torch.float64)
+    prompts = blocks_of_prompts(torch.float64, seed=8)
+    values = scalar_relu.scalar_relu_blocks(prompts, [1.0] * 3, meta.hidden, meta.output)
+    with torch.no_grad():
+        meta.output.weight.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.stack([v.sum() for v in values]).sum().backward()
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [("cpu-float32", True), ("bfloat16", False), ("mixed-dtypes", False), ("torch.func", False)],
+)
+def test_kernels_run_only_where_they_apply(condition: str, expected: bool) -> None:
+    z = torch.randn(5, 1)
+    weight = torch.randn(4, 1)
+    if condition == "bfloat16":
+        z, weight = z.bfloat16(), weight.bfloat16()
+    if condition == "mixed-dtypes":
+        weight = weight.double()
+    if condition == "torch.func":
+        found = []
+        torch.func.grad(lambda t: found.append(scalar_relu.kernel_applies([t, weight])) or t.sum())(
+            z
+        )
+        assert found == [expected]
+        return
+    assert scalar_relu.kernel_applies([z, weight]) is expected
+
+
+def test_torch_func_and_the_switch_use_the_reference(monkeypatch) -> None:
+    meta = learner(8, 3, True, seed=9, dtype=torch.float64)
+    z = torch.randn(7, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    through_func = torch.func.grad(lambda t: meta(t).pow(2).sum())(z)
+    expected = torch.autograd.grad(meta.dense(z.requires_grad_(True)).pow(2).sum(), z)[0]
+    torch.testing.assert_close(through_func, expected, rtol=1e-12, atol=1e-13)
+    monkeypatch.setenv("PINNKAN_NUMBA", "0")
+    assert scalar_relu.numba_kernels() is None
+    monkeypatch.setenv("PINNKAN_NUMBA", "1")
+    assert scalar_relu.numba_kernels() is kernels
+
+
+def test_metakan_training_step_is_the_same_with_and_without_kernels(monkeypatch) -> None:
+    """Forward-engine Laplacian loss gradients of a constrained MetaKAN, float64, d = 5."""
+    model = BallHardConstraint(build_model("metakan", [5, 6, 4, 1], grid=4, k=3)).double()
+    x = torch.rand(16, 5, generator=torch.Generator().manual_seed(11), dtype=torch.float64) - 0.5
+
+    def gradients() -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        _, lap = laplacian(model, x, "forward")
+        (lap - 1.0).pow(2).mean().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    compiled = gradients()
+    monkeypatch.setenv("PINNKAN_NUMBA", "0")
+    expected = gradients()
+    assert len(compiled) == len(expected) and all(g.abs().max() > 0 for g in compiled)
+    for computed, wanted in zip(compiled, expected, strict=True):
+        torch.testing.assert_close(computed, wanted, rtol=1e-10, atol=1e-12)
