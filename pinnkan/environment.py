@@ -29,7 +29,7 @@ def environment_info(device: str | torch.device | None = None) -> dict[str, Any]
         "h5py": h5py.__version__,
         "hdf5": h5py.version.hdf5_version,
         "numba": package_version("numba"),
-        "meta_kernels": meta_kernels(),
+        "meta_kernels": meta_kernels(device),
         "pinnkan": pinnkan_version(),
         "cuda": torch.version.cuda,
         "platform": platform.platform(),
@@ -85,13 +85,20 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def meta_kernels() -> str:
-    """Which code generates MetaKAN coefficients on the CPU: "numba" kernels or "torch" ops.
+def meta_kernels(device: str | torch.device | None = None) -> str:
+    """Which code generates MetaKAN coefficients on ``device``: "numba" kernels or "torch" ops.
 
-    From the installed packages and ``PINNKAN_NUMBA``, without importing numba.
+    The kernels run on the CPU only; decided from the installed packages and ``PINNKAN_NUMBA``,
+    without importing numba.
     """
+    on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
     off = os.environ.get("PINNKAN_NUMBA", "1") == "0"
-    return "torch" if off or package_version("numba") is None else "numba"
+    return "numba" if on_cpu and not off and package_version("numba") is not None else "torch"
+
+
+def describe_meta_kernels(device: str | torch.device | None = None) -> str:
+    """One line for benchmark headers, e.g. "numba (numba 0.68.1)" or "torch (numba none)"."""
+    return f"{meta_kernels(device)} (numba {package_version('numba') or 'none'})"
 
 
 def pinnkan_version() -> str:

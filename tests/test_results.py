@@ -324,8 +324,11 @@ def test_environment_names_the_meta_kernels_that_run(monkeypatch) -> None:
     monkeypatch.setenv("PINNKAN_NUMBA", "0")
     assert environment.meta_kernels() == "torch"
     monkeypatch.setenv("PINNKAN_NUMBA", "1")
+    assert environment.meta_kernels("cuda") == "torch"  # the kernels are CPU-only
+    assert environment.describe_meta_kernels() == "numba (numba 0.68.1)"
     monkeypatch.setattr(environment, "package_version", lambda name: None)
     assert environment.meta_kernels() == "torch"
+    assert environment.describe_meta_kernels() == "torch (numba none)"
 
 
 def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:

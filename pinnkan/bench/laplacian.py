@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from pinnkan.cli import ArgumentParser, int_list
 from pinnkan.derivatives import laplacian
 from pinnkan.device import resolve_device
+from pinnkan.environment import describe_meta_kernels
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.nn.build import list_models
 from pinnkan.nn.constraint import BallHardConstraint
@@ -342,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command,
         "device": device_text,
         "torch": torch.__version__,
+        "meta kernels": describe_meta_kernels(device),
         "date": started,
         "measured": (
             "one training step of (1-|x|^2)*N(x): Laplacian + mean((lap - sum sin x)^2) + "

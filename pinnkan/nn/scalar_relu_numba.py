@@ -93,62 +93,78 @@ def piece_tables(w, b, W2, c, order):
 
 
 @njit(cache=True)
-def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
-    """``rows[e] = #{k : keys_k < z_e}`` for sorted ``keys (h,)``, like ``searchsorted``.
-
-    A bucket index over [min z, max z] with 16·h buckets starts each prompt at the number of
-    keys left of its bucket; a scan over the (usually zero) keys up to the prompt, and a check
-    against the key below it, make the answer exact whatever the rounding of the bucket
-    arithmetic. The buckets are fine so that the scan's branch is nearly always predicted:
-    a binary search per prompt costs ~5 times as much inside a training step.
-    """
-    h, count = keys.shape[0], z.shape[0]
-    lo, hi = np.inf, -np.inf
-    for e in range(count):
-        lo, hi = min(lo, z[e]), max(hi, z[e])
+def bucket_index(keys: np.ndarray, lo: float, hi: float):
+    """``start (B + 1,)``, the number of keys left of each of B = 16·h + 1 buckets over
+    [lo, hi], with the bucket width's inverse ``scale`` (0 for an empty or infinite range)."""
+    h = keys.shape[0]
     buckets = 16 * h + 1
     scale = buckets / (hi - lo) if hi > lo else 0.0
     if not scale < np.inf:
         scale = 0.0
-    start = np.empty(buckets + 1, np.int32)  # keys below each bucket's left edge
+    start = np.empty(buckets + 1, np.int32)
     j = 0
     for bucket in range(buckets + 1):
         edge = lo + bucket / scale if scale > 0 else lo
         while j < h and keys[j] < edge:
             j += 1
         start[bucket] = j
-    for e in range(count):
-        v = z[e]
-        q = (v - lo) * scale
-        j = start[(buckets if q >= buckets else int(q)) if q >= 0 else 0]
-        while j > 0 and keys[j - 1] >= v:
-            j -= 1
-        while j < h and keys[j] < v:
-            j += 1
-        rows[e] = j
+    return start, scale
+
+
+@njit(cache=True, inline="always")
+def piece_of(v, keys, start, lo, scale) -> int:
+    """``#{k : keys_k < v}``: the count left of v's bucket, then a scan over the (usually no)
+    keys up to v and a check against the key below, exact whatever the rounding of the bucket
+    arithmetic; the scan's branch is nearly always predicted, where a binary search per prompt
+    costs ~5 times as much inside a training step."""
+    buckets = start.shape[0] - 1
+    q = (v - lo) * scale
+    j = start[(buckets if q >= buckets else int(q)) if q >= 0 else 0]
+    while j > 0 and keys[j - 1] >= v:
+        j -= 1
+    while j < keys.shape[0] and keys[j] < v:
+        j += 1
+    return j
+
+
+@njit(cache=True)
+def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
+    """``rows[e] = #{k : keys_k < z_e}`` for sorted ``keys (h,)``, like ``searchsorted``."""
+    lo, hi = np.inf, -np.inf
+    for v in z:
+        lo, hi = min(lo, v), max(hi, v)
+    start, scale = bucket_index(keys, lo, hi)
+    for e in range(z.shape[0]):
+        rows[e] = piece_of(z[e], keys, start, lo, scale)
 
 
 @njit(cache=True)
 def generate(prompts, scales, w, b, W2, c, outs):
     """``outs[l] (E_l, m)`` ← s_l (S_j z_e + T_j) for the prompts ``prompts[l] (E_l,)``.
 
-    Returns for the backward ``rows (E,)``, j(z_e) over all blocks in order, the keys' sorting
-    ``order (h,)`` and the slopes ``S (h + 1, m)``.
+    Returns for the backward ``rows (E,)`` (int32), j(z_e) over all blocks in order, the keys'
+    sorting ``order (h,)`` and the slopes ``S (h + 1, m)``.
     """
-    every = np.concatenate(prompts)
-    rows = np.empty(every.shape[0], np.int64)
     keys = breakpoint_keys(w, b)
     order = np.argsort(keys, kind="mergesort")
     S, T = piece_tables(w, b, W2, c, order)
-    piece_rows(keys[order], every, rows)
-    start = 0
+    sorted_keys = keys[order]
+    lo, hi, count = np.inf, -np.inf, 0
+    for prompt in prompts:
+        count += prompt.shape[0]
+        for v in prompt:
+            lo, hi = min(lo, v), max(hi, v)
+    start, scale = bucket_index(sorted_keys, lo, hi)
+    rows = np.empty(count, np.int32)
+    first = 0
     for block in range(len(prompts)):
-        prompt, out, scale = prompts[block], outs[block], scales[block]
+        prompt, out, factor = prompts[block], outs[block], scales[block]
         for e in range(prompt.shape[0]):
-            j = rows[start + e]
+            j = piece_of(prompt[e], sorted_keys, start, lo, scale)
+            rows[first + e] = j
             for o in range(W2.shape[0]):
-                out[e, o] = scale * (S[j, o] * prompt[e] + T[j, o])
-        start += prompt.shape[0]
+                out[e, o] = factor * (S[j, o] * prompt[e] + T[j, o])
+        first += prompt.shape[0]
     return rows, order, S
 
 
@@ -259,24 +275,24 @@ class ScalarReluBlocks(torch.autograd.Function):
         factors = np.asarray(scales, np.float64)
         targets = tuple(out.numpy().reshape(-1, m) for out in outs)
         rows, order, slopes = generate(flat_prompts, factors, *learner, targets)
-        ctx.save_for_backward(W1, b, W2, c, *prompts)
-        ctx.scales, ctx.arrays = scales, (flat_prompts, factors, learner, rows, order, slopes)
+        pieces = [torch.from_numpy(a) for a in (rows, order, slopes)]  # counted as saved memory
+        ctx.save_for_backward(W1, b, W2, c, *pieces, *prompts)
+        ctx.scales, ctx.arrays = scales, (flat_prompts, factors, learner)
         return tuple(outs)
 
     @staticmethod
     def backward(ctx, *grads):
         if torch.is_grad_enabled():
             return reference_backward(ctx, grads)
-        W1, b, W2, c, *prompts = ctx.saved_tensors  # checks that none changed in place
-        flat_prompts, factors, (w, bias, W2_array, _), rows, order, slopes = ctx.arrays
+        W1, b, W2, c, rows, order, slopes, *prompts = ctx.saved_tensors  # checks in-place changes
+        flat_prompts, factors, (w, bias, W2_array, _) = ctx.arrays
         dz, dW1, db, dW2, dc = generate_backward(
             tuple(input_major(G) for G in grads), flat_prompts, factors,
-            rows, order, slopes, w, bias, W2_array,
+            rows.numpy(), order.numpy(), slopes.numpy(), w, bias, W2_array,
         )  # fmt: skip
         dprompts = torch.from_numpy(dz).split([z.shape[0] for z in flat_prompts])
         shaped = [dp.view(z.shape) for dp, z in zip(dprompts, prompts, strict=True)]
-        grads_learner = (torch.from_numpy(g) for g in (dW1, db, dW2, dc))
-        dW1, db, dW2, dc = grads_learner
+        dW1, db, dW2, dc = (torch.from_numpy(g) for g in (dW1, db, dW2, dc))
         return dW1.view(W1.shape), db, dW2, dc, None, *shaped
 
 
@@ -284,11 +300,11 @@ def reference_backward(ctx, grads: tuple[Tensor, ...]) -> tuple[Tensor | None, .
     """The gradients through the torch reference, as a differentiable graph."""
     from .scalar_relu import scalar_relu_blocks_reference
 
-    inputs = ctx.saved_tensors
+    W1, b, W2, c, _, _, _, *prompts = ctx.saved_tensors
+    inputs = (W1, b, W2, c, *prompts)
     needed = ctx.needs_input_grad[:4] + ctx.needs_input_grad[5:]
     wanted = [tensor for tensor, need in zip(inputs, needed, strict=True) if need]
     with torch.enable_grad():
-        W1, b, W2, c, *prompts = inputs
         values = scalar_relu_blocks_reference(prompts, ctx.scales, W1, b, W2, c)
         found = iter(
             torch.autograd.grad(values, wanted, grads, create_graph=True, allow_unused=True)
