@@ -12,8 +12,9 @@ Memory, counted exactly in bytes (deterministic, any device):
 * Adam state: the tensors Adam keeps (two moments per parameter and a step counter), after one
   real optimiser step;
 * saved-for-backward: the distinct storages autograd keeps from one forward pass for the backward
-  pass (inputs, basis expansions, Cox–de Boor intermediates, meta-learner activations, the
-  generated coefficients), recorded with ``torch.autograd.graph.saved_tensors_hooks`` and
+  pass (inputs, basis expansions, Cox–de Boor intermediates, the meta-learner's saved tensors:
+  its piece index, or its activations for a dense meta-learner, and the generated
+  coefficients), recorded with ``torch.autograd.graph.saved_tensors_hooks`` and
   deduplicated by storage; storages of parameters are not counted twice.
 
 This is what is resident when backward starts in steady-state training (with gradients kept
