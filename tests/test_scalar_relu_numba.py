@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -215,3 +217,100 @@ def test_metakan_training_step_is_the_same_with_and_without_kernels(monkeypatch)
     assert len(compiled) == len(expected) and all(g.abs().max() > 0 for g in compiled)
     for computed, wanted in zip(compiled, expected, strict=True):
         torch.testing.assert_close(computed, wanted, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=str)
+@pytest.mark.parametrize(
+    "parameter", ["hidden.weight", "hidden.bias", "output.weight", "output.bias"]
+)
+def test_a_non_finite_meta_learner_parameter_propagates_as_in_the_torch_reference(
+    parameter: str, bad: float
+) -> None:
+    """A NaN or ±inf weight must not vanish into a finite piece: the kernels hand over to the
+    torch reference, values and gradients, and a NaN shows where the dense MLP shows it."""
+    meta = learner(8, 3, True, seed=13, dtype=torch.float64)
+    with torch.no_grad():
+        meta.get_parameter(parameter).view(-1)[1] = bad
+    z = torch.randn(5, 4, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
+    z.requires_grad_(True)
+    inputs = [z, *meta.parameters()]
+    computed = scalar_relu.scalar_relu_blocks([z], [0.5], meta.hidden, meta.output)[0]
+    expected = reference([z], [0.5], meta.hidden, meta.output)[0]
+    assert not computed.isfinite().all()
+    torch.testing.assert_close(computed, expected, equal_nan=True)
+    if bad != bad:  # NaN: the same entries as the definition
+        dense_value = meta.dense(z) * 0.5
+        assert torch.equal(computed.isnan(), dense_value.isnan())
+    upstream = torch.ones_like(computed)
+    for got, wanted in zip(
+        torch.autograd.grad(computed, inputs, upstream),
+        torch.autograd.grad(expected, inputs, upstream),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, wanted, equal_nan=True)
+
+
+def test_batched_backward_and_vectorized_jacobian_equal_the_reference() -> None:
+    """``is_grads_batched`` and ``jacobian(vectorize=True)`` run the backward on batched
+    gradients, which numpy cannot view: the kernels' backward hands them to the reference."""
+    meta = learner(8, 3, True, seed=15, dtype=torch.float64)
+    prompts = blocks_of_prompts(torch.float64, seed=16)[1:]
+
+    def blocks(evaluate):
+        return lambda *z: tuple(evaluate(list(z), [0.5, 2.0], meta.hidden, meta.output))
+
+    value = blocks(scalar_relu.scalar_relu_blocks)(*prompts)[0]
+    basis = torch.eye(value.numel(), dtype=torch.float64).view(-1, *value.shape)
+    (rows,) = torch.autograd.grad(value, prompts[0], basis, is_grads_batched=True)
+    expected_value = blocks(reference)(*prompts)[0]
+    (expected,) = torch.autograd.grad(expected_value, prompts[0], basis, is_grads_batched=True)
+    assert rows.abs().max() > 0
+    torch.testing.assert_close(rows, expected, rtol=1e-12, atol=1e-13)
+    jacobian = torch.autograd.functional.jacobian(
+        blocks(scalar_relu.scalar_relu_blocks), tuple(prompts), vectorize=True
+    )
+    wanted = torch.autograd.functional.jacobian(blocks(reference), tuple(prompts))
+    for got_row, wanted_row in zip(jacobian, wanted, strict=True):
+        for got, want in zip(got_row, wanted_row, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_gradcheck_with_batched_gradients_and_forward_mode() -> None:
+    meta = learner(6, 3, True, seed=17, dtype=torch.float64, special=False)
+    z = torch.randn(3, 4, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(18))
+    parameters = [p.detach().clone().requires_grad_(True) for p in meta.parameters()]
+
+    def function(W1, b, W2, c, prompt):
+        hidden, output = SimpleNamespace(weight=W1, bias=b), SimpleNamespace(weight=W2, bias=c)
+        return scalar_relu.scalar_relu_blocks([prompt], [0.5], hidden, output)[0]
+
+    inputs = (*parameters, z.requires_grad_(True))
+    assert gradcheck(function, inputs, check_batched_grad=True, check_forward_ad=True)
+
+
+def test_forward_mode_dual_tensors_give_the_dense_mlp_tangent() -> None:
+    import torch.autograd.forward_ad as forward_ad
+
+    meta = learner(8, 3, True, seed=19, dtype=torch.float64)
+    z = torch.randn(6, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(20))
+    direction = torch.randn(6, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(21))
+    with forward_ad.dual_level():
+        dual = forward_ad.make_dual(z, direction)
+        tangent = forward_ad.unpack_dual(meta(dual)).tangent
+        expected = forward_ad.unpack_dual(meta.dense(dual)).tangent
+    assert not scalar_relu.forward_ad_active()
+    torch.testing.assert_close(tangent, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_kernels_ignore_the_default_device() -> None:
+    """``torch.set_default_device`` must not move the kernels' CPU outputs."""
+    meta = learner(8, 3, True, seed=22, dtype=torch.float64)
+    z = torch.randn(4, 1, dtype=torch.float64)
+    expected = meta.dense(z)
+    torch.set_default_device("meta")
+    try:
+        values = scalar_relu.scalar_relu_blocks([z], [1.0], meta.hidden, meta.output)
+    finally:
+        torch.set_default_device(None)
+    assert values[0].device.type == "cpu"
+    torch.testing.assert_close(values[0], expected, rtol=1e-12, atol=1e-13)

@@ -110,8 +110,8 @@ def scalar_relu_blocks(
     ``Linear(h, m)`` (W_2, c), missing biases count as zero; ``scales[l]`` is a fixed factor (not
     differentiated). On the CPU, in float32 or float64, the compiled kernels of
     :mod:`pinnkan.nn.scalar_relu_numba` run where numba is installed (``PINNKAN_NUMBA=0`` turns
-    them off); elsewhere, and under ``torch.func`` transforms or ``torch.compile``, the torch
-    operations. Both give the same values and derivatives to round-off.
+    them off); elsewhere, and under ``torch.func`` transforms, ``torch.compile`` or forward-mode
+    AD (``torch.autograd.forward_ad``), the torch operations. Both give the same values and derivatives to round-off.
     """
     W1, W2 = hidden.weight, output.weight
     b = hidden.bias if hidden.bias is not None else W1.new_zeros(W1.shape[0])
@@ -131,12 +131,14 @@ def scalar_relu_mlp(z: Tensor, hidden: nn.Linear, output: nn.Linear) -> Tensor:
 
 
 def kernel_applies(tensors: list[Tensor]) -> bool:
-    """Whether the compiled kernels can take these tensors (CPU, one float dtype, plain autograd)."""
+    """Whether the compiled kernels can take these tensors (CPU, one float dtype, plain autograd:
+    no ``torch.func`` transform, ``torch.compile`` or forward-mode AD running)."""
     dtype = tensors[0].dtype
     return (
         dtype in (torch.float32, torch.float64)
         and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
         and not functorch_active()
+        and not forward_ad_active()
         and not torch.compiler.is_compiling()
     )
 
@@ -144,6 +146,21 @@ def kernel_applies(tensors: list[Tensor]) -> bool:
 def functorch_active() -> bool:
     """Whether a ``torch.func`` transform (grad, vmap, jacrev, …) is running."""
     return bool(getattr(torch._C, "_are_functorch_transforms_active", lambda: False)())
+
+
+def batched(tensor: Tensor) -> bool:
+    """Whether ``tensor`` is a batch of tensors in one: inside ``vmap`` or a batched backward
+    (``is_grads_batched``, ``jacobian(vectorize=True)``), whose data numpy cannot view."""
+    functorch = torch._C._functorch
+    return functorch_active() or any(
+        getattr(functorch, check, lambda _: False)(tensor)
+        for check in ("is_batchedtensor", "is_legacy_batchedtensor")
+    )
+
+
+def forward_ad_active() -> bool:
+    """Whether a ``torch.autograd.forward_ad.dual_level`` is open (dual tensors may be about)."""
+    return getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0
 
 
 @contextlib.contextmanager

@@ -23,7 +23,8 @@ and, with D^S_k, D^T_k the sums of ∂L/∂S_j, ∂L/∂T_j over the pieces wher
 Why: on the CPU the torch version of this computation is ~50 small operations whose fixed
 costs dominate at the paper's sizes (E = 5,280, h = 128, m = 9); one kernel call each way
 replaces them (``results/bench_meta_step.md`` has the timings). Everything is computed in
-place on numpy views of the tensors; accumulations run in float64. This module imports numba;
+place on numpy views of the tensors, in the tensors' dtype except the backward's sums over
+prompts (∂L/∂S, ∂L/∂T and their prefix and suffix sums), which run in float64. This module imports numba;
 :mod:`pinnkan.nn.scalar_relu` imports it only when numba is installed, and compiles the
 kernels on first use (a few seconds per dtype, then cached on disk by numba).
 """
@@ -34,6 +35,8 @@ import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
+
+from .scalar_relu import batched, scalar_relu_blocks_reference
 
 
 @njit(cache=True)
@@ -142,9 +145,15 @@ def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
 def generate(prompts, scales, w, b, W2, c, outs):
     """``outs[l] (E_l, m)`` ← s_l (S_j z_e + T_j) for the prompts ``prompts[l] (E_l,)``.
 
-    Returns for the backward ``rows (E,)`` (int32), j(z_e) over all blocks in order, the keys'
-    sorting ``order (h,)`` and the slopes ``S (h + 1, m)``.
+    Returns whether it ran (False, with ``outs`` untouched, when a meta-learner parameter is
+    NaN or infinite: the pieces then do not represent the MLP, whose outputs are NaN where
+    0·∞ or a NaN meets them, so the caller runs the torch reference), and for the backward
+    ``rows (E,)`` (int32), j(z_e) over all blocks in order, the keys' sorting ``order (h,)``
+    and the slopes ``S (h + 1, m)``.
     """
+    finite = np.isfinite(w).all() and np.isfinite(b).all()
+    if not (finite and np.isfinite(W2).all() and np.isfinite(c).all()):
+        return False, np.empty(0, np.int32), np.empty(0, np.int64), np.empty((0, 0), w.dtype)
     keys = breakpoint_keys(w, b)
     order = np.argsort(keys, kind="mergesort")
     S, T = piece_tables(w, b, W2, c, order)
@@ -165,7 +174,7 @@ def generate(prompts, scales, w, b, W2, c, outs):
             for o in range(W2.shape[0]):
                 out[e, o] = factor * (S[j, o] * prompt[e] + T[j, o])
         first += prompt.shape[0]
-    return rows, order, S
+    return True, rows, order, S
 
 
 @njit(cache=True)
@@ -261,28 +270,32 @@ class ScalarReluBlocks(torch.autograd.Function):
     """``(W1 (h, 1), b (h,), W2 (m, h), c (m,), scales, *z_l (..., 1))`` -> ``s_l M(z_l) (..., m)``.
 
     One call per meta-learner for all its blocks (layers) of prompts, each output block times
-    its fixed factor ``scales[l]`` (floats, not differentiated). A backward that must itself be
-    differentiable (``create_graph``) runs the torch reference instead, so higher derivatives
-    stay exact.
+    its fixed factor ``scales[l]`` (floats, not differentiated). The torch reference runs
+    instead where the kernels would be wrong or cannot run: forward, for a NaN or infinite
+    meta-learner parameter; backward, for one that must itself be differentiable
+    (``create_graph``: higher derivatives stay exact) and for batched upstream gradients
+    (``is_grads_batched``, ``torch.func`` transforms around the backward).
     """
 
     @staticmethod
     def forward(ctx, W1, b, W2, c, scales, *prompts):
         m = W2.shape[0]
-        outs = [torch.empty(*z.shape[:-1], m, dtype=z.dtype) for z in prompts]
+        outs = [torch.empty(*z.shape[:-1], m, dtype=z.dtype, device="cpu") for z in prompts]
         flat_prompts = tuple(array(z).reshape(-1) for z in prompts)
         learner = (array(W1).reshape(-1), array(b), array(W2), array(c))
         factors = np.asarray(scales, np.float64)
         targets = tuple(out.numpy().reshape(-1, m) for out in outs)
-        rows, order, slopes = generate(flat_prompts, factors, *learner, targets)
+        ran, rows, order, slopes = generate(flat_prompts, factors, *learner, targets)
         pieces = [torch.from_numpy(a) for a in (rows, order, slopes)]  # counted as saved memory
         ctx.save_for_backward(W1, b, W2, c, *pieces, *prompts)
-        ctx.scales, ctx.arrays = scales, (flat_prompts, factors, learner)
+        ctx.scales, ctx.arrays, ctx.compiled = scales, (flat_prompts, factors, learner), ran
+        if not ran:  # a NaN or infinite parameter: the torch reference propagates it as the MLP
+            outs = scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c)
         return tuple(outs)
 
     @staticmethod
     def backward(ctx, *grads):
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or not ctx.compiled or any(map(batched, grads)):
             return reference_backward(ctx, grads)
         W1, b, W2, c, rows, order, slopes, *prompts = ctx.saved_tensors  # checks in-place changes
         flat_prompts, factors, (w, bias, W2_array, _) = ctx.arrays
@@ -298,8 +311,6 @@ class ScalarReluBlocks(torch.autograd.Function):
 
 def reference_backward(ctx, grads: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
     """The gradients through the torch reference, as a differentiable graph."""
-    from .scalar_relu import scalar_relu_blocks_reference
-
     W1, b, W2, c, _, _, _, *prompts = ctx.saved_tensors
     inputs = (W1, b, W2, c, *prompts)
     needed = ctx.needs_input_grad[:4] + ctx.needs_input_grad[5:]
