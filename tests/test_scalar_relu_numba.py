@@ -42,11 +42,22 @@ def blocks_of_prompts(dtype: torch.dtype, seed: int) -> list[torch.Tensor]:
     return [prompt.requires_grad_(True) for prompt in prompts]
 
 
-def value_and_gradients(meta, prompts, scales, evaluate, upstream_layout: str, seed: int):
-    values = evaluate(prompts, scales, meta.hidden, meta.output)
+def node_means(prompts, m: int, dtype: torch.dtype, seed: int) -> list[torch.Tensor]:
+    """One trainable ``(out, m)`` mean per block of prompts ``(out, in, 1)``."""
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(z.shape[0], m, generator=generator, dtype=dtype).requires_grad_(True)
+        for z in prompts
+    ]
+
+
+def value_and_gradients(
+    meta, prompts, scales, evaluate, upstream_layout: str, seed: int, means=None
+):
+    values = evaluate(prompts, scales, meta.hidden, meta.output, means)
     generator = torch.Generator().manual_seed(seed)
     upstream = [upstream_gradient(v, generator, upstream_layout) for v in values]
-    inputs = [*prompts, *meta.parameters()]
+    inputs = [*prompts, *(means or []), *meta.parameters()]
     grads = torch.autograd.grad(values, inputs, upstream)
     return [v.detach() for v in values] + list(grads)
 
@@ -63,28 +74,38 @@ def upstream_gradient(value: torch.Tensor, generator, layout: str) -> torch.Tens
     raise AssertionError(layout)
 
 
-def reference(prompts, scales, hidden, output):
+def reference(prompts, scales, hidden, output, means=None):
     W1, W2 = hidden.weight, output.weight
     b = hidden.bias if hidden.bias is not None else W1.new_zeros(W1.shape[0])
     c = output.bias if output.bias is not None else W2.new_zeros(W2.shape[0])
-    return scalar_relu.scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c)
+    return scalar_relu.scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c, means or ())
 
 
 def dense(meta):
-    def evaluate(prompts, scales, hidden, output):
-        return [meta.dense(z) * scale for z, scale in zip(prompts, scales, strict=True)]
+    """The definition: the dense MLP, then each node's edge mean replaced by its own mean."""
+
+    def evaluate(prompts, scales, hidden, output, means=None):
+        blocks = [meta.dense(z) * scale for z, scale in zip(prompts, scales, strict=True)]
+        if means is None:
+            return blocks
+        return [
+            w - w.sum(dim=1, keepdim=True) / w.shape[1] + a[:, None, :]
+            for w, a in zip(blocks, means, strict=True)
+        ]
 
     return evaluate
 
 
+@pytest.mark.parametrize("centred", [False, True], ids=["plain", "node-means"])
 @pytest.mark.parametrize("layout", ["contiguous", "out-fastest", "expanded"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize(
     ("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 2e-5)], ids=["f64", "f32"]
 )
-def test_kernels_equal_reference_and_dense_mlp(layout, bias, dtype, tolerance) -> None:
+def test_kernels_equal_reference_and_dense_mlp(layout, bias, dtype, tolerance, centred) -> None:
     meta = learner(32, 5, bias, seed=1, dtype=dtype)
     prompts, scales = blocks_of_prompts(dtype, seed=2), [0.5, 1.0, 0.25]
+    means = node_means(prompts, 5, dtype, seed=4) if centred else None
     calls = []
     forward = kernels.ScalarReluBlocks.forward
 
@@ -95,19 +116,25 @@ def test_kernels_equal_reference_and_dense_mlp(layout, bias, dtype, tolerance) -
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(kernels.ScalarReluBlocks, "forward", staticmethod(counted))
         compiled = value_and_gradients(
-            meta, prompts, scales, scalar_relu.scalar_relu_blocks, layout, seed=3
+            meta, prompts, scales, scalar_relu.scalar_relu_blocks, layout, seed=3, means=means
         )
     assert calls, "the kernels did not run"
-    expected = value_and_gradients(meta, prompts, scales, reference, layout, seed=3)
-    definition = value_and_gradients(meta, prompts, scales, dense(meta), layout, seed=3)
-    assert compiled[0].abs().max() > 0.1 and all(g.abs().max() > 0 for g in compiled[3:])
+    expected = value_and_gradients(meta, prompts, scales, reference, layout, 3, means)
+    definition = value_and_gradients(meta, prompts, scales, dense(meta), layout, 3, means)
+    assert compiled[0].abs().max() > 0.1
+    if centred and bias:  # c shifts every edge of a node alike: the node mean takes it all
+        assert compiled[-1].abs().max() < 1e3 * tolerance
+        compiled, expected, definition = compiled[:-1], expected[:-1], definition[:-1]
+    if not (centred and layout == "expanded"):  # else centring cancels a uniform gradient
+        assert all(g.abs().max() > 0 for g in compiled[3:])
     for computed, wanted, exact in zip(compiled, expected, definition, strict=True):
         assert computed.dtype == wanted.dtype and computed.shape == wanted.shape
         torch.testing.assert_close(computed, wanted, rtol=tolerance, atol=tolerance)
         torch.testing.assert_close(computed, exact, rtol=tolerance, atol=tolerance)
 
 
-def test_kernels_pass_gradcheck_and_gradgradcheck() -> None:
+@pytest.mark.parametrize("centred", [False, True], ids=["plain", "node-means"])
+def test_kernels_pass_gradcheck_and_gradgradcheck(centred: bool) -> None:
     """First derivatives by the kernels; second ones through the torch reference (create_graph)."""
     meta = learner(6, 3, True, seed=5, dtype=torch.float64, special=False)  # no kinks at w = 0
     generator = torch.Generator().manual_seed(6)  # prompts away from the kinks
@@ -120,7 +147,8 @@ def test_kernels_pass_gradcheck_and_gradgradcheck() -> None:
     def function(W1, b, W2, c, *z):
         return kernels.ScalarReluBlocks.apply(W1, b, W2, c, (0.5, 0.25), *z)
 
-    inputs = (*parameters, *(z.detach().clone().requires_grad_(True) for z in prompts))
+    means = node_means(prompts, 3, torch.float64, seed=7) if centred else []
+    inputs = (*parameters, *(z.detach().clone().requires_grad_(True) for z in [*prompts, *means]))
     assert gradcheck(function, inputs)
     assert gradgradcheck(function, inputs)
 
@@ -200,9 +228,17 @@ def test_torch_func_and_the_switch_use_the_reference(monkeypatch) -> None:
     assert scalar_relu.numba_kernels() is kernels
 
 
-def test_metakan_training_step_is_the_same_with_and_without_kernels(monkeypatch) -> None:
+@pytest.mark.parametrize("node_mean", [False, True])
+def test_metakan_training_step_is_the_same_with_and_without_kernels(
+    monkeypatch, node_mean: bool
+) -> None:
     """Forward-engine Laplacian loss gradients of a constrained MetaKAN, float64, d = 5."""
-    model = BallHardConstraint(build_model("metakan", [5, 6, 4, 1], grid=4, k=3)).double()
+    net = build_model("metakan", [5, 6, 4, 1], grid=4, k=3, node_mean=node_mean)
+    model = BallHardConstraint(net).double()
+    if node_mean:
+        with torch.no_grad():
+            for mean in net.coefficients.node_means:
+                mean.normal_(generator=torch.Generator().manual_seed(12))
     x = torch.rand(16, 5, generator=torch.Generator().manual_seed(11), dtype=torch.float64) - 0.5
 
     def gradients() -> list[torch.Tensor]:
@@ -214,9 +250,13 @@ def test_metakan_training_step_is_the_same_with_and_without_kernels(monkeypatch)
     compiled = gradients()
     monkeypatch.setenv("PINNKAN_NUMBA", "0")
     expected = gradients()
-    assert len(compiled) == len(expected) and all(g.abs().max() > 0 for g in compiled)
-    for computed, wanted in zip(compiled, expected, strict=True):
-        torch.testing.assert_close(computed, wanted, rtol=1e-10, atol=1e-12)
+    assert len(compiled) == len(expected)
+    named = [name for name, _ in model.named_parameters()]
+    scale = max(1.0, *(g.abs().max().item() for g in expected))  # for entries that cancel
+    for name, computed, wanted in zip(named, compiled, expected, strict=True):
+        if not (node_mean and name.endswith("output.bias")):  # node means take c's part
+            assert computed.abs().max() > 0, name
+        torch.testing.assert_close(computed, wanted, rtol=1e-10, atol=1e-14 * scale)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=str)
@@ -314,3 +354,15 @@ def test_kernels_ignore_the_default_device() -> None:
         torch.set_default_device(None)
     assert values[0].device.type == "cpu"
     torch.testing.assert_close(values[0], expected, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("shape", "count", "match"),
+    [((4, 5), 3, "got 2 node-mean tensors for 3 prompt blocks"), ((4, 6), 2, r"\(4, 6\)")],
+)
+def test_node_means_that_do_not_fit_the_prompts_are_an_error(shape, count, match) -> None:
+    meta = learner(8, 5, True, seed=23, dtype=torch.float64)
+    prompts = blocks_of_prompts(torch.float64, seed=24)[:count]
+    means = [torch.zeros(shape, dtype=torch.float64)] * 2
+    with pytest.raises(ValueError, match=match):
+        scalar_relu.scalar_relu_blocks(prompts, [1.0] * count, meta.hidden, meta.output, means)

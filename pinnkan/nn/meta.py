@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from .activations import META_ACTIVATIONS, check_activation
 from .kan import KANLayer
 from .mlp import linear
-from .scalar_relu import scalar_relu_blocks, scalar_relu_mlp, scaled
+from .scalar_relu import node_centered, scalar_relu_blocks, scalar_relu_mlp, scaled
 
 
 class MetaLearner(nn.Module):
@@ -98,20 +98,24 @@ class MetaLearner(nn.Module):
             return self.dense(z)
         return scalar_relu_mlp(z, self.hidden, self.output)
 
-    def blocks(self, prompts: list[Tensor], scales: list[float]) -> list[Tensor]:
-        """``[M(z_l)·s_l]`` for blocks of prompts ``z_l (..., p)`` -> ``(..., out_dim)`` each.
+    def blocks(
+        self, prompts: list[Tensor], scales: list[float], means: list[Tensor] | None = None
+    ) -> list[Tensor]:
+        """``[M(z_l)·s_l]`` for blocks of prompts ``z_l (..., p)`` -> ``(..., out_dim)`` each,
+        :func:`node_centered` on ``means[l] (out_l, out_dim)`` where given (``z_l (out_l, in_l, p)``).
 
         One call for all of a cluster's layers (for a piecewise-linear M, one kernel call on the
-        CPU: :func:`scalar_relu_blocks`).
+        CPU, node centring included: :func:`scalar_relu_blocks`).
         """
         if self.piecewise_linear:
-            return scalar_relu_blocks(prompts, scales, self.hidden, self.output)
+            return scalar_relu_blocks(prompts, scales, self.hidden, self.output, means)
         flat = self.dense(torch.cat([z.reshape(-1, z.shape[-1]) for z in prompts]))
         pieces = flat.split([z[..., 0].numel() for z in prompts])
-        return [
+        blocks = [
             scaled(piece.view(*z.shape[:-1], -1), scale)
             for piece, z, scale in zip(pieces, prompts, scales, strict=True)
         ]
+        return node_centered(blocks, means) if means else blocks
 
 
 META_INITS = ("paper", "centered")
@@ -205,12 +209,8 @@ class MetaCoefficients(nn.Module):
         coefficients: list[Tensor] = [None] * len(self.prompts)  # type: ignore[list-item]
         for meta, members in zip(self.meta_learners, self.members, strict=True):
             prompts = [self.prompts[index] for index in members]
-            blocks = meta.blocks(prompts, [self.scales[index] for index in members])
+            means = None if self.node_means is None else [self.node_means[i] for i in members]
+            blocks = meta.blocks(prompts, [self.scales[index] for index in members], means)
             for index, block in zip(members, blocks, strict=True):
                 coefficients[index] = block
-        if self.node_means is not None:
-            coefficients = [
-                w - w.mean(dim=1, keepdim=True) + mean.unsqueeze(1)
-                for w, mean in zip(coefficients, self.node_means, strict=True)
-            ]
         return coefficients

@@ -77,11 +77,19 @@ def piece_tables(w: Tensor, b: Tensor, W2: Tensor, c: Tensor) -> tuple[Tensor, T
 
 
 def scalar_relu_blocks_reference(
-    prompts: list[Tensor], scales: Sequence[float], W1: Tensor, b: Tensor, W2: Tensor, c: Tensor
+    prompts: list[Tensor],
+    scales: Sequence[float],
+    W1: Tensor,
+    b: Tensor,
+    W2: Tensor,
+    c: Tensor,
+    means: Sequence[Tensor] = (),
 ) -> list[Tensor]:
     """``[s_l (W_2 relu(w z + b) + c) for z in prompts[l]]`` in torch operations.
 
-    ``prompts[l] (..., 1)`` -> ``(..., m)``; ``W1 (h, 1)``, ``b (h,)``, ``W2 (m, h)``, ``c (m,)``.
+    ``prompts[l] (..., 1)`` -> ``(..., m)``; ``W1 (h, 1)``, ``b (h,)``, ``W2 (m, h)``, ``c (m,)``;
+    with node means ``means[l] (out_l, m)`` (prompts ``(out_l, in_l, 1)``), see
+    :func:`node_centered`.
     """
     keys, slopes, intercepts = piece_tables(W1[:, 0], b, W2, c)
     z = torch.cat([prompt.reshape(-1) for prompt in prompts])
@@ -90,9 +98,21 @@ def scalar_relu_blocks_reference(
         intercepts.index_select(0, rows), slopes.index_select(0, rows), z[:, None]
     )
     blocks = value.split([prompt.numel() for prompt in prompts])
-    return [
+    blocks = [
         scaled(block.view(*prompt.shape[:-1], -1), scale)
         for block, prompt, scale in zip(blocks, prompts, scales, strict=True)
+    ]
+    return node_centered(blocks, means) if means else blocks
+
+
+def node_centered(blocks: list[Tensor], means: Sequence[Tensor]) -> list[Tensor]:
+    """``w_ji − mean_i' w_ji' + a_j`` per block: ``blocks[l] (out, in, m)``, ``means[l] (out, m)``.
+
+    Each node j's mean coefficient over its incoming edges is replaced by its own ``a_j``.
+    """
+    return [
+        w - w.mean(dim=1, keepdim=True) + mean.unsqueeze(1)
+        for w, mean in zip(blocks, means, strict=True)
     ]
 
 
@@ -102,24 +122,46 @@ def scaled(value: Tensor, scale: float) -> Tensor:
 
 
 def scalar_relu_blocks(
-    prompts: list[Tensor], scales: Sequence[float], hidden: nn.Linear, output: nn.Linear
+    prompts: list[Tensor],
+    scales: Sequence[float],
+    hidden: nn.Linear,
+    output: nn.Linear,
+    means: Sequence[Tensor] | None = None,
 ) -> list[Tensor]:
     """``s_l (W_2 relu(w z + b) + c)`` for each block of scalar prompts ``prompts[l] (..., 1)``.
 
     Returns ``(..., m)`` per block. ``hidden`` is ``Linear(1, h)`` (w, b), ``output`` is
     ``Linear(h, m)`` (W_2, c), missing biases count as zero; ``scales[l]`` is a fixed factor (not
-    differentiated). On the CPU, in float32 or float64, the compiled kernels of
-    :mod:`pinnkan.nn.scalar_relu_numba` run where numba is installed (``PINNKAN_NUMBA=0`` turns
-    them off); elsewhere, and under ``torch.func`` transforms, ``torch.compile`` or forward-mode
-    AD (``torch.autograd.forward_ad``), the torch operations. Both give the same values and derivatives to round-off.
+    differentiated). With node means ``means[l] (out_l, m)`` the prompts are ``(out_l, in_l, 1)``
+    and each block is then :func:`node_centered`. On the CPU, in float32 or float64, the compiled
+    kernels of :mod:`pinnkan.nn.scalar_relu_numba` run where numba is installed
+    (``PINNKAN_NUMBA=0`` turns them off); elsewhere, and under ``torch.func`` transforms,
+    ``torch.compile`` or forward-mode AD (``torch.autograd.forward_ad``), the torch operations.
+    Both give the same values and derivatives to round-off.
     """
     W1, W2 = hidden.weight, output.weight
     b = hidden.bias if hidden.bias is not None else W1.new_zeros(W1.shape[0])
     c = output.bias if output.bias is not None else W2.new_zeros(W2.shape[0])
+    means = list(means) if means is not None else []
+    check_node_means(prompts, means, W2.shape[0])
     kernels = numba_kernels()
-    if kernels is not None and kernel_applies([*prompts, W1, b, W2, c]):
-        return list(kernels.ScalarReluBlocks.apply(W1, b, W2, c, tuple(scales), *prompts))
-    return scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c)
+    if kernels is not None and kernel_applies([*prompts, *means, W1, b, W2, c]):
+        return list(kernels.ScalarReluBlocks.apply(W1, b, W2, c, tuple(scales), *prompts, *means))
+    return scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c, means)
+
+
+def check_node_means(prompts: list[Tensor], means: list[Tensor], m: int) -> None:
+    """Node means, where given, are one ``(out_l, m)`` per block of prompts ``(out_l, in_l, 1)``."""
+    if not means:
+        return
+    if len(means) != len(prompts):
+        raise ValueError(f"got {len(means)} node-mean tensors for {len(prompts)} prompt blocks")
+    for prompt, mean in zip(prompts, means, strict=True):
+        if prompt.dim() != 3 or tuple(mean.shape) != (prompt.shape[0], m):
+            raise ValueError(
+                f"node means of shape {tuple(mean.shape)} do not fit prompts of shape "
+                f"{tuple(prompt.shape)}: they must be (out, {m}) for prompts (out, in, 1)"
+            )
 
 
 def scalar_relu_mlp(z: Tensor, hidden: nn.Linear, output: nn.Linear) -> Tensor:

@@ -142,8 +142,10 @@ def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def generate(prompts, scales, w, b, W2, c, outs):
-    """``outs[l] (E_l, m)`` ← s_l (S_j z_e + T_j) for the prompts ``prompts[l] (E_l,)``.
+def generate(prompts, scales, w, b, W2, c, means, centered, outs):
+    """``outs[l] (E_l, m)`` ← s_l (S_j z_e + T_j) for the prompts ``prompts[l] (E_l,)``; if
+    ``centered``, then each node's mean over its edges replaced by ``means[l] (out_l, m)``
+    (:func:`center_nodes`; E_l = out_l·in_l, edge e = a·in_l + i).
 
     Returns whether it ran (False, with ``outs`` untouched, when a meta-learner parameter is
     NaN or infinite: the pieces then do not represent the MLP, whose outputs are NaN where
@@ -173,14 +175,33 @@ def generate(prompts, scales, w, b, W2, c, outs):
             rows[first + e] = j
             for o in range(W2.shape[0]):
                 out[e, o] = factor * (S[j, o] * prompt[e] + T[j, o])
+        if centered:
+            center_nodes(out, means[block])
         first += prompt.shape[0]
     return True, rows, order, S
 
 
 @njit(cache=True)
-def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2):
+def center_nodes(out, mean) -> None:
+    """``out (nodes·in, m)`` ← w_ai − mean_i' w_ai' + mean_a, node a's edges a·in … a·in + in − 1."""
+    nodes, m = mean.shape
+    inp = out.shape[0] // nodes
+    for a in range(nodes):
+        for o in range(m):
+            total = 0.0
+            for i in range(inp):
+                total += out[a * inp + i, o]
+            shift = mean[a, o] - total / inp
+            for i in range(inp):
+                out[a * inp + i, o] += shift
+
+
+@njit(cache=True)
+def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2, centered, dmeans):
     """All gradients from ``grads[l] = ∂L/∂outs[l]``, each as an ``(in, m, out)`` array:
-    returns ``dz (E,)``, ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``.
+    returns ``dz (E,)``, ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``; if ``centered``, also
+    writes the node means' ``dmeans[l] (out, m)`` = Σ_i G_ai, and the generated coefficients
+    get the centred ``G_ai − mean_i' G_ai'`` (the projection's adjoint).
 
     The loop runs over in, then out, then m: the engine's backward leaves ∂L/∂outs with out
     varying fastest, so each input's ``(m, out)`` slab is one run of memory.
@@ -195,13 +216,14 @@ def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2):
     for block in range(len(grads)):
         G, z, scale = grads[block], prompts[block], scales[block]
         inp, _, out = G.shape
+        shift = node_gradients(G, dmeans[block]) if centered else np.zeros((m, out))
         for i in range(inp):
             for a in range(out):
                 e = a * inp + i
                 j = rows[start + e]
                 inner = 0.0
                 for o in range(m):
-                    g = scale * G[i, o, a]
+                    g = scale * (G[i, o, a] - shift[o, a])
                     inner += g * S[j, o]
                     dS[j, o] += g * z[e]
                     dT[j, o] += g
@@ -209,6 +231,22 @@ def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2):
         start += z.shape[0]
     table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc)
     return dz, dw, db, dW2, dc
+
+
+@njit(cache=True)
+def node_gradients(G, dmean):
+    """``dmean (out, m)`` ← Σ_i G[i, :, a]ᵀ for ``G (in, m, out)``; returns the mean over i
+    ``(m, out)``, float64."""
+    inp, m, out = G.shape
+    total = np.zeros((m, out), np.float64)
+    for i in range(inp):
+        for o in range(m):
+            for a in range(out):
+                total[o, a] += G[i, o, a]
+    for a in range(out):
+        for o in range(m):
+            dmean[a, o] = total[o, a]
+    return total / inp
 
 
 @njit(cache=True)
@@ -267,7 +305,9 @@ def input_major(G: Tensor) -> np.ndarray:
 
 
 class ScalarReluBlocks(torch.autograd.Function):
-    """``(W1 (h, 1), b (h,), W2 (m, h), c (m,), scales, *z_l (..., 1))`` -> ``s_l M(z_l) (..., m)``.
+    """``(W1 (h, 1), b (h,), W2 (m, h), c (m,), scales, *z_l (..., 1)[, *a_l (out_l, m)])`` ->
+    ``s_l M(z_l) (..., m)``, node-centred on the means a_l where they are given (then
+    ``z_l (out_l, in_l, 1)``, see :func:`pinnkan.nn.scalar_relu.node_centered`).
 
     One call per meta-learner for all its blocks (layers) of prompts, each output block times
     its fixed factor ``scales[l]`` (floats, not differentiated). The torch reference runs
@@ -278,45 +318,60 @@ class ScalarReluBlocks(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, W1, b, W2, c, scales, *prompts):
+    def forward(ctx, W1, b, W2, c, scales, *tensors):
+        prompts, means = tensors[: len(scales)], tensors[len(scales) :]
         m = W2.shape[0]
         outs = [torch.empty(*z.shape[:-1], m, dtype=z.dtype, device="cpu") for z in prompts]
         flat_prompts = tuple(array(z).reshape(-1) for z in prompts)
         learner = (array(W1).reshape(-1), array(b), array(W2), array(c))
         factors = np.asarray(scales, np.float64)
         targets = tuple(out.numpy().reshape(-1, m) for out in outs)
-        ran, rows, order, slopes = generate(flat_prompts, factors, *learner, targets)
+        nodes = tuple(map(array, means)) or empty_means(len(prompts), m, learner[2].dtype)
+        ran, rows, order, slopes = generate(
+            flat_prompts, factors, *learner, nodes, bool(means), targets
+        )
         pieces = [torch.from_numpy(a) for a in (rows, order, slopes)]  # counted as saved memory
-        ctx.save_for_backward(W1, b, W2, c, *pieces, *prompts)
+        ctx.save_for_backward(W1, b, W2, c, *pieces, *tensors)
         ctx.scales, ctx.arrays, ctx.compiled = scales, (flat_prompts, factors, learner), ran
         if not ran:  # a NaN or infinite parameter: the torch reference propagates it as the MLP
-            outs = scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c)
+            outs = scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c, means)
         return tuple(outs)
 
     @staticmethod
     def backward(ctx, *grads):
         if torch.is_grad_enabled() or not ctx.compiled or any(map(batched, grads)):
             return reference_backward(ctx, grads)
-        W1, b, W2, c, rows, order, slopes, *prompts = ctx.saved_tensors  # checks in-place changes
+        W1, b, W2, c, rows, order, slopes, *tensors = ctx.saved_tensors  # checks in-place changes
+        prompts, means = tensors[: len(ctx.scales)], tensors[len(ctx.scales) :]
         flat_prompts, factors, (w, bias, W2_array, _) = ctx.arrays
+        dmeans = [torch.empty_like(mean, device="cpu") for mean in means]
+        m = W2_array.shape[0]
+        targets = tuple(dm.numpy() for dm in dmeans) or empty_means(len(prompts), m, w.dtype)
         dz, dW1, db, dW2, dc = generate_backward(
             tuple(input_major(G) for G in grads), flat_prompts, factors,
             rows.numpy(), order.numpy(), slopes.numpy(), w, bias, W2_array,
+            bool(means), targets,
         )  # fmt: skip
         dprompts = torch.from_numpy(dz).split([z.shape[0] for z in flat_prompts])
         shaped = [dp.view(z.shape) for dp, z in zip(dprompts, prompts, strict=True)]
         dW1, db, dW2, dc = (torch.from_numpy(g) for g in (dW1, db, dW2, dc))
-        return dW1.view(W1.shape), db, dW2, dc, None, *shaped
+        return dW1.view(W1.shape), db, dW2, dc, None, *shaped, *dmeans
+
+
+def empty_means(blocks: int, m: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """Stand-ins ``(0, m)`` for the node means of blocks without them (one compiled signature)."""
+    return tuple(np.empty((0, m), dtype) for _ in range(blocks))
 
 
 def reference_backward(ctx, grads: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
     """The gradients through the torch reference, as a differentiable graph."""
-    W1, b, W2, c, _, _, _, *prompts = ctx.saved_tensors
-    inputs = (W1, b, W2, c, *prompts)
+    W1, b, W2, c, _, _, _, *tensors = ctx.saved_tensors
+    prompts, means = tensors[: len(ctx.scales)], tensors[len(ctx.scales) :]
+    inputs = (W1, b, W2, c, *tensors)
     needed = ctx.needs_input_grad[:4] + ctx.needs_input_grad[5:]
     wanted = [tensor for tensor, need in zip(inputs, needed, strict=True) if need]
     with torch.enable_grad():
-        values = scalar_relu_blocks_reference(prompts, ctx.scales, W1, b, W2, c)
+        values = scalar_relu_blocks_reference(prompts, ctx.scales, W1, b, W2, c, means)
         found = iter(
             torch.autograd.grad(values, wanted, grads, create_graph=True, allow_unused=True)
         )
