@@ -102,7 +102,8 @@ class MetaLearner(nn.Module):
         self, prompts: list[Tensor], scales: list[float], means: list[Tensor] | None = None
     ) -> list[Tensor]:
         """``[M(z_l)·s_l]`` for blocks of prompts ``z_l (..., p)`` -> ``(..., out_dim)`` each,
-        :func:`node_centered` on ``means[l] (out_l, out_dim)`` where given (``z_l (out_l, in_l, p)``).
+        :func:`node_centered` on ``means[l] (out_l, out_dim)`` where given (then ``z_l`` is
+        ``(out_l, in_l, p)``).
 
         One call for all of a cluster's layers (for a piecewise-linear M, one kernel call on the
         CPU, node centring included: :func:`scalar_relu_blocks`).

@@ -24,9 +24,10 @@ Why: on the CPU the torch version of this computation is ~50 small operations wh
 costs dominate at the paper's sizes (E = 5,280, h = 128, m = 9); one kernel call each way
 replaces them (``results/bench_meta_step.md`` has the timings). Everything is computed in
 place on numpy views of the tensors, in the tensors' dtype except the backward's sums over
-prompts (∂L/∂S, ∂L/∂T and their prefix and suffix sums), which run in float64. This module imports numba;
-:mod:`pinnkan.nn.scalar_relu` imports it only when numba is installed, and compiles the
-kernels on first use (a few seconds per dtype, then cached on disk by numba).
+prompts (∂L/∂S, ∂L/∂T, their prefix and suffix sums, the node-mean sums), which run in
+float64. This module imports numba; :mod:`pinnkan.nn.scalar_relu` imports it only when numba
+is installed, and compiles the kernels on first use (a few seconds per dtype, then cached on
+disk by numba).
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def generate(prompts, scales, w, b, W2, c, means, centered, outs):
 
 @njit(cache=True)
 def center_nodes(out, mean) -> None:
-    """``out (nodes·in, m)`` ← w_ai − mean_i' w_ai' + mean_a, node a's edges a·in … a·in + in − 1."""
+    """``out (nodes·in, m)`` ← w_ai − mean_i' w_ai' + mean_a (node a's edges: a·in + i)."""
     nodes, m = mean.shape
     inp = out.shape[0] // nodes
     for a in range(nodes):
