@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# All the GPU checks of a session that is lent a GPU machine, in one call (a few minutes):
+#
+#   bash benchmarks/device_checks.sh          # files under $OUT (default: device_out/)
+#
+# 1. environment: GPU, torch, numba;
+# 2. tests on the GPU: tests/test_cuda.py (engines, estimators, MetaKAN generation, solve/resume,
+#    fit and bench against the CPU) and the CUDA tests elsewhere in tests/;
+# 3. timings for results/: `pinnkan bench laplacian` on CUDA (bench_laplacian_cuda.csv, the same
+#    cases as results/bench_laplacian.csv) and benchmarks/meta_step.py (MetaKAN vs KAN step).
+#
+# Uses the machine's own python3 and torch (PYTHON=... for another), installs pinnkan from this
+# checkout without dependencies and without the network (deepxde is needed only by the DeepXDE
+# interop, whose tests are not run here). Each part has its own time limit and the script goes on
+# after a failure; its exit status is non-zero if any part failed. Locally, without a GPU:
+#   PYTHON=.venv/bin/python DEVICE=cpu DIMS=5 POINTS=10 REPEATS=3 OUT=/tmp/checks \
+#       bash benchmarks/device_checks.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}
+OUT=${OUT:-device_out}
+DIMS=${DIMS:-20,100,1000} POINTS=${POINTS:-100,2000} REPEATS=${REPEATS:-200}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PINNKAN_TEST_DEVICE="$DEVICE"
+failed=()
+
+part() {  # part NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name ($(date -u +%H:%M:%S), limit ${limit}s): $*"
+    timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+    local code=${PIPESTATUS[0]}
+    [ "$code" -eq 0 ] || { echo "== $name FAILED (exit $code)"; failed+=("$name"); }
+}
+
+part environment 60 bash -c "nvidia-smi -L 2>/dev/null; $PY -c 'import torch, numba, sys
+print(sys.version.split()[0], \"torch\", torch.__version__, \"numba\", numba.__version__)
+print(\"cuda\", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else \"\")'"
+part install 120 "$PY" -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
+part tests 240 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+    tests/test_backbones.py tests/test_geometry.py -k "cuda or device or test_cuda"
+part meta_step 120 "$PY" benchmarks/meta_step.py --device "$DEVICE" --dim 100 --points 100 \
+    --repeats "$REPEATS"
+part bench_laplacian 300 "$PY" -m pinnkan bench laplacian --device "$DEVICE" \
+    --dim "$DIMS" --model kan,metakan,mlp --points "$POINTS" --max-seconds 10 \
+    --out "$OUT/bench_laplacian_$DEVICE.csv"
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "== failed: ${failed[*]}"
+    exit 1
+fi
+echo "== all parts passed; files in $OUT"
