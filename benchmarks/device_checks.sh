@@ -22,7 +22,7 @@ DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-device_out}
 DIMS=${DIMS:-20,100,1000} POINTS=${POINTS:-100,2000} REPEATS=${REPEATS:-200}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PINNKAN_TEST_DEVICE="$DEVICE"
+export PYTHONUNBUFFERED=1
 failed=()
 
 part() {  # part NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log

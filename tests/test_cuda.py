@@ -1,9 +1,8 @@
 """The CUDA path against the CPU: engines, estimators, MetaKAN generation, solve/resume, fit, bench.
 
-Skipped without a GPU. ``PINNKAN_TEST_DEVICE`` names the device under test (default "cuda");
-``PINNKAN_TEST_DEVICE=cpu pytest tests/test_cuda.py`` runs the same checks CPU against CPU, which
-checks the tests themselves on a machine without a GPU. On a GPU machine
-``benchmarks/device_checks.sh`` runs this file first.
+Each test runs on the CPU (which keeps the tests themselves checked on machines without a GPU)
+and, where there is one, on CUDA (skipped otherwise); ``benchmarks/device_checks.sh`` runs this
+file on a GPU machine.
 
 Every result on the device is compared with the same computation on the CPU in float64: values to
 1e-10, gradients to relative 1e-8 (different reduction orders on the GPU), CLI runs to the
@@ -13,7 +12,6 @@ accuracy of float32 training over a few steps.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +27,14 @@ from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.scalar_relu import torch_reference
 from pinnkan.results import read_run
 
-DEVICE = os.environ.get("PINNKAN_TEST_DEVICE", "cuda")
+NO_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-pytestmark = pytest.mark.skipif(
-    DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="no CUDA device"
-)
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=NO_GPU)])
+def device(request) -> str:
+    """The device under test."""
+    return request.param
+
 
 DIM = 5
 WIDTH = [DIM, 4, 3, 1]
@@ -43,11 +44,11 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def model_pair(name: str, **options) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The same float64 hard-constrained model on the CPU and on the device."""
+def model_pair(name: str, device: str, **options) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The same float64 hard-constrained model on the CPU and on ``device``."""
     cpu = BallHardConstraint(build_model(name, WIDTH, generator=generator(1), **options)).double()
     on_device = BallHardConstraint(build_model(name, WIDTH, generator=generator(1), **options))
-    return cpu, on_device.double().to(DEVICE)
+    return cpu, on_device.double().to(device)
 
 
 def points() -> torch.Tensor:
@@ -73,30 +74,32 @@ def assert_all_close(device_values: list, cpu_values: list) -> None:
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_forward_engine_on_the_device_equals_cpu_autograd(name: str) -> None:
+def test_forward_engine_on_the_device_equals_cpu_autograd(name: str, device: str) -> None:
     """Δu and the parameter gradients of a residual loss: "forward" on the device against the
     reference (one double backward per coordinate) on the CPU."""
-    cpu, on_device = model_pair(name)
+    cpu, on_device = model_pair(name, device)
     x = points()
     expected = residual_gradients(cpu, x, "autograd")
-    assert_all_close(residual_gradients(on_device, x.to(DEVICE), "forward"), expected)
+    assert_all_close(residual_gradients(on_device, x.to(device), "forward"), expected)
 
 
 @pytest.mark.parametrize("method", ["sdgd", "hutchinson"])
-def test_estimators_draw_the_same_on_the_device(method: str) -> None:
+def test_estimators_draw_the_same_on_the_device(method: str, device: str) -> None:
     """A CPU generator seeds the estimators' draws wherever the points are: equal estimates."""
-    cpu, on_device = model_pair("kan")
+    cpu, on_device = model_pair("kan", device)
     x = points()
     expected = residual_gradients(cpu, x, method, samples=3, generator=generator(7))
-    drawn = residual_gradients(on_device, x.to(DEVICE), method, samples=3, generator=generator(7))
+    drawn = residual_gradients(on_device, x.to(device), method, samples=3, generator=generator(7))
     assert_all_close(drawn, expected)
 
 
 @pytest.mark.parametrize("options", [{}, {"node_mean": True, "clusters": 2}])
-def test_metakan_generation_on_the_device_equals_the_cpu_kernels(options: dict) -> None:
+def test_metakan_generation_on_the_device_equals_the_cpu_kernels(
+    options: dict, device: str
+) -> None:
     """On the device the torch reference generates the coefficients; on the CPU the compiled
     kernels (where numba is installed): same coefficients and prompt/meta-learner gradients."""
-    cpu, on_device = model_pair("metakan", meta_hidden=16, **options)
+    cpu, on_device = model_pair("metakan", device, meta_hidden=16, **options)
     with torch.no_grad():  # non-zero node means, so that the centring matters
         for model in (cpu, on_device):
             for mean in model.net.coefficients.node_means or []:
@@ -118,32 +121,32 @@ def test_metakan_generation_on_the_device_equals_the_cpu_kernels(options: dict) 
             torch.testing.assert_close(value, value0, rtol=1e-9, atol=1e-12)
 
 
+@NO_GPU
 def test_auto_picks_the_gpu() -> None:
-    if not DEVICE.startswith("cuda"):
-        pytest.skip("the device under test is not a GPU")
     assert resolve_device("auto").type == "cuda"
 
 
 # --- the command line on the device -----------------------------------------------------------
 
-TINY = ["--dim", "3", "--width", "3,8,1", "--test-points", "200", "--quiet", "--device", DEVICE]
+TINY = ["--dim", "3", "--width", "3,8,1", "--test-points", "200", "--quiet"]
 
 
-def solve(out: Path, model: str, *extra: str) -> None:
-    argv = ["solve", "--problem", "poisson", "--model", model, *TINY, "--out", str(out), *extra]
+def solve(out: Path, model: str, device: str, *extra: str) -> None:
+    argv = ["solve", "--problem", "poisson", "--model", model, *TINY, "--device", device]
+    argv += ["--out", str(out), *extra]
     assert cli.main([*argv, "--lr", "1e-2", "--schedule", "constant", "--eval-every", "5"]) == 0
 
 
 @pytest.mark.parametrize("model", ["kan", "metakan", "mlp"])
-def test_solve_and_resume_on_the_device(tmp_path: Path, model: str) -> None:
+def test_solve_and_resume_on_the_device(tmp_path: Path, model: str, device: str) -> None:
     """10 steps on the device; 5 steps then ``resume --steps 10`` on the device: the same run
     (to float32 round-off: GPU reductions need not be bitwise reproducible)."""
-    solve(tmp_path / "straight.h5", model, "--steps", "10")
-    solve(tmp_path / "split.h5", model, "--steps", "5")
+    solve(tmp_path / "straight.h5", model, device, "--steps", "10")
+    solve(tmp_path / "split.h5", model, device, "--steps", "5")
     assert cli.main(["resume", str(tmp_path / "split.h5"), "--steps", "10", "--quiet"]) == 0
     straight, split = read_run(tmp_path / "straight.h5"), read_run(tmp_path / "split.h5")
     for run in (straight, split):
-        assert run.status == "completed" and run.config["device"] == DEVICE
+        assert run.status == "completed" and run.config["device"] == device
         assert 0 < run.metrics["rel_l2"] < 2
     np.testing.assert_allclose(split.history["loss"], straight.history["loss"], rtol=1e-4)
     assert split.metrics["rel_l2"] == pytest.approx(straight.metrics["rel_l2"], rel=1e-4)
@@ -152,19 +155,19 @@ def test_solve_and_resume_on_the_device(tmp_path: Path, model: str) -> None:
         torch.testing.assert_close(split.model_state[key], tensor, rtol=1e-4, atol=1e-6)
 
 
-def test_fit_on_the_device(tmp_path: Path) -> None:
+def test_fit_on_the_device(tmp_path: Path, device: str) -> None:
     out = tmp_path / "fit.h5"
-    argv = ["fit", "--problem", "feynman:I.12.5", "--steps", "4", "--device", DEVICE]
+    argv = ["fit", "--problem", "feynman:I.12.5", "--steps", "4", "--device", device]
     assert cli.main([*argv, "--out", str(out), "--quiet"]) == 0
     run = read_run(out)
-    assert run.status == "completed" and run.config["device"] == DEVICE
+    assert run.status == "completed" and run.config["device"] == device
     assert np.isfinite(run.metrics["rmse"])
 
 
-def test_bench_laplacian_on_the_device(tmp_path: Path) -> None:
+def test_bench_laplacian_on_the_device(tmp_path: Path, device: str) -> None:
     out = tmp_path / "bench.csv"
     argv = ["bench", "laplacian", "--dim", "5", "--model", "kan,metakan,mlp", "--points", "8"]
-    assert cli.main([*argv, "--repeats", "1", "--device", DEVICE, "--out", str(out)]) == 0
+    assert cli.main([*argv, "--repeats", "1", "--device", device, "--out", str(out)]) == 0
     lines = [line for line in out.read_text().splitlines() if not line.startswith("#")]
     rows = list(csv.DictReader(lines))
     assert {row["model"] for row in rows} == {"kan", "metakan", "mlp"}
