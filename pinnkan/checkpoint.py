@@ -62,10 +62,15 @@ def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> d
 def restore_rng_state(
     state: dict[str, Any], generators: dict[str, torch.Generator] | None = None
 ) -> None:
-    """Inverse of :func:`capture_rng_state`; each named generator must be in ``state``."""
+    """Inverse of :func:`capture_rng_state`; each named generator must be in ``state``.
+
+    CUDA states are restored on the GPUs that this machine shares with the one that saved them
+    (a run may resume on fewer GPUs or on the CPU).
+    """
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state["cuda"] and torch.cuda.is_available():  # the GPUs both machines have
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
     numpy_state = {**state["numpy"], "state": dict(state["numpy"]["state"])}
     numpy_state["state"]["key"] = numpy_state["state"]["key"].numpy().astype(np.uint32)
     np.random.set_state(numpy_state)

@@ -199,7 +199,9 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
         default="pinnkan",
         help="trainer: pinnkan's own (default) or DeepXDE's Model (the baseline to compare with)",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
     add_threads_argument(parser)
     parser.add_argument("--out", help="run file path (default: results/runs/<name>.h5)")
@@ -211,6 +213,9 @@ def add_resume_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("resume", help="continue a run from its checkpoint")
     parser.add_argument("run", help="path of a .h5 run file written by `pinnkan solve`")
     parser.add_argument("--steps", type=int, help="new total number of steps (default: the run's)")
+    parser.add_argument(
+        "--device", help="auto, cpu, cuda or cuda:N (default: the device the run used)"
+    )
     add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=commands.resume)

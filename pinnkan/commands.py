@@ -149,7 +149,7 @@ def resume(args: argparse.Namespace) -> int:
     if not args.quiet:
         total = steps or read_run(args.run, load_model=False).config["train"]["steps"]
         progress = Progress(total)
-    return finish(resume_pde(args.run, steps, progress), args.run)
+    return finish(resume_pde(args.run, steps, progress, args.device), args.run)
 
 
 def finish(run, out: str) -> int:

@@ -9,26 +9,53 @@ from __future__ import annotations
 
 import resource
 import sys
+from collections.abc import Callable
 
 import torch
+from torch import Tensor
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(name: str) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; "cuda" without a GPU is an error."""
+    """ "auto" -> CUDA when available, else CPU; "cuda" or "cuda:N" must name a GPU present."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={name!r} is not available: no CUDA GPU found; use cpu or auto"
-            )
-        return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise ValueError(f"device={name!r} is not known; allowed: {', '.join(DEVICES)} (or cuda:N)")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        return cuda_device(name)
+    raise ValueError(f"device={name!r} is not known; allowed: {', '.join(DEVICES)} or cuda:N")
+
+
+def cuda_device(name: str) -> torch.device:
+    """``torch.device(name)`` for "cuda" or "cuda:N", N below the number of GPUs found."""
+    if not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} is not available: no CUDA GPU found; use cpu or auto")
+    device = torch.device(name)
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ValueError(
+            f"device={name!r} is not available: {count} CUDA GPU(s) found, "
+            f"allowed: cuda:0 … cuda:{count - 1}"
+        )
+    return device
+
+
+def default_device() -> torch.device:
+    """Where new tensors go: the CPU unless ``torch.set_default_device`` (or a library, e.g.
+    DeepXDE on a GPU machine) changed it."""
+    return torch.empty(0).device
+
+
+def draw(sample: Callable[..., Tensor], *size, generator: torch.Generator | None, **options):
+    """``sample(*size, generator=generator, **options)`` (``torch.randn``, ``torch.rand``, …)
+    drawn on the generator's own device, then put on the default device: a CPU generator
+    cannot draw on a GPU, and the same seed gives the same numbers whatever the default
+    device. Without a generator the global generator draws on the default device."""
+    device = generator.device if generator is not None else None
+    return sample(*size, generator=generator, device=device, **options).to(default_device())
 
 
 def resolve_dtype(name: str) -> torch.dtype:

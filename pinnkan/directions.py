@@ -71,6 +71,7 @@ def draw_directions(
     if method == "hutchinson":
         shape = (batch, samples, dim)
         bits = torch.randint(0, 2, shape, generator=generator, device=device, dtype=torch.int8)
-        probes = (2 * bits - 1).to(device=x.device, dtype=x.dtype)
+        bits = bits.to(x.device)  # one byte per entry crosses to a GPU, not four or eight
+        probes = (2 * bits - 1).to(x.dtype)
         return Directions(dim, 1.0 / samples, vectors=probes)
     return Directions(dim, 1.0)

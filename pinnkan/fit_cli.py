@@ -43,8 +43,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help="hold out this fraction of the training points; keep the state of lowest "
         "validation MSE (default 0: off)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    parser.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+    parser.add_argument(
+        "--device", help="cpu, cuda, cuda:N or auto (default: cpu; with --recipe, the recipe's)"
+    )
+    parser.add_argument(
+        "--dtype", help="float64 (default) or float32 (with --recipe, default: the recipe's)"
+    )
     parser.add_argument("--out", help="run file (default: results/runs/<name>.h5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     recipe = parser.add_argument_group("recipes (tables of runs)")
@@ -77,8 +81,8 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
         problem=args.problem,
         model=args.model,
         model_options=given(args, MODEL_FLAGS),
-        device=args.device,
-        dtype=args.dtype,
+        device=args.device or "cpu",
+        dtype=args.dtype or "float64",
         **{**lr, **given(args, FLAG_FIELDS)},
     )
 

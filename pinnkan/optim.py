@@ -87,3 +87,20 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, schedule_factor(name, steps, final_fraction)
     )
+
+
+def restart_schedule(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR
+) -> None:
+    """Set each group's rate to ``base_lr · ρ(t)`` at the scheduler's step t, as the scheduler
+    does after a step: the rates saved in a checkpoint are those of the schedule it ran under, so
+    a resume with more steps (a longer schedule) would otherwise take its first step at the old
+    schedule's last rate (zero for "linear"). Where the schedule is unchanged the rates are the
+    same numbers (a resumed run stays bit-for-bit the uninterrupted one)."""
+    rates = [
+        base * factor(scheduler.last_epoch)
+        for factor, base in zip(scheduler.lr_lambdas, scheduler.base_lrs, strict=True)
+    ]
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    scheduler._last_lr = rates  # what get_last_lr() reports

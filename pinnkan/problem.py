@@ -18,6 +18,12 @@ A PDE is ``L[u] = f`` in Ω, ``u = g`` on ∂Ω. A subclass writes the operator 
 The same operator is applied to the network (:class:`NetworkFields`, for the residual) and to
 the exact solution (:class:`SolutionFields`, for the forcing f = L[u_exact] of a manufactured
 solution), so the forcing can never disagree with the operator.
+
+Devices: the points x arrive on the device of the run (a GPU with ``--device cuda``). A tensor
+that ``value``, ``operator`` or ``forcing`` makes itself must be made there too, e.g.
+``torch.linspace(0, 1, d, device=x.device, dtype=x.dtype)`` or ``self.c.to(x)``; a constant made
+without ``device=`` lands on the CPU and fails ("Expected all tensors to be on the same
+device"). Python numbers need nothing.
 """
 
 from __future__ import annotations

@@ -137,6 +137,23 @@ def execute(planned: PlannedRun) -> str:
     return f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
 
 
+def check_no_run_flags(args: argparse.Namespace) -> None:
+    """With ``--recipe`` the recipe sets every run's fields: a run flag given beside it is an
+    error rather than silently ignored."""
+    from .commands import MODEL_FLAGS, given
+    from .fit_cli import FLAG_FIELDS
+
+    flags = given(args, ("problem", "out", *FLAG_FIELDS, *MODEL_FLAGS))
+    if args.model != "kan":
+        flags["model"] = args.model
+    if flags:
+        flag = "--" + next(iter(flags)).replace("_", "-")
+        raise ValueError(
+            f"{flag} is not used with --recipe (the recipe sets its runs); allowed with it: "
+            "--seeds, --out-dir, --table, --jobs, --device, --dtype"
+        )
+
+
 def run_recipe(
     recipe: dict[str, Any], seeds: list[int], directory: Path, jobs: int = 1
 ) -> list[PlannedRun]:
@@ -158,8 +175,13 @@ def run_recipe(
 
 
 def run_recipe_command(args: argparse.Namespace) -> int:
-    """``pinnkan fit --recipe FILE [--seeds 0,1,2] [--out-dir DIR] [--table FILE] [--jobs N]``."""
+    """``pinnkan fit --recipe FILE [--seeds 0,1,2] [--out-dir DIR] [--table FILE] [--jobs N]
+    [--device D] [--dtype T]`` (``--device``/``--dtype`` override the recipe's)."""
+    check_no_run_flags(args)
     recipe = load_recipe(args.recipe)
+    overrides = {name: getattr(args, name) for name in ("device", "dtype") if getattr(args, name)}
+    if overrides:
+        recipe = {**recipe, "fit": {**recipe.get("fit", {}), **overrides}}
     seeds = args.seeds or [0]
     for seed in seeds:
         if seed < 0:

@@ -13,7 +13,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -247,8 +247,11 @@ def solve_pde(
     return run
 
 
-def resume_pde(path: str, steps: int | None = None, progress=None) -> Run:
-    """Continue the run in ``path`` from its checkpoint (optionally to a new total ``steps``)."""
+def resume_pde(
+    path: str, steps: int | None = None, progress=None, device: str | None = None
+) -> Run:
+    """Continue the run in ``path`` from its checkpoint (optionally to a new total ``steps``, on
+    another ``device`` than the one it ran on: "cpu", "cuda", "cuda:N" or "auto")."""
     stored = read_run(path, load_model=False, load_checkpoint=True)
     if stored.config.get("kind") != "pde" or "spec" not in stored.config:
         raise ValueError(f"{path}: not a pinnkan solve run file; cannot resume it")
@@ -258,6 +261,8 @@ def resume_pde(path: str, steps: int | None = None, progress=None) -> Run:
     if steps is not None:
         train["steps"] = steps
     spec = spec_from_dict(stored.config["spec"], train)
+    if device is not None:
+        spec = replace(spec, device=device)
     if stored.checkpoint["step"] >= spec.train.steps:
         raise ValueError(
             f"{path}: the run already has {stored.checkpoint['step']} steps; give --steps larger"

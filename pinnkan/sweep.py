@@ -162,7 +162,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     parser.add_argument("--out-dir", required=True, help="folder for the run files")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--only", help="comma-separated filters on run names (substring match)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
 

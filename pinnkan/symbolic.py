@@ -34,6 +34,7 @@ from scipy.optimize import least_squares
 from torch import Tensor, nn
 
 from .basis.base import LinearBasis, per_edge
+from .device import draw
 from .nn.kan import KANNetwork
 from .symbolic_edge import LIBRARY, POLISH_POINTS, EdgeFormula, fit_edge
 
@@ -256,8 +257,8 @@ def check_symbolic_arguments(args: argparse.Namespace) -> list[str] | None:
 def box_samples(problem: dict, count: int, seed: int = 0) -> Tensor:
     """``count`` raw points uniform in the run's box ``problem["ranges"]``: ``(count, d)``."""
     bounds = torch.tensor(problem["ranges"], dtype=torch.float64)
-    unit = torch.rand(count, bounds.shape[0], generator=torch.Generator().manual_seed(seed),
-                      dtype=torch.float64)  # fmt: skip
+    generator = torch.Generator().manual_seed(seed)
+    unit = draw(torch.rand, count, bounds.shape[0], generator=generator, dtype=torch.float64)
     return bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
 
 

@@ -35,7 +35,7 @@ from .derivatives import ESTIMATORS
 from .device import peak_memory_bytes, reset_peak_memory
 from .evaluation import make_test_set, predict, relative_errors
 from .nn.constraint import BallHardConstraint
-from .optim import make_optimizer, make_scheduler, parameter_groups
+from .optim import make_optimizer, make_scheduler, parameter_groups, restart_schedule
 from .problem import PDE
 from .train_config import TrainConfig
 from .train_grid import (
@@ -226,6 +226,7 @@ class PDETrainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        restart_schedule(self.optimizer, self.scheduler)
         self.generator.set_state(state["generator"])
         self.points = move(state["points"], self.device, self.dtype)
         self.boundary = move(state["boundary"], self.device, self.dtype)

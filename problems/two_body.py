@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pinnkan.device import draw
 from pinnkan.problem import ExactSolution, check_ball_dim
 from pinnkan.validation import check_choice, check_int
 
@@ -41,7 +42,7 @@ def draw_coefficients(n: int, seed: int, law: str = "torch") -> Tensor:
     if law == "numpy":
         return torch.from_numpy(np.random.RandomState(seed).randn(n)).to(torch.float64)
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(n, generator=generator, dtype=torch.float64)
+    return draw(torch.randn, n, generator=generator, dtype=torch.float64)
 
 
 class TwoBodySolution(ExactSolution):

@@ -25,7 +25,7 @@ from pinnkan.geometry import Ball
 from pinnkan.nn.build import MODELS, build_model
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.scalar_relu import torch_reference
-from pinnkan.results import read_run
+from pinnkan.results import read_run, write_run
 
 NO_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -172,3 +172,95 @@ def test_bench_laplacian_on_the_device(tmp_path: Path, device: str) -> None:
     rows = list(csv.DictReader(lines))
     assert {row["model"] for row in rows} == {"kan", "metakan", "mlp"}
     assert all(float(row["step_ms"]) > 0 for row in rows if row["step_ms"])
+
+
+# --- choosing the device ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_gpus(monkeypatch) -> None:
+    """A machine that says it has two GPUs (``torch.device`` needs none to be built)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_cuda_index_must_name_a_gpu_present(two_gpus) -> None:
+    assert resolve_device("cuda") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("auto") == torch.device("cuda")
+    with pytest.raises(ValueError, match=r"device='cuda:2' is not available: 2 CUDA GPU\(s\)"):
+        resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("name", ["cudaX", "cuda:", "cuda:-1", "cuda:1:2", "gpu", "CPU", ""])
+def test_unknown_device_names_are_one_value_error(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"device={name!r} is not known; allowed: auto, cpu"):
+        resolve_device(name)
+
+
+def test_resume_on_another_device_than_the_run_used(tmp_path: Path, capsys) -> None:
+    """A run made on a GPU that this machine lacks resumes with ``--device cpu``; without it,
+    one line names the stored device, and the run file is left as it was."""
+    out = tmp_path / "run.h5"
+    solve(out, "kan", "cpu", "--steps", "5")
+    run = read_run(out)
+    run.config["spec"]["device"] = run.config["device"] = "cuda:7"
+    write_run(out, run)
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert cli.main(["resume", str(out), "--steps", "8", "--quiet"]) == 2
+    assert "device='cuda:7' is not available" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert cli.main(["resume", str(out), "--steps", "8", "--device", "cpu", "--quiet"]) == 0
+    resumed = read_run(out)
+    assert resumed.status == "completed" and resumed.metrics["steps"] == 8
+    assert resumed.config["device"] == "cpu"
+
+
+# --- seeded draws on the generator's device -----------------------------------------------------
+
+
+class SeededDrawsOnTheirDevice(torch.overrides.TorchFunctionMode):
+    """Records every draw made with a generator that does not name the generator's device: such
+    a draw fails on a GPU machine whose default device is CUDA (``torch.set_default_device``, or
+    DeepXDE imported first), since a CPU generator cannot draw there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draws = 0
+        self.wrong: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        generator = kwargs.get("generator")
+        if generator is not None:
+            self.draws += 1
+            device = kwargs.get("device")
+            in_place = args and isinstance(args[0], torch.Tensor) and func.__name__.endswith("_")
+            where = args[0].device if in_place else (torch.device(device) if device else None)
+            if where != generator.device:
+                self.wrong.append(f"{func.__name__} drawn on {where} by a {generator.device} one")
+        return func(*args, **kwargs)
+
+
+def test_every_seeded_draw_names_the_generators_device() -> None:
+    from pinnkan.bench.laplacian import ball_points
+    from pinnkan.problems import get_problem
+    from pinnkan.symbolic import box_samples
+
+    with SeededDrawsOnTheirDevice() as mode:
+        for name in MODELS:
+            build_model(name, WIDTH, generator=generator(0))
+        build_model("metakan", WIDTH, generator=generator(0), node_mean=True, prompt_dim=2)
+        x = points()
+        Ball(DIM).sample_boundary(4, generator=generator(1))
+        for method in ("sdgd", "hutchinson"):
+            model = build_model("mlp", WIDTH).double()
+            laplacian(model, x, method, samples=2, generator=generator(2))
+        for problem in ("poisson", "allen_cahn", "sine_gordon"):
+            get_problem(problem, dim=DIM, seed=3)
+        get_problem("feynman:I.12.5").dataset(8, 8, seed=4)
+        ball_points(4, DIM, generator(5))
+        box_samples({"ranges": [[0.0, 1.0], [1.0, 2.0]]}, 4, seed=6)
+    assert mode.draws >= 20
+    assert mode.wrong == []

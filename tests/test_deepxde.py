@@ -388,3 +388,16 @@ if __name__ == "__main__":
         child_imports()
     else:
         child_main(Path(sys.argv[2]))
+
+
+def test_numpy_function_makes_new_tensors_on_the_cpu() -> None:
+    """DeepXDE may run with a GPU as torch's default device; a user function that makes a
+    constant without ``device=`` must still meet its CPU points."""
+
+    def shifted(x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=-1) + torch.ones(x.shape[0], dtype=x.dtype)
+
+    with torch.device("meta"):  # a default device other than the CPU, as CUDA would be
+        values = interop.numpy_function(shifted)(np.ones((4, 2), dtype=np.float32))
+    assert values.shape == (4, 1) and values.dtype == np.float32
+    np.testing.assert_array_equal(values[:, 0], 3.0)

@@ -233,3 +233,36 @@ def test_recipe_table_keeps_hand_written_notes(tmp_path: Path, capsys) -> None:
     assert text.endswith(notes) and text.count("## By hand") == 1
     assert "| I.12.5 |" in text[: text.index(NOTES_MARKER)]
     assert "hand-written notes kept" in capsys.readouterr().out
+
+
+def tiny_recipe(tmp_path: Path) -> Path:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        'description = "test"\ntable = "table2"\n'
+        "[fit]\nsteps = 1\ntrain_points = 50\ntest_points = 20\n"
+        '[[runs]]\nproblem = "feynman:I.12.5"\nmodel = "kan"\ngrid = 3\n'
+    )
+    return recipe
+
+
+def test_recipe_takes_device_and_dtype_from_the_command_line(tmp_path: Path) -> None:
+    from pinnkan.cli import main
+
+    command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(tmp_path / "runs")]
+    assert main([*command, "--dtype", "float32", "--device", "cpu"]) == 0
+    (path,) = (tmp_path / "runs").iterdir()
+    run = read_run(path)
+    assert run.config["dtype"] == "float32" and run.config["device"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    "flags", [["--steps", "3"], ["--model", "mlp"], ["--problem", "feynman:I.6.2"], ["--grid", "4"]]
+)
+def test_recipe_refuses_run_flags_it_would_ignore(tmp_path: Path, capsys, flags) -> None:
+    from pinnkan.cli import main
+
+    command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(tmp_path / "runs")]
+    assert main([*command, *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{flags[0]} is not used with --recipe" in err[0]
+    assert not (tmp_path / "runs").exists()

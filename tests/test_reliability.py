@@ -174,6 +174,22 @@ def test_resume_a_completed_run_with_more_steps(tmp_path, capsys):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_resume_with_more_steps_continues_on_the_longer_schedule(tmp_path, capsys, optimizer):
+    """Linear schedule, 4 steps, then resume to 8: the first resumed step runs at lr·(1 − 4/8),
+    not at the 4-step schedule's last rate 0 (with L-BFGS a zero rate broke the line search)."""
+    out = tmp_path / "run.h5"
+    flags = [*TINY, "--optimizer", optimizer, "--lr", "1e-2", "--schedule", "linear"]
+    assert cli.main(solve_argv(out, *flags, "--steps", "4", "--eval-every", "1")) == 0
+    before = read_run(out).model_state
+    code, _, err = run_cli(["resume", out, "--steps", "5", "--quiet"], capsys)
+    assert code == 0, err
+    after = read_run(out)
+    assert after.status == "completed" and after.metrics["steps"] == 5
+    assert any(not torch.equal(before[key], after.model_state[key]) for key in before)
+    assert after.history["lr"][-1] == 0.0  # ρ(5/5): the new schedule's end
+
+
 # --- damaged and foreign files -----------------------------------------------------------------
 
 

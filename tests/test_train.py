@@ -13,7 +13,13 @@ import pytest
 import torch
 
 from pinnkan.nn.build import build_model
-from pinnkan.optim import make_optimizer, make_scheduler, parameter_groups, schedule_factor
+from pinnkan.optim import (
+    make_optimizer,
+    make_scheduler,
+    parameter_groups,
+    restart_schedule,
+    schedule_factor,
+)
 from pinnkan.problems import get_problem
 from pinnkan.train import PDETrainer, TrainConfig, make_test_set, relative_errors
 
@@ -337,3 +343,25 @@ def test_hard_constraint_accepts_every_builtin_ball_problem(name: str, dim: int)
     from pinnkan.runner import check_problem
 
     check_problem(get_problem(name, dim=dim), TrainConfig(constraint="hard"))
+
+
+@pytest.mark.parametrize("steps", [4, 8])
+def test_restart_schedule_sets_the_rates_of_the_loaded_schedule(steps: int) -> None:
+    """A checkpoint taken at the end of a 4-step linear schedule (rate 0), loaded into a
+    ``steps``-step one: rate lr·(1 − 4/steps); for the same schedule, the saved number itself."""
+    weight = torch.nn.Parameter(torch.ones(2))
+    optimizer = make_optimizer("adam", [{"params": [weight], "lr": 0.1}])
+    scheduler = make_scheduler(optimizer, "linear", 4)
+    for _ in range(4):
+        weight.sum().backward()
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    saved = optimizer.state_dict(), scheduler.state_dict()
+    fresh = make_optimizer("adam", [{"params": [weight], "lr": 0.1}])
+    longer = make_scheduler(fresh, "linear", steps)
+    fresh.load_state_dict(saved[0])
+    longer.load_state_dict(saved[1])
+    restart_schedule(fresh, longer)
+    expected = 0.1 * schedule_factor("linear", steps)(4)
+    assert fresh.param_groups[0]["lr"] == expected == longer.get_last_lr()[0]

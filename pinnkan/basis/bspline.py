@@ -26,6 +26,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..device import draw
 from .base import LinearBasis
 from .silu import silu_derivatives
 
@@ -103,10 +104,11 @@ class BSplineBasis(LinearBasis):
         """w_b ~ U(±1/√in) (as a Linear layer); spline coefficients ~ N(0, (0.1/√in)²)."""
         bound = 1.0 / math.sqrt(in_features)
         shape = (out_features, in_features, self.grid + self.order)
-        spline = torch.randn(shape, generator=generator) * (0.1 * bound)
+        spline = draw(torch.randn, shape, generator=generator) * (0.1 * bound)
         if not self.base:
             return spline
-        base = (torch.rand((out_features, in_features, 1), generator=generator) * 2 - 1) * bound
+        base = draw(torch.rand, (out_features, in_features, 1), generator=generator)
+        base = (base * 2 - 1) * bound
         return torch.cat([base, spline], dim=-1)
 
     def input_knots(self, x: Tensor, inputs: Tensor | None = None) -> Tensor:

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..device import draw
 from .base import LinearBasis
 
 
@@ -37,7 +38,7 @@ class GaussianRBFBasis(LinearBasis):
         """w ~ N(0, 1/(in·c)) so that the layer output starts with unit-order variance."""
         std = 1.0 / math.sqrt(in_features * self.num_coefficients)
         shape = (out_features, in_features, self.num_coefficients)
-        return torch.randn(shape, generator=generator) * std
+        return draw(torch.randn, shape, generator=generator) * std
 
     def scaled_distance(self, x: Tensor) -> Tensor:
         """u = (x − μ)/h: ``(batch, in)`` -> ``(batch, in, c)``."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ..device import draw
 from .base import ParametricFamily
 
 MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
@@ -81,8 +82,8 @@ class WaveletFamily(ParametricFamily):
         """a ~ U(±1/√in), μ ~ U(−1, 1), σ = 1."""
         shape = (out_features, in_features)
         bound = 1.0 / math.sqrt(in_features)
-        amplitude = (torch.rand(shape, generator=generator) * 2 - 1) * bound
-        translation = torch.rand(shape, generator=generator) * 2 - 1
+        amplitude = (draw(torch.rand, shape, generator=generator) * 2 - 1) * bound
+        translation = draw(torch.rand, shape, generator=generator) * 2 - 1
         scale = torch.full(shape, UNIT_SCALE)
         return torch.stack([amplitude, translation, scale], dim=-1)
 

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from pinnkan.cli import ArgumentParser, int_list
 from pinnkan.derivatives import laplacian
-from pinnkan.device import resolve_device
+from pinnkan.device import draw, resolve_device
 from pinnkan.environment import describe_meta_kernels
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.nn.build import list_models
@@ -102,8 +102,8 @@ def build_backbone(name: str, dim: int, generator: torch.Generator, **extra) -> 
 
 def ball_points(count: int, dim: int, generator: torch.Generator) -> Tensor:
     """direction · r with r ~ U(0, 1): ``(count, dim)``."""
-    direction = torch.randn(count, dim, generator=generator)
-    radius = torch.rand(count, 1, generator=generator)
+    direction = draw(torch.randn, count, dim, generator=generator)
+    radius = draw(torch.rand, count, 1, generator=generator)
     return direction / direction.norm(dim=1, keepdim=True) * radius
 
 

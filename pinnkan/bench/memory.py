@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from pinnkan.cli import ArgumentParser, int_list
-from pinnkan.device import resolve_device
+from pinnkan.device import draw, resolve_device
 from pinnkan.environment import describe_meta_kernels
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.validation import check_int
@@ -115,8 +115,8 @@ def measure(case: Case, batch: int, repeats: int, device: torch.device, seed: in
     """Memory and time of one training step of ``case``: one CSV row (without ratios)."""
     generator = torch.Generator().manual_seed(seed)
     model = case.build(generator).to(device)
-    x = (torch.rand((batch, case.width[0]), generator=generator) * 2 - 1).to(device)
-    target = torch.rand((batch, case.width[-1]), generator=generator).to(device)
+    x = (draw(torch.rand, (batch, case.width[0]), generator=generator) * 2 - 1).to(device)
+    target = draw(torch.rand, (batch, case.width[-1]), generator=generator).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     parameters = [p for p in model.parameters() if p.requires_grad]
 

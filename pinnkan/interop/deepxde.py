@@ -183,10 +183,12 @@ def deepxde_pde(problem: PDE) -> Callable[[Tensor, Tensor], Tensor]:
 
 def numpy_function(function: Callable[[Tensor], Tensor]) -> Callable[[np.ndarray], np.ndarray]:
     """``function: (n, d) -> (n,)`` on torch tensors as DeepXDE's ``(n, d) -> (n, 1)`` on
-    NumPy arrays (evaluated in float64 on the CPU, returned in the input's dtype)."""
+    NumPy arrays (evaluated in float64 on the CPU, returned in the input's dtype; new tensors
+    that ``function`` makes go to the CPU too, even when DeepXDE runs with a GPU as default)."""
 
     def on_arrays(x: np.ndarray) -> np.ndarray:
-        values = function(torch.from_numpy(np.asarray(x, dtype=np.float64)))
+        with torch.device("cpu"):
+            values = function(torch.from_numpy(np.asarray(x, dtype=np.float64)))
         return values.detach().numpy()[:, None].astype(np.asarray(x).dtype)
 
     return on_arrays

@@ -51,6 +51,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..device import draw
 from .activations import META_ACTIVATIONS, check_activation
 from .kan import KANLayer
 from .mlp import linear
@@ -170,7 +171,7 @@ class MetaCoefficients(nn.Module):
         self.shapes = [(layer.out_features, layer.in_features) for layer in layers]
         self.scales = [1.0 / math.sqrt(layer.in_features) for layer in layers]
         self.prompts = nn.ParameterList(
-            nn.Parameter(torch.randn((out, inp, prompt_dim), generator=generator))
+            nn.Parameter(draw(torch.randn, (out, inp, prompt_dim), generator=generator))
             for out, inp in self.shapes
         )
         self.members = [
