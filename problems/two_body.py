@@ -60,6 +60,7 @@ class TwoBodySolution(ExactSolution):
         self.seed = seed
         self.coefficient_law = coefficients
         self.coefficients = draw_coefficients(dim - 1, seed, coefficients)
+        self.copies: dict[tuple[torch.device, torch.dtype], Tensor] = {}
 
     def __repr__(self) -> str:
         return (
@@ -118,8 +119,12 @@ class TwoBodySolution(ExactSolution):
         return a + torch.cos(b) + b * torch.cos(a)
 
     def coefficients_like(self, x: Tensor) -> Tensor:
-        """c on the device and in the dtype of ``x``, ``(d−1,)``."""
-        return self.coefficients.to(device=x.device, dtype=x.dtype)
+        """c on the device and in the dtype of ``x``, ``(d−1,)``; made once per (device, dtype),
+        since a copy to a GPU waits for the GPU (three per forcing evaluation)."""
+        key = (x.device, x.dtype)
+        if key not in self.copies:
+            self.copies[key] = self.coefficients.to(device=x.device, dtype=x.dtype)
+        return self.copies[key]
 
     def check_points(self, x: Tensor) -> None:
         if x.ndim != 2 or x.shape[1] != self.dim:
