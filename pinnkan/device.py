@@ -49,12 +49,22 @@ def default_device() -> torch.device:
     return torch.empty(0).device
 
 
+def sampling_device(
+    generator: torch.Generator | None, device: torch.device | str | None = None
+) -> torch.device:
+    """Where to draw: the generator's own device (a CPU generator cannot draw on a GPU, and the
+    same seed then gives the same numbers wherever they are used), else ``device``, else the
+    default device."""
+    if generator is not None:
+        return generator.device
+    return torch.device(device) if device is not None else default_device()
+
+
 def draw(sample: Callable[..., Tensor], *size, generator: torch.Generator | None, **options):
     """``sample(*size, generator=generator, **options)`` (``torch.randn``, ``torch.rand``, …)
-    drawn on the generator's own device, then put on the default device: a CPU generator
-    cannot draw on a GPU, and the same seed gives the same numbers whatever the default
-    device. Without a generator the global generator draws on the default device."""
-    device = generator.device if generator is not None else None
+    drawn on :func:`sampling_device`, then put on the default device (where the caller's other
+    new tensors go)."""
+    device = sampling_device(generator)
     return sample(*size, generator=generator, device=device, **options).to(default_device())
 
 

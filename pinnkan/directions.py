@@ -17,6 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .device import sampling_device
+
 
 class Directions(NamedTuple):
     """Directions v_k ∈ R^d and weight w of the operator ``L u = w Σ_k v_kᵀ ∇²u v_k``.
@@ -64,7 +66,7 @@ def draw_directions(
 ) -> Directions:
     """The directions of ``method`` for points ``x (batch, d)``, drawn from ``generator``."""
     batch, dim = x.shape
-    device = generator.device if generator is not None else x.device
+    device = sampling_device(generator, x.device)
     if method == "sdgd":
         subset = torch.randperm(dim, generator=generator, device=device)[:samples]
         return Directions(dim, dim / samples, coordinates=subset.to(x.device))

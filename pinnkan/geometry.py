@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .device import sampling_device
 from .validation import check_choice, check_int, check_positive
 
 LAWS = ("volume", "radial")
@@ -86,15 +87,6 @@ class Ball:
         check_choice("law", law, LAWS)
         fraction = (torch.as_tensor(r) / self.radius).clamp(0.0, 1.0)
         return fraction.pow(self.dim) if law == "volume" else fraction
-
-
-def sampling_device(
-    generator: torch.Generator | None, device: torch.device | str | None
-) -> torch.device:
-    """Where to draw: the generator's own device, else the requested device, else the CPU."""
-    if generator is not None:
-        return generator.device
-    return torch.device(device) if device is not None else torch.device("cpu")
 
 
 def unit_directions(

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .device import sampling_device
 from .validation import check_bool, check_int, check_range
 
 
@@ -120,7 +121,7 @@ class Regression(abc.ABC):
         """
         check_int("n", n, 1)
         dtype = _check_dtype(dtype)
-        draw_device = generator.device if generator is not None else device
+        draw_device = sampling_device(generator, device)
         unit = torch.rand(n, self.dim, generator=generator, device=draw_device, dtype=dtype)
         return self.box().invert(2.0 * unit - 1.0).to(device)
 

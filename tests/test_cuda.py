@@ -264,3 +264,16 @@ def test_every_seeded_draw_names_the_generators_device() -> None:
         box_samples({"ranges": [[0.0, 1.0], [1.0, 2.0]]}, 4, seed=6)
     assert mode.draws >= 20
     assert mode.wrong == []
+
+
+def test_draw_uses_the_generator_then_the_default_device() -> None:
+    from pinnkan.device import draw, sampling_device
+
+    expected = torch.randn(3, generator=generator(8))
+    torch.testing.assert_close(draw(torch.randn, 3, generator=generator(8)), expected)
+    with torch.device("meta"):  # a default device other than the CPU, as CUDA would be
+        assert sampling_device(generator(8)) == torch.device("cpu")
+        assert sampling_device(None) == torch.device("meta")
+        assert sampling_device(None, "cpu") == torch.device("cpu")
+        assert draw(torch.randn, 3, generator=generator(8)).device.type == "meta"
+        assert draw(torch.rand, 2, 2, generator=None).device.type == "meta"
