@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# All the GPU checks of a session that is lent a GPU machine, in one call (a few minutes):
+# All the GPU checks of a session that is lent a GPU machine, in one call of at most 9 minutes
+# (the parts' limits below add up to 530 s; give the call a timeout of 600 s):
 #
 #   bash benchmarks/device_checks.sh          # files under $OUT (default: device_out/)
 #
 # 1. environment: GPU, torch, numba;
-# 2. tests on the GPU: tests/test_cuda.py (engines, estimators, MetaKAN generation, solve/resume,
-#    fit and bench against the CPU) and the CUDA tests elsewhere in tests/;
+# 2. tests on the GPU: tests/test_cuda.py (engines, estimators and MetaKAN generation on CUDA
+#    against the CPU; solve → resume, fit and bench on CUDA) and the tests elsewhere in tests/
+#    whose behaviour depends on a GPU being there;
 # 3. timings for results/: `pinnkan bench laplacian` on CUDA (bench_laplacian_cuda.csv, the same
 #    cases as results/bench_laplacian.csv) and benchmarks/meta_step.py (MetaKAN vs KAN step).
 #
@@ -34,15 +36,16 @@ part() {  # part NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log
     [ "$code" -eq 0 ] || { echo "== $name FAILED (exit $code)"; failed+=("$name"); }
 }
 
-part environment 60 bash -c "nvidia-smi -L 2>/dev/null; $PY -c 'import torch, numba, sys
+part environment 30 bash -c "nvidia-smi -L 2>/dev/null; $PY -c 'import torch, numba, sys
 print(sys.version.split()[0], \"torch\", torch.__version__, \"numba\", numba.__version__)
 print(\"cuda\", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else \"\")'"
-part install 120 "$PY" -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
-part tests 240 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
-    tests/test_backbones.py tests/test_geometry.py -k "cuda or device or test_cuda"
-part meta_step 120 "$PY" benchmarks/meta_step.py --device "$DEVICE" --dim 100 --points 100 \
+part install 60 "$PY" -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
+part tests 150 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+    tests/test_backbones.py tests/test_geometry.py tests/test_bench.py \
+    tests/test_scalar_relu_numba.py -k "cuda or device"
+part meta_step 90 "$PY" benchmarks/meta_step.py --device "$DEVICE" --dim 100 --points 100 \
     --repeats "$REPEATS"
-part bench_laplacian 300 "$PY" -m pinnkan bench laplacian --device "$DEVICE" \
+part bench_laplacian 200 "$PY" -m pinnkan bench laplacian --device "$DEVICE" \
     --dim "$DIMS" --model kan,metakan,mlp --points "$POINTS" --max-seconds 10 \
     --out "$OUT/bench_laplacian_$DEVICE.csv"
 

@@ -17,6 +17,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
     parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
     add_model_arguments(parser)
+    parser.set_defaults(model=None)  # unset: "kan" for one run; with --recipe, an error if set
     group = parser.add_argument_group("training")
     group.add_argument("--steps", type=int, help="optimizer steps (default 100)")
     group.add_argument("--optimizer", help="lbfgs (default) or adam")
@@ -79,7 +80,7 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
     lr = {"lr": 1e-3} if args.optimizer == "adam" and args.lr is None else {}
     return FitConfig(
         problem=args.problem,
-        model=args.model,
+        model=args.model or "kan",
         model_options=given(args, MODEL_FLAGS),
         device=args.device or "cpu",
         dtype=args.dtype or "float64",

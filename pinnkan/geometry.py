@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .device import sampling_device
+from .device import default_device, sampling_device
 from .validation import check_choice, check_int, check_positive
 
 LAWS = ("volume", "radial")
@@ -50,7 +50,9 @@ class Ball:
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> Tensor:
-        """``n`` points of the ball, ``(n, dim)``, with radius law ``law`` (one of :data:`LAWS`)."""
+        """``n`` points of the ball, ``(n, dim)``, with radius law ``law`` (one of :data:`LAWS`),
+        drawn on the generator's device and returned on ``device`` (default: torch's default
+        device, the CPU unless changed)."""
         check_int("n", n, 1)
         check_choice("law", law, LAWS)
         dtype = dtype or torch.get_default_dtype()
@@ -58,7 +60,7 @@ class Ball:
         directions = unit_directions(n, self.dim, generator, draw_device, dtype)
         uniform = torch.rand(n, 1, generator=generator, device=draw_device, dtype=dtype)
         fraction = uniform.pow(1.0 / self.dim) if law == "volume" else uniform
-        return (self.radius * fraction * directions).to(device=device or draw_device)
+        return (self.radius * fraction * directions).to(device=device or default_device())
 
     def sample_boundary(
         self,
@@ -67,12 +69,13 @@ class Ball:
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> Tensor:
-        """``n`` points uniform on the sphere |x| = R, ``(n, dim)``."""
+        """``n`` points uniform on the sphere |x| = R, ``(n, dim)``, placed as by
+        :meth:`sample_interior`."""
         check_int("n", n, 1)
         dtype = dtype or torch.get_default_dtype()
         draw_device = sampling_device(generator, device)
         directions = unit_directions(n, self.dim, generator, draw_device, dtype)
-        return (self.radius * directions).to(device=device or draw_device)
+        return (self.radius * directions).to(device=device or default_device())
 
     def boundary_factor(self, x: Tensor) -> Tensor:
         """``1 − |x|²/R²`` for ``x (n, dim)`` -> ``(n,)``: zero on the sphere, one at the centre."""

@@ -35,6 +35,7 @@ from typing import Any
 from .fit import fit
 from .fit_config import FitConfig
 from .nn.build import list_models, model_options
+from .results import read_run
 from .summary import slug
 from .text_file import write_generated_markdown
 
@@ -67,8 +68,14 @@ def known_model_options() -> set[str]:
     return {option for name in list_models() for option in model_options(name)}
 
 
-def block_configs(block: dict[str, Any], recipe: dict[str, Any], seed: int) -> list[FitConfig]:
-    """The product of a ``[[runs]]`` block's list keys, as :class:`FitConfig` objects."""
+def block_configs(
+    block: dict[str, Any],
+    recipe: dict[str, Any],
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+) -> list[FitConfig]:
+    """The product of a ``[[runs]]`` block's list keys, as :class:`FitConfig` objects, with
+    ``overrides`` (FitConfig fields from the command line) above the recipe's values."""
     fit_fields = {f.name for f in fields(FitConfig)} - {"problem", "dim", "model", "seed"}
     axes = {key: as_list(block[key]) for key in PRODUCT_KEYS if key in block}
     if "problem" not in axes:
@@ -95,7 +102,7 @@ def block_configs(block: dict[str, Any], recipe: dict[str, Any], seed: int) -> l
                 dim=chosen.get("dim"),
                 model=model,
                 model_options=options,
-                **{**settings, "seed": seed},
+                **{**settings, **(overrides or {}), "seed": seed},
             )
         )
     return configs
@@ -113,12 +120,18 @@ def run_path(directory: Path, config: FitConfig) -> Path:
     return directory / f"{slug(config.problem)}{dim}-{config.model}{grid_part}-s{config.seed}.h5"
 
 
-def plan(recipe: dict[str, Any], seeds: list[int], directory: Path) -> list[PlannedRun]:
-    """Every run of the recipe for every seed (validated: a bad recipe fails before training)."""
+def plan(
+    recipe: dict[str, Any],
+    seeds: list[int],
+    directory: Path,
+    overrides: dict[str, Any] | None = None,
+) -> list[PlannedRun]:
+    """Every run of the recipe for every seed (validated: a bad recipe fails before training),
+    ``overrides`` as in :func:`block_configs`."""
     runs = []
     for seed in seeds:
         for block in recipe["runs"]:
-            for config in block_configs(block, recipe, seed):
+            for config in block_configs(block, recipe, seed, overrides):
                 runs.append(PlannedRun(config, run_path(directory, config)))
     return runs
 
@@ -137,28 +150,44 @@ def execute(planned: PlannedRun) -> str:
     return f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
 
 
+def check_kept_runs(runs: list[PlannedRun]) -> None:
+    """A run file already there is kept rather than trained again: it must hold the precision
+    the plan asks for (the file names do not say it)."""
+    for planned in runs:
+        if not planned.path.exists():
+            continue
+        kept = read_run(planned.path, load_model=False, load_checkpoint=False).config
+        if kept.get("dtype") != planned.config.dtype:
+            raise ValueError(
+                f"{planned.path} holds a {kept.get('dtype')} run, and this plan asks for "
+                f"{planned.config.dtype}; give another --out-dir (or the same --dtype)"
+            )
+
+
 def check_no_run_flags(args: argparse.Namespace) -> None:
     """With ``--recipe`` the recipe sets every run's fields: a run flag given beside it is an
     error rather than silently ignored."""
     from .commands import MODEL_FLAGS, given
     from .fit_cli import FLAG_FIELDS
 
-    flags = given(args, ("problem", "out", *FLAG_FIELDS, *MODEL_FLAGS))
-    if args.model != "kan":
-        flags["model"] = args.model
+    flags = given(args, ("problem", "out", "model", *FLAG_FIELDS, *MODEL_FLAGS))
     if flags:
         flag = "--" + next(iter(flags)).replace("_", "-")
         raise ValueError(
             f"{flag} is not used with --recipe (the recipe sets its runs); allowed with it: "
-            "--seeds, --out-dir, --table, --jobs, --device, --dtype"
+            "--seeds, --out-dir, --table, --jobs, --device, --dtype, --quiet"
         )
 
 
 def run_recipe(
-    recipe: dict[str, Any], seeds: list[int], directory: Path, jobs: int = 1
+    recipe: dict[str, Any],
+    seeds: list[int],
+    directory: Path,
+    jobs: int = 1,
+    overrides: dict[str, Any] | None = None,
 ) -> list[PlannedRun]:
     """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan."""
-    runs = plan(recipe, seeds, directory)
+    runs = plan(recipe, seeds, directory, overrides)
     todo = [planned for planned in runs if not planned.path.exists()]
     print(
         f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to train", flush=True
@@ -180,8 +209,6 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     check_no_run_flags(args)
     recipe = load_recipe(args.recipe)
     overrides = {name: getattr(args, name) for name in ("device", "dtype") if getattr(args, name)}
-    if overrides:
-        recipe = {**recipe, "fit": {**recipe.get("fit", {}), **overrides}}
     seeds = args.seeds or [0]
     for seed in seeds:
         if seed < 0:
@@ -189,9 +216,10 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
     directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
-    runs = plan(recipe, seeds, directory)  # validates the recipe before any training
+    runs = plan(recipe, seeds, directory, overrides)  # validates the recipe before training
+    check_kept_runs(runs)
     if args.table is None or not all(planned.path.exists() for planned in runs):
-        run_recipe(recipe, seeds, directory, args.jobs)
+        run_recipe(recipe, seeds, directory, args.jobs, overrides)
     if args.table is not None:
         from .tables import make_table
 

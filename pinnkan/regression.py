@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .device import sampling_device
+from .device import default_device, sampling_device
 from .validation import check_bool, check_int, check_range
 
 
@@ -117,13 +117,14 @@ class Regression(abc.ABC):
     ) -> Tensor:
         """``n`` points ``(n, dim)`` uniform in the box: x_i = lower_i + U(0,1)(upper_i − lower_i).
 
-        Draws on the generator's device, then moves to ``device``.
+        Draws on the generator's device, then moves to ``device`` (default: torch's default
+        device, the CPU unless changed).
         """
         check_int("n", n, 1)
         dtype = _check_dtype(dtype)
         draw_device = sampling_device(generator, device)
         unit = torch.rand(n, self.dim, generator=generator, device=draw_device, dtype=dtype)
-        return self.box().invert(2.0 * unit - 1.0).to(device)
+        return self.box().invert(2.0 * unit - 1.0).to(device or default_device())
 
     def dataset(
         self,

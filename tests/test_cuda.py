@@ -4,9 +4,12 @@ Each test runs on the CPU (which keeps the tests themselves checked on machines 
 and, where there is one, on CUDA (skipped otherwise); ``benchmarks/device_checks.sh`` runs this
 file on a GPU machine.
 
-Every result on the device is compared with the same computation on the CPU in float64: values to
-1e-10, gradients to relative 1e-8 (different reduction orders on the GPU), CLI runs to the
-accuracy of float32 training over a few steps.
+The engines, the estimators and MetaKAN generation on the device are compared with the same
+computation on the CPU in float64: values to 1e-10, gradients to relative 1e-8 (different
+reduction orders on the GPU). On the command line, a run split by ``resume`` equals the straight
+run on the same device to float32 round-off, and fit and bench complete with finite results. The
+last sections check the choice of device (``cuda:N``, ``resume --device``, RNG states) and that
+seeded draws and model builds work whatever torch's default device.
 """
 
 from __future__ import annotations
@@ -277,3 +280,30 @@ def test_draw_uses_the_generator_then_the_default_device() -> None:
         assert sampling_device(None, "cpu") == torch.device("cpu")
         assert draw(torch.randn, 3, generator=generator(8)).device.type == "meta"
         assert draw(torch.rand, 2, 2, generator=None).device.type == "meta"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_models_build_on_the_default_device_from_a_cpu_generator(name: str) -> None:
+    """With a default device other than the CPU (as ``torch.set_default_device("cuda")`` or
+    DeepXDE imported first on a GPU machine makes it), every parameter and buffer is built there,
+    the seeded draws still made by the CPU generator."""
+    options = {"node_mean": True, "clusters": 2} if MODELS[name].meta else {}
+    with torch.device("meta"):
+        model = build_model(name, WIDTH, generator=generator(0), **options)
+        on_default = Ball(DIM).sample_interior(4, generator=generator(1))
+    tensors = [*model.parameters(), *model.buffers(), on_default]
+    assert {tensor.device.type for tensor in tensors} == {"meta"}
+
+
+def test_cuda_rng_states_are_restored_on_the_gpus_present(two_gpus, monkeypatch) -> None:
+    """A checkpoint from a 3-GPU machine resumed on 2 GPUs: states 0 and 1 go to cuda:0 and
+    cuda:1, the third is dropped (restoring it raised: there is no cuda:2)."""
+    from pinnkan.checkpoint import capture_rng_state, restore_rng_state
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, i: restored.append((i, s)))
+    state = capture_rng_state()
+    saved = [torch.full((4,), index, dtype=torch.uint8) for index in range(3)]
+    restore_rng_state({**state, "cuda": saved})
+    assert [index for index, _ in restored] == [0, 1]
+    assert all(torch.equal(s, saved[index]) for index, s in restored)

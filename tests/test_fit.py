@@ -255,8 +255,38 @@ def test_recipe_takes_device_and_dtype_from_the_command_line(tmp_path: Path) -> 
     assert run.config["dtype"] == "float32" and run.config["device"] == "cpu"
 
 
+def test_recipe_command_line_dtype_overrides_a_blocks(tmp_path: Path) -> None:
+    recipe = {**RECIPE, "runs": [{"problem": "feynman:I.12.5", "dtype": "float64"}]}
+    (planned,) = plan(recipe, [0], tmp_path, {"dtype": "float32"})
+    assert planned.config.dtype == "float32"
+
+
+def test_recipe_refuses_to_keep_runs_of_another_dtype(tmp_path: Path, capsys) -> None:
+    """Run files are named without their dtype: a kept float64 run must not stand in for the
+    float32 run asked for (nor be tabled as one)."""
+    from pinnkan.cli import main
+
+    command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(tmp_path / "runs")]
+    assert main(command) == 0
+    (path,) = (tmp_path / "runs").iterdir()
+    before = path.read_bytes()
+    capsys.readouterr()
+    assert main([*command, "--dtype", "float32", "--table", str(tmp_path / "t.md")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path} holds a float64 run" in err[0] and "float32" in err[0]
+    assert path.read_bytes() == before and not (tmp_path / "t.md").exists()
+    assert main([*command, "--dtype", "float64"]) == 0  # the same precision: kept
+
+
 @pytest.mark.parametrize(
-    "flags", [["--steps", "3"], ["--model", "mlp"], ["--problem", "feynman:I.6.2"], ["--grid", "4"]]
+    "flags",
+    [
+        ["--steps", "3"],
+        ["--model", "mlp"],
+        ["--model", "kan"],
+        ["--problem", "feynman:I.6.2"],
+        ["--grid", "4"],
+    ],
 )
 def test_recipe_refuses_run_flags_it_would_ignore(tmp_path: Path, capsys, flags) -> None:
     from pinnkan.cli import main

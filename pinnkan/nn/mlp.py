@@ -11,6 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..device import default_device, sampling_device
 from .activations import ACTIVATIONS, check_activation
 
 
@@ -19,15 +20,17 @@ def linear(
 ) -> nn.Linear:
     """``nn.Linear`` with PyTorch's default law U(±1/√in), drawn from ``generator``.
 
-    Built with ``skip_init`` so that the global RNG is not consumed when a generator is given.
+    Built with ``skip_init`` so that the global RNG is not consumed when a generator is given;
+    drawn on the generator's device, then put on the default device (as :func:`pinnkan.device.draw` does).
     """
-    layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias)
+    device = sampling_device(generator)
+    layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias, device=device)
     bound = 1.0 / math.sqrt(in_features)
     with torch.no_grad():
         layer.weight.uniform_(-bound, bound, generator=generator)
         if bias:
             layer.bias.uniform_(-bound, bound, generator=generator)
-    return layer
+    return layer.to(default_device())
 
 
 class MLP(nn.Module):
