@@ -59,13 +59,13 @@ class NonzeroBoundaryPoisson(BallPDE):
         return Paraboloid()
 
 
-def spec(dim: int = 3, dtype: str = "float32", **train: object) -> SolveSpec:
+def spec(dim: int = 3, dtype: str = "float32", model: str = "mlp", **train: object) -> SolveSpec:
     options = {"steps": 20, "test_points": 500, "eval_every": 10, "laplacian": "autograd"}
     options.update(train)
     return SolveSpec(
         problem="poisson",
         problem_options={"dim": dim},
-        model="mlp",
+        model=model,
         width=[dim, 16, 16, 1],
         train=TrainConfig(**options),
         device="cpu",
@@ -373,21 +373,19 @@ def test_test_set_is_the_trainers() -> None:
 
 
 def test_bad_input_is_refused_before_deepxde_is_touched(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="prompt_lr=0.01 is not supported"):
-        deepxde_solve.solve_with_deepxde(spec(prompt_lr=0.01), str(tmp_path / "run.h5"))
+    with pytest.raises(ValueError, match="prompt_lr=0.01 .* give --prompt-lr 0.001, the --lr"):
+        deepxde_solve.solve_with_deepxde(
+            spec(model="metakan", lr=1e-3, prompt_lr=0.01), str(tmp_path / "run.h5")
+        )
+    for estimator in ("sdgd", "hutchinson"):
+        with pytest.raises(ValueError, match=f"laplacian='{estimator}' is not available"):
+            deepxde_solve.solve_with_deepxde(spec(laplacian=estimator), str(tmp_path / "run.h5"))
     problem = get_problem("poisson", dim=3)
     with pytest.raises(ValueError, match="num_domain=0 is not allowed"):
         interop.to_deepxde_data(problem, 0)
     with pytest.raises(ValueError, match="num_boundary=-1 is not allowed"):
         interop.to_deepxde_data(problem, 10, num_boundary=-1)
     assert not (tmp_path / "run.h5").exists()
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "imports":
-        child_imports()
-    else:
-        child_main(Path(sys.argv[2]))
 
 
 def test_numpy_function_makes_new_tensors_on_the_cpu() -> None:
@@ -401,3 +399,10 @@ def test_numpy_function_makes_new_tensors_on_the_cpu() -> None:
         values = interop.numpy_function(shifted)(np.ones((4, 2), dtype=np.float32))
     assert values.shape == (4, 1) and values.dtype == np.float32
     np.testing.assert_array_equal(values[:, 0], 3.0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "imports":
+        child_imports()
+    else:
+        child_main(Path(sys.argv[2]))

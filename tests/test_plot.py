@@ -470,3 +470,25 @@ def test_pinnkan_plot_command(files, tmp_path, capsys):
     check_png(tmp_path / "metakan-prompts.png", None, 30)
     assert cli.main(["plot", str(files["kan"]), "--kind", "prompts"]) == 2
     assert "pinnkan: error: figure kind 'prompts' does not apply" in capsys.readouterr().err
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+@pytest.mark.parametrize(
+    "name, panels",
+    [("bench_laplacian.csv", (2, 2)), ("bench_laplacian_highdim.csv", (1, 1))],
+)
+def test_the_committed_laplacian_benchmarks_plot(tmp_path, name: str, panels: tuple) -> None:
+    """What `pinnkan bench laplacian` writes (``step_ms``, speed-ups empty where the autograd
+    loop was skipped): a column per point count, a speed-up row only where there are speed-ups."""
+    from pinnkan import cli
+    from pinnkan.plots.benchmarks import draw_laplacian
+    from pinnkan.plots.table import read_table
+
+    figure = draw_laplacian(read_table(RESULTS / name), None)
+    assert len(figure.axes) == panels[0] * panels[1]
+    assert figure.axes[0].get_ylabel() == "time per step (ms)"
+    assert all(axis.get_lines() for axis in figure.axes)
+    assert cli.main(["plot", str(RESULTS / name), "--out", str(tmp_path), "--dpi", "30"]) == 0
+    assert (tmp_path / f"{Path(name).stem}-laplacian.png").exists()

@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..derivatives import ESTIMATORS
 from ..device import peak_memory_bytes, reset_peak_memory
 from ..evaluation import make_test_set, predict, relative_errors
-from ..nn.build import count_parameters
+from ..nn.build import count_parameters, get_spec
 from ..optim import schedule_factor
 from ..problem import PDE
 from ..results import Run, check_writable, write_run
@@ -60,7 +61,7 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
     set, logged every ``eval_every`` steps.
     """
     config = spec.train
-    check_engine_options(config)
+    check_engine_options(config, spec.model)
     problem, model, device, dtype = prepare(spec)  # validate before creating any directory
     check_writable(out)
     x_test, u_test = make_test_set(problem, config, device, dtype)
@@ -95,18 +96,29 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
     return write_deepxde_run(spec, out, problem, model, net, recorder)
 
 
-def check_engine_options(config: TrainConfig) -> None:
-    """DeepXDE trains all parameters with one learning rate and has no grid update."""
+def check_engine_options(config: TrainConfig, model: str) -> None:
+    """DeepXDE takes the exact Laplacian (no estimators), trains all parameters with one
+    learning rate and has no grid update. A prompt or meta-learner rate (which the presets
+    set) only matters for a Meta model, and there it must equal ``lr``."""
     if config.update_grid_every:
         raise ValueError(
             f"update_grid_every={config.update_grid_every} is not supported by the deepxde "
             "engine (it has no grid update); leave it 0"
         )
+    if config.laplacian in ESTIMATORS:
+        raise ValueError(
+            f"laplacian={config.laplacian!r} is not available with the deepxde engine (it takes "
+            "the exact Laplacian from deepxde.grad.hessian); use --engine pinnkan for the "
+            "estimators"
+        )
     for name in ("prompt_lr", "meta_lr"):
-        if getattr(config, name) is not None:
+        rate = getattr(config, name)
+        if get_spec(model).meta and rate is not None and rate != config.lr:
+            flag = "--" + name.replace("_", "-")
             raise ValueError(
-                f"{name}={getattr(config, name)!r} is not supported by the deepxde engine "
-                "(one learning rate for all parameters); leave it unset"
+                f"{name}={rate!r} (from {flag} or the preset) is not supported by the deepxde "
+                f"engine (one learning rate for all parameters); give {flag} {config.lr:g}, "
+                "the --lr"
             )
 
 

@@ -32,6 +32,7 @@ MEMORY_COLUMNS = (
     ("modelled_peak_mb", "modelled peak memory (MiB)", 1.0),
 )
 TIME_COLUMNS = (
+    ("step_ms", "time per step (ms)"),  # what `pinnkan bench laplacian` writes
     ("step_time_ms", "time per step (ms)"),
     ("time_ms", "time per step (ms)"),
     ("ms_per_step", "time per step (ms)"),
@@ -143,34 +144,62 @@ def time_column(table: Table) -> tuple[str, str]:
     return name, name
 
 
-def laplacian_labels(table: Table) -> list[str]:
-    """``"forward · KAN"`` per row, with ``· N points`` when the table mixes point counts."""
+def draw_laplacian(table: Table, options) -> Figure:
+    """Time per step against d (log-log), one column of panels per point count; the ratio to
+    the autograd loop in a second row where the table has one. Colour: model; line: engine."""
     engines = table.strings(table.require("engine", "engine", "method"))
     models = [pretty_model(m) if m else "" for m in table.strings(table.find("model"))]
-    points = table.strings(table.find("points", "batch"))
-    several = len(set(points)) > 1
-    return [
-        " · ".join(part for part in (engine, model, f"{count} points" if several else "") if part)
-        for engine, model, count in zip(engines, models, points, strict=True)
-    ]
-
-
-def draw_laplacian(table: Table, options) -> Figure:
-    """Time per step against d (log-log) per (engine, model); ratio against d if tabulated."""
-    labels = laplacian_labels(table)
+    points = table.numbers(table.find("points", "batch")) if table.find("points", "batch") else None
+    counts = [None] if points is None else sorted(set(points[np.isfinite(points)].tolist()))
     dims = table.numbers(table.require("dimension", "dim", "d", "dimension"))
     time_name, time_label = time_column(table)
+    rows = [(table.numbers(time_name), time_label)]
     ratio_name = table.find_containing("ratio") or table.find_containing("speedup")
-    panels = [(table.numbers(time_name), time_label)]
-    if ratio_name is not None:
-        panels.append((table.numbers(ratio_name), ratio_name.replace("_", " ")))
-    figure = new_figure(5.6 * len(panels) + 0.4, 4.6)
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    keep = np.ones(len(labels), dtype=bool)
-    for axis, (values, ylabel) in zip(axes, panels, strict=True):
-        plot_series(axis, labels, dims, values, keep)
-        axis.set_xlabel("dimension d")
-        axis.set_ylabel(ylabel)
-    axes[0].legend(fontsize="small")
-    figure.suptitle(f"Laplacian benchmark ({table.path.name}): time per step against dimension")
+    if ratio_name is not None and (table.numbers(ratio_name) > 0).any():
+        rows.append((table.numbers(ratio_name), ratio_name.replace("_", " ")))
+    figure = new_figure(5.2 * len(counts) + 0.6, 4.2 * len(rows) + 0.4)
+    axes = figure.subplots(len(rows), len(counts), squeeze=False)
+    styles = engine_model_styles(engines, models)
+    for column, count in enumerate(counts):
+        keep = np.ones(len(dims), dtype=bool) if count is None else points == count
+        for row, (values, ylabel) in enumerate(rows):
+            axis = axes[row, column]
+            plot_styled(axis, styles, engines, models, dims, values, keep)
+            axis.set_xlabel("dimension d")
+            axis.set_ylabel(ylabel)
+            if count is not None:
+                axis.set_title(f"{count:,.0f} points", fontsize="medium")
+    axes[0, 0].legend(fontsize="small")
+    figure.suptitle(f"{table.path.name}: time per training step against dimension")
     return figure
+
+
+def engine_model_styles(engines: list[str], models: list[str]) -> dict[tuple[str, str], dict]:
+    """A line style per (engine, model): colour by model, line and marker by engine."""
+    colours = {model: f"C{index}" for index, model in enumerate(dict.fromkeys(models))}
+    lines = cycle(("-", "--", ":", "-."))
+    markers = cycle("osD^v<>p")
+    per_engine = {engine: (next(lines), next(markers)) for engine in dict.fromkeys(engines)}
+    return {
+        (engine, model): {
+            "color": colours[model],
+            "linestyle": per_engine[engine][0],
+            "marker": per_engine[engine][1],
+        }
+        for engine, model in zip(engines, models, strict=True)
+    }
+
+
+def plot_styled(axis, styles, engines, models, x: np.ndarray, y: np.ndarray, keep: np.ndarray):
+    """One line per (engine, model) over the rows in ``keep`` with positive finite values."""
+    pairs = np.array([f"{e}\0{m}" for e, m in zip(engines, models, strict=True)])
+    for (engine, model), style in styles.items():
+        rows = keep & (pairs == f"{engine}\0{model}") & np.isfinite(x) & np.isfinite(y) & (y > 0)
+        if rows.any():
+            order = np.argsort(x[rows])
+            label = " · ".join(part for part in (engine, model) if part)
+            axis.plot(x[rows][order], y[rows][order], markersize=4, label=label, **style)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.grid(True, which="major", alpha=0.3)
+    label_data_ticks(axis, x[keep & np.isfinite(x)])
