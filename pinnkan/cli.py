@@ -1,4 +1,4 @@
-"""The ``pinnkan`` command line: solve, resume, show, list, bench, fit, symbolic, plot, report.
+"""The ``pinnkan`` command line: solve, resume, show, list, bench, fit, symbolic, sweep, plot, report.
 
 Every error in user input ends with one line ``pinnkan: error: …`` on stderr and exit code 2;
 no run file is written (``--debug`` shows the traceback instead).
@@ -76,11 +76,16 @@ def float_pair(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(
+    parser: argparse.ArgumentParser, default_width: str = "d,32,32,32,1"
+) -> None:
+    """The model flags; ``default_width`` describes the width a command uses without --width."""
     group = parser.add_argument_group("model (see `pinnkan list`)")
     group.add_argument("--model", default="kan", help="backbone name (default: kan)")
     group.add_argument(
-        "--width", type=int_list, help="layer widths, e.g. 10,32,32,32,1 (default: d,32,32,32,1)"
+        "--width",
+        type=int_list,
+        help=f"layer widths, e.g. 10,32,32,32,1 (default: {default_width})",
     )
     group.add_argument("--grid", type=int, help="B-spline grid intervals G")
     group.add_argument("--k", type=int, help="B-spline order k")
@@ -235,9 +240,25 @@ def add_list_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="speed and memory benchmarks")
-    parser.add_argument("which", choices=["laplacian", "memory"], help="benchmark to run")
+    parser.add_argument(
+        "which",
+        choices=["laplacian", "memory"],
+        metavar="{laplacian,memory}",
+        nargs="?",
+        help="benchmark to run (`pinnkan bench laplacian --help` lists its options)",
+    )
     parser.add_argument("options", nargs=argparse.REMAINDER, help="options of that benchmark")
-    parser.set_defaults(handler=commands.bench)
+    parser.set_defaults(handler=bench_command)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """``pinnkan bench WHICH …``; without WHICH, one line naming the benchmarks."""
+    if args.which is None:
+        raise ValueError(
+            "pinnkan bench needs a benchmark: laplacian or memory "
+            "(e.g. pinnkan bench laplacian --help)"
+        )
+    return commands.bench(args)
 
 
 def add_module_parser(

@@ -16,7 +16,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
     parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
-    add_model_arguments(parser)
+    add_model_arguments(
+        parser, default_width="the paper's: Table 2's for Feynman equations, n,1,1 for highdim"
+    )
     parser.set_defaults(model=None)  # unset: "kan" for one run; with --recipe, an error if set
     group = parser.add_argument_group("training")
     group.add_argument("--steps", type=int, help="optimizer steps (default 100)")

@@ -394,3 +394,8 @@ def test_int_list_reads_spaces_and_refuses_empty_entries():
     for text in ("3,,8", "3,8,", ",3", " , "):
         with pytest.raises(argparse.ArgumentTypeError, match="empty entry"):
             cli.int_list(text)
+
+
+def test_bench_without_a_benchmark_names_them(capsys):
+    code, stdout, err = run_cli(["bench"], capsys)
+    assert_one_line_error(code, stdout, err, "needs a benchmark: laplacian or memory")
