@@ -15,7 +15,7 @@ import torch
 from . import distributed
 from .derivatives import ESTIMATORS
 from .nn.build import list_models, model_options
-from .presets import list_presets, load_preset
+from .presets import PRESET, check_keys, list_presets, load_preset
 from .problems import list_problems
 from .results import read_run
 from .runner import SolveSpec, resume_pde, solve_pde
@@ -50,11 +50,7 @@ def train_config(args: argparse.Namespace, preset: dict[str, Any]) -> TrainConfi
     """TrainConfig defaults, overridden by the preset's [train] table, overridden by flags."""
     names = [f.name for f in fields(TrainConfig)]
     table = preset.get("train", {})
-    unknown = sorted(set(table) - set(names))
-    if unknown:
-        raise ValueError(
-            f"preset option {unknown[0]!r} is not a training option; allowed: {', '.join(names)}"
-        )
+    check_keys("[train]", table, names)
     return TrainConfig(**{**table, **given(args, names)})
 
 
@@ -68,7 +64,7 @@ def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, 
 
 
 def solve_spec(args: argparse.Namespace) -> SolveSpec:
-    preset = load_preset(args.preset) if args.preset else {}
+    preset = load_preset(args.preset, PRESET) if args.preset else {}
     problem_options = dict(args.problem_option)
     if args.dim is not None:
         problem_options["dim"] = args.dim

@@ -2,15 +2,36 @@
 
 A preset has a ``description``, a ``[train]`` table (fields of :class:`pinnkan.train.TrainConfig`)
 and a ``[model]`` table (model options, applied only to models that accept them). Command-line
-flags override preset values.
+flags override preset values. A sweep recipe (:mod:`pinnkan.sweep`) is a preset with ``[[runs]]``
+blocks and a ``name``; a fit recipe (:mod:`pinnkan.recipes`) has a ``table`` and a ``[fit]`` table
+instead of ``[train]``. A key the file's format does not define is an error, not ignored.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from .validation import check_choice
+
+
+@dataclass(frozen=True)
+class Format:
+    """What one kind of TOML file may hold."""
+
+    kind: str  # "preset" or "recipe": the word in messages
+    keys: tuple[str, ...]  # its top-level keys
+    runs: bool  # whether it is a grid of runs ([[runs]] blocks)
+
+
+SOLVE_KEYS = ("name", "description", "train", "model", "runs")
+PRESET = Format("preset", SOLVE_KEYS, runs=False)  # a sweep recipe serves as a preset too
+SWEEP_RECIPE = Format("recipe", SOLVE_KEYS, runs=True)
+FIT_RECIPE = Format("recipe", ("description", "table", "fit", "model", "runs"), runs=True)
 
 
 def preset_files() -> dict[str, Any]:
@@ -33,6 +54,16 @@ def list_presets(recipes: bool = False) -> dict[str, str]:
     }
 
 
+def builtin_names(form: Format) -> list[str]:
+    """The shipped files of format ``form`` (a preset: any file whose keys the format allows)."""
+    files = {name: parse(entry.read_text(), name) for name, entry in preset_files().items()}
+    return sorted(
+        name
+        for name, content in files.items()
+        if set(content) <= set(form.keys) and ("runs" in content or not form.runs)
+    )
+
+
 def parse(text: str, name: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
@@ -40,14 +71,45 @@ def parse(text: str, name: str) -> dict[str, Any]:
         raise ValueError(f"{name}: not valid TOML: {error}") from None
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """A shipped preset by name, or a TOML file by path."""
+def load_preset(name: str, form: Format | None = None) -> dict[str, Any]:
+    """A shipped preset by name, or a TOML file by path; with ``form``, its keys are checked
+    (:func:`check_format`)."""
     files = preset_files()
-    if name in files:
-        return parse(files[name].read_text(), name)
     path = Path(name)
-    if path.suffix == ".toml" and path.is_file():
-        return parse(path.read_text(), name)
-    raise ValueError(
-        f"preset {name!r} is not known; allowed: {', '.join(sorted(files))} or a .toml file"
-    )
+    if name in files:
+        content = parse(files[name].read_text(), name)
+    elif path.suffix == ".toml" and path.is_file():
+        content = parse(path.read_text(), name)
+    else:
+        form = form or PRESET
+        problem = "is not a .toml file" if path.exists() else "was not found"
+        raise ValueError(
+            f"{form.kind} {name!r} {problem}; built-in {form.kind}s: "
+            f"{', '.join(builtin_names(form))}, or give the path of a .toml file"
+        )
+    if form is not None:
+        check_format(content, name, form)
+    return content
+
+
+def check_format(content: dict[str, Any], name: str, form: Format) -> None:
+    """Top-level keys of the format, ``[model]`` keys that are some model's options."""
+    check_keys(f"{form.kind} {name!r}", content, form.keys)
+    check_keys("[model]", content.get("model", {}), known_model_options())
+
+
+def check_keys(where: str, table: Any, allowed: Iterable[str]) -> None:
+    """Every key of the table ``where`` is in ``allowed``; else one line naming the first other
+    key and the allowed ones, e.g. ``[model] key='gird' is not known; allowed: …``."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table of key = value lines, not {table!r}")
+    allowed = sorted(allowed)
+    for key in table:
+        check_choice(f"{where} key", key, allowed)
+
+
+def known_model_options() -> set[str]:
+    """Every option of some registered model."""
+    from .nn.build import list_models, model_options
+
+    return {option for name in list_models() for option in model_options(name)}

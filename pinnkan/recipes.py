@@ -26,7 +26,6 @@ import argparse
 import itertools
 import sys
 import time
-import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -34,10 +33,11 @@ from typing import Any
 
 from .fit import fit
 from .fit_config import FitConfig
-from .nn.build import list_models, model_options
+from .nn.build import model_options
+from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import read_run
 from .summary import slug
-from .text_file import write_generated_markdown
+from .text_file import check_output_file, write_generated_markdown
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
 
@@ -51,21 +51,24 @@ class PlannedRun:
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
-    file = Path(path)
-    if file.suffix != ".toml" or not file.is_file():
-        raise ValueError(f"recipe {str(path)!r} is not a .toml file")
-    recipe = tomllib.loads(file.read_text())
+    """A built-in fit recipe by name (e.g. ``table2``) or a .toml file; its top-level,
+    ``[model]`` and ``[fit]`` keys checked."""
+    recipe = load_preset(str(path), FIT_RECIPE)
+    check_keys("[fit]", recipe.get("fit", {}), settable_fields())
     if not recipe.get("runs"):
         raise ValueError(f"recipe {str(path)!r} has no [[runs]] block")
     return recipe
 
 
+def settable_fields() -> set[str]:
+    """The FitConfig fields a recipe's ``[fit]`` table or a block may set (the others come from
+    the product keys, the model options and ``--seeds``)."""
+    set_elsewhere = {"problem", "dim", "model", "seed", "model_options"}
+    return {f.name for f in fields(FitConfig)} - set_elsewhere
+
+
 def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
-
-
-def known_model_options() -> set[str]:
-    return {option for name in list_models() for option in model_options(name)}
 
 
 def block_configs(
@@ -76,7 +79,7 @@ def block_configs(
 ) -> list[FitConfig]:
     """The product of a ``[[runs]]`` block's list keys, as :class:`FitConfig` objects, with
     ``overrides`` (FitConfig fields from the command line) above the recipe's values."""
-    fit_fields = {f.name for f in fields(FitConfig)} - {"problem", "dim", "model", "seed"}
+    fit_fields = settable_fields()
     axes = {key: as_list(block[key]) for key in PRODUCT_KEYS if key in block}
     if "problem" not in axes:
         raise ValueError("every [[runs]] block of a recipe needs a problem")
@@ -217,6 +220,8 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
     directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
     runs = plan(recipe, seeds, directory, overrides)  # validates the recipe before training
+    if args.table is not None:
+        check_output_file(args.table, "markdown file")
     check_kept_runs(runs)
     if args.table is None or not all(planned.path.exists() for planned in runs):
         run_recipe(recipe, seeds, directory, args.jobs, overrides)

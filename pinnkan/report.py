@@ -24,7 +24,7 @@ from typing import Any
 
 from .paper_values import paper_value
 from .results import Run, read_run
-from .text_file import write_generated_markdown
+from .text_file import check_output_file, write_generated_markdown
 
 AGAINST = ("paper",)
 
@@ -320,6 +320,8 @@ def run_report(args: argparse.Namespace) -> int:
     """Handler of ``pinnkan report``: read the runs, write or print the markdown."""
     if args.against is not None and args.against not in AGAINST:
         raise ValueError(f"--against {args.against!r} is not known; allowed: {', '.join(AGAINST)}")
+    if args.out:
+        check_output_file(args.out, "markdown file")  # before reading the runs
     facts = [
         run_facts(read_run(path, load_model=False, load_checkpoint=False))
         for path in run_paths(args.runs)

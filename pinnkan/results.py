@@ -15,7 +15,8 @@ Configuration is plain data: JSON-able values, tuples normalised to lists, numpy
 Python numbers (:func:`plain_data`); reading gives back exactly ``plain_data(config)``.
 A run is validated before any file is touched (:mod:`pinnkan.run_checks`).
 :func:`write_run` is atomic: it writes a temporary file in the target directory and renames it
-over the target, so a reader never sees a half-written run file.
+over the target, so a reader never sees a half-written run file; it replaces only a missing file
+or a pinnkan run file, and :func:`check_writable` says so before training (creating nothing).
 
 Neighbours: the checkpoint bytes are :mod:`pinnkan.checkpoint`, ``config["environment"]`` is
 :mod:`pinnkan.environment`, and ``pinnkan show`` and the default run file name are
@@ -28,7 +29,7 @@ import json
 import math
 import os
 import pickle
-import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from .checkpoint import deserialize_state, serialize_state
 from .environment import pinnkan_version, utc_now
 from .run_checks import check_equal_lengths, check_run, to_json
 from .run_checks import plain_data as plain_data  # documented as pinnkan.results.plain_data
+from .text_file import check_output_file, replace_atomically
 
 FORMAT = "pinnkan-run"
 SCHEMA_VERSION = 1
@@ -91,27 +93,22 @@ def history_columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def write_run(path: str | os.PathLike, run: Run) -> None:
-    """Write ``run`` to ``path`` atomically (temporary file in the same directory + rename).
+    """Write ``run`` to ``path`` atomically (:func:`pinnkan.text_file.replace_atomically`).
 
-    On any exception (including KeyboardInterrupt) the temporary file is removed and a
-    previous file at ``path`` is left untouched.
+    Only a missing file or a pinnkan run file is replaced (:func:`check_replaceable`); a new file
+    gets the usual mode, a replaced one keeps its mode. On any exception (including
+    KeyboardInterrupt) the temporary file is removed and a previous file at ``path`` is left
+    untouched.
     """
-    target = Path(path)
     check_run(run)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    os.close(descriptor)
-    try:
-        with h5py.File(temporary, "w", track_order=True) as file:
-            write_contents(file, run)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    sync_directory(target.parent)
+    check_replaceable(path)
+    replace_atomically(path, lambda temporary: write_file(temporary, run))
+
+
+def write_file(path: Path, run: Run) -> None:
+    """The HDF5 layout of ``run`` into the (new, empty) file ``path``."""
+    with h5py.File(path, "w", track_order=True) as file:
+        write_contents(file, run)
 
 
 def write_contents(file: h5py.File, run: Run) -> None:
@@ -187,20 +184,6 @@ def append_history(path: str | os.PathLike, columns: dict[str, Any]) -> None:
             start = dataset.shape[0]
             dataset.resize((start + values.shape[0],))
             dataset[start:] = values
-
-
-def sync_directory(directory: Path) -> None:
-    """Make the rename durable where the platform allows opening a directory."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -322,23 +305,40 @@ def restore_model(run: Run, device: str | torch.device | None = None) -> nn.Modu
     return model.to(device) if device is not None else model
 
 
-# --- output directory --------------------------------------------------------------------------
+# --- output path --------------------------------------------------------------------------------
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Create the output directory if needed and prove it writable; returns the directory.
+def check_writable(path: str | os.PathLike, note: bool = True) -> Path:
+    """Check before training that the run file ``path`` can be written; returns its directory.
 
-    ``path`` is a run file path (its parent is checked) or an existing directory.
+    Creates nothing. Refuses (``ValueError``, one line) what :func:`check_output_file` refuses
+    and an existing file that is not a pinnkan run file. Replacing a run file is the rerun
+    workflow: allowed, with a one-line note on stderr (``note=False``: no note, e.g. on resume).
     """
-    location = Path(path)
-    directory = location if location.is_dir() else location.parent
-    probe = directory / f".pinnkan-write-test-{secrets.token_hex(4)}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe.touch(exist_ok=False)
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(
-            f"output directory {directory} is not writable: {error.strerror or one_line(error)}"
-        ) from error
+    directory = check_output_file(path, "run file")
+    if check_replaceable(path) and note:
+        print(f"pinnkan: note: replacing the existing run file {path}", file=sys.stderr)
     return directory
+
+
+def check_replaceable(path: str | os.PathLike) -> bool:
+    """Whether a pinnkan run file is at ``path`` (False: no file); ``ValueError`` for any other
+    file, which a run must never overwrite."""
+    location = Path(path)
+    if not location.is_file():
+        return False
+    if has_run_format(location):
+        return True
+    raise ValueError(
+        f"output file {location} exists and is not a pinnkan run file; refusing to replace it: "
+        "give another path (or remove the file yourself)"
+    )
+
+
+def has_run_format(location: Path) -> bool:
+    """True for an HDF5 file marked ``format = "pinnkan-run"`` (any schema version)."""
+    try:
+        with h5py.File(location, "r") as file:
+            return python_scalar(file.attrs.get("format")) == FORMAT
+    except OSError:
+        return False

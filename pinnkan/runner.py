@@ -221,7 +221,7 @@ def solve_pde(
     device = distributed.setup(resolve_device(spec.device))
     problem, model, _, dtype = prepare(spec)  # validate before creating any directory
     if distributed.is_main():
-        check_writable(out)
+        check_writable(out, note=checkpoint is None)  # a resume rewrites its own file
     trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)

@@ -12,7 +12,7 @@ of runs, each the product of its lists::
     problem = ["poisson", "allen_cahn", "sine_gordon"]
     dim = [20, 50, 100]
     model = ["kan", "metakan", "mlp"]
-    # any other key: a TrainConfig field or a model option for this block, or
+    # any other key: a TrainConfig field or an option of one of this block's models, or
     # hidden = [100, 32, 32]     # the hidden widths: width = [d, *hidden, 1] (default 32, 32, 32)
     # tag = "wide"               # part of the run file names, to tell this block's runs apart
     # coefficients = "numpy"     # the two-body coefficients' random stream (problem option)
@@ -24,7 +24,8 @@ of runs, each the product of its lists::
 
 Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>[-<tag>]-s<seed>.h5``; runs whose
 file already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
-Runs go to ``--jobs`` worker processes, one torch thread each.
+Runs go to ``--jobs`` worker processes, one torch thread each. A key the recipe format does not
+define is an error, not ignored; the training seeds come from ``--seeds``, not from the recipe.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from .presets import load_preset
+from .presets import SWEEP_RECIPE, check_keys, load_preset
 from .results import RunFileError, read_run
 from .runner import SolveSpec, solve_pde
 from .train import TrainConfig
-from .validation import check_choice
+from .validation import check_choice, check_int
 
 PRODUCT_KEYS = ("problem", "dim", "model")
 BLOCK_KEYS = ("hidden", "tag", "coefficients", "problem_seed")  # read by the sweep itself
@@ -53,7 +54,8 @@ def as_list(value: Any) -> list[Any]:
 
 def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[SolveSpec, Path]]:
     """Every (block entry × seed) as a :class:`SolveSpec` and its run file path."""
-    train_names = {f.name for f in fields(TrainConfig)}
+    train_names = {f.name for f in fields(TrainConfig)} - {"seed"}  # the seeds: --seeds
+    check_keys("[train]", recipe.get("train", {}), train_names)
     runs = recipe.get("runs")
     if not runs:
         raise ValueError("the recipe has no [[runs]] block")
@@ -64,6 +66,7 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
             raise ValueError(
                 f"a [[runs]] block lacks {missing[0]!r}; each needs {', '.join(PRODUCT_KEYS)}"
             )
+        check_keys("[[runs]] block", block, block_keys(block, train_names))
         hidden, tag = block_layout(block)
         check_problem_keys(block)
         extra = {k: v for k, v in block.items() if k not in PRODUCT_KEYS + BLOCK_KEYS}
@@ -86,6 +89,15 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
                 name = "-".join([problem, f"d{dim}", model, *tag, f"s{seed}"])
                 planned.append((spec, out_dir / f"{name}.h5"))
     return planned
+
+
+def block_keys(block: dict[str, Any], train_names: set[str]) -> set[str]:
+    """The keys a ``[[runs]]`` block may have: the product and block keys, the TrainConfig
+    fields ``train_names`` and the options of the block's models."""
+    from .nn.build import model_options
+
+    options = {key for model in as_list(block["model"]) for key in model_options(model)}
+    return {*PRODUCT_KEYS, *BLOCK_KEYS, *train_names, *options}
 
 
 def block_layout(block: dict[str, Any]) -> tuple[list[int] | None, list[str]]:
@@ -158,19 +170,25 @@ def run_one(job: tuple[SolveSpec, str, str, int]) -> str:
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="a recipe .toml file (e.g. solvers/table8.toml)")
-    parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
+    parser.add_argument("recipe", help="a built-in recipe (e.g. table8) or a .toml file")
+    from .cli import int_list
+
+    parser.add_argument(
+        "--seeds", type=int_list, default=[0], help="comma-separated training seeds (default 0)"
+    )
     parser.add_argument("--out-dir", required=True, help="folder for the run files")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
     parser.add_argument("--only", help="comma-separated filters on run names (substring match)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    check_int("--jobs", args.jobs, 1)
     out_dir = Path(args.out_dir)
-    planned = plan(load_preset(args.recipe), seeds, out_dir)
+    planned = plan(load_preset(args.recipe, SWEEP_RECIPE), args.seeds or [0], out_dir)
     if args.only:
         keys = [k.strip() for k in args.only.split(",")]
         planned = [(s, p) for s, p in planned if any(k in p.name for k in keys)]
@@ -182,7 +200,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_one, job) for job in todo]
         try:
             for future in futures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,35 @@ def test_bench_auto_device_runs_where_the_machine_can(tmp_path: Path) -> None:
     on_cpu = comments[1].startswith("# device: cpu;")  # on CUDA: the GPU's name
     assert on_cpu == (not torch.cuda.is_available())
     assert [row["engine"] for row in rows] == ["forward"]
+
+
+@pytest.mark.parametrize(
+    ("which", "flags"),
+    [
+        ("laplacian", ["--dim", "-1"]),
+        ("laplacian", ["--engines", "foo"]),
+        ("laplacian", ["--samples", "0"]),
+        ("memory", ["--batch", "0"]),
+        ("memory", ["--grids", "0"]),
+    ],
+)
+def test_bench_bad_option_creates_no_output_folder(
+    tmp_path: Path, capsys, which: str, flags: list[str]
+) -> None:
+    """Every option is checked before anything is created: not even the folders of --out."""
+    small = LAPLACIAN_SMALL if which == "laplacian" else MEMORY_SMALL
+    out = tmp_path / "a" / "b" / "x.csv"
+    assert main(["bench", which, *small, *flags, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("pinnkan: error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_csv_goes_into_a_new_folder_with_the_usual_mode(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b" / "mem.csv"
+    previous = os.umask(0o022)
+    try:
+        assert main(["bench", "memory", *MEMORY_SMALL, "--out", str(out)]) == 0
+    finally:
+        os.umask(previous)
+    assert os.stat(out).st_mode & 0o777 == 0o644
+    assert os.listdir(out.parent) == ["mem.csv"]

@@ -296,3 +296,12 @@ def test_recipe_refuses_run_flags_it_would_ignore(tmp_path: Path, capsys, flags)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{flags[0]} is not used with --recipe" in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_recipe_table_path_is_checked_before_training(tmp_path: Path, capsys) -> None:
+    from pinnkan.cli import main
+
+    command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(tmp_path / "runs")]
+    assert main([*command, "--table", str(tmp_path)]) == 2  # a directory, not a file
+    assert "is a directory" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

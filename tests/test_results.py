@@ -359,11 +359,13 @@ def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:
 
 def test_check_writable_and_new_run_path(tmp_path: Path) -> None:
     directory = check_writable(tmp_path / "results" / "runs" / "a.h5")
-    assert directory.is_dir() and os.listdir(directory) == []
+    assert directory == tmp_path / "results" / "runs"
+    assert os.listdir(tmp_path) == []  # checking creates nothing; writing makes the folder
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ValueError, match=re.escape(str(blocker))):
         check_writable(blocker / "runs" / "a.h5")
+    directory.mkdir(parents=True)
     now = datetime(2026, 11, 23, 10, 15, 0, tzinfo=UTC)
     path = new_run_path(directory, "poisson", "kan", 10, 0, now=now)
     assert path == directory / "poisson-d10-kan-s0-20261123-101500.h5"
@@ -385,3 +387,58 @@ def test_unusual_tensors_round_trip(tmp_path: Path) -> None:
     for key, tensor in state.items():
         assert back[key].dtype == tensor.dtype and back[key].shape == tensor.shape
         assert torch.equal(back[key], tensor), key
+
+
+def test_only_a_missing_file_or_a_run_file_is_replaced(tmp_path: Path, capsys) -> None:
+    """A run never overwrites another file: text, a foreign HDF5 file, a damaged file."""
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n")
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as file:
+        file["data"] = np.arange(3)
+    for path in (text, foreign):
+        before = path.read_bytes()
+        for attempt in (check_writable, lambda target: write_run(target, Run())):
+            with pytest.raises(ValueError, match="is not a pinnkan run file") as caught:
+                attempt(path)
+            assert str(path) in str(caught.value) and "another path" in str(caught.value)
+            assert "\n" not in str(caught.value)
+        assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["foreign.h5", "notes.txt"]
+    run = tmp_path / "run.h5"
+    write_run(run, Run())
+    check_writable(run)
+    assert capsys.readouterr().err == f"pinnkan: note: replacing the existing run file {run}\n"
+    check_writable(run, note=False)
+    check_writable(tmp_path / "new.h5")
+    assert capsys.readouterr().err == ""
+    write_run(run, Run(status="completed"))
+    assert read_run(run).status == "completed"
+
+
+@pytest.mark.parametrize("kind", ["directory", "separator", "fifo"])
+def test_write_run_refuses_a_path_that_is_not_a_file_in_one_line(tmp_path: Path, kind) -> None:
+    target = tmp_path / "out"
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    path = f"{target}{os.sep}" if kind == "separator" else str(target)
+    for attempt in (check_writable, lambda where: write_run(where, Run())):
+        with pytest.raises(ValueError, match="give a run file path|give a file path") as caught:
+            attempt(path)
+        assert path in str(caught.value) and "\n" not in str(caught.value)
+    assert os.listdir(tmp_path) == ([] if kind == "separator" else ["out"])
+
+
+def test_write_run_modes_new_files_as_usual_and_keeps_a_replaced_files_mode(tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        path = tmp_path / "sub" / "run.h5"
+        write_run(path, Run())
+        assert os.stat(path).st_mode & 0o777 == 0o640
+        os.chmod(path, 0o604)
+        write_run(path, Run(status="completed"))
+    finally:
+        os.umask(previous)
+    assert os.stat(path).st_mode & 0o777 == 0o604 and read_run(path).status == "completed"

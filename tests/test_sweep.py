@@ -119,6 +119,9 @@ def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
         assert fixed.config["problem"] == {"name": "poisson", "dim": 3, "seed": 5}
 
 
+RUN = "[[runs]]\nproblem = 'poisson'\ndim = 2\nmodel = 'mlp'\n"
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -135,11 +138,66 @@ def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
         ("[[runs]]\nproblem='poisson'\ndim=2\nmodel='mlp'\ntag='a/b'\n", "tag='a/b' is not"),
         ("[[runs]]\nproblem = 'poisson'\n", "lacks 'dim'"),
         ("[[runs]\n", "not valid TOML"),
+        # unknown keys: refused (they used to be ignored and a default run trained)
+        (RUN + "stepz = 3\n", "[[runs]] block key='stepz' is not known; allowed: "),
+        (RUN + "width = [2, 8, 1]\n", "key='width' is not known; allowed: activation, alpha"),
+        (RUN + "grid = 3\n", "key='grid' is not known"),  # no option of the block's mlp
+        (RUN + "seed = 3\n", "key='seed' is not known"),  # --seeds sets the seeds
+        ("[model]\ngird = 3\n" + RUN, "[model] key='gird' is not known; allowed: activation"),
+        ("[trian]\nsteps = 3\n" + RUN, "key='trian' is not known; allowed: description, model"),
+        ("[train]\nstepz = 3\n" + RUN, "[train] key='stepz' is not known; allowed: alpha"),
     ],
 )
 def test_bad_recipes_are_refused(tmp_path: Path, capsys, text: str, message: str) -> None:
     recipe = tmp_path / "bad.toml"
     recipe.write_text(text)
     assert main(["sweep", str(recipe), "--out-dir", str(tmp_path / "x")]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_block_key_may_be_an_option_of_any_of_its_models(tmp_path: Path) -> None:
+    from pinnkan.presets import load_preset
+    from pinnkan.sweep import plan
+
+    recipe = tmp_path / "mixed.toml"
+    recipe.write_text("[[runs]]\nproblem = 'poisson'\ndim = 2\nmodel = ['kan', 'mlp']\ngrid = 3\n")
+    specs = {spec.model: spec for spec, _ in plan(load_preset(str(recipe)), [0], tmp_path)}
+    assert specs["kan"].model_options == {"grid": 3} and specs["mlp"].model_options == {}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "a"], "argument --seeds: 'a' is not a comma-separated list of integers"),
+        (["--seeds", "0,,1"], "'0,,1' has an empty entry"),
+        (["--seeds", "-1"], "seed=-1 is not allowed"),
+        (["--jobs", "0"], "--jobs=0 is not allowed; it must be an integer ≥ 1"),
+        (["--jobs", "-1"], "--jobs=-1 is not allowed; it must be an integer ≥ 1"),
+    ],
+)
+def test_bad_sweep_flags_are_refused(tmp_path: Path, capsys, argv: list[str], message) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE)
+    assert main(["sweep", str(recipe), "--out-dir", str(tmp_path / "x"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_missing_recipe_is_not_found_and_the_built_in_ones_are_named(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "missing.toml", "--out-dir", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "recipe 'missing.toml' was not found; built-in recipes: table8," in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_sweep_help_shows_the_defaults(capsys) -> None:
+    assert main(["sweep", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "parallel worker processes (default 1)" in help_text
+    assert "auto, cpu, cuda or cuda:N (default: auto)" in help_text

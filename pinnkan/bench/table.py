@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..results import check_writable
-from ..text_file import write_text_atomically
+from ..text_file import check_output_file, write_text_atomically
 from ..validation import check_choice, check_int
 
 
@@ -44,10 +43,11 @@ def check_threads(threads: int | None) -> None:
 
 
 def check_csv_path(path: str | Path) -> None:
-    """``path`` can be written as a file: not a directory, its directory writable (made if needed)."""
-    if Path(path).is_dir():
-        raise ValueError(f"out={str(path)!r} is a directory; give a CSV file path")
-    check_writable(path)
+    """``path`` can be written as a CSV file (:func:`pinnkan.text_file.check_output_file`).
+
+    Creates nothing, so it may run before the other checks: the folder is made by the write.
+    """
+    check_output_file(path, "CSV file")
 
 
 def describe_device(device: str) -> str:
