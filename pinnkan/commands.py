@@ -66,10 +66,18 @@ def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, 
 def solve_spec(args: argparse.Namespace) -> SolveSpec:
     preset = load_preset(args.preset, PRESET) if args.preset else {}
     problem_options = dict(args.problem_option)
-    if args.dim is not None:
-        problem_options["dim"] = args.dim
-    if args.problem_seed is not None:
-        problem_options["seed"] = args.problem_seed
+    for flag, key, value in (
+        ("--dim", "dim", args.dim),
+        ("--problem-seed", "seed", args.problem_seed),
+    ):
+        if value is None:
+            continue
+        if key in problem_options and str(problem_options[key]) != str(value):
+            raise ValueError(
+                f"--problem-option {key}={problem_options[key]} disagrees with {flag} {value}; "
+                "give one of them"
+            )
+        problem_options[key] = value
     return SolveSpec(
         problem=args.problem,
         problem_options=problem_options,

@@ -399,3 +399,17 @@ def test_int_list_reads_spaces_and_refuses_empty_entries():
 def test_bench_without_a_benchmark_names_them(capsys):
     code, stdout, err = run_cli(["bench"], capsys)
     assert_one_line_error(code, stdout, err, "needs a benchmark: laplacian or memory")
+
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--problem-option", "dim=7"], "--problem-option dim=7 disagrees with --dim 3"),
+        (["--problem-option", "seed=3", "--problem-seed", "4"], "seed=3 disagrees with"),
+    ],
+)
+def test_problem_options_that_contradict_their_flags(tmp_path, capsys, flags, needle):
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(out, *flags), capsys)
+    assert_one_line_error(code, stdout, err, needle)
+    assert not out.exists()

@@ -294,21 +294,51 @@ def parse_names(text: str) -> list[str]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="pinnkan bench laplacian", description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int_list, default=[20, 100], help="e.g. 20,100")
-    parser.add_argument("--model", type=parse_names, default=["kan", "metakan", "mlp"])
-    parser.add_argument("--points", type=int_list, default=[100, 2000])
-    parser.add_argument("--engines", type=parse_names, default=["forward", "autograd", "sdgd"])
-    parser.add_argument("--samples", type=int, default=16, help="SDGD |S| / Hutchinson probes")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="per case, for repeats")
-    parser.add_argument("--autograd-max-dim", type=int, default=1000)
     parser.add_argument(
-        "--autograd-max-work", type=float, default=2.5e7, help="skip autograd above d^2*points"
+        "--dim", type=int_list, default=[20, 100], help="dimensions d, e.g. 20,100,1000 (20,100)"
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/bench_laplacian.csv", help="CSV file to write")
+    parser.add_argument(
+        "--model",
+        type=parse_names,
+        default=["kan", "metakan", "mlp"],
+        help="backbones [d, 32, 32, 32, 1] (kan,metakan,mlp)",
+    )
+    parser.add_argument(
+        "--points", type=int_list, default=[100, 2000], help="points per step (100,2000)"
+    )
+    parser.add_argument(
+        "--engines",
+        type=parse_names,
+        default=["forward", "autograd", "sdgd"],
+        help="Laplacian engines: forward, autograd, sdgd, hutchinson (forward,autograd,sdgd)",
+    )
+    parser.add_argument("--samples", type=int, default=16, help="SDGD |S| / Hutchinson probes (16)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed steps per case after a warm-up (5)"
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="time budget of one case's repeats, at least one runs (60)",
+    )
+    parser.add_argument(
+        "--autograd-max-dim", type=int, default=1000, help="skip autograd above this d (1000)"
+    )
+    parser.add_argument(
+        "--autograd-max-work",
+        type=float,
+        default=2.5e7,
+        help="skip autograd above d^2*points (2.5e7)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is; 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of models and points (0)")
+    parser.add_argument(
+        "--out",
+        default="results/bench_laplacian.csv",
+        help="CSV file to write (results/bench_laplacian.csv)",
+    )
     return parser
 
 
