@@ -19,8 +19,11 @@ import numpy as np
 import torch
 
 
-def environment_info(device: str | torch.device | None = None) -> dict[str, Any]:
-    """Versions, hostname-free platform, device name, git commit and creation time (UTC)."""
+def environment_info(
+    device: str | torch.device | None = None, model: torch.nn.Module | None = None
+) -> dict[str, Any]:
+    """Versions, hostname-free platform, device name, git commit and creation time (UTC); with
+    ``model``, which code generates its Meta coefficients (:func:`model_meta_kernels`)."""
     package = Path(__file__).resolve().parent
     return {
         "python": platform.python_version(),
@@ -29,7 +32,9 @@ def environment_info(device: str | torch.device | None = None) -> dict[str, Any]
         "h5py": h5py.__version__,
         "hdf5": h5py.version.hdf5_version,
         "numba": package_version("numba"),
-        "meta_kernels": meta_kernels(device),
+        "meta_kernels": meta_kernels(device)
+        if model is None
+        else model_meta_kernels(model, device),
         "pinnkan": pinnkan_version(),
         "cuda": torch.version.cuda,
         "platform": platform.platform(),
@@ -94,6 +99,20 @@ def meta_kernels(device: str | torch.device | None = None) -> str:
     on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
     off = os.environ.get("PINNKAN_NUMBA", "1") == "0"
     return "numba" if on_cpu and not off and package_version("numba") is not None else "torch"
+
+
+def model_meta_kernels(model: torch.nn.Module, device: str | torch.device | None = None) -> str:
+    """What generates ``model``'s coefficients: "none" without a meta-learner (KAN, MLP, …),
+    "torch" where no meta-learner is the piecewise-linear kind the kernels take (scalar prompts,
+    ReLU), else :func:`meta_kernels` on ``device``."""
+    from .nn.meta import MetaLearner
+
+    learners = [module for module in model.modules() if isinstance(module, MetaLearner)]
+    if not learners:
+        return "none"
+    if not any(learner.piecewise_linear for learner in learners):
+        return "torch"
+    return meta_kernels(device)
 
 
 def describe_meta_kernels(device: str | torch.device | None = None) -> str:

@@ -340,5 +340,5 @@ def run_config(
         "dtype": config.dtype,
         "sampling": "uniform box",
         "params": count_parameters(model),
-        "environment": environment_info(device),
+        "environment": environment_info(device, model),
     }

@@ -141,7 +141,7 @@ def run_config(spec: SolveSpec, problem: PDE, model: nn.Module, device: torch.de
         "laplacian": spec.train.laplacian,
         "seed": spec.train.seed,
         "params": count_parameters(model),
-        "environment": environment_info(device),
+        "environment": environment_info(device, model),
     }
 
 

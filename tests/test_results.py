@@ -331,6 +331,26 @@ def test_environment_names_the_meta_kernels_that_run(monkeypatch) -> None:
     assert environment.describe_meta_kernels() == "torch (numba none)"
 
 
+def test_run_files_name_the_meta_kernels_of_their_model(monkeypatch) -> None:
+    """A model without a meta-learner records "none"; one whose meta-learners the kernels do
+    not take (2-d prompts) records "torch"; the paper's MetaKAN what runs on the device."""
+    from pinnkan.nn.build import build_model
+
+    monkeypatch.setattr(environment, "package_version", lambda name: "0.68.1")
+    monkeypatch.setenv("PINNKAN_NUMBA", "1")
+    expected = {
+        ("kan", 1): "none",
+        ("mlp", 1): "none",
+        ("metakan", 2): "torch",
+        ("metafastkan", 1): "numba",
+    }
+    for (name, prompt_dim), kernels in expected.items():
+        options = {"prompt_dim": prompt_dim} if name.startswith("meta") else {}
+        model = build_model(name, [2, 3, 1], **options)
+        assert environment_info("cpu", model)["meta_kernels"] == kernels, name
+    assert environment.model_meta_kernels(build_model("metakan", [2, 3, 1]), "cuda") == "torch"
+
+
 def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:
     info = environment_info()
     for key in (
