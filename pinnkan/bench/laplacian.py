@@ -43,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from pinnkan.cli import ArgumentParser, int_list
-from pinnkan.derivatives import laplacian
+from pinnkan.derivatives import ESTIMATORS, laplacian
 from pinnkan.device import draw, resolve_device
 from pinnkan.environment import describe_meta_kernels
 from pinnkan.nn import build_model, count_parameters
@@ -62,7 +62,6 @@ from .table import (
 )
 
 ENGINES = ("forward", "autograd", "sdgd", "hutchinson")
-ESTIMATORS = ("sdgd", "hutchinson")
 HIDDEN = (32, 32, 32)
 
 COLUMNS = [
