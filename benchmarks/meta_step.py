@@ -17,8 +17,9 @@ two ``torch.cuda.synchronize`` calls) of:
 "metakan-fixed" is the MetaKAN with its generated coefficients frozen into plain trainable
 tensors: the same network and values without the generation, so "metakan" − "metakan-fixed"
 measures the generation inside a step (with the caches as a step leaves them).
-"metakan-torch" is the MetaKAN generating its coefficients with torch operations (as without
-numba, or with ``PINNKAN_NUMBA=0``) instead of the compiled CPU kernels.
+"metakan-torch" is the MetaKAN generating its coefficients with torch operations instead of the
+compiled CPU kernels; "kan-torch" the KAN evaluating its B-spline basis and derivatives by the
+torch recursion instead of the B-spline kernels (``PINNKAN_NUMBA=0`` does both).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from unittest import mock
 
 import torch
 
@@ -35,13 +37,17 @@ from pinnkan.derivatives import laplacian
 from pinnkan.device import resolve_device
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.kan import DirectCoefficients, KANNetwork
-from pinnkan.nn.scalar_relu import torch_reference
 
 # metakan-node: MetaKAN with node_mean=True; metakan-fixed: the MetaKAN with its generated
 # coefficients frozen into trainable tensors, i.e. its step without the generation (a control:
 # "metakan" − "metakan-fixed" is what generating the coefficients costs inside a step);
 # metakan-torch: the MetaKAN generating with torch operations instead of the numba kernels
-MODELS = ("kan", "metakan", "metakan-torch", "metakan-node", "metakan-fixed")
+MODELS = ("kan", "kan-torch", "metakan", "metakan-torch", "metakan-node", "metakan-fixed")
+# what the "-torch" variants switch off: the B-spline kernels (KAN) or the MetaKAN kernels
+TORCH_PATHS = {
+    "kan-torch": ("pinnkan.basis.bspline.use_kernels", lambda *args: False),
+    "metakan-torch": ("pinnkan.nn.scalar_relu.numba_kernels", lambda: None),
+}
 
 
 def elapsed_ms(action: Callable[[], object], device: torch.device) -> float:
@@ -94,16 +100,18 @@ def parts(
         model.zero_grad(set_to_none=True)
         torch.stack([w.sum() for w in net.coefficients()]).sum().backward()
 
-    if name.endswith("-torch"):  # Adam does not generate coefficients
-        step, coefficients = with_torch_reference(step), with_torch_reference(coefficients)
+    if name in TORCH_PATHS:  # Adam runs no kernel
+        step = with_torch_path(step, name)
+        coefficients = with_torch_path(coefficients, name)
     return {"step": step, "adam": optimizer.step, "coefficients": coefficients}
 
 
-def with_torch_reference(action: Callable[[], object]) -> Callable[[], object]:
-    """``action`` run with the coefficient generation in torch operations (no numba kernels)."""
+def with_torch_path(action: Callable[[], object], name: str) -> Callable[[], object]:
+    """``action`` run with the kernels that ``name`` switches off (:data:`TORCH_PATHS`)."""
+    target, replacement = TORCH_PATHS[name]
 
     def run() -> object:
-        with torch_reference():
+        with mock.patch(target, replacement):
             return action()
 
     return run

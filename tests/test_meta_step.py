@@ -3,6 +3,7 @@ the MetaKAN, with trainable coefficients instead of generated ones."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from benchmarks.meta_step import backbone
@@ -36,29 +37,33 @@ def test_timed_step_is_a_full_backward_through_the_generation():
     assert any(not torch.equal(p, q) for p, q in zip(parameters, before, strict=True))
 
 
-def test_torch_variant_runs_the_reference_and_matches_the_kernels(monkeypatch):
-    """ "metakan-torch" generates with torch operations only inside its actions, same gradients."""
-    import os
+@pytest.mark.parametrize(
+    "name, module, reference_name",
+    [
+        ("metakan-torch", "pinnkan.nn.scalar_relu", "scalar_relu_blocks_reference"),
+        ("kan-torch", "pinnkan.basis.bspline", "spline_derivatives_reference"),
+    ],
+)
+def test_torch_variants_run_the_reference_and_match_the_kernels(
+    monkeypatch, name, module, reference_name
+):
+    """A "-torch" model runs its torch reference (only inside its actions), same gradients."""
+    import importlib
 
     from benchmarks.meta_step import parts
-    from pinnkan.nn import scalar_relu
 
-    monkeypatch.delenv("PINNKAN_NUMBA", raising=False)
-    seen = []
-    reference = scalar_relu.scalar_relu_blocks_reference
-
-    def recorded(*args):
-        seen.append(os.environ.get("PINNKAN_NUMBA"))
-        return reference(*args)
-
-    monkeypatch.setattr(scalar_relu, "scalar_relu_blocks_reference", recorded)
+    target = importlib.import_module(module)
+    calls = []
+    reference = getattr(target, reference_name)
+    monkeypatch.setattr(target, reference_name, lambda *a: calls.append(1) or reference(*a))
     grads = {}
-    for name in ("metakan", "metakan-torch"):
-        actions = parts(name, 4, 5, 0, torch.device("cpu"))
+    for variant in (name.removesuffix("-torch"), name):
+        calls.clear()
+        actions = parts(variant, 4, 5, 0, torch.device("cpu"))
         actions["step"]()
         optimizer = actions["adam"].__self__
-        grads[name] = [p.grad for group in optimizer.param_groups for p in group["params"]]
-    assert "0" in seen and "PINNKAN_NUMBA" not in os.environ
-    for fast, slow in zip(grads["metakan"], grads["metakan-torch"], strict=True):
+        grads[variant] = [p.grad for group in optimizer.param_groups for p in group["params"]]
+        assert bool(calls) == variant.endswith("-torch"), variant
+    for fast, slow in zip(*grads.values(), strict=True):
         assert fast.shape == slow.shape and slow.norm() > 0
         assert (fast - slow).norm() <= 1e-5 * slow.norm()  # float32 summation order

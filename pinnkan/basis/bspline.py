@@ -21,12 +21,14 @@ SiLU branch remains.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import Tensor
 
 from ..device import draw
+from ..kernels import kernel_applies, numba_enabled
 from .base import LinearBasis
 from .silu import silu_derivatives
 
@@ -65,6 +67,43 @@ def derivative_from_lower_order(lower: Tensor, knots: Tensor, p: int) -> Tensor:
     left_span = t[..., p : p + n - 1] - t[..., : n - 1]
     right_span = t[..., p + 1 : p + n] - t[..., 1:n]
     return p * (lower[..., :-1] / left_span - lower[..., 1:] / right_span)
+
+
+def spline_derivatives_reference(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, ...]:
+    """``(B, B', B'')`` of the order-``order`` splines, ``(batch, in, n − 1 − order)`` each, by
+    the recursion in torch operations (any device, any order of derivatives in x)."""
+    bases = bspline_bases(x, knots, order)
+    first = derivative_from_lower_order(bases[order - 1], knots, order)
+    if order >= 2:
+        lower_first = derivative_from_lower_order(bases[order - 2], knots, order - 1)
+        second = derivative_from_lower_order(lower_first, knots, order)
+    else:
+        second = torch.zeros_like(first)
+    return bases[order], first, second
+
+
+def spline_derivatives(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, ...]:
+    """:func:`spline_derivatives_reference`, by the compiled kernels of
+    :mod:`pinnkan.basis.bspline_numba` where they apply (:mod:`pinnkan.kernels`)."""
+    if use_kernels(x, knots):
+        from .bspline_numba import BSplineDerivatives
+
+        return BSplineDerivatives.apply(x, knots, order)
+    return spline_derivatives_reference(x, knots, order)
+
+
+def use_kernels(x: Tensor, knots: Tensor) -> bool:
+    """Whether the B-spline kernels run for ``x`` (numba installed, :func:`kernel_applies`)."""
+    return numba_enabled() and kernel_applies([x]) and knots.device == x.device and has_numba()
+
+
+@functools.cache
+def has_numba() -> bool:
+    try:
+        from . import bspline_numba  # noqa: F401
+    except ImportError:  # numba missing, or too old or too new for this numpy
+        return False
+    return True
 
 
 class BSplineBasis(LinearBasis):
@@ -120,7 +159,10 @@ class BSplineBasis(LinearBasis):
         return bspline_bases(x, self.input_knots(x, inputs), self.order)
 
     def basis(self, x: Tensor) -> Tensor:
-        spline = self.splines(x)[-1]
+        if use_kernels(x, self.knots):
+            spline = spline_derivatives(x, self.input_knots(x), self.order)[0]
+        else:
+            spline = self.splines(x)[-1]
         if not self.base:
             return spline
         return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), spline], dim=-1)
@@ -128,16 +170,7 @@ class BSplineBasis(LinearBasis):
     def basis_derivatives(
         self, x: Tensor, inputs: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        knots = self.input_knots(x, inputs)
-        bases = bspline_bases(x, knots, self.order)
-        k = self.order
-        first = derivative_from_lower_order(bases[k - 1], knots, k)
-        if k >= 2:
-            lower_first = derivative_from_lower_order(bases[k - 2], knots, k - 1)
-            second = derivative_from_lower_order(lower_first, knots, k)
-        else:
-            second = torch.zeros_like(first)
-        value = bases[k]
+        value, first, second = spline_derivatives(x, self.input_knots(x, inputs), self.order)
         if not self.base:
             return value, first, second
         silu = [s.unsqueeze(-1) for s in silu_derivatives(x)]

@@ -33,14 +33,21 @@ environment turns the kernels off. Tests hold the two equal (values and gradient
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 
 import torch
 from torch import Tensor, nn
+
+from ..kernels import (  # noqa: F401  (batched, torch_reference: used through this module)
+    batched,
+    forward_ad_active,
+    functorch_active,
+    kernel_applies,
+    numba_enabled,
+    torch_reference,
+)
 
 
 def breakpoints(weight: Tensor, bias: Tensor) -> Tensor:
@@ -172,58 +179,9 @@ def scalar_relu_mlp(z: Tensor, hidden: nn.Linear, output: nn.Linear) -> Tensor:
     return scalar_relu_blocks([z], [1.0], hidden, output)[0]
 
 
-def kernel_applies(tensors: list[Tensor]) -> bool:
-    """Whether the compiled kernels can take these tensors (CPU, one float dtype, plain autograd:
-    no ``torch.func`` transform, ``torch.compile`` or forward-mode AD running)."""
-    dtype = tensors[0].dtype
-    return (
-        dtype in (torch.float32, torch.float64)
-        and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
-        and not functorch_active()
-        and not forward_ad_active()
-        and not torch.compiler.is_compiling()
-    )
-
-
-def functorch_active() -> bool:
-    """Whether a ``torch.func`` transform (grad, vmap, jacrev, …) is running."""
-    return bool(getattr(torch._C, "_are_functorch_transforms_active", lambda: False)())
-
-
-def batched(tensor: Tensor) -> bool:
-    """Whether ``tensor`` is a batch of tensors in one: inside ``vmap`` or a batched backward
-    (``is_grads_batched``, ``jacobian(vectorize=True)``), whose data numpy cannot view."""
-    functorch = torch._C._functorch
-    return functorch_active() or any(
-        getattr(functorch, check, lambda _: False)(tensor)
-        for check in ("is_batchedtensor", "is_legacy_batchedtensor")
-    )
-
-
-def forward_ad_active() -> bool:
-    """Whether a ``torch.autograd.forward_ad.dual_level`` is open (dual tensors may be about)."""
-    return getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0
-
-
-@contextlib.contextmanager
-def torch_reference() -> Iterator[None]:
-    """Generate with the torch operations inside the block (as ``PINNKAN_NUMBA=0`` does)."""
-    before = os.environ.get("PINNKAN_NUMBA")
-    os.environ["PINNKAN_NUMBA"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["PINNKAN_NUMBA"]
-        else:
-            os.environ["PINNKAN_NUMBA"] = before
-
-
 def numba_kernels() -> ModuleType | None:
     """:mod:`pinnkan.nn.scalar_relu_numba`, or None where numba is missing or ``PINNKAN_NUMBA=0``."""
-    if os.environ.get("PINNKAN_NUMBA", "1") == "0":
-        return None
-    return import_numba_kernels()
+    return import_numba_kernels() if numba_enabled() else None
 
 
 @functools.cache

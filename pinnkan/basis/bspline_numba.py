@@ -1,0 +1,198 @@
+"""Compiled CPU kernels (numba) for the B-spline basis and its first two derivatives.
+
+Same mathematics as :func:`pinnkan.basis.bspline.bspline_bases` and
+:func:`pinnkan.basis.bspline.derivative_from_lower_order`, evaluated only where it is non-zero:
+x in the knot interval t_j ≤ x < t_{j+1} meets the k + 1 functions B_{j−k}, …, B_j of order k,
+computed by the local Cox–de Boor recursion (levels p = 0 … k, each p + 1 values, the same
+formulas and knots as the general one) and differentiated d times by
+
+    d/dt B_{i,q} = q [B_{i,q−1}/(t_{i+q} − t_i) − B_{i+1,q−1}/(t_{i+q+1} − t_{i+1})]
+
+from level k − d. Forward: B, B', B'' ``(batch, in, G + k)``; backward: ∂L/∂x = Σ_m (∂L/∂B_m B'_m
++ ∂L/∂B'_m B''_m + ∂L/∂B''_m B'''_m) from the same local values. Why: on the CPU the general
+recursion is ~120 small torch operations on ``(batch, in, G + 2k)`` tensors per layer, forward and
+backward, a third of a KAN training step at the paper's sizes; one kernel call each way replaces
+them (``results/bench_meta_step.md``). Knots need not be uniform. The torch recursion runs
+instead where the kernels cannot (see :mod:`pinnkan.kernels`) and for derivatives of the
+backward (``create_graph``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+from torch import Tensor
+
+from ..kernels import batched
+
+
+@njit(cache=True, inline="always")
+def knot_interval(v, t) -> int:
+    """j with t_j ≤ v < t_{j+1} (binary search), or −1 outside [t_0, t_{n−1})."""
+    n = t.shape[0]
+    if not (v >= t[0] and v < t[n - 1]):
+        return -1
+    lo, hi = 0, n - 1  # t[lo] ≤ v < t[hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if t[mid] <= v:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def inverse_spans(knots, order):
+    """``inv[a, p, i]`` = 1/(t_{i+p} − t_i) of input a's knots, p = 1 … order (0 where i + p is
+    past the last knot): every division of the recursion, made once per call."""
+    inputs, n = knots.shape
+    inv = np.zeros((inputs, order + 1, n), np.float64)
+    for a in range(inputs):
+        for p in range(1, order + 1):
+            for i in range(n - p):
+                inv[a, p, i] = 1.0 / (knots[a, i + p] - knots[a, i])
+    return inv
+
+
+@njit(cache=True, inline="always")
+def local_levels(v, t, inv, j, order, levels) -> None:
+    """``levels[p, r]`` = B_{j−p+r, p}(v) for p = 0 … order, r = 0 … p (0 where that function
+    is not among the n − 1 − p of level p); ``inv`` = this input's :func:`inverse_spans`."""
+    n = t.shape[0]
+    levels[0, 0] = 1.0
+    for p in range(1, order + 1):
+        for r in range(p + 1):
+            i = j - p + r
+            value = 0.0
+            if i >= 0 and i <= n - 2 - p:
+                if r >= 1:
+                    value += (v - t[i]) * inv[p, i] * levels[p - 1, r - 1]
+                if r < p:
+                    value += (t[i + p + 1] - v) * inv[p, i + 1] * levels[p - 1, r]
+            levels[p, r] = value
+
+
+@njit(cache=True, inline="always")
+def local_derivative(t, inv, j, order, levels, times, out) -> None:
+    """``out[r]`` = d^times/dt^times B_{j−order+r, order} from level order − times of ``levels``
+    (``out`` holds order + 1 values)."""
+    n = t.shape[0]
+    low = order - times
+    for r in range(low + 1):
+        out[r] = levels[low, r]
+    for q in range(low + 1, order + 1):
+        for r in range(q, -1, -1):  # in place, from the right: out[r − 1] is still level q − 1
+            i = j - q + r
+            value = 0.0
+            if i >= 0 and i <= n - 2 - q:
+                if r >= 1:
+                    value += out[r - 1] * inv[q, i]
+                if r < q:
+                    value -= out[r] * inv[q, i + 1]
+                value *= q
+            out[r] = value
+
+
+@njit(cache=True)
+def basis_derivatives(x, knots, order, value, first, second) -> None:
+    """``value, first, second (batch, in, count)`` (zero on entry) ← B, B', B'' at ``x``."""
+    batch, inputs = x.shape
+    count = value.shape[2]
+    levels = np.zeros((order + 1, order + 1), np.float64)
+    slope = np.zeros(order + 1, np.float64)
+    curvature = np.zeros(order + 1, np.float64)
+    inv = inverse_spans(knots, order)
+    for b in range(batch):
+        for a in range(inputs):
+            v, t = x[b, a], knots[a]
+            j = knot_interval(v, t)
+            if j < 0:
+                continue
+            local_levels(v, t, inv[a], j, order, levels)
+            local_derivative(t, inv[a], j, order, levels, 1, slope)
+            if order >= 2:
+                local_derivative(t, inv[a], j, order, levels, 2, curvature)
+            for r in range(order + 1):
+                m = j - order + r
+                if m >= 0 and m < count:
+                    value[b, a, m] = levels[order, r]
+                    first[b, a, m] = slope[r]
+                    second[b, a, m] = curvature[r] if order >= 2 else 0.0
+
+
+@njit(cache=True)
+def basis_derivatives_backward(x, knots, order, g_value, g_first, g_second, dx) -> None:
+    """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B'_m + ∂L/∂B'_m B''_m + ∂L/∂B''_m B'''_m."""
+    batch, inputs = x.shape
+    count = g_value.shape[2]
+    levels = np.zeros((order + 1, order + 1), np.float64)
+    slopes = np.zeros((3, order + 1), np.float64)  # B', B'', B'''
+    inv = inverse_spans(knots, order)
+    for b in range(batch):
+        for a in range(inputs):
+            v, t = x[b, a], knots[a]
+            dx[b, a] = 0.0
+            j = knot_interval(v, t)
+            if j < 0:
+                continue
+            local_levels(v, t, inv[a], j, order, levels)
+            for times in range(1, 4):
+                if times <= order:
+                    local_derivative(t, inv[a], j, order, levels, times, slopes[times - 1])
+                else:
+                    slopes[times - 1, :] = 0.0
+            total = 0.0
+            for r in range(order + 1):
+                m = j - order + r
+                if m >= 0 and m < count:
+                    total += g_value[b, a, m] * slopes[0, r]
+                    total += g_first[b, a, m] * slopes[1, r]
+                    total += g_second[b, a, m] * slopes[2, r]
+            dx[b, a] = total
+
+
+def array(tensor: Tensor) -> np.ndarray:
+    """A C-contiguous numpy view (or copy) of a CPU tensor, outside autograd."""
+    return np.ascontiguousarray(tensor.numpy(force=True))
+
+
+class BSplineDerivatives(torch.autograd.Function):
+    """``(x (batch, in), knots (in, n), order)`` -> ``(B, B', B'')``, each ``(batch, in, n − 1 −
+    order)``; differentiable in x (the knots are a buffer). The backward runs the torch
+    recursion where it must itself be differentiable (``create_graph``: second derivatives in x
+    stay exact) or where the upstream gradients are batched."""
+
+    @staticmethod
+    def forward(ctx, x, knots, order):
+        count = knots.shape[-1] - 1 - order
+        shape = (*x.shape, count)
+        outputs = [torch.zeros(shape, dtype=x.dtype, device="cpu") for _ in range(3)]
+        basis_derivatives(array(x), array(knots), order, *(o.numpy() for o in outputs))
+        ctx.save_for_backward(x, knots)
+        ctx.order = order
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        x, knots = ctx.saved_tensors
+        if torch.is_grad_enabled() or any(map(batched, grads)):
+            return reference_backward(x, knots, ctx.order, grads), None, None
+        dx = torch.empty_like(x, device="cpu")
+        arrays = [array(g) for g in grads]  # materialised: zeros for unused outputs
+        basis_derivatives_backward(array(x), array(knots), ctx.order, *arrays, dx.numpy())
+        return dx, None, None
+
+
+def reference_backward(x: Tensor, knots: Tensor, order: int, grads) -> Tensor:
+    """∂L/∂x through the torch recursion, as a differentiable graph."""
+    from .bspline import spline_derivatives_reference
+
+    with torch.enable_grad():
+        outputs = spline_derivatives_reference(x, knots, order)
+        pairs = [(out, g) for out, g in zip(outputs, grads, strict=True) if out.requires_grad]
+        (dx,) = torch.autograd.grad(
+            [out for out, _ in pairs], [x], [g for _, g in pairs], create_graph=True
+        )
+    return dx

@@ -1,0 +1,70 @@
+"""When the compiled CPU kernels (numba) may run instead of torch operations.
+
+pinnkan has two: the MetaKAN coefficient generation (:mod:`pinnkan.nn.scalar_relu_numba`) and
+the B-spline basis with its derivatives (:mod:`pinnkan.basis.bspline_numba`). Each computes the
+same function as a torch reference and runs only where it can be exact and where numpy can view
+the data: on the CPU, in float32 or float64, outside ``torch.func`` transforms, forward-mode AD
+and ``torch.compile``, and with ``PINNKAN_NUMBA`` not set to 0 (:func:`torch_reference` turns
+them off for a block of code).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+
+def numba_enabled() -> bool:
+    """False where ``PINNKAN_NUMBA=0`` is set (the torch references run everywhere)."""
+    return os.environ.get("PINNKAN_NUMBA", "1") != "0"
+
+
+def kernel_applies(tensors: list[Tensor]) -> bool:
+    """Whether the compiled kernels can take these tensors (CPU, one float dtype, plain autograd:
+    no ``torch.func`` transform, ``torch.compile`` or forward-mode AD running)."""
+    dtype = tensors[0].dtype
+    return (
+        dtype in (torch.float32, torch.float64)
+        and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+        and not functorch_active()
+        and not forward_ad_active()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def functorch_active() -> bool:
+    """Whether a ``torch.func`` transform (grad, vmap, jacrev, …) is running."""
+    return bool(getattr(torch._C, "_are_functorch_transforms_active", lambda: False)())
+
+
+def batched(tensor: Tensor) -> bool:
+    """Whether ``tensor`` is a batch of tensors in one: inside ``vmap`` or a batched backward
+    (``is_grads_batched``, ``jacobian(vectorize=True)``), whose data numpy cannot view."""
+    functorch = torch._C._functorch
+    return functorch_active() or any(
+        getattr(functorch, check, lambda _: False)(tensor)
+        for check in ("is_batchedtensor", "is_legacy_batchedtensor")
+    )
+
+
+def forward_ad_active() -> bool:
+    """Whether a ``torch.autograd.forward_ad.dual_level`` is open (dual tensors may be about)."""
+    return getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0
+
+
+@contextlib.contextmanager
+def torch_reference() -> Iterator[None]:
+    """Generate with the torch operations inside the block (as ``PINNKAN_NUMBA=0`` does)."""
+    before = os.environ.get("PINNKAN_NUMBA")
+    os.environ["PINNKAN_NUMBA"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PINNKAN_NUMBA"]
+        else:
+            os.environ["PINNKAN_NUMBA"] = before

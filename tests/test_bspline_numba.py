@@ -1,0 +1,137 @@
+"""The compiled B-spline kernels against the torch recursion: values, derivatives, gradients in x
+(first order by the kernels, higher orders and batched gradients by the reference), and where
+the kernels must not run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pinnkan.basis import bspline
+from pinnkan.basis.bspline import spline_derivatives, spline_derivatives_reference, uniform_knots
+from pinnkan.kernels import torch_reference
+
+pytest.importorskip("numba")
+from pinnkan.basis.bspline_numba import BSplineDerivatives  # noqa: E402
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def knot_rows(grid: int, order: int, uniform: bool, seed: int = 0) -> torch.Tensor:
+    """Two inputs' knot rows ``(2, G + 2k + 1)``: uniform on two ranges, or random sorted."""
+    if uniform:
+        return torch.stack(
+            [uniform_knots(grid, order, (-1.0, 1.0)), uniform_knots(grid, order, (-0.3, 2.0))]
+        )
+    gaps = torch.rand(2, grid + 2 * order, generator=generator(seed), dtype=torch.float64) + 0.1
+    return torch.cat([torch.full((2, 1), -1.5, dtype=torch.float64), gaps.cumsum(1) - 1.5], 1)
+
+
+def points(knots: torch.Tensor, count: int = 300, seed: int = 1) -> torch.Tensor:
+    """``(count, 2)`` points over and beyond each row's knots, some exactly on knots."""
+    lo, hi = knots[:, 0], knots[:, -1]
+    span = hi - lo
+    x = (
+        lo
+        - 0.2 * span
+        + torch.rand(count, 2, generator=generator(seed), dtype=knots.dtype) * (1.4 * span)
+    )
+    x[: knots.shape[1], 0] = knots[0]  # every knot of row 0, the last one included
+    x[: knots.shape[1], 1] = knots[1]
+    return x
+
+
+CASES = [(k, grid, uniform) for k in (1, 2, 3, 4) for grid in (1, 5) for uniform in (True, False)]
+
+
+@pytest.mark.parametrize("order, grid, uniform", CASES)
+def test_kernels_equal_the_recursion_in_float64(order: int, grid: int, uniform: bool) -> None:
+    knots = knot_rows(grid, order, uniform)
+    x = points(knots)
+    expected = spline_derivatives_reference(x, knots, order)
+    computed = BSplineDerivatives.apply(x, knots, order)
+    for value, reference in zip(computed, expected, strict=True):
+        torch.testing.assert_close(value, reference, rtol=1e-12, atol=1e-12)
+    inside = (x >= knots[:, order]) & (x < knots[:, -1 - order])  # where they sum to one
+    assert inside.any() and (computed[0].sum(-1)[inside] - 1).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_kernels_equal_the_recursion_in_float32(order: int) -> None:
+    knots = knot_rows(5, order, uniform=True).float()
+    x = points(knots.double()).float()
+    expected = spline_derivatives_reference(x, knots, order)
+    for value, reference in zip(BSplineDerivatives.apply(x, knots, order), expected, strict=True):
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, reference, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("order, grid, uniform", CASES)
+def test_gradient_in_x_equals_the_recursions(order: int, grid: int, uniform: bool) -> None:
+    """∂/∂x of Σ (w₀ B + w₁ B' + w₂ B'') by the backward kernel and through the recursion."""
+    knots = knot_rows(grid, order, uniform)
+    x = points(knots, seed=2)[knots.shape[1] :]  # off the knots, where B''' is defined
+    weights = [torch.rand(*x.shape, knots.shape[1] - 1 - order, dtype=x.dtype) for _ in range(3)]
+
+    def gradient(function) -> torch.Tensor:
+        leaf = x.clone().requires_grad_(True)
+        outputs = function(leaf, knots, order)
+        total = sum((out * w).sum() for out, w in zip(outputs, weights, strict=True))
+        (grad,) = torch.autograd.grad(total, leaf)
+        return grad
+
+    torch.testing.assert_close(
+        gradient(BSplineDerivatives.apply), gradient(spline_derivatives_reference)
+    )
+
+
+def test_gradcheck_and_gradgradcheck() -> None:
+    knots = knot_rows(3, 3, uniform=False, seed=4)
+    x = (points(knots, count=12, seed=5)[knots.shape[1] :]).requires_grad_(True)
+    function = lambda t: BSplineDerivatives.apply(t, knots, 3)  # noqa: E731
+    assert torch.autograd.gradcheck(function, (x,), check_batched_grad=True)
+    assert torch.autograd.gradgradcheck(function, (x,))
+
+
+def test_batched_jacobian_equals_the_loop() -> None:
+    knots = knot_rows(5, 3, uniform=True)
+    x = points(knots, count=20, seed=6)[knots.shape[1] - 2 : knots.shape[1] + 4]
+
+    def first(t: torch.Tensor) -> torch.Tensor:
+        return BSplineDerivatives.apply(t, knots, 3)[1].sum(-1)
+
+    looped = torch.autograd.functional.jacobian(first, x)
+    vectorized = torch.autograd.functional.jacobian(first, x, vectorize=True)
+    torch.testing.assert_close(vectorized, looped)
+
+
+def test_strided_points_and_the_basis_family() -> None:
+    """A transposed (non-contiguous) x, and ``BSplineBasis`` with kernels against without."""
+    family = bspline.BSplineBasis(3, grid=4, order=3).double()
+    x = torch.rand(3, 7, generator=generator(7), dtype=torch.float64).t() * 2.4 - 1.2
+    assert not x.is_contiguous()
+    computed = family.basis_derivatives(x)
+    with torch_reference():
+        expected = family.basis_derivatives(x)
+        torch.testing.assert_close(family.basis(x), computed[0])
+    for value, reference in zip(computed, expected, strict=True):
+        torch.testing.assert_close(value, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_where_the_kernels_do_not_run(monkeypatch) -> None:
+    knots = knot_rows(5, 3, uniform=True)
+    x = points(knots)
+    assert bspline.use_kernels(x, knots)
+    with torch_reference():
+        assert not bspline.use_kernels(x, knots)
+    assert not bspline.use_kernels(x.half(), knots)
+    assert not bspline.use_kernels(x.to("meta"), knots.to("meta"))
+    seen = []
+    torch.func.vmap(lambda row: seen.append(bspline.use_kernels(row, knots)) or row)(x)
+    assert seen == [False]
+    monkeypatch.setattr(bspline, "has_numba", lambda: False)
+    assert not bspline.use_kernels(x, knots)
+    values = spline_derivatives(x, knots, 3)  # the reference, without numba
+    torch.testing.assert_close(values[0], spline_derivatives_reference(x, knots, 3)[0])
