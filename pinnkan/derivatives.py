@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .directions import Directions, draw_directions
 from .forward_laplacian import forward_laplacian, supports
+from .kernels import basis_recursion
 
 METHODS = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
@@ -158,15 +159,16 @@ def autograd_in_chunks(
     model: Model, x: Tensor, directions: Directions, create_graph: bool, chunk_size: int | None
 ) -> tuple[Tensor, Tensor]:
     step = chunk_size or max(x.shape[0], 1)
-    pieces = [
-        autograd_directional_laplacian(
-            model,
-            x[start : start + step],
-            directions.rows(slice(start, start + step)),
-            create_graph,
-        )
-        for start in range(0, x.shape[0], step)
-    ]
+    with basis_recursion():  # second derivatives in x: the torch recursion's own graph
+        pieces = [
+            autograd_directional_laplacian(
+                model,
+                x[start : start + step],
+                directions.rows(slice(start, start + step)),
+                create_graph,
+            )
+            for start in range(0, x.shape[0], step)
+        ]
     values, laplacians = zip(*pieces, strict=True)
     return torch.cat(values), torch.cat(laplacians)
 

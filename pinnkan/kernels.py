@@ -11,6 +11,7 @@ them off for a block of code).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 
@@ -68,3 +69,19 @@ def torch_reference() -> Iterator[None]:
             del os.environ["PINNKAN_NUMBA"]
         else:
             os.environ["PINNKAN_NUMBA"] = before
+
+
+RECURSION_ONLY = contextvars.ContextVar("pinnkan_recursion_only", default=False)
+
+
+@contextlib.contextmanager
+def basis_recursion() -> Iterator[None]:
+    """The B-spline basis by the torch recursion inside the block (the kernels' backward cannot
+    be differentiated again, so code that takes second derivatives in x, like the ``autograd``
+    Laplacian engine, builds the recursion's graph directly rather than through the kernels'
+    torch fallback, which costs a third more there)."""
+    token = RECURSION_ONLY.set(True)
+    try:
+        yield
+    finally:
+        RECURSION_ONLY.reset(token)

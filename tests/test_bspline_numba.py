@@ -135,3 +135,43 @@ def test_where_the_kernels_do_not_run(monkeypatch) -> None:
     assert not bspline.use_kernels(x, knots)
     values = spline_derivatives(x, knots, 3)  # the reference, without numba
     torch.testing.assert_close(values[0], spline_derivatives_reference(x, knots, 3)[0])
+
+
+def test_values_only_gradients_equal_the_recursions() -> None:
+    """``derivatives=False`` (the layers' plain forward): ∂/∂x and ∂²/∂x² of Σ w B, the second
+    through the torch recursion of the values alone."""
+    knots = knot_rows(5, 3, uniform=False, seed=8)
+    x = points(knots, seed=9)[knots.shape[1] :]
+    weights = torch.rand(*x.shape, knots.shape[1] - 4, dtype=x.dtype)
+
+    def gradients(values) -> tuple[torch.Tensor, torch.Tensor]:
+        leaf = x.clone().requires_grad_(True)
+        (first,) = torch.autograd.grad((values(leaf) * weights).sum(), leaf, create_graph=True)
+        (second,) = torch.autograd.grad(first.sum(), leaf)
+        return first.detach(), second
+
+    computed = gradients(lambda t: BSplineDerivatives.apply(t, knots, 3, False))
+    expected = gradients(lambda t: bspline.bspline_bases(t, knots, 3)[3])
+    for value, reference in zip(computed, expected, strict=True):
+        torch.testing.assert_close(value, reference)
+
+
+def test_autograd_engine_builds_the_recursion_and_forward_engine_uses_the_kernels(monkeypatch):
+    """The ``autograd`` Laplacian takes d second-derivative passes through the basis: it runs
+    the torch recursion (its graph built once), the forward engine the kernels; same Δu."""
+    from pinnkan.basis import bspline_numba
+    from pinnkan.derivatives import laplacian
+    from pinnkan.nn.build import build_model
+
+    calls = []
+    apply = bspline_numba.BSplineDerivatives.apply
+    monkeypatch.setattr(
+        bspline_numba.BSplineDerivatives, "apply", lambda *a: calls.append(1) or apply(*a)
+    )
+    model = build_model("kan", [3, 4, 1], generator=generator(10)).double()
+    x = torch.rand(5, 3, generator=generator(11), dtype=torch.float64) - 0.5
+    _, reference = laplacian(model, x, "autograd")
+    assert calls == []
+    _, fast = laplacian(model, x, "forward")
+    assert len(calls) == 2  # one per layer
+    torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-10)

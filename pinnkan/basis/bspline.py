@@ -17,6 +17,11 @@ applied twice for B''. The knots are a buffer of shape ``(in_features, G + 2k + 
 input, so that a grid can later be adapted to the data per input.
 On [lo, hi] the basis is a partition of unity; outside the extended knots it vanishes and only the
 SiLU branch remains.
+
+Two implementations of ``(B, B', B'')``: :func:`spline_derivatives_reference` in torch operations
+(any device, any order of derivatives in x) and, on the CPU where numba is installed, the kernels
+of :mod:`pinnkan.basis.bspline_numba` (the k + 1 non-zero splines per point, one call forward and
+one backward); :func:`spline_derivatives` picks one (:mod:`pinnkan.kernels`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..device import draw
-from ..kernels import kernel_applies, numba_enabled
+from ..kernels import RECURSION_ONLY, kernel_applies, numba_enabled
 from .base import LinearBasis
 from .silu import silu_derivatives
 
@@ -94,7 +99,13 @@ def spline_derivatives(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, ..
 
 def use_kernels(x: Tensor, knots: Tensor) -> bool:
     """Whether the B-spline kernels run for ``x`` (numba installed, :func:`kernel_applies`)."""
-    return numba_enabled() and kernel_applies([x]) and knots.device == x.device and has_numba()
+    return (
+        numba_enabled()
+        and not RECURSION_ONLY.get()
+        and kernel_applies([x])
+        and knots.device == x.device
+        and has_numba()
+    )
 
 
 @functools.cache
@@ -160,7 +171,9 @@ class BSplineBasis(LinearBasis):
 
     def basis(self, x: Tensor) -> Tensor:
         if use_kernels(x, self.knots):
-            spline = spline_derivatives(x, self.input_knots(x), self.order)[0]
+            from .bspline_numba import BSplineDerivatives
+
+            spline = BSplineDerivatives.apply(x, self.input_knots(x), self.order, False)
         else:
             spline = self.splines(x)[-1]
         if not self.base:

@@ -159,40 +159,53 @@ def array(tensor: Tensor) -> np.ndarray:
 
 
 class BSplineDerivatives(torch.autograd.Function):
-    """``(x (batch, in), knots (in, n), order)`` -> ``(B, B', B'')``, each ``(batch, in, n − 1 −
-    order)``; differentiable in x (the knots are a buffer). The backward runs the torch
-    recursion where it must itself be differentiable (``create_graph``: second derivatives in x
-    stay exact) or where the upstream gradients are batched."""
+    """``(x (batch, in), knots (in, n), order, derivatives)`` -> ``(B, B', B'')`` (or ``(B,)``
+    when ``derivatives`` is False), each ``(batch, in, n − 1 − order)``; differentiable in x (the
+    knots are a buffer). The backward runs the torch recursion, for the outputs asked for only,
+    where it must itself be differentiable (``create_graph``: second derivatives in x stay exact)
+    or where the upstream gradients are batched."""
 
     @staticmethod
-    def forward(ctx, x, knots, order):
+    def forward(ctx, x, knots, order, derivatives=True):
         count = knots.shape[-1] - 1 - order
         shape = (*x.shape, count)
         outputs = [torch.zeros(shape, dtype=x.dtype, device="cpu") for _ in range(3)]
         basis_derivatives(array(x), array(knots), order, *(o.numpy() for o in outputs))
         ctx.save_for_backward(x, knots)
-        ctx.order = order
-        return tuple(outputs)
+        ctx.order, ctx.derivatives = order, derivatives
+        return tuple(outputs) if derivatives else outputs[0]
 
     @staticmethod
     def backward(ctx, *grads):
         x, knots = ctx.saved_tensors
         if torch.is_grad_enabled() or any(map(batched, grads)):
-            return reference_backward(x, knots, ctx.order, grads), None, None
+            return reference_backward(ctx, x, knots, grads), None, None, None
         dx = torch.empty_like(x, device="cpu")
         arrays = [array(g) for g in grads]  # materialised: zeros for unused outputs
+        while len(arrays) < 3:  # values only: no gradient reaches B' or B''
+            arrays.append(np.zeros_like(arrays[0]))
         basis_derivatives_backward(array(x), array(knots), ctx.order, *arrays, dx.numpy())
-        return dx, None, None
+        return dx, None, None, None
 
 
-def reference_backward(x: Tensor, knots: Tensor, order: int, grads) -> Tensor:
-    """∂L/∂x through the torch recursion, as a differentiable graph."""
-    from .bspline import spline_derivatives_reference
+def reference_backward(ctx, x: Tensor, knots: Tensor, grads) -> Tensor:
+    """∂L/∂x through the torch recursion (of the outputs the forward gave), as a graph. The
+    recursion's graph is built once per forward and kept on ``ctx``: the ``autograd`` engine
+    comes back through this node once per coordinate (d second-derivative passes)."""
+    from .bspline import bspline_bases, spline_derivatives_reference
 
     with torch.enable_grad():
-        outputs = spline_derivatives_reference(x, knots, order)
-        pairs = [(out, g) for out, g in zip(outputs, grads, strict=True) if out.requires_grad]
+        if getattr(ctx, "reference", None) is None:
+            if ctx.derivatives:
+                ctx.reference = spline_derivatives_reference(x, knots, ctx.order)
+            else:
+                ctx.reference = (bspline_bases(x, knots, ctx.order)[ctx.order],)
+        pairs = [(out, g) for out, g in zip(ctx.reference, grads, strict=True) if out.requires_grad]
         (dx,) = torch.autograd.grad(
-            [out for out, _ in pairs], [x], [g for _, g in pairs], create_graph=True
+            [out for out, _ in pairs],
+            [x],
+            [g for _, g in pairs],
+            create_graph=True,
+            retain_graph=True,
         )
     return dx
