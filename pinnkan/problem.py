@@ -38,6 +38,7 @@ from torch import Tensor
 
 from . import derivatives
 from .geometry import Ball
+from .kernels import basis_recursion
 from .validation import check_int
 
 Model = Callable[[Tensor], Tensor]
@@ -176,7 +177,8 @@ class NetworkFields(Fields):
     @cached_property
     def traced(self) -> tuple[Tensor, Tensor]:
         leaf = self.x.detach().requires_grad_(True)
-        return leaf, self.model(leaf).squeeze(-1)
+        with basis_recursion():  # derivatives in x follow: the recursion's graph, built once
+            return leaf, self.model(leaf).squeeze(-1)
 
 
 class SolutionFields(Fields):

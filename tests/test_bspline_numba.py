@@ -175,3 +175,38 @@ def test_autograd_engine_builds_the_recursion_and_forward_engine_uses_the_kernel
     _, fast = laplacian(model, x, "forward")
     assert len(calls) == 2  # one per layer
     torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("derivatives", [True, False])
+def test_non_finite_points_give_nan_rows_as_the_recursion(derivatives: bool) -> None:
+    knots = knot_rows(5, 3, uniform=True)
+    x = torch.tensor([[0.1, float("nan")], [float("inf"), -float("inf")]], dtype=torch.float64)
+    x.requires_grad_(True)
+    computed = BSplineDerivatives.apply(x, knots, 3, derivatives)
+    computed = computed if derivatives else (computed,)
+    expected = spline_derivatives_reference(x.detach(), knots, 3)
+    for value, reference in zip(computed, expected, strict=False):
+        torch.testing.assert_close(value, reference, equal_nan=True)
+        assert value[0, 1].isnan().all() and value[1].isnan().all() and value[0, 0].isfinite().all()
+    (dx,) = torch.autograd.grad(computed[0].sum(), x)
+    assert dx[0, 0].isfinite() and dx[0, 1].isnan() and dx[1].isnan().all()
+
+
+def test_points_of_other_ranks_and_repeated_knots_follow_the_recursion() -> None:
+    knots = knot_rows(5, 3, uniform=True)
+    x = points(knots)
+    batched_points = x.reshape(3, -1, 2)  # (…, in): the torch recursion broadcasts, kernels not
+    assert not bspline.use_kernels(batched_points, knots)
+    value = spline_derivatives(batched_points, knots, 3)[0]
+    torch.testing.assert_close(
+        value.reshape(-1, 2, value.shape[-1]), spline_derivatives(x, knots, 3)[0]
+    )
+    repeated = knots.clone()
+    repeated[:, 4] = repeated[:, 5]  # a zero span: 0/0 in the formulas, not an exception
+    computed = BSplineDerivatives.apply(x, repeated, 3)[0]
+    expected = spline_derivatives_reference(x, repeated, 3)[0]
+    # the recursion spreads NaN over every point's row (it computes every function everywhere);
+    # the kernels put it where the zero span is used: equal wherever the recursion is finite
+    finite = expected.isfinite()
+    assert finite.any()
+    torch.testing.assert_close(computed[finite], expected[finite])

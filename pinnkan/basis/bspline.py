@@ -102,6 +102,7 @@ def use_kernels(x: Tensor, knots: Tensor) -> bool:
     return (
         numba_enabled()
         and not RECURSION_ONLY.get()
+        and x.dim() == 2
         and kernel_applies([x])
         and knots.device == x.device
         and has_numba()
@@ -112,7 +113,8 @@ def use_kernels(x: Tensor, knots: Tensor) -> bool:
 def has_numba() -> bool:
     try:
         from . import bspline_numba  # noqa: F401
-    except ImportError:  # numba missing, or too old or too new for this numpy
+    except (ImportError, RuntimeError):  # numba missing, too old or too new for this numpy,
+        # or unable to cache its compiled kernels (no writable package folder or home)
         return False
     return True
 

@@ -27,7 +27,7 @@ from torch import Tensor
 from ..kernels import batched
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def knot_interval(v, t) -> int:
     """j with t_j ≤ v < t_{j+1} (binary search), or −1 outside [t_0, t_{n−1})."""
     n = t.shape[0]
@@ -43,7 +43,7 @@ def knot_interval(v, t) -> int:
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def inverse_spans(knots, order):
     """``inv[a, p, i]`` = 1/(t_{i+p} − t_i) of input a's knots, p = 1 … order (0 where i + p is
     past the last knot): every division of the recursion, made once per call."""
@@ -56,7 +56,7 @@ def inverse_spans(knots, order):
     return inv
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def local_levels(v, t, inv, j, order, levels) -> None:
     """``levels[p, r]`` = B_{j−p+r, p}(v) for p = 0 … order, r = 0 … p (0 where that function
     is not among the n − 1 − p of level p); ``inv`` = this input's :func:`inverse_spans`."""
@@ -74,7 +74,7 @@ def local_levels(v, t, inv, j, order, levels) -> None:
             levels[p, r] = value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def local_derivative(t, inv, j, order, levels, times, out) -> None:
     """``out[r]`` = d^times/dt^times B_{j−order+r, order} from level order − times of ``levels``
     (``out`` holds order + 1 values)."""
@@ -95,9 +95,11 @@ def local_derivative(t, inv, j, order, levels, times, out) -> None:
             out[r] = value
 
 
-@njit(cache=True)
-def basis_derivatives(x, knots, order, value, first, second) -> None:
-    """``value, first, second (batch, in, count)`` (zero on entry) ← B, B', B'' at ``x``."""
+@njit(cache=True, error_model="numpy")
+def basis_derivatives(x, knots, order, derivatives, value, first, second) -> None:
+    """``value, first, second (batch, in, count)`` (zero on entry) ← B, B′, B″ at ``x`` (B
+    only, ``first`` and ``second`` untouched, unless ``derivatives``). A NaN or infinite x gives
+    a NaN row, as the recursion does."""
     batch, inputs = x.shape
     count = value.shape[2]
     levels = np.zeros((order + 1, order + 1), np.float64)
@@ -107,38 +109,49 @@ def basis_derivatives(x, knots, order, value, first, second) -> None:
     for b in range(batch):
         for a in range(inputs):
             v, t = x[b, a], knots[a]
+            if not np.isfinite(v):
+                value[b, a, :] = np.nan
+                if derivatives:
+                    first[b, a, :] = np.nan
+                    second[b, a, :] = np.nan
+                continue
             j = knot_interval(v, t)
             if j < 0:
                 continue
             local_levels(v, t, inv[a], j, order, levels)
-            local_derivative(t, inv[a], j, order, levels, 1, slope)
-            if order >= 2:
-                local_derivative(t, inv[a], j, order, levels, 2, curvature)
+            if derivatives:
+                local_derivative(t, inv[a], j, order, levels, 1, slope)
+                if order >= 2:
+                    local_derivative(t, inv[a], j, order, levels, 2, curvature)
             for r in range(order + 1):
                 m = j - order + r
                 if m >= 0 and m < count:
                     value[b, a, m] = levels[order, r]
-                    first[b, a, m] = slope[r]
-                    second[b, a, m] = curvature[r] if order >= 2 else 0.0
+                    if derivatives:
+                        first[b, a, m] = slope[r]
+                        second[b, a, m] = curvature[r] if order >= 2 else 0.0
 
 
-@njit(cache=True)
-def basis_derivatives_backward(x, knots, order, g_value, g_first, g_second, dx) -> None:
-    """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B'_m + ∂L/∂B'_m B''_m + ∂L/∂B''_m B'''_m."""
+@njit(cache=True, error_model="numpy")
+def basis_derivatives_backward(x, knots, order, derivatives, g_value, g_first, g_second, dx):
+    """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B′_m + ∂L/∂B′_m B″_m + ∂L/∂B″_m B‴_m (the first term
+    only unless ``derivatives``: ``g_first`` and ``g_second`` are then not read). NaN where x
+    is NaN or infinite, as through the recursion."""
     batch, inputs = x.shape
     count = g_value.shape[2]
     levels = np.zeros((order + 1, order + 1), np.float64)
-    slopes = np.zeros((3, order + 1), np.float64)  # B', B'', B'''
+    slopes = np.zeros((3, order + 1), np.float64)  # B′, B″, B‴
     inv = inverse_spans(knots, order)
+    highest = 3 if derivatives else 1
     for b in range(batch):
         for a in range(inputs):
             v, t = x[b, a], knots[a]
-            dx[b, a] = 0.0
+            dx[b, a] = 0.0 if np.isfinite(v) else np.nan
             j = knot_interval(v, t)
             if j < 0:
                 continue
             local_levels(v, t, inv[a], j, order, levels)
-            for times in range(1, 4):
+            for times in range(1, highest + 1):
                 if times <= order:
                     local_derivative(t, inv[a], j, order, levels, times, slopes[times - 1])
                 else:
@@ -148,8 +161,9 @@ def basis_derivatives_backward(x, knots, order, g_value, g_first, g_second, dx) 
                 m = j - order + r
                 if m >= 0 and m < count:
                     total += g_value[b, a, m] * slopes[0, r]
-                    total += g_first[b, a, m] * slopes[1, r]
-                    total += g_second[b, a, m] * slopes[2, r]
+                    if derivatives:
+                        total += g_first[b, a, m] * slopes[1, r]
+                        total += g_second[b, a, m] * slopes[2, r]
             dx[b, a] = total
 
 
@@ -159,7 +173,7 @@ def array(tensor: Tensor) -> np.ndarray:
 
 
 class BSplineDerivatives(torch.autograd.Function):
-    """``(x (batch, in), knots (in, n), order, derivatives)`` -> ``(B, B', B'')`` (or ``(B,)``
+    """``(x (batch, in), knots (in, n), order, derivatives)`` -> ``(B, B′, B″)`` (or ``B`` alone
     when ``derivatives`` is False), each ``(batch, in, n − 1 − order)``; differentiable in x (the
     knots are a buffer). The backward runs the torch recursion, for the outputs asked for only,
     where it must itself be differentiable (``create_graph``: second derivatives in x stay exact)
@@ -169,8 +183,12 @@ class BSplineDerivatives(torch.autograd.Function):
     def forward(ctx, x, knots, order, derivatives=True):
         count = knots.shape[-1] - 1 - order
         shape = (*x.shape, count)
-        outputs = [torch.zeros(shape, dtype=x.dtype, device="cpu") for _ in range(3)]
-        basis_derivatives(array(x), array(knots), order, *(o.numpy() for o in outputs))
+        outputs = [
+            torch.zeros(shape, dtype=x.dtype, device="cpu") for _ in range(1 + 2 * derivatives)
+        ]
+        arrays = [out.numpy() for out in outputs]
+        arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never written
+        basis_derivatives(array(x), array(knots), order, derivatives, *arrays)
         ctx.save_for_backward(x, knots)
         ctx.order, ctx.derivatives = order, derivatives
         return tuple(outputs) if derivatives else outputs[0]
@@ -182,9 +200,10 @@ class BSplineDerivatives(torch.autograd.Function):
             return reference_backward(ctx, x, knots, grads), None, None, None
         dx = torch.empty_like(x, device="cpu")
         arrays = [array(g) for g in grads]  # materialised: zeros for unused outputs
-        while len(arrays) < 3:  # values only: no gradient reaches B' or B''
-            arrays.append(np.zeros_like(arrays[0]))
-        basis_derivatives_backward(array(x), array(knots), ctx.order, *arrays, dx.numpy())
+        arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never read
+        basis_derivatives_backward(
+            array(x), array(knots), ctx.order, ctx.derivatives, *arrays, dx.numpy()
+        )
         return dx, None, None, None
 
 

@@ -188,6 +188,7 @@ def numba_kernels() -> ModuleType | None:
 def import_numba_kernels() -> ModuleType | None:
     try:
         from . import scalar_relu_numba
-    except ImportError:  # numba missing, or too old or too new for this numpy
+    except (ImportError, RuntimeError):  # numba missing, too old or too new for this numpy,
+        # or unable to cache its compiled kernels (no writable package folder or home)
         return None
     return scalar_relu_numba
