@@ -12,11 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import importlib
 import os
 from collections.abc import Iterator
+from types import ModuleType
 
 import torch
 from torch import Tensor
+
+
+@functools.cache
+def compiled_module(name: str) -> ModuleType | None:
+    """The kernel module ``name`` (e.g. ``"pinnkan.basis.bspline_numba"``), imported once, or
+    None where numba is missing, too old or too new for this numpy, or cannot cache its compiled
+    kernels (no writable package folder or home)."""
+    try:
+        return importlib.import_module(name)
+    except (ImportError, RuntimeError):
+        return None
 
 
 def numba_enabled() -> bool:

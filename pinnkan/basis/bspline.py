@@ -26,14 +26,13 @@ one backward); :func:`spline_derivatives` picks one (:mod:`pinnkan.kernels`).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
 
 from ..device import draw
-from ..kernels import RECURSION_ONLY, kernel_applies, numba_enabled
+from ..kernels import RECURSION_ONLY, compiled_module, kernel_applies, numba_enabled
 from .base import LinearBasis
 from .silu import silu_derivatives
 
@@ -91,9 +90,7 @@ def spline_derivatives(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, ..
     """:func:`spline_derivatives_reference`, by the compiled kernels of
     :mod:`pinnkan.basis.bspline_numba` where they apply (:mod:`pinnkan.kernels`)."""
     if use_kernels(x, knots):
-        from .bspline_numba import BSplineDerivatives
-
-        return BSplineDerivatives.apply(x, knots, order)
+        return compiled_module(KERNELS).BSplineDerivatives.apply(x, knots, order)
     return spline_derivatives_reference(x, knots, order)
 
 
@@ -109,14 +106,12 @@ def use_kernels(x: Tensor, knots: Tensor) -> bool:
     )
 
 
-@functools.cache
+KERNELS = "pinnkan.basis.bspline_numba"
+
+
 def has_numba() -> bool:
-    try:
-        from . import bspline_numba  # noqa: F401
-    except (ImportError, RuntimeError):  # numba missing, too old or too new for this numpy,
-        # or unable to cache its compiled kernels (no writable package folder or home)
-        return False
-    return True
+    """Whether :mod:`pinnkan.basis.bspline_numba` can be imported (:func:`compiled_module`)."""
+    return compiled_module(KERNELS) is not None
 
 
 class BSplineBasis(LinearBasis):
@@ -173,9 +168,8 @@ class BSplineBasis(LinearBasis):
 
     def basis(self, x: Tensor) -> Tensor:
         if use_kernels(x, self.knots):
-            from .bspline_numba import BSplineDerivatives
-
-            spline = BSplineDerivatives.apply(x, self.input_knots(x), self.order, False)
+            kernels = compiled_module(KERNELS)
+            spline = kernels.BSplineDerivatives.apply(x, self.input_knots(x), self.order, False)
         else:
             spline = self.splines(x)[-1]
         if not self.base:

@@ -33,7 +33,6 @@ environment turns the kernels off. Tests hold the two equal (values and gradient
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -42,6 +41,7 @@ from torch import Tensor, nn
 
 from ..kernels import (  # noqa: F401  (batched, torch_reference: used through this module)
     batched,
+    compiled_module,
     forward_ad_active,
     functorch_active,
     kernel_applies,
@@ -184,11 +184,6 @@ def numba_kernels() -> ModuleType | None:
     return import_numba_kernels() if numba_enabled() else None
 
 
-@functools.cache
 def import_numba_kernels() -> ModuleType | None:
-    try:
-        from . import scalar_relu_numba
-    except (ImportError, RuntimeError):  # numba missing, too old or too new for this numpy,
-        # or unable to cache its compiled kernels (no writable package folder or home)
-        return None
-    return scalar_relu_numba
+    """:mod:`pinnkan.nn.scalar_relu_numba` where it can be imported (:func:`compiled_module`)."""
+    return compiled_module("pinnkan.nn.scalar_relu_numba")
