@@ -35,6 +35,7 @@ import torch
 from pinnkan.bench.laplacian import ball_points, build_backbone, synchronize
 from pinnkan.derivatives import laplacian
 from pinnkan.device import resolve_device
+from pinnkan.malloc import malloc_setting, reuse_freed_memory
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.kan import DirectCoefficients, KANNetwork
 
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     args = parser.parse_args()
+    reuse_freed_memory()  # as the pinnkan command does
     torch.set_num_threads(1)
     device = resolve_device(args.device)
     actions = {name: parts(name, args.dim, args.points, args.seed, device) for name in MODELS}
@@ -136,7 +138,8 @@ def main() -> None:
                 if repeat >= 3:  # warm-up
                     times.setdefault((name, part), []).append(elapsed)
     unit = "wall ms on " + torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU ms"
-    print(f"d={args.dim} points={args.points} repeats={args.repeats}  ({unit}: median / min)")
+    print(f"d={args.dim} points={args.points} repeats={args.repeats}  ({unit}: median / min)"
+          f"  malloc: {malloc_setting()}")  # fmt: skip
     for part in ("step", "adam", "coefficients"):
         cells = [
             f"{name} {statistics.median(times[name, part]):7.3f} / {min(times[name, part]):7.3f}"

@@ -2,6 +2,7 @@
 
 from .derivatives import gradient, hessian_diagonal, laplacian
 from .geometry import Ball
+from .malloc import reuse_freed_memory
 from .nn import build_model, count_parameters, list_models, model_options
 from .problem import PDE, ExactSolution, Fields
 from .problems import get_problem, list_problems
@@ -30,6 +31,7 @@ __all__ = [
     "list_problems",
     "model_options",
     "read_run",
+    "reuse_freed_memory",
     "write_run",
     "__version__",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import commands
+from .malloc import reuse_freed_memory
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -290,6 +291,7 @@ def get_args_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    reuse_freed_memory()
     try:
         args = get_args_parser().parse_args(argv)
     except SystemExit as exit_request:  # argparse errors (2) and --help (0): return the code

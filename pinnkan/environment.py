@@ -18,12 +18,15 @@ import h5py
 import numpy as np
 import torch
 
+from .malloc import malloc_setting
+
 
 def environment_info(
     device: str | torch.device | None = None, model: torch.nn.Module | None = None
 ) -> dict[str, Any]:
-    """Versions, hostname-free platform, device name, git commit and creation time (UTC); with
-    ``model``, which code generates its Meta coefficients (:func:`model_meta_kernels`)."""
+    """Versions, hostname-free platform, device name, git commit and creation time (UTC), the
+    malloc setting (:func:`pinnkan.malloc.malloc_setting`); with ``model``, which code generates
+    its Meta coefficients (:func:`model_meta_kernels`)."""
     package = Path(__file__).resolve().parent
     return {
         "python": platform.python_version(),
@@ -36,6 +39,7 @@ def environment_info(
         if model is None
         else model_meta_kernels(model, device),
         "pinnkan": pinnkan_version(),
+        "malloc": malloc_setting(),
         "cuda": torch.version.cuda,
         "platform": platform.platform(),
         "device_name": device_name(device),

@@ -12,6 +12,7 @@ from pinnkan import build_model, count_parameters
 from pinnkan.bench.saved import saved_for_backward_bytes
 from pinnkan.cli import main
 from pinnkan.environment import describe_meta_kernels
+from pinnkan.malloc import malloc_setting
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -29,6 +30,7 @@ def test_laplacian_benchmark_writes_ratios_against_autograd(tmp_path: Path) -> N
     comments, rows = read_csv(out)
     assert comments[0].startswith("# command: pinnkan bench laplacian")
     assert f"# meta kernels: {describe_meta_kernels('cpu')}" in comments
+    assert f"# malloc: {malloc_setting()}" in comments
     assert {row["engine"] for row in rows} >= {"autograd", "forward"}
     for model in ("kan", "mlp"):
         by_engine = {row["engine"]: row for row in rows if row["model"] == model}
@@ -49,6 +51,7 @@ def test_memory_benchmark_rows_add_up(tmp_path: Path) -> None:
     comments, rows = read_csv(out)
     assert comments[0].startswith("# command: pinnkan bench memory")
     assert f"# meta kernels: {describe_meta_kernels('cpu')}" in comments
+    assert f"# malloc: {malloc_setting()}" in comments
     assert [row["model"] for row in rows] == ["kan", "metakan", "mlp"]
     for row in rows:
         parts = ("parameter_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes")

@@ -46,6 +46,7 @@ from pinnkan.cli import ArgumentParser, int_list
 from pinnkan.derivatives import ESTIMATORS, laplacian
 from pinnkan.device import draw, resolve_device
 from pinnkan.environment import describe_meta_kernels
+from pinnkan.malloc import malloc_setting
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.nn.build import list_models
 from pinnkan.nn.constraint import BallHardConstraint
@@ -373,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "device": device_text,
         "torch": torch.__version__,
         "meta kernels": describe_meta_kernels(device),
+        "malloc": malloc_setting(),
         "date": started,
         "measured": (
             "one training step of (1-|x|^2)*N(x): Laplacian + mean((lap - sum sin x)^2) + "

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from pinnkan.cli import ArgumentParser, int_list
 from pinnkan.device import draw, resolve_device
 from pinnkan.environment import describe_meta_kernels
+from pinnkan.malloc import malloc_setting
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.validation import check_int
 
@@ -284,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": device_text,
         "torch": torch.__version__,
         "meta kernels": describe_meta_kernels(device),
+        "malloc": malloc_setting(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "measured": "modelled_peak = parameters + gradients + Adam state + saved-for-backward "
         f"in bytes (float32; batch {args.batch}); time = median and min of forward+backward "
