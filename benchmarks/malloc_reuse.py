@@ -28,7 +28,7 @@ import torch
 
 from pinnkan.bench.laplacian import ball_points, build_backbone, training_step
 from pinnkan.cli import int_list
-from pinnkan.malloc import DEFAULT, malloc_setting, reuse_freed_memory
+from pinnkan.malloc import REUSE, malloc_setting, reuse_freed_memory
 from pinnkan.nn.constraint import BallHardConstraint
 
 SETTINGS = {"default": "0", "reuse": "1"}
@@ -72,7 +72,7 @@ def run_child(setting: str, dim: int, model: str, args: argparse.Namespace) -> d
     env = {**os.environ, "PINNKAN_MALLOC": SETTINGS[setting]}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     result = json.loads(done.stdout.splitlines()[-1])
-    if (result["setting"] == DEFAULT) != (setting == "default"):
+    if (result["setting"] == REUSE) != (setting == "reuse"):
         raise SystemExit(f"malloc_reuse: the {setting} child ran with {result['setting']!r}")
     return result
 
@@ -91,7 +91,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.dims[0], models[0], args.points, args.steps, args.seed)))
         return
-    print(f"points={args.points} steps={args.steps} rounds={args.rounds}  (medians over rounds)")
+    print(
+        f"points={args.points} steps={args.steps} rounds={args.rounds}  (medians over all timed steps)"
+    )
     print("d      model    wall ms default / reuse (ratio)   cpu ms default / reuse (ratio)"
           "   faults/step default / reuse   max RSS MB default / reuse")  # fmt: skip
     for dim in args.dims:

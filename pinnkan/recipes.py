@@ -33,6 +33,7 @@ from typing import Any
 
 from .fit import fit
 from .fit_config import FitConfig
+from .malloc import reuse_freed_memory
 from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import read_run
@@ -200,7 +201,7 @@ def run_recipe(
         for index, report in enumerate(reports, 1):
             print(f"[{index}/{len(todo)}] {report}", flush=True)
         return runs
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=reuse_freed_memory) as pool:
         for index, report in enumerate(pool.map(execute, todo), 1):
             print(f"[{index}/{len(todo)}] {report}", flush=True)
     return runs

@@ -38,6 +38,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from .malloc import reuse_freed_memory
 from .presets import SWEEP_RECIPE, check_keys, load_preset
 from .results import RunFileError, read_run
 from .runner import SolveSpec, solve_pde
@@ -200,7 +201,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=reuse_freed_memory) as pool:
         futures = [pool.submit(run_one, job) for job in todo]
         try:
             for future in futures:

@@ -362,6 +362,7 @@ def test_environment_info_has_versions_and_commit(tmp_path: Path) -> None:
         "platform",
         "device_name",
         "created_utc",
+        "malloc",
     ):
         assert isinstance(info[key], str) and info[key], key
     assert info["torch"] == torch.__version__ and info["pinnkan"] == pinnkan.__version__
