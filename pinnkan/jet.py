@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .gram import SymmetricGram
+from .gram_products import Congruence, DiagonalCongruence, WeightedGram
 
 
 class Jet(NamedTuple):
@@ -66,21 +66,22 @@ def squared_norms(jet: Jet) -> Tensor:
 
 
 def to_gram(jet: Jet) -> Jet:
-    """Replace J by ``G = w Jᵀ J`` (a jet without J is returned as it is)."""
+    """Replace J by ``G = w Jᵀ J`` and its diagonal (a jet without J is returned as it is)."""
     if jet.jacobian is None:
         return jet
-    gram = jet.weight * SymmetricGram.apply(jet.jacobian)
-    return jet._replace(jacobian=None, gram=gram)
+    gram, squares = WeightedGram.apply(jet.jacobian, jet.weight)
+    return jet._replace(jacobian=None, gram=gram, squares=squares)
 
 
 def derivative_part(jet: Jet, map_jacobian, map_gram, diagonal_of_gram, need: str) -> dict:
-    """J, G or diag G of the next layer's values from this jet's, as ``Jet`` keywords."""
+    """J, G or diag G of the next layer's values from this jet's, as ``Jet`` keywords
+    (``map_gram`` returns them: G', with diag G' where it comes at no cost)."""
     if need == NOTHING:
         return {}
     if jet.gram is not None:
         if need == SQUARES:
             return {"squares": diagonal_of_gram(jet.gram)}
-        return {"gram": map_gram(jet.gram)}
+        return map_gram(jet.gram)
     jacobian = map_jacobian(jet.jacobian)
     if need == SQUARES:
         return {"squares": jet.weight * jacobian.pow(2).sum(dim=-2)}
@@ -88,13 +89,18 @@ def derivative_part(jet: Jet, map_jacobian, map_gram, diagonal_of_gram, need: st
 
 
 def through_slopes(jet: Jet, slopes: Tensor, need: str) -> dict:
-    """Through per-point slopes ``A (batch, n, n')``: ``J A``, ``Aᵀ G A`` or its diagonal
-    ``Σ_i (G A)_ij A_ij``."""
+    """Through per-point slopes ``A (batch, n, n')``: ``J A``, ``Aᵀ G A`` with its diagonal, or
+    the diagonal alone ``Σ_i (G A)_ij A_ij`` (:mod:`pinnkan.gram_products`)."""
+
+    def congruence(gram: Tensor) -> dict:
+        congruent, squares, _ = Congruence.apply(gram, slopes)
+        return {"gram": congruent, "squares": squares}
+
     return derivative_part(
         jet,
         lambda jacobian: jacobian @ slopes,
-        lambda gram: slopes.transpose(1, 2) @ (gram @ slopes),
-        lambda gram: ((gram @ slopes) * slopes).sum(dim=-2),
+        congruence,
+        lambda gram: DiagonalCongruence.apply(gram, slopes)[0],
         need,
     )
 
@@ -105,7 +111,7 @@ def through_matrix(jet: Jet, matrix: Tensor, need: str) -> dict:
     return derivative_part(
         jet,
         lambda jacobian: jacobian @ transposed,
-        lambda gram: (gram @ transposed).transpose(-2, -1) @ transposed,
+        lambda gram: {"gram": (gram @ transposed).transpose(-2, -1) @ transposed},
         lambda gram: ((gram @ transposed) * transposed).sum(dim=-2),
         need,
     )
