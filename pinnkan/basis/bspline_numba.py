@@ -3,21 +3,23 @@
 Same mathematics as :func:`pinnkan.basis.bspline.bspline_bases` and
 :func:`pinnkan.basis.bspline.derivative_from_lower_order`, evaluated only where it is non-zero:
 x in the knot interval t_j ≤ x < t_{j+1} meets the k + 1 functions B_{j−k}, …, B_j of order k,
-computed by the local Cox–de Boor recursion (levels p = 0 … k, each p + 1 values, the same
-formulas and knots as the general one) and differentiated d times by
+and on that interval each is a polynomial of degree k in u = x − t_j. Once per call the
+Cox–de Boor recursion, run on polynomials, gives their coefficients for every interval of every
+distinct knot row (:func:`interval_polynomials`, O(rows·(G + 2k)·k³)); each point then costs an
+interval lookup and Horner's rule for k + 1 polynomials and their derivatives.
 
-    d/dt B_{i,q} = q [B_{i,q−1}/(t_{i+q} − t_i) − B_{i+1,q−1}/(t_{i+q+1} − t_{i+1})]
-
-from level k − d. Forward: B, B', B'' ``(batch, in, G + k)``; backward: ∂L/∂x = Σ_m (∂L/∂B_m B'_m
-+ ∂L/∂B'_m B''_m + ∂L/∂B''_m B'''_m) from the same local values. Why: on the CPU the general
-recursion is ~120 small torch operations on ``(batch, in, G + 2k)`` tensors per layer, forward and
-backward, a third of a KAN training step at the paper's sizes; one kernel call each way replaces
-them (``results/bench_meta_step.md``). Knots need not be uniform. The torch recursion runs
-instead where the kernels cannot (see :mod:`pinnkan.kernels`) and for derivatives of the
-backward (``create_graph``).
+Forward: B, B', B'' ``(batch, in, G + k)``; backward: ∂L/∂x = Σ_m (∂L/∂B_m B'_m + ∂L/∂B'_m B''_m
++ ∂L/∂B''_m B'''_m) from the same polynomials. Why: on the CPU the general recursion is ~120
+small torch operations on ``(batch, in, G + 2k)`` tensors per layer, forward and backward; one
+kernel call each way replaces them, at 20–35 ns per point (``benchmarks/bspline_kernels.py``,
+``results/bench_kernels.md``). Knots need not be uniform. The torch recursion runs instead where
+the kernels cannot (see :mod:`pinnkan.kernels`) and for derivatives of the backward
+(``create_graph``).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -27,144 +29,182 @@ from torch import Tensor
 from ..kernels import batched
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def knot_interval(v, t) -> int:
-    """j with t_j ≤ v < t_{j+1} (binary search), or −1 outside [t_0, t_{n−1})."""
-    n = t.shape[0]
-    if not (v >= t[0] and v < t[n - 1]):
-        return -1
-    lo, hi = 0, n - 1  # t[lo] ≤ v < t[hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if t[mid] <= v:
-            lo = mid
+@njit(cache=True, error_model="numpy")
+def distinct_rows(knots):
+    """``(rows (in,), sources)``: input a's knots are row ``rows[a]`` of the distinct rows, which
+    are the inputs ``sources``; a row equal to the one before is not repeated (all inputs share
+    one row until a grid update adapts them)."""
+    inputs = knots.shape[0]
+    rows = np.zeros(inputs, np.int64)
+    sources = [0]
+    for a in range(1, inputs):
+        if (knots[a] == knots[a - 1]).all():
+            rows[a] = rows[a - 1]
         else:
-            hi = mid
-    return lo
+            rows[a] = len(sources)
+            sources.append(a)
+    return rows, np.array(sources)
 
 
 @njit(cache=True, error_model="numpy")
-def inverse_spans(knots, order):
-    """``inv[a, p, i]`` = 1/(t_{i+p} − t_i) of input a's knots, p = 1 … order (0 where i + p is
-    past the last knot): every division of the recursion, made once per call."""
+def interval_polynomials(knots, order):
+    """``poly[a, j, r, e]``: the coefficient of u^e, u = v − t_j, of B_{j−order+r, order} on the
+    knot interval [t_j, t_{j+1}) of the knot row ``knots[a]`` (rows of functions that do not
+    exist are zero).
+
+    The Cox–de Boor recursion run on polynomials in u: with v − t_i = u + (t_j − t_i) and
+    t_{i+p+1} − v = (t_{i+p+1} − t_j) − u, level p's ``B_{i,p}`` (i = j − p + r) is
+    ``(u + t_j − t_i)/(t_{i+p} − t_i) · B_{i,p−1} + (t_{i+p+1} − t_j − u)/(t_{i+p+1} − t_{i+1})
+    · B_{i+1,p−1}``, the first term for r ≥ 1 and the second for r < p (the others vanish on
+    this interval), so a zero span enters only where the recursion uses it. Empty intervals
+    (t_j = t_{j+1}, never selected) stay zero. Cost O(in·n·k³), once per call.
+    """
     inputs, n = knots.shape
-    inv = np.zeros((inputs, order + 1, n), np.float64)
+    poly = np.zeros((inputs, n - 1, order + 1, order + 1), np.float64)
+    level = np.zeros((order + 1, order + 1), np.float64)
+    upper = np.zeros((order + 1, order + 1), np.float64)
     for a in range(inputs):
-        for p in range(1, order + 1):
-            for i in range(n - p):
-                inv[a, p, i] = 1.0 / (knots[a, i + p] - knots[a, i])
-    return inv
+        t = knots[a]
+        for j in range(n - 1):
+            if not t[j] < t[j + 1]:
+                continue
+            level[:, :] = 0.0
+            level[0, 0] = 1.0
+            for p in range(1, order + 1):
+                upper[:, :] = 0.0
+                for r in range(p + 1):
+                    i = j - p + r
+                    if i < 0 or i > n - 2 - p:
+                        continue
+                    if r >= 1:
+                        scale = 1.0 / (t[i + p] - t[i])
+                        offset = (t[j] - t[i]) * scale
+                        for e in range(p):
+                            upper[r, e] += offset * level[r - 1, e]
+                            upper[r, e + 1] += scale * level[r - 1, e]
+                    if r < p:
+                        scale = 1.0 / (t[i + p + 1] - t[i + 1])
+                        offset = (t[i + p + 1] - t[j]) * scale
+                        for e in range(p):
+                            upper[r, e] += offset * level[r, e]
+                            upper[r, e + 1] -= scale * level[r, e]
+                level, upper = upper, level
+            poly[a, j] = level
+    return poly
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def local_levels(v, t, inv, j, order, levels) -> None:
-    """``levels[p, r]`` = B_{j−p+r, p}(v) for p = 0 … order, r = 0 … p (0 where that function
-    is not among the n − 1 − p of level p); ``inv`` = this input's :func:`inverse_spans`."""
-    n = t.shape[0]
-    levels[0, 0] = 1.0
-    for p in range(1, order + 1):
-        for r in range(p + 1):
-            i = j - p + r
-            value = 0.0
-            if i >= 0 and i <= n - 2 - p:
-                if r >= 1:
-                    value += (v - t[i]) * inv[p, i] * levels[p - 1, r - 1]
-                if r < p:
-                    value += (t[i + p + 1] - v) * inv[p, i + 1] * levels[p - 1, r]
-            levels[p, r] = value
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def local_derivative(t, inv, j, order, levels, times, out) -> None:
-    """``out[r]`` = d^times/dt^times B_{j−order+r, order} from level order − times of ``levels``
-    (``out`` holds order + 1 values)."""
-    n = t.shape[0]
-    low = order - times
-    for r in range(low + 1):
-        out[r] = levels[low, r]
-    for q in range(low + 1, order + 1):
-        for r in range(q, -1, -1):  # in place, from the right: out[r − 1] is still level q − 1
-            i = j - q + r
-            value = 0.0
-            if i >= 0 and i <= n - 2 - q:
-                if r >= 1:
-                    value += out[r - 1] * inv[q, i]
-                if r < q:
-                    value -= out[r] * inv[q, i + 1]
-                value *= q
-            out[r] = value
+def knot_interval(v, knots, a, guess_scale) -> int:
+    """j with t_j ≤ v < t_{j+1}, or −1 outside [t_0, t_{n−1}): a guess as if the knots were
+    uniform (``guess_scale`` = (n − 1)/(t_{n−1} − t_0)), then a walk to the right interval
+    (no step for uniform knots, a few for adapted grids); ``knots[a]`` are input a's knots."""
+    n = knots.shape[1]
+    if not (v >= knots[a, 0] and v < knots[a, n - 1]):
+        return -1
+    j = min(int((v - knots[a, 0]) * guess_scale), n - 2)
+    while j > 0 and knots[a, j] > v:
+        j -= 1
+    while j < n - 2 and knots[a, j + 1] <= v:
+        j += 1
+    return j
 
 
 @njit(cache=True, error_model="numpy")
-def basis_derivatives(x, knots, order, derivatives, value, first, second) -> None:
-    """``value, first, second (batch, in, count)`` (zero on entry) ← B, B′, B″ at ``x`` (B
-    only, ``first`` and ``second`` untouched, unless ``derivatives``). A NaN or infinite x gives
-    a NaN row, as the recursion does."""
-    batch, inputs = x.shape
-    count = value.shape[2]
-    levels = np.zeros((order + 1, order + 1), np.float64)
-    slope = np.zeros(order + 1, np.float64)
-    curvature = np.zeros(order + 1, np.float64)
-    inv = inverse_spans(knots, order)
-    for b in range(batch):
-        for a in range(inputs):
-            v, t = x[b, a], knots[a]
-            if not np.isfinite(v):
-                value[b, a, :] = np.nan
-                if derivatives:
-                    first[b, a, :] = np.nan
-                    second[b, a, :] = np.nan
-                continue
-            j = knot_interval(v, t)
-            if j < 0:
-                continue
-            local_levels(v, t, inv[a], j, order, levels)
-            if derivatives:
-                local_derivative(t, inv[a], j, order, levels, 1, slope)
-                if order >= 2:
-                    local_derivative(t, inv[a], j, order, levels, 2, curvature)
-            for r in range(order + 1):
-                m = j - order + r
-                if m >= 0 and m < count:
-                    value[b, a, m] = levels[order, r]
-                    if derivatives:
-                        first[b, a, m] = slope[r]
-                        second[b, a, m] = curvature[r] if order >= 2 else 0.0
+def guess_scales(knots):
+    """``(in,)`` (n − 1)/(t_{n−1} − t_0) per input (0 for a degenerate row): see
+    :func:`knot_interval`."""
+    inputs, n = knots.shape
+    scales = np.zeros(inputs, np.float64)
+    for a in range(inputs):
+        width = knots[a, n - 1] - knots[a, 0]
+        if width > 0 and np.isfinite(width):
+            scales[a] = (n - 1) / width
+    return scales
 
 
-@njit(cache=True, error_model="numpy")
-def basis_derivatives_backward(x, knots, order, derivatives, g_value, g_first, g_second, dx):
-    """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B′_m + ∂L/∂B′_m B″_m + ∂L/∂B″_m B‴_m (the first term
-    only unless ``derivatives``: ``g_first`` and ``g_second`` are then not read). NaN where x
-    is NaN or infinite, as through the recursion."""
-    batch, inputs = x.shape
-    count = g_value.shape[2]
-    levels = np.zeros((order + 1, order + 1), np.float64)
-    slopes = np.zeros((3, order + 1), np.float64)  # B′, B″, B‴
-    inv = inverse_spans(knots, order)
-    highest = 3 if derivatives else 1
-    for b in range(batch):
-        for a in range(inputs):
-            v, t = x[b, a], knots[a]
-            dx[b, a] = 0.0 if np.isfinite(v) else np.nan
-            j = knot_interval(v, t)
-            if j < 0:
-                continue
-            local_levels(v, t, inv[a], j, order, levels)
-            for times in range(1, highest + 1):
-                if times <= order:
-                    local_derivative(t, inv[a], j, order, levels, times, slopes[times - 1])
-                else:
-                    slopes[times - 1, :] = 0.0
-            total = 0.0
-            for r in range(order + 1):
-                m = j - order + r
-                if m >= 0 and m < count:
-                    total += g_value[b, a, m] * slopes[0, r]
+@functools.cache
+def kernels_of_order(order: int):
+    """``(forward, backward)`` kernels for splines of order ``order``, compiled with the order as
+    a constant: numba then unrolls the k + 1 polynomials and Horner's rule, which makes a point
+    about 1.7 times faster than with the order as an argument. Each order compiles on first use (a
+    few seconds per dtype) and is cached on disk by numba.
+    """
+
+    @njit(cache=True, error_model="numpy")
+    def basis_derivatives(x, knots, derivatives, value, first, second) -> None:
+        """``value, first, second (batch, in, count)`` (zero on entry) ← B, B′, B″ at ``x`` (B
+        only, ``first`` and ``second`` untouched, unless ``derivatives``), from
+        :func:`interval_polynomials` by Horner's rule for a polynomial and its derivatives. A NaN or
+        infinite x gives a NaN row, as the recursion does."""
+        batch, inputs = x.shape
+        count = value.shape[2]
+        rows, sources = distinct_rows(knots)
+        poly = interval_polynomials(knots[sources], order)
+        scales = guess_scales(knots)
+        for b in range(batch):
+            for a in range(inputs):
+                v = x[b, a]
+                if not np.isfinite(v):
+                    value[b, a, :] = np.nan
                     if derivatives:
-                        total += g_first[b, a, m] * slopes[1, r]
-                        total += g_second[b, a, m] * slopes[2, r]
-            dx[b, a] = total
+                        first[b, a, :] = np.nan
+                        second[b, a, :] = np.nan
+                    continue
+                j = knot_interval(v, knots, a, scales[a])
+                if j < 0:
+                    continue
+                u = np.float64(v) - np.float64(knots[a, j])
+                row = rows[a]
+                for r in range(order + 1):
+                    m = j - order + r
+                    if m < 0 or m >= count:
+                        continue
+                    p0, p1, p2 = poly[row, j, r, order], 0.0, 0.0
+                    for e in range(order - 1, -1, -1):
+                        p2 = p2 * u + p1
+                        p1 = p1 * u + p0
+                        p0 = p0 * u + poly[row, j, r, e]
+                    value[b, a, m] = max(p0, 0.0)  # B ≥ 0, where round-off near a zero is not
+                    if derivatives:
+                        first[b, a, m] = p1
+                        second[b, a, m] = 2.0 * p2
+
+    @njit(cache=True, error_model="numpy")
+    def basis_derivatives_backward(x, knots, derivatives, g_value, g_first, g_second, dx):
+        """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B′_m + ∂L/∂B′_m B″_m + ∂L/∂B″_m B‴_m (the first term
+        only unless ``derivatives``: ``g_first`` and ``g_second`` are then not read). NaN where x
+        is NaN or infinite, as through the recursion."""
+        batch, inputs = x.shape
+        count = g_value.shape[2]
+        rows, sources = distinct_rows(knots)
+        poly = interval_polynomials(knots[sources], order)
+        scales = guess_scales(knots)
+        for b in range(batch):
+            for a in range(inputs):
+                v = x[b, a]
+                dx[b, a] = 0.0 if np.isfinite(v) else np.nan
+                j = knot_interval(v, knots, a, scales[a])
+                if j < 0:
+                    continue
+                u = np.float64(v) - np.float64(knots[a, j])
+                row = rows[a]
+                total = 0.0
+                for r in range(order + 1):
+                    m = j - order + r
+                    if m < 0 or m >= count:
+                        continue
+                    p0, p1, p2, p3 = poly[row, j, r, order], 0.0, 0.0, 0.0
+                    for e in range(order - 1, -1, -1):
+                        p3 = p3 * u + p2
+                        p2 = p2 * u + p1
+                        p1 = p1 * u + p0
+                        p0 = p0 * u + poly[row, j, r, e]
+                    total += g_value[b, a, m] * p1
+                    if derivatives:
+                        total += g_first[b, a, m] * 2.0 * p2 + g_second[b, a, m] * 6.0 * p3
+                dx[b, a] = total
+
+    return basis_derivatives, basis_derivatives_backward
 
 
 def array(tensor: Tensor) -> np.ndarray:
@@ -188,7 +228,8 @@ class BSplineDerivatives(torch.autograd.Function):
         ]
         arrays = [out.numpy() for out in outputs]
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never written
-        basis_derivatives(array(x), array(knots), order, derivatives, *arrays)
+        forward = kernels_of_order(order)[0]
+        forward(array(x), array(knots), derivatives, *arrays)
         ctx.save_for_backward(x, knots)
         ctx.order, ctx.derivatives = order, derivatives
         return tuple(outputs) if derivatives else outputs[0]
@@ -201,9 +242,8 @@ class BSplineDerivatives(torch.autograd.Function):
         dx = torch.empty_like(x, device="cpu")
         arrays = [array(g) for g in grads]  # materialised: zeros for unused outputs
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never read
-        basis_derivatives_backward(
-            array(x), array(knots), ctx.order, ctx.derivatives, *arrays, dx.numpy()
-        )
+        backward = kernels_of_order(ctx.order)[1]
+        backward(array(x), array(knots), ctx.derivatives, *arrays, dx.numpy())
         return dx, None, None, None
 
 
