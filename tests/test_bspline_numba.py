@@ -210,3 +210,63 @@ def test_points_of_other_ranks_and_repeated_knots_follow_the_recursion() -> None
     finite = expected.isfinite()
     assert finite.any()
     torch.testing.assert_close(computed[finite], expected[finite])
+
+
+@pytest.mark.parametrize("derivatives", [True, False])
+@pytest.mark.parametrize("uniform", [True, False])
+def test_silu_column_equals_the_torch_basis(derivatives: bool, uniform: bool) -> None:
+    """``base=True``: SiLU, SiLU′, SiLU″ in column 0 and the splines after it, values and ∂/∂x
+    (through SiLU‴ in the backward kernel) as the torch reference, in float64."""
+    knots = knot_rows(5, 3, uniform, seed=12)
+    x = points(knots, seed=13)[knots.shape[1] :] * 3  # off the knots; SiLU far out on both sides
+    expected_values = bspline.basis_reference(x, knots, 3, derivatives, base=True)
+    computed = BSplineDerivatives.apply(x, knots, 3, derivatives, True)
+    computed = computed if derivatives else (computed,)
+    for value, reference in zip(computed, expected_values, strict=True):
+        assert value.shape == (*x.shape, 1 + knots.shape[1] - 4)
+        torch.testing.assert_close(value, reference, rtol=1e-12, atol=1e-12)
+    weights = [torch.rand(*computed[0].shape, dtype=x.dtype) for _ in computed]
+
+    def gradient(function) -> torch.Tensor:
+        leaf = x.clone().requires_grad_(True)
+        outputs = function(leaf)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        total = sum((out * w).sum() for out, w in zip(outputs, weights, strict=True))
+        return torch.autograd.grad(total, leaf)[0]
+
+    kernel_gradient = gradient(lambda t: BSplineDerivatives.apply(t, knots, 3, derivatives, True))
+    reference_gradient = gradient(lambda t: bspline.basis_reference(t, knots, 3, derivatives, True))
+    torch.testing.assert_close(kernel_gradient, reference_gradient, rtol=1e-10, atol=1e-12)
+
+
+def test_silu_column_gradcheck_and_gradgradcheck() -> None:
+    knots = knot_rows(3, 3, uniform=False, seed=14)
+    x = (points(knots, count=12, seed=15)[knots.shape[1] :]).requires_grad_(True)
+    function = lambda t: BSplineDerivatives.apply(t, knots, 3, True, True)  # noqa: E731
+    assert torch.autograd.gradcheck(function, (x,))
+    assert torch.autograd.gradgradcheck(function, (x,))
+
+
+def test_silu_column_of_non_finite_points_follows_the_torch_formulas() -> None:
+    knots = knot_rows(5, 3, uniform=True)
+    x = torch.tensor([[0.1, float("nan")], [float("inf"), -float("inf")]], dtype=torch.float64)
+    computed = BSplineDerivatives.apply(x, knots, 3, True, True)
+    expected = bspline.basis_reference(x, knots, 3, True, base=True)
+    for value, reference in zip(computed, expected, strict=True):
+        torch.testing.assert_close(value[..., 0], reference[..., 0], equal_nan=True)
+        assert value[0, 0].isfinite().all() and value[0, 1, 1:].isnan().all()
+
+
+def test_the_family_uses_one_kernel_call_with_the_silu_column(monkeypatch) -> None:
+    """``BSplineBasis`` with its SiLU branch: one kernel call, no torch SiLU or concatenation."""
+    family = bspline.BSplineBasis(4, grid=5, order=3).double()
+    x = torch.rand(6, 4, generator=generator(16), dtype=torch.float64) * 2 - 1
+    with torch_reference():
+        expected = family.basis_derivatives(x)
+        expected_values = family.basis(x)
+    monkeypatch.setattr(bspline, "silu_derivatives", None)  # would fail if called
+    monkeypatch.setattr(torch, "cat", None)
+    computed = family.basis_derivatives(x)
+    for value, reference in zip(computed, expected, strict=True):
+        torch.testing.assert_close(value, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(family.basis(x), expected_values, rtol=1e-12, atol=1e-12)

@@ -86,6 +86,21 @@ def spline_derivatives_reference(x: Tensor, knots: Tensor, order: int) -> tuple[
     return bases[order], first, second
 
 
+def basis_reference(
+    x: Tensor, knots: Tensor, order: int, derivatives: bool = True, base: bool = False
+) -> tuple[Tensor, ...]:
+    """``(B, B', B'')`` (or ``(B,)`` without ``derivatives``) in torch operations, each
+    ``(batch, in, base + n − 1 − order)``: with ``base``, SiLU and its derivatives first."""
+    if derivatives:
+        splines = spline_derivatives_reference(x, knots, order)
+    else:
+        splines = (bspline_bases(x, knots, order)[order],)
+    if not base:
+        return splines
+    silu = silu_derivatives(x)
+    return tuple(torch.cat([s.unsqueeze(-1), spline], dim=-1) for s, spline in zip(silu, splines))
+
+
 def spline_derivatives(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, ...]:
     """:func:`spline_derivatives_reference`, by the compiled kernels of
     :mod:`pinnkan.basis.bspline_numba` where they apply (:mod:`pinnkan.kernels`)."""
@@ -169,9 +184,9 @@ class BSplineBasis(LinearBasis):
     def basis(self, x: Tensor) -> Tensor:
         if use_kernels(x, self.knots):
             kernels = compiled_module(KERNELS)
-            spline = kernels.BSplineDerivatives.apply(x, self.input_knots(x), self.order, False)
-        else:
-            spline = self.splines(x)[-1]
+            knots = self.input_knots(x)
+            return kernels.BSplineDerivatives.apply(x, knots, self.order, False, self.base)
+        spline = self.splines(x)[-1]
         if not self.base:
             return spline
         return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), spline], dim=-1)
@@ -179,12 +194,11 @@ class BSplineBasis(LinearBasis):
     def basis_derivatives(
         self, x: Tensor, inputs: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        value, first, second = spline_derivatives(x, self.input_knots(x, inputs), self.order)
-        if not self.base:
-            return value, first, second
-        silu = [s.unsqueeze(-1) for s in silu_derivatives(x)]
-        return (
-            torch.cat([silu[0], value], dim=-1),
-            torch.cat([silu[1], first], dim=-1),
-            torch.cat([silu[2], second], dim=-1),
-        )
+        """``(B, B', B'')`` of ``[SiLU, B_1, …]`` at ``x (batch, n)`` (knots of ``inputs``, all
+        when None): the compiled kernels in one call where they apply, else torch operations."""
+        knots = self.input_knots(x, inputs)
+        if use_kernels(x, knots):
+            return compiled_module(KERNELS).BSplineDerivatives.apply(
+                x, knots, self.order, True, self.base
+            )
+        return basis_reference(x, knots, self.order, base=self.base)

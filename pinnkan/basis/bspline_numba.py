@@ -122,6 +122,18 @@ def guess_scales(knots):
     return scales
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def silu_derivatives(t):
+    """``(s, s′, s″, s‴)`` of SiLU s(t) = t σ(t) at a float64 t, with q = σ(1 − σ):
+    s′ = σ (1 + t (1 − σ)), s″ = q (2 + t (1 − 2σ)), s‴ = q [(1 − 2σ)(3 + t (1 − 2σ)) − 2 t q]
+    (the formulas of :mod:`pinnkan.basis.silu`, whose torch version runs elsewhere)."""
+    sigma = 1.0 / (1.0 + np.exp(-t))
+    q = sigma * (1.0 - sigma)
+    tilt = 1.0 - 2.0 * sigma
+    third = q * (tilt * (3.0 + t * tilt) - 2.0 * t * q)
+    return t * sigma, sigma * (1.0 + t * (1.0 - sigma)), q * (2.0 + t * tilt), third
+
+
 @functools.cache
 def kernels_of_order(order: int):
     """``(forward, backward)`` kernels for splines of order ``order``, compiled with the order as
@@ -131,24 +143,32 @@ def kernels_of_order(order: int):
     """
 
     @njit(cache=True, error_model="numpy")
-    def basis_derivatives(x, knots, derivatives, value, first, second) -> None:
-        """``value, first, second (batch, in, count)`` (zero on entry) ← B, B′, B″ at ``x`` (B
-        only, ``first`` and ``second`` untouched, unless ``derivatives``), from
-        :func:`interval_polynomials` by Horner's rule for a polynomial and its derivatives. A NaN or
-        infinite x gives a NaN row, as the recursion does."""
+    def basis_derivatives(x, knots, derivatives, base, value, first, second) -> None:
+        """``value, first, second (batch, in, base + count)`` (zero on entry) ← B, B′, B″ at
+        ``x`` (B only, ``first`` and ``second`` untouched, unless ``derivatives``), from
+        :func:`interval_polynomials` by Horner's rule for a polynomial and its derivatives;
+        with ``base``, column 0 holds SiLU and its derivatives (:func:`silu_derivatives`) and
+        the splines follow. A NaN or infinite x gives NaN splines, as the recursion does."""
         batch, inputs = x.shape
-        count = value.shape[2]
+        shift = 1 if base else 0
+        count = value.shape[2] - shift
         rows, sources = distinct_rows(knots)
         poly = interval_polynomials(knots[sources], order)
         scales = guess_scales(knots)
         for b in range(batch):
             for a in range(inputs):
                 v = x[b, a]
-                if not np.isfinite(v):
-                    value[b, a, :] = np.nan
+                if base:
+                    s0, s1, s2, _ = silu_derivatives(np.float64(v))
+                    value[b, a, 0] = s0
                     if derivatives:
-                        first[b, a, :] = np.nan
-                        second[b, a, :] = np.nan
+                        first[b, a, 0] = s1
+                        second[b, a, 0] = s2
+                if not np.isfinite(v):
+                    value[b, a, shift:] = np.nan
+                    if derivatives:
+                        first[b, a, shift:] = np.nan
+                        second[b, a, shift:] = np.nan
                     continue
                 j = knot_interval(v, knots, a, scales[a])
                 if j < 0:
@@ -164,44 +184,53 @@ def kernels_of_order(order: int):
                         p2 = p2 * u + p1
                         p1 = p1 * u + p0
                         p0 = p0 * u + poly[row, j, r, e]
-                    value[b, a, m] = max(p0, 0.0)  # B ≥ 0, where round-off near a zero is not
+                    value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0; round-off near a zero is not
                     if derivatives:
-                        first[b, a, m] = p1
-                        second[b, a, m] = 2.0 * p2
+                        first[b, a, shift + m] = p1
+                        second[b, a, shift + m] = 2.0 * p2
 
     @njit(cache=True, error_model="numpy")
-    def basis_derivatives_backward(x, knots, derivatives, g_value, g_first, g_second, dx):
-        """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B′_m + ∂L/∂B′_m B″_m + ∂L/∂B″_m B‴_m (the first term
-        only unless ``derivatives``: ``g_first`` and ``g_second`` are then not read). NaN where x
-        is NaN or infinite, as through the recursion."""
+    def basis_derivatives_backward(x, knots, derivatives, base, g_value, g_first, g_second, dx):
+        """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B′_m + ∂L/∂B′_m B″_m + ∂L/∂B″_m B‴_m over the
+        columns of :func:`basis_derivatives` (the first term only unless ``derivatives``:
+        ``g_first`` and ``g_second`` are then not read). NaN where x is NaN or infinite, as
+        through the recursion."""
         batch, inputs = x.shape
-        count = g_value.shape[2]
+        shift = 1 if base else 0
+        count = g_value.shape[2] - shift
         rows, sources = distinct_rows(knots)
         poly = interval_polynomials(knots[sources], order)
         scales = guess_scales(knots)
         for b in range(batch):
             for a in range(inputs):
                 v = x[b, a]
-                dx[b, a] = 0.0 if np.isfinite(v) else np.nan
-                j = knot_interval(v, knots, a, scales[a])
-                if j < 0:
+                if not np.isfinite(v):
+                    dx[b, a] = np.nan
                     continue
-                u = np.float64(v) - np.float64(knots[a, j])
-                row = rows[a]
                 total = 0.0
-                for r in range(order + 1):
-                    m = j - order + r
-                    if m < 0 or m >= count:
-                        continue
-                    p0, p1, p2, p3 = poly[row, j, r, order], 0.0, 0.0, 0.0
-                    for e in range(order - 1, -1, -1):
-                        p3 = p3 * u + p2
-                        p2 = p2 * u + p1
-                        p1 = p1 * u + p0
-                        p0 = p0 * u + poly[row, j, r, e]
-                    total += g_value[b, a, m] * p1
+                if base:
+                    _, s1, s2, s3 = silu_derivatives(np.float64(v))
+                    total += g_value[b, a, 0] * s1
                     if derivatives:
-                        total += g_first[b, a, m] * 2.0 * p2 + g_second[b, a, m] * 6.0 * p3
+                        total += g_first[b, a, 0] * s2 + g_second[b, a, 0] * s3
+                j = knot_interval(v, knots, a, scales[a])
+                if j >= 0:
+                    u = np.float64(v) - np.float64(knots[a, j])
+                    row = rows[a]
+                    for r in range(order + 1):
+                        m = j - order + r
+                        if m < 0 or m >= count:
+                            continue
+                        p0, p1, p2, p3 = poly[row, j, r, order], 0.0, 0.0, 0.0
+                        for e in range(order - 1, -1, -1):
+                            p3 = p3 * u + p2
+                            p2 = p2 * u + p1
+                            p1 = p1 * u + p0
+                            p0 = p0 * u + poly[row, j, r, e]
+                        total += g_value[b, a, shift + m] * p1
+                        if derivatives:
+                            total += g_first[b, a, shift + m] * 2.0 * p2
+                            total += g_second[b, a, shift + m] * 6.0 * p3
                 dx[b, a] = total
 
     return basis_derivatives, basis_derivatives_backward
@@ -213,15 +242,17 @@ def array(tensor: Tensor) -> np.ndarray:
 
 
 class BSplineDerivatives(torch.autograd.Function):
-    """``(x (batch, in), knots (in, n), order, derivatives)`` -> ``(B, B′, B″)`` (or ``B`` alone
-    when ``derivatives`` is False), each ``(batch, in, n − 1 − order)``; differentiable in x (the
+    """``(x (batch, in), knots (in, n), order, derivatives, base)`` -> ``(B, B′, B″)`` (or ``B``
+    alone when ``derivatives`` is False), each ``(batch, in, base + n − 1 − order)``: with
+    ``base`` (default False) SiLU and its derivatives come first, as in
+    :meth:`pinnkan.basis.bspline.BSplineBasis.basis_derivatives`. Differentiable in x (the
     knots are a buffer). The backward runs the torch recursion, for the outputs asked for only,
     where it must itself be differentiable (``create_graph``: second derivatives in x stay exact)
     or where the upstream gradients are batched."""
 
     @staticmethod
-    def forward(ctx, x, knots, order, derivatives=True):
-        count = knots.shape[-1] - 1 - order
+    def forward(ctx, x, knots, order, derivatives=True, base=False):
+        count = int(base) + knots.shape[-1] - 1 - order
         shape = (*x.shape, count)
         outputs = [
             torch.zeros(shape, dtype=x.dtype, device="cpu") for _ in range(1 + 2 * derivatives)
@@ -229,36 +260,33 @@ class BSplineDerivatives(torch.autograd.Function):
         arrays = [out.numpy() for out in outputs]
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never written
         forward = kernels_of_order(order)[0]
-        forward(array(x), array(knots), derivatives, *arrays)
+        forward(array(x), array(knots), derivatives, base, *arrays)
         ctx.save_for_backward(x, knots)
-        ctx.order, ctx.derivatives = order, derivatives
+        ctx.order, ctx.derivatives, ctx.base = order, derivatives, base
         return tuple(outputs) if derivatives else outputs[0]
 
     @staticmethod
     def backward(ctx, *grads):
         x, knots = ctx.saved_tensors
         if torch.is_grad_enabled() or any(map(batched, grads)):
-            return reference_backward(ctx, x, knots, grads), None, None, None
+            return reference_backward(ctx, x, knots, grads), None, None, None, None
         dx = torch.empty_like(x, device="cpu")
         arrays = [array(g) for g in grads]  # materialised: zeros for unused outputs
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never read
         backward = kernels_of_order(ctx.order)[1]
-        backward(array(x), array(knots), ctx.derivatives, *arrays, dx.numpy())
-        return dx, None, None, None
+        backward(array(x), array(knots), ctx.derivatives, ctx.base, *arrays, dx.numpy())
+        return dx, None, None, None, None
 
 
 def reference_backward(ctx, x: Tensor, knots: Tensor, grads) -> Tensor:
     """∂L/∂x through the torch recursion (of the outputs the forward gave), as a graph. The
     recursion's graph is built once per forward and kept on ``ctx``: the ``autograd`` engine
     comes back through this node once per coordinate (d second-derivative passes)."""
-    from .bspline import bspline_bases, spline_derivatives_reference
+    from .bspline import basis_reference
 
     with torch.enable_grad():
         if getattr(ctx, "reference", None) is None:
-            if ctx.derivatives:
-                ctx.reference = spline_derivatives_reference(x, knots, ctx.order)
-            else:
-                ctx.reference = (bspline_bases(x, knots, ctx.order)[ctx.order],)
+            ctx.reference = basis_reference(x, knots, ctx.order, ctx.derivatives, ctx.base)
         pairs = [(out, g) for out, g in zip(ctx.reference, grads, strict=True) if out.requires_grad]
         (dx,) = torch.autograd.grad(
             [out for out, _ in pairs],
