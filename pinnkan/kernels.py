@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -31,6 +32,12 @@ def compiled_module(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except (ImportError, RuntimeError):
         return None
+
+
+def array(tensor: Tensor) -> np.ndarray:
+    """A C-contiguous numpy view of a CPU tensor, outside autograd (a copy if it is strided):
+    what the kernels read and write."""
+    return np.ascontiguousarray(tensor.numpy(force=True))
 
 
 def numba_enabled() -> bool:

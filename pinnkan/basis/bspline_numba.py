@@ -26,7 +26,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from ..kernels import batched
+from ..kernels import array, batched
 
 
 @njit(cache=True, error_model="numpy")
@@ -234,11 +234,6 @@ def kernels_of_order(order: int):
                 dx[b, a] = total
 
     return basis_derivatives, basis_derivatives_backward
-
-
-def array(tensor: Tensor) -> np.ndarray:
-    """A C-contiguous numpy view (or copy) of a CPU tensor, outside autograd."""
-    return np.ascontiguousarray(tensor.numpy(force=True))
 
 
 class BSplineDerivatives(torch.autograd.Function):

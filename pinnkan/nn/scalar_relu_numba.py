@@ -37,6 +37,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
+from ..kernels import array
 from .scalar_relu import batched, scalar_relu_blocks_reference
 
 
@@ -288,11 +289,6 @@ def unit_gradients(u, DS, DT, w, b, W2, dw, db, dW2) -> None:
         slope += DS[o] * W2[o, u]
         intercept += DT[o] * W2[o, u]
     dw[u], db[u] = slope, intercept
-
-
-def array(tensor: Tensor) -> np.ndarray:
-    """A numpy view of a CPU tensor, outside autograd (of a contiguous copy if it is strided)."""
-    return (tensor if tensor.is_contiguous() else tensor.contiguous()).numpy(force=True)
 
 
 def input_major(G: Tensor) -> np.ndarray:
