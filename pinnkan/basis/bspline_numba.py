@@ -95,18 +95,23 @@ def interval_polynomials(knots, order):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def knot_interval(v, knots, a, guess_scale) -> int:
-    """j with t_j ≤ v < t_{j+1}, or −1 outside [t_0, t_{n−1}): a guess as if the knots were
-    uniform (``guess_scale`` = (n − 1)/(t_{n−1} − t_0)), then a walk to the right interval
-    (no step for uniform knots, a few for adapted grids); ``knots[a]`` are input a's knots."""
+    """j with t_j ≤ v < t_{j+1}, or −1 outside [t_0, t_{n−1}), for input a's knots ``knots[a]``:
+    the interval v would be in if the knots were uniform (``guess_scale`` = (n − 1)/(t_{n−1} −
+    t_0)), which is right for uniform knots, else a binary search (adapted grids)."""
     n = knots.shape[1]
     if not (v >= knots[a, 0] and v < knots[a, n - 1]):
         return -1
     j = min(int((v - knots[a, 0]) * guess_scale), n - 2)
-    while j > 0 and knots[a, j] > v:
-        j -= 1
-    while j < n - 2 and knots[a, j + 1] <= v:
-        j += 1
-    return j
+    if knots[a, j] <= v and v < knots[a, j + 1]:
+        return j
+    lo, hi = 0, n - 1  # t[lo] ≤ v < t[hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if knots[a, mid] <= v:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True, error_model="numpy")
