@@ -3,37 +3,13 @@
 Through the layers the forward engine (:mod:`pinnkan.forward_laplacian`) carries either the
 directional derivatives ``J (K, n)`` per point or their Gram matrix ``G = w Jᵀ J (n, n)``,
 whose propagation cost does not depend on the number of directions K. :func:`plan_cost` counts
-the multiply-adds of each plan, :func:`gram_plan` picks the cheapest, and
-:class:`SymmetricGram` forms ``Jᵀ J`` with a one-product backward.
+the multiply-adds of each plan and :func:`gram_plan` picks the cheapest; the products that form
+and carry G are :mod:`pinnkan.gram_products`.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-
 REPRESENTATIONS = ("auto", "jacobian", "gram")
-
-
-class SymmetricGram(torch.autograd.Function):
-    """``G = Jᵀ J`` for ``J (..., K, n)``, with the backward ``∂L/∂J = J (Ḡ + Ḡᵀ)``: one
-    matrix product instead of autograd's two and a sum. The backward is made of differentiable
-    operations, so higher derivatives stay exact; ``torch.func`` transforms are supported."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(jacobian: Tensor) -> Tensor:
-        return jacobian.transpose(-2, -1) @ jacobian
-
-    @staticmethod
-    def setup_context(ctx, inputs: tuple[Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        (jacobian,) = ctx.saved_tensors
-        return jacobian @ (grad + grad.transpose(-2, -1))
 
 
 def plan_cost(width: list[int], count: int, shared_first: bool, switch: int) -> int:

@@ -12,11 +12,16 @@ once; with ``H = Ḡ + diag(s̄)`` and ``M = G A`` kept from the forward:
 * :class:`DiagonalCongruence`: ``s = diag(Aᵀ G A)``;  ``∂G = A diag(s̄) Aᵀ``, ``∂A = 2 M diag(s̄)``;
 
 three matrix products for a congruence instead of four, one for its diagonal instead of two (``benchmarks/gram_products.py`` measures the step).
-The symmetric backwards are exact where G = Gᵀ, which holds for every Gram matrix the engine
-forms (to round-off: ``Aᵀ (G A)`` is symmetric only up to the summation order).
+Contract: G must be symmetric. The backwards with respect to A use G = Gᵀ, which holds for every
+Gram matrix the engine forms (G comes from :class:`WeightedGram` or a :class:`Congruence`; to
+round-off, as ``Aᵀ (G A)`` is symmetric only up to the summation order); for a non-symmetric G
+they are wrong, and second derivatives are right only along symmetric changes of G. The weight
+w is a number, not differentiated.
 
 The backwards are torch operations, so higher derivatives stay exact (the saved ``M`` is then
-formed again from G and A, inside the graph), and ``torch.func`` transforms are supported.
+formed again from G and A, inside the graph), and ``vmap`` and the reverse-mode ``torch.func``
+transforms (``grad``, ``vjp``, ``jacrev``) are supported; forward mode (``jvp``, ``jacfwd``) is
+not, as it was not for the engine's plain-operation version before.
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ class WeightedGram(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor | None, grad_diagonal: Tensor | None):
-        if grad is None and grad_diagonal is None:
+        if (grad is None and grad_diagonal is None) or not ctx.needs_input_grad[0]:
             return None, None
         (jacobian,) = ctx.saved_tensors
         doubled = doubled_symmetric(grad, grad_diagonal)
@@ -122,8 +127,11 @@ class Congruence(torch.autograd.Function):
         gram, slopes, product = ctx.saved_tensors
         if torch.is_grad_enabled():  # a differentiable backward: M from G and A, in the graph
             product = gram @ slopes
-        grad_gram = (slopes @ cotangent(grad, grad_diagonal)) @ slopes.transpose(-2, -1)
-        grad_slopes = product @ doubled_symmetric(grad, grad_diagonal)
+        grad_gram = grad_slopes = None
+        if ctx.needs_input_grad[0]:
+            grad_gram = (slopes @ cotangent(grad, grad_diagonal)) @ slopes.transpose(-2, -1)
+        if ctx.needs_input_grad[1]:
+            grad_slopes = product @ doubled_symmetric(grad, grad_diagonal)
         return grad_gram, grad_slopes
 
 
@@ -155,5 +163,9 @@ class DiagonalCongruence(torch.autograd.Function):
         if torch.is_grad_enabled():
             product = gram @ slopes
         columns = grad.unsqueeze(-2)
-        grad_gram = (slopes * columns) @ slopes.transpose(-2, -1)
-        return grad_gram, product * (2 * columns)
+        grad_gram = grad_slopes = None
+        if ctx.needs_input_grad[0]:
+            grad_gram = (slopes * columns) @ slopes.transpose(-2, -1)
+        if ctx.needs_input_grad[1]:
+            grad_slopes = product * (2 * columns)
+        return grad_gram, grad_slopes

@@ -1,4 +1,5 @@
-"""The Gram products of the forward engine against plain autograd, in float64."""
+"""The Gram products of the forward engine against plain autograd, alone and inside the engine,
+in float64."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from pinnkan.bench.laplacian import ball_points
+from pinnkan.directions import Directions
+from pinnkan.forward_laplacian import forward_laplacian
 from pinnkan.gram_products import Congruence, DiagonalCongruence, WeightedGram
+from pinnkan.nn import build_model
+from pinnkan.nn.constraint import BallHardConstraint
 
 
 def random(*shape: int, seed: int) -> torch.Tensor:
@@ -134,3 +140,51 @@ def test_products_under_vmap_and_torch_func_grad() -> None:
     for value, reference in zip(actual, expected, strict=True):
         assert reference.abs().max() > 0
         assert_close(value, reference, rtol=1e-12, atol=1e-12)
+
+
+DIRECTIONS = {
+    "exact": lambda batch: Directions(6, 1.0),
+    "sdgd": lambda batch: Directions(6, 2.0, coordinates=torch.tensor([0, 2, 5])),
+    "hutchinson": lambda batch: Directions(
+        6,
+        0.25,
+        vectors=torch.randint(0, 2, (batch, 4, 6), generator=torch.Generator().manual_seed(12))
+        .double()
+        .mul(2)
+        .sub(1),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DIRECTIONS))
+def test_engine_through_every_gram_product_equals_the_jacobian_path(kind: str, monkeypatch) -> None:
+    """A KAN [6, 5, 5, 4, 1] carries G through ``WeightedGram``, a ``Congruence`` and a
+    ``DiagonalCongruence``; its L u, parameter gradients and a Hessian-vector product equal those
+    of the same engine carrying J (plain torch operations only), for all three kinds of
+    directions."""
+    generator = torch.Generator().manual_seed(13)
+    model = BallHardConstraint(build_model("kan", [6, 5, 5, 4, 1], generator=generator)).double()
+    x = ball_points(7, 6, generator).double()
+    directions = DIRECTIONS[kind](7)
+    parameters = list(model.parameters())
+    probe = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in parameters]
+
+    def results(representation: str) -> list[torch.Tensor]:
+        _, lap = forward_laplacian(model, x, directions, representation=representation)
+        loss = (lap - x.sum(dim=1)).pow(2).mean()
+        grads = torch.autograd.grad(loss, parameters, create_graph=True)
+        directional = sum((g * v).sum() for g, v in zip(grads, probe, strict=True))
+        hessian_probe = torch.autograd.grad(directional, parameters)
+        return [lap.detach(), *(g.detach() for g in grads), *hessian_probe]
+
+    calls = []
+    for product in (WeightedGram, Congruence, DiagonalCongruence):
+        apply = product.apply
+        monkeypatch.setattr(
+            product, "apply", lambda *a, name=product.__name__, f=apply: calls.append(name) or f(*a)
+        )
+    with_gram = results("gram")
+    assert sorted(calls) == ["Congruence", "DiagonalCongruence", "WeightedGram"]
+    for gram, jacobian in zip(with_gram, results("jacobian"), strict=True):
+        assert jacobian.abs().max() > 0
+        assert_close(gram, jacobian, rtol=1e-10, atol=1e-12)

@@ -110,13 +110,16 @@ def spline_derivatives(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, ..
 
 
 def use_kernels(x: Tensor, knots: Tensor) -> bool:
-    """Whether the B-spline kernels run for ``x`` (numba installed, :func:`kernel_applies`)."""
+    """Whether the B-spline kernels run for ``x (batch, in)`` and ``knots (in, n)``: one knot row
+    per input, in x's dtype (the torch recursion broadcasts and promotes instead), numba
+    installed, :func:`kernel_applies`."""
     return (
         numba_enabled()
         and not RECURSION_ONLY.get()
         and x.dim() == 2
-        and kernel_applies([x])
-        and knots.device == x.device
+        and knots.dim() == 2
+        and knots.shape[0] == x.shape[1]
+        and kernel_applies([x, knots])
         and has_numba()
     )
 
@@ -182,9 +185,9 @@ class BSplineBasis(LinearBasis):
         return bspline_bases(x, self.input_knots(x, inputs), self.order)
 
     def basis(self, x: Tensor) -> Tensor:
-        if use_kernels(x, self.knots):
+        knots = self.input_knots(x)
+        if use_kernels(x, knots):
             kernels = compiled_module(KERNELS)
-            knots = self.input_knots(x)
             return kernels.BSplineDerivatives.apply(x, knots, self.order, False, self.base)
         spline = self.splines(x)[-1]
         if not self.base:
