@@ -25,6 +25,8 @@ import abc
 import torch
 from torch import Tensor, nn
 
+from ..kernels import compiled_module, kernel_applies, numba_enabled
+
 
 class EdgeFamily(nn.Module, abc.ABC):
     """Abstract family of univariate edge functions with ``num_coefficients`` numbers per edge."""
@@ -95,8 +97,30 @@ def contract(expansion: Tensor, coefficients: Tensor) -> Tensor:
 
 
 def per_edge(expansion: Tensor, coefficients: Tensor) -> Tensor:
-    """``Σ_m B_m(x_i) w_jim`` for every edge: ``(batch, in, m)`` x ``(out, in, m)`` -> ``(batch, in, out)``."""
+    """``Σ_m B_m(x_i) w_jim`` for every edge: ``(batch, in, m)`` x ``(out, in, m)`` -> ``(batch, in, out)``.
+
+    On the CPU by the compiled kernels of :mod:`pinnkan.basis.per_edge_numba` where they apply
+    (a point-major result, which the forward engine reads point by point), else an einsum.
+    """
+    if use_per_edge_kernels(expansion, coefficients):
+        return compiled_module(PER_EDGE_KERNELS).PerEdge.apply(expansion, coefficients)
     return torch.einsum("bim,oim->bio", expansion, coefficients)
+
+
+PER_EDGE_KERNELS = "pinnkan.basis.per_edge_numba"
+
+
+def use_per_edge_kernels(expansion: Tensor, coefficients: Tensor) -> bool:
+    """Whether :func:`per_edge` runs the compiled kernels: 3-d operands that fit
+    (``(batch, in, m)``, ``(out, in, m)``), :func:`pinnkan.kernels.kernel_applies`, numba."""
+    return (
+        expansion.dim() == 3
+        and coefficients.dim() == 3
+        and expansion.shape[1:] == coefficients.shape[1:]
+        and numba_enabled()
+        and kernel_applies([expansion, coefficients])
+        and compiled_module(PER_EDGE_KERNELS) is not None
+    )
 
 
 class ParametricFamily(EdgeFamily):
