@@ -69,8 +69,9 @@ def to_gram(jet: Jet) -> Jet:
     """Replace J by ``G = w Jᵀ J`` and its diagonal (a jet without J is returned as it is)."""
     if jet.jacobian is None:
         return jet
-    # J contiguous: a first layer's slopes come out of an einsum as a permuted view, whose rows lie
-    # 4·batch·n bytes apart; JᵀJ and its backward then run 3–6 % of a step slower at 2,000 points
+    # J contiguous: where the per-edge kernels do not run (CUDA, PINNKAN_NUMBA=0), a first layer's
+    # slopes come out of an einsum as a permuted view whose rows lie 4·batch·n bytes apart, and JᵀJ
+    # and its backward read them scattered (3–6 % of a CPU step at 2,000 points)
     gram, squares = WeightedGram.apply(jet.jacobian.contiguous(), jet.weight)
     return jet._replace(jacobian=None, gram=gram, squares=squares)
 
