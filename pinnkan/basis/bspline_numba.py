@@ -214,6 +214,16 @@ def recursion_jet(v, t, j, order, highest, levels, out) -> None:
             out[times, :] = 0.0
 
 
+@njit(cache=True, error_model="numpy")
+def knot_tables(knots, order):
+    """What both kernels read about ``knots (in, n)``: each input's distinct row ``rows (in,)``,
+    the rows' :func:`row_methods`, their :func:`interval_polynomials` and each input's
+    :func:`guess_scales`."""
+    rows, sources = distinct_rows(knots)
+    methods = row_methods(knots[sources])
+    return rows, methods, interval_polynomials(knots[sources], order, methods), guess_scales(knots)
+
+
 @functools.cache
 def kernels_of_order(order: int):
     """``(forward, backward)`` kernels for splines of order ``order``, compiled with the order as
@@ -233,11 +243,8 @@ def kernels_of_order(order: int):
         batch, inputs = x.shape
         shift = 1 if base else 0
         count = value.shape[2] - shift
-        rows, sources = distinct_rows(knots)
-        methods = row_methods(knots[sources])
-        taylor = interval_polynomials(knots[sources], order, methods)
-        scales = guess_scales(knots)
-        levels = np.zeros((order + 1, order + 1), np.float64)
+        rows, methods, taylor, scales = knot_tables(knots, order)
+        levels = np.zeros((order + 1, order + 1), np.float64)  # scratch of recursion_jet
         jet = np.zeros((4, order + 1), np.float64)
         for b in range(batch):
             for a in range(inputs):
@@ -289,11 +296,8 @@ def kernels_of_order(order: int):
         batch, inputs = x.shape
         shift = 1 if base else 0
         count = g_value.shape[2] - shift
-        rows, sources = distinct_rows(knots)
-        methods = row_methods(knots[sources])
-        taylor = interval_polynomials(knots[sources], order, methods)
-        scales = guess_scales(knots)
-        levels = np.zeros((order + 1, order + 1), np.float64)
+        rows, methods, taylor, scales = knot_tables(knots, order)
+        levels = np.zeros((order + 1, order + 1), np.float64)  # scratch of recursion_jet
         jet = np.zeros((4, order + 1), np.float64)
         highest = 3 if derivatives else 1
         for b in range(batch):
