@@ -82,21 +82,20 @@ class PerEdge(torch.autograd.Function):
         transposed = coefficients.detach().permute(1, 2, 0).contiguous()
         out = torch.empty(batch, inputs, coefficients.shape[0], dtype=expansion.dtype)
         contract_edges(array(expansion), transposed.numpy(), out.numpy())
-        ctx.save_for_backward(expansion, coefficients)
-        ctx.transposed = transposed
+        ctx.save_for_backward(expansion, coefficients, transposed)  # all counted as saved memory
         return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        expansion, coefficients = ctx.saved_tensors
+        expansion, coefficients, transposed = ctx.saved_tensors
         want_expansion, want_weights = ctx.needs_input_grad
         if torch.is_grad_enabled() or batched(grad):
             return reference_backward(expansion, coefficients, grad, ctx.needs_input_grad)
         grad_expansion = torch.empty_like(expansion)
-        grad_transposed = torch.zeros_like(ctx.transposed)
+        grad_transposed = torch.zeros_like(transposed)
         contract_edges_backward(
             array(expansion),
-            ctx.transposed.numpy(),
+            transposed.numpy(),
             array(grad),
             grad_expansion.numpy(),
             grad_transposed.numpy(),
