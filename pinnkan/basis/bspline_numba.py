@@ -214,6 +214,19 @@ def recursion_jet(v, t, j, order, highest, levels, out) -> None:
             out[times, :] = 0.0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def horner_jet(taylor, row, j, r, order, u):
+    """``(p, p′, p″, p‴)`` at u of the polynomial ``Σ_e taylor[row, j, r, e] u^e`` (Horner's rule
+    for a polynomial and its derivatives, one pass)."""
+    p0, p1, p2, p3 = taylor[row, j, r, order], 0.0, 0.0, 0.0
+    for e in range(order - 1, -1, -1):
+        p3 = p3 * u + p2
+        p2 = p2 * u + p1
+        p1 = p1 * u + p0
+        p0 = p0 * u + taylor[row, j, r, e]
+    return p0, p1, 2.0 * p2, 6.0 * p3
+
+
 @njit(cache=True, error_model="numpy")
 def knot_tables(knots, order):
     """What both kernels read about ``knots (in, n)``: each input's distinct row ``rows (in,)``,
@@ -275,13 +288,8 @@ def kernels_of_order(order: int):
                         continue
                     if graded:
                         p0, p1, p2 = jet[0, r], jet[1, r], jet[2, r]
-                    else:  # Horner's rule for the polynomial and two derivatives
-                        p0, p1, p2 = taylor[row, j, r, order], 0.0, 0.0
-                        for e in range(order - 1, -1, -1):
-                            p2 = p2 * u + p1
-                            p1 = p1 * u + p0
-                            p0 = p0 * u + taylor[row, j, r, e]
-                        p2 *= 2.0
+                    else:
+                        p0, p1, p2, _ = horner_jet(taylor, row, j, r, order, u)
                     value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
                     if derivatives:
                         first[b, a, shift + m] = p1
@@ -325,14 +333,8 @@ def kernels_of_order(order: int):
                             continue
                         if graded:
                             p1, p2, p3 = jet[1, r], jet[2, r], jet[3, r]
-                        else:  # Horner's rule for the polynomial and three derivatives
-                            p0, p1, p2, p3 = taylor[row, j, r, order], 0.0, 0.0, 0.0
-                            for e in range(order - 1, -1, -1):
-                                p3 = p3 * u + p2
-                                p2 = p2 * u + p1
-                                p1 = p1 * u + p0
-                                p0 = p0 * u + taylor[row, j, r, e]
-                            p2, p3 = 2.0 * p2, 6.0 * p3
+                        else:
+                            _, p1, p2, p3 = horner_jet(taylor, row, j, r, order, u)
                         total += g_value[b, a, shift + m] * p1
                         if derivatives:
                             total += g_first[b, a, shift + m] * p2 + g_second[b, a, shift + m] * p3
