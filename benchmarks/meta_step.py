@@ -10,7 +10,7 @@ alternate within one process so that a loaded machine affects both alike. Per mo
 two ``torch.cuda.synchronize`` calls) of:
 
 * ``step``: Laplacian + residual loss + backward (what ``pinnkan bench laplacian`` times);
-* ``adam``: one Adam step after it;
+* ``adam``: one step of the trainer's Adam after it (fused, ``pinnkan.optim``);
 * ``coefficients``: ``net.coefficients()`` forward + backward of Σ w alone (KAN: returns its
   parameters).
 
@@ -38,6 +38,7 @@ from pinnkan.device import resolve_device
 from pinnkan.malloc import malloc_setting, reuse_freed_memory
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.kan import DirectCoefficients, KANNetwork
+from pinnkan.optim import make_optimizer, parameter_groups
 
 # metakan-node: MetaKAN with node_mean=True; metakan-fixed: the MetaKAN with its generated
 # coefficients frozen into trainable tensors, i.e. its step without the generation (a control:
@@ -89,7 +90,7 @@ def parts(
     model = BallHardConstraint(backbone(name, dim, generator)).to(device)
     x = ball_points(points, dim, generator).to(device)
     forcing = torch.sin(x).sum(dim=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
+    optimizer = make_optimizer("adam", parameter_groups(model, 1e-6))  # the trainer's Adam
     net = model.net
 
     def step() -> None:

@@ -14,6 +14,7 @@ import torch
 
 from pinnkan.nn.build import build_model
 from pinnkan.optim import (
+    fused_adam_applies,
     make_optimizer,
     make_scheduler,
     parameter_groups,
@@ -138,6 +139,28 @@ def test_scheduler_drives_the_optimizer_learning_rate():
         rates.append(optimizer.param_groups[0]["lr"])
     assert rates == pytest.approx([0.075, 0.05, 0.025, 0.0])
 
+
+
+def test_adam_is_fused_on_the_cpu_and_equals_the_default_adam():
+    """The fused kernel takes the same steps as torch's default Adam (float64, 5 steps, three
+    groups with their own rates), and only where torch has it: not for an integer tensor."""
+    model = kan([3, 4, 1], name="metakan", meta_hidden=8).double()
+    twin = kan([3, 4, 1], name="metakan", meta_hidden=8).double()
+    twin.load_state_dict(model.state_dict())
+    fused = make_optimizer("adam", parameter_groups(model, 1e-2, 5e-2, 2e-3))
+    default = torch.optim.Adam(parameter_groups(twin, 1e-2, 5e-2, 2e-3))
+    assert fused.defaults["fused"] and not default.defaults["fused"]
+    x = torch.rand(16, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for _ in range(5):
+        for net, optimizer in ((model, fused), (twin, default)):
+            optimizer.zero_grad()
+            net(x).square().mean().backward()
+            optimizer.step()
+    moved = max((p - q).abs().max() for p, q in zip(model.parameters(), twin.parameters()))
+    assert moved < 1e-12
+    start = kan([3, 4, 1], name="metakan", meta_hidden=8).double()
+    assert max((p - q).abs().max() for p, q in zip(model.parameters(), start.parameters())) > 1e-3
+    assert not fused_adam_applies([{"params": [torch.zeros(2, dtype=torch.int64)]}])
 
 # --- parameter groups ---------------------------------------------------------------------------
 

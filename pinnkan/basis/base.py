@@ -91,9 +91,18 @@ def contract(expansion: Tensor, coefficients: Tensor) -> Tensor:
 
     Done as one matrix product ``(batch, in·m) @ (in·m, out)``.
     """
-    batch = expansion.shape[0]
+    return expansion.reshape(expansion.shape[0], -1) @ coefficient_matrix(coefficients)
+
+
+def coefficient_matrix(coefficients: Tensor) -> Tensor:
+    """``w (out, in, m)`` as the ``(in·m, out)`` matrix of :func:`contract`, a view for both
+    layouts that pinnkan makes: contiguous (a KAN's parameters) and input-major, ``(in, m, out)``
+    storage (a MetaKAN's generated coefficients, which the per-edge kernels read as they are)."""
     out = coefficients.shape[0]
-    return expansion.reshape(batch, -1) @ coefficients.reshape(out, -1).t()
+    by_input = coefficients.permute(1, 2, 0)
+    if by_input.is_contiguous():
+        return by_input.reshape(-1, out)
+    return coefficients.reshape(out, -1).t()
 
 
 def per_edge(expansion: Tensor, coefficients: Tensor) -> Tensor:

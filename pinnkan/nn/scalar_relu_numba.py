@@ -145,15 +145,15 @@ def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
 
 @njit(cache=True)
 def generate(prompts, scales, w, b, W2, c, means, centered, outs):
-    """``outs[l] (E_l, m)`` ← s_l (S_j z_e + T_j) for the prompts ``prompts[l] (E_l,)``; if
-    ``centered``, then each node's mean over its edges replaced by ``means[l] (out_l, m)``
-    (:func:`center_nodes`; E_l = out_l·in_l, edge e = a·in_l + i).
+    """``outs[l][i, :, a]`` ← s_l (S_j z_ai + T_j), j = j(z_ai), for the prompts
+    ``prompts[l] (out_l, in_l)`` into ``outs[l] (in_l, m, out_l)``; if ``centered``, then each
+    node's mean over its edges replaced by ``means[l] (out_l, m)`` (:func:`center_nodes`).
 
     Returns whether it ran (False, with ``outs`` untouched, when a meta-learner parameter is
     NaN or infinite: the pieces then do not represent the MLP, whose outputs are NaN where
     0·∞ or a NaN meets them, so the caller runs the torch reference), and for the backward
-    ``rows (E,)`` (int32), j(z_e) over all blocks in order, the keys' sorting ``order (h,)``
-    and the slopes ``S (h + 1, m)``.
+    ``rows (E,)`` (int32), j(z_ai) over all blocks in order (edge e = a·in_l + i within a
+    block), the keys' sorting ``order (h,)`` and the slopes ``S (h + 1, m)``.
     """
     finite = np.isfinite(w).all() and np.isfinite(b).all()
     if not (finite and np.isfinite(W2).all() and np.isfinite(c).all()):
@@ -164,75 +164,81 @@ def generate(prompts, scales, w, b, W2, c, means, centered, outs):
     sorted_keys = keys[order]
     lo, hi, count = np.inf, -np.inf, 0
     for prompt in prompts:
-        count += prompt.shape[0]
-        for v in prompt:
+        count += prompt.size
+        for v in prompt.ravel():
             lo, hi = min(lo, v), max(hi, v)
     start, scale = bucket_index(sorted_keys, lo, hi)
     rows = np.empty(count, np.int32)
     first = 0
     for block in range(len(prompts)):
-        prompt, out, factor = prompts[block], outs[block], scales[block]
-        for e in range(prompt.shape[0]):
-            j = piece_of(prompt[e], sorted_keys, start, lo, scale)
-            rows[first + e] = j
-            for o in range(W2.shape[0]):
-                out[e, o] = factor * (S[j, o] * prompt[e] + T[j, o])
+        z, out, factor = prompts[block], outs[block], scales[block]
+        nodes, inputs = z.shape
+        for i in range(inputs):
+            for a in range(nodes):
+                v = z[a, i]
+                j = piece_of(v, sorted_keys, start, lo, scale)
+                rows[first + a * inputs + i] = j
+                for o in range(W2.shape[0]):
+                    out[i, o, a] = factor * (S[j, o] * v + T[j, o])
         if centered:
             center_nodes(out, means[block])
-        first += prompt.shape[0]
+        first += z.size
     return True, rows, order, S
 
 
 @njit(cache=True)
 def center_nodes(out, mean) -> None:
-    """``out (nodes·in, m)`` ← w_ai − mean_i' w_ai' + mean_a (node a's edges: a·in + i)."""
-    nodes, m = mean.shape
-    inp = out.shape[0] // nodes
-    for a in range(nodes):
+    """``out (in, m, nodes)`` ← w_ai − mean_i' w_ai' + mean_a, ``mean (nodes, m)``."""
+    inputs, m, nodes = out.shape
+    total = np.zeros((m, nodes), np.float64)
+    for i in range(inputs):
         for o in range(m):
-            total = 0.0
-            for i in range(inp):
-                total += out[a * inp + i, o]
-            shift = mean[a, o] - total / inp
-            for i in range(inp):
-                out[a * inp + i, o] += shift
+            for a in range(nodes):
+                total[o, a] += out[i, o, a]
+    for o in range(m):
+        for a in range(nodes):
+            total[o, a] = mean[a, o] - total[o, a] / inputs
+    for i in range(inputs):
+        for o in range(m):
+            for a in range(nodes):
+                out[i, o, a] += total[o, a]
 
 
 @njit(cache=True)
-def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2, centered, dmeans):
-    """All gradients from ``grads[l] = ∂L/∂outs[l]``, each as an ``(in, m, out)`` array:
-    returns ``dz (E,)``, ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``; if ``centered``, also
-    writes the node means' ``dmeans[l] (out, m)`` = Σ_i G_ai, and the generated coefficients
-    get the centred ``G_ai − mean_i' G_ai'`` (the projection's adjoint).
+def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2, centered, dmeans, dz):
+    """All gradients from ``grads[l] = ∂L/∂outs[l]``, each an ``(in, m, out)`` array, as
+    :func:`generate` lays out its outputs: writes ``dz[l] (out_l, in_l)`` and returns
+    ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``; if ``centered``, also writes the node means'
+    ``dmeans[l] (out, m)`` = Σ_i G_ai, and the generated coefficients get the centred
+    ``G_ai − mean_i' G_ai'`` (the projection's adjoint).
 
-    The loop runs over in, then out, then m: the engine's backward leaves ∂L/∂outs with out
-    varying fastest, so each input's ``(m, out)`` slab is one run of memory.
+    The loop runs over in, then out, then m: each input's ``(m, out)`` slab is one run of
+    memory.
     """
     m = W2.shape[0]
-    dz = np.empty(rows.shape[0], w.dtype)
     dw, db = np.empty_like(w), np.empty_like(w)
     dW2, dc = np.empty_like(W2), np.empty(m, w.dtype)
     dS = np.zeros(S.shape, np.float64)
     dT = np.zeros(S.shape, np.float64)
     start = 0
     for block in range(len(grads)):
-        G, z, scale = grads[block], prompts[block], scales[block]
-        inp, _, out = G.shape
-        shift = node_gradients(G, dmeans[block]) if centered else np.zeros((m, out))
-        for i in range(inp):
-            for a in range(out):
-                e = a * inp + i
-                j = rows[start + e]
+        G, z, scale, grad_z = grads[block], prompts[block], scales[block], dz[block]
+        inputs, _, nodes = G.shape
+        shift = node_gradients(G, dmeans[block]) if centered else np.zeros((m, nodes))
+        for i in range(inputs):
+            for a in range(nodes):
+                j = rows[start + a * inputs + i]
+                v = z[a, i]
                 inner = 0.0
                 for o in range(m):
                     g = scale * (G[i, o, a] - shift[o, a])
                     inner += g * S[j, o]
-                    dS[j, o] += g * z[e]
+                    dS[j, o] += g * v
                     dT[j, o] += g
-                dz[start + e] = inner
-        start += z.shape[0]
+                grad_z[a, i] = inner
+        start += z.size
     table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc)
-    return dz, dw, db, dW2, dc
+    return dw, db, dW2, dc
 
 
 @njit(cache=True)
@@ -291,13 +297,31 @@ def unit_gradients(u, DS, DT, w, b, W2, dw, db, dW2) -> None:
     dw[u], db[u] = slope, intercept
 
 
+def edge_grid(shape: torch.Size) -> tuple[int, int]:
+    """A block of prompts ``(out, in, 1)`` as its ``(out, in)`` edges; any other ``(..., 1)``
+    as ``(1, E)``, so that its ``(E, m, 1)`` storage is the row-major ``(..., m)``."""
+    return (shape[0], shape[1]) if len(shape) == 3 else (1, shape[:-1].numel())
+
+
+def generated(shape: torch.Size, m: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Storage ``(in, m, out)`` for a block of prompts ``shape`` and the block's coefficients
+    ``(out, in, m)`` (or ``(..., m)``) viewing it: input-major, the layout the per-edge kernels
+    and the layer's matrix products read without a copy (:func:`pinnkan.basis.base.per_edge`)."""
+    nodes, inputs = edge_grid(shape)
+    storage = torch.empty(inputs, m, nodes, dtype=dtype, device="cpu")
+    if len(shape) == 3:
+        return storage, storage.permute(2, 0, 1)
+    return storage, storage.view(*shape[:-1], m)
+
+
 def input_major(G: Tensor) -> np.ndarray:
-    """A gradient ``(out, in, m)`` (or ``(E, m)``: out = E, in = 1) as a C-contiguous numpy
-    ``(in, m, out)`` array: a view for the layout the engine's backward leaves, else a copy."""
+    """A gradient of :func:`generated` coefficients as the C-contiguous ``(in, m, out)`` array
+    the backward kernel reads: a view for the layout the engine's backward leaves, else a copy."""
     grid = G.numpy(force=True)
-    if grid.ndim != 3:
-        grid = grid.reshape(-1, 1, grid.shape[-1])
-    grid = grid.transpose(1, 2, 0)
+    if grid.ndim == 3:
+        grid = grid.transpose(1, 2, 0)
+    else:
+        grid = grid.reshape(-1, grid.shape[-1], 1)
     return grid if grid.flags.c_contiguous else np.ascontiguousarray(grid)
 
 
@@ -307,52 +331,55 @@ class ScalarReluBlocks(torch.autograd.Function):
     ``z_l (out_l, in_l, 1)``, see :func:`pinnkan.nn.scalar_relu.node_centered`).
 
     One call per meta-learner for all its blocks (layers) of prompts, each output block times
-    its fixed factor ``scales[l]`` (floats, not differentiated). The torch reference runs
-    instead where the kernels would be wrong or cannot run: forward, for a NaN or infinite
-    meta-learner parameter; backward, for one that must itself be differentiable
-    (``create_graph``: higher derivatives stay exact) and for batched upstream gradients
-    (``is_grads_batched``, ``torch.func`` transforms around the backward).
+    its fixed factor ``scales[l]`` (floats, not differentiated). A block ``(out, in, m)`` is a
+    view of input-major storage (:func:`generated`). The torch reference runs instead where
+    the kernels would be wrong or cannot run: forward, for a NaN or infinite meta-learner
+    parameter; backward, for one that must itself be differentiable (``create_graph``: higher
+    derivatives stay exact) and for batched upstream gradients (``is_grads_batched``,
+    ``torch.func`` transforms around the backward).
     """
 
     @staticmethod
     def forward(ctx, W1, b, W2, c, scales, *tensors):
         prompts, means = tensors[: len(scales)], tensors[len(scales) :]
         m = W2.shape[0]
-        outs = [torch.empty(*z.shape[:-1], m, dtype=z.dtype, device="cpu") for z in prompts]
-        flat_prompts = tuple(array(z).reshape(-1) for z in prompts)
+        storages, outs = zip(*(generated(z.shape, m, z.dtype) for z in prompts), strict=True)
+        grids = tuple(array(z).reshape(edge_grid(z.shape)) for z in prompts)
         learner = (array(W1).reshape(-1), array(b), array(W2), array(c))
-        factors = np.asarray(scales, np.float64)
-        targets = tuple(out.numpy().reshape(-1, m) for out in outs)
+        factors = np.array(scales, np.float64)
         nodes = tuple(map(array, means)) or empty_means(len(prompts), m, learner[2].dtype)
-        ran, rows, order, slopes = generate(
-            flat_prompts, factors, *learner, nodes, bool(means), targets
-        )
+        targets = tuple(storage.numpy() for storage in storages)
+        ran, rows, order, slopes = generate(grids, factors, *learner, nodes, bool(means), targets)
         pieces = [torch.from_numpy(a) for a in (rows, order, slopes)]  # counted as saved memory
         ctx.save_for_backward(W1, b, W2, c, *pieces, *tensors)
-        ctx.scales, ctx.arrays, ctx.compiled = scales, (flat_prompts, factors, learner), ran
+        ctx.scales, ctx.arrays, ctx.compiled = scales, (grids, factors, learner), ran
         if not ran:  # a NaN or infinite parameter: the torch reference propagates it as the MLP
-            outs = scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c, means)
-        return tuple(outs)
+            return tuple(scalar_relu_blocks_reference(prompts, scales, W1, b, W2, c, means))
+        return outs
 
     @staticmethod
     def backward(ctx, *grads):
-        if torch.is_grad_enabled() or not ctx.compiled or any(map(batched, grads)):
+        if torch.is_grad_enabled() or not ctx.compiled or any_batched(grads):
             return reference_backward(ctx, grads)
         W1, b, W2, c, rows, order, slopes, *tensors = ctx.saved_tensors  # checks in-place changes
         prompts, means = tensors[: len(ctx.scales)], tensors[len(ctx.scales) :]
-        flat_prompts, factors, (w, bias, W2_array, _) = ctx.arrays
-        dmeans = [torch.empty_like(mean, device="cpu") for mean in means]
+        grids, factors, (w, bias, W2_array, _) = ctx.arrays
+        dprompts = [torch.empty_like(z, memory_format=torch.contiguous_format) for z in prompts]
+        dmeans = [torch.empty_like(mean, memory_format=torch.contiguous_format) for mean in means]
         m = W2_array.shape[0]
         targets = tuple(dm.numpy() for dm in dmeans) or empty_means(len(prompts), m, w.dtype)
-        dz, dW1, db, dW2, dc = generate_backward(
-            tuple(input_major(G) for G in grads), flat_prompts, factors,
-            rows.numpy(), order.numpy(), slopes.numpy(), w, bias, W2_array,
+        dW1, db, dW2, dc = generate_backward(
+            tuple(map(input_major, grads)), grids, factors, rows.numpy(), order.numpy(), slopes.numpy(), w, bias, W2_array,
             bool(means), targets,
+            tuple(dp.numpy().reshape(grid.shape) for dp, grid in zip(dprompts, grids, strict=True)),
         )  # fmt: skip
-        dprompts = torch.from_numpy(dz).split([z.shape[0] for z in flat_prompts])
-        shaped = [dp.view(z.shape) for dp, z in zip(dprompts, prompts, strict=True)]
         dW1, db, dW2, dc = (torch.from_numpy(g) for g in (dW1, db, dW2, dc))
-        return dW1.view(W1.shape), db, dW2, dc, None, *shaped, *dmeans
+        return dW1.view(W1.shape), db, dW2, dc, None, *dprompts, *dmeans
+
+
+def any_batched(grads: tuple[Tensor, ...]) -> bool:
+    """Whether any upstream gradient is batched (:func:`pinnkan.kernels.batched`)."""
+    return any(map(batched, grads))
 
 
 def empty_means(blocks: int, m: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
