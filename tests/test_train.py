@@ -140,7 +140,6 @@ def test_scheduler_drives_the_optimizer_learning_rate():
     assert rates == pytest.approx([0.075, 0.05, 0.025, 0.0])
 
 
-
 def test_adam_is_fused_on_the_cpu_and_equals_the_default_adam():
     """The fused kernel takes the same steps as torch's default Adam (float64, 5 steps, three
     groups with their own rates), and only where torch has it: not for an integer tensor."""
@@ -161,6 +160,7 @@ def test_adam_is_fused_on_the_cpu_and_equals_the_default_adam():
     start = kan([3, 4, 1], name="metakan", meta_hidden=8).double()
     assert max((p - q).abs().max() for p, q in zip(model.parameters(), start.parameters())) > 1e-3
     assert not fused_adam_applies([{"params": [torch.zeros(2, dtype=torch.int64)]}])
+
 
 # --- parameter groups ---------------------------------------------------------------------------
 

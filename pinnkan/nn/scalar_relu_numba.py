@@ -25,12 +25,22 @@ costs dominate at the paper's sizes (E = 5,280, h = 128, m = 9); one kernel call
 replaces them (``results/bench_meta_step.md`` has the timings). Everything is computed in
 place on numpy views of the tensors, in the tensors' dtype except the backward's sums over
 prompts (∂L/∂S, ∂L/∂T, their prefix and suffix sums, the node-mean sums), which run in
-float64. This module imports numba; :mod:`pinnkan.nn.scalar_relu` imports it only when numba
-is installed, and compiles the kernels on first use (a few seconds per dtype, then cached on
-disk by numba).
+float64.
+
+A layer's block ``w (out, in, m)`` is written input-major, into ``(in, m, out)`` memory
+(:func:`generated`): the per-edge kernels read wᵀ in that layout and the layer's matrix product
+reads it as the ``(in·m, out)`` matrix, both without a copy, and the engine's backward leaves
+∂L/∂w in the same layout, which the backward kernel reads as it lies. (A contiguous w costs a
+transposed copy per per-edge call and a layout copy of each gradient sum.)
+
+This module imports numba; :mod:`pinnkan.nn.scalar_relu` imports it only when numba is
+installed, and compiles the kernels on first use (seconds per dtype and m, then cached on disk
+by numba).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -144,49 +154,6 @@ def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def generate(prompts, scales, w, b, W2, c, means, centered, outs):
-    """``outs[l][i, :, a]`` ← s_l (S_j z_ai + T_j), j = j(z_ai), for the prompts
-    ``prompts[l] (out_l, in_l)`` into ``outs[l] (in_l, m, out_l)``; if ``centered``, then each
-    node's mean over its edges replaced by ``means[l] (out_l, m)`` (:func:`center_nodes`).
-
-    Returns whether it ran (False, with ``outs`` untouched, when a meta-learner parameter is
-    NaN or infinite: the pieces then do not represent the MLP, whose outputs are NaN where
-    0·∞ or a NaN meets them, so the caller runs the torch reference), and for the backward
-    ``rows (E,)`` (int32), j(z_ai) over all blocks in order (edge e = a·in_l + i within a
-    block), the keys' sorting ``order (h,)`` and the slopes ``S (h + 1, m)``.
-    """
-    finite = np.isfinite(w).all() and np.isfinite(b).all()
-    if not (finite and np.isfinite(W2).all() and np.isfinite(c).all()):
-        return False, np.empty(0, np.int32), np.empty(0, np.int64), np.empty((0, 0), w.dtype)
-    keys = breakpoint_keys(w, b)
-    order = np.argsort(keys, kind="mergesort")
-    S, T = piece_tables(w, b, W2, c, order)
-    sorted_keys = keys[order]
-    lo, hi, count = np.inf, -np.inf, 0
-    for prompt in prompts:
-        count += prompt.size
-        for v in prompt.ravel():
-            lo, hi = min(lo, v), max(hi, v)
-    start, scale = bucket_index(sorted_keys, lo, hi)
-    rows = np.empty(count, np.int32)
-    first = 0
-    for block in range(len(prompts)):
-        z, out, factor = prompts[block], outs[block], scales[block]
-        nodes, inputs = z.shape
-        for i in range(inputs):
-            for a in range(nodes):
-                v = z[a, i]
-                j = piece_of(v, sorted_keys, start, lo, scale)
-                rows[first + a * inputs + i] = j
-                for o in range(W2.shape[0]):
-                    out[i, o, a] = factor * (S[j, o] * v + T[j, o])
-        if centered:
-            center_nodes(out, means[block])
-        first += z.size
-    return True, rows, order, S
-
-
-@njit(cache=True)
 def center_nodes(out, mean) -> None:
     """``out (in, m, nodes)`` ← w_ai − mean_i' w_ai' + mean_a, ``mean (nodes, m)``."""
     inputs, m, nodes = out.shape
@@ -205,46 +172,119 @@ def center_nodes(out, mean) -> None:
 
 
 @njit(cache=True)
-def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2, centered, dmeans, dz):
-    """All gradients from ``grads[l] = ∂L/∂outs[l]``, each an ``(in, m, out)`` array, as
-    :func:`generate` lays out its outputs: writes ``dz[l] (out_l, in_l)`` and returns
-    ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``; if ``centered``, also writes the node means'
-    ``dmeans[l] (out, m)`` = Σ_i G_ai, and the generated coefficients get the centred
-    ``G_ai − mean_i' G_ai'`` (the projection's adjoint).
+def piece_setup(prompts, w, b, W2, c):
+    """Everything :func:`generate` needs before the blocks: whether the meta-learner is finite
+    (else nothing else is computed), the keys' sorting ``order (h,)``, the pieces' slopes and
+    intercepts ``S, T (h + 1, m)``, the sorted keys and their bucket index over the prompts'
+    range (``start``, ``lo``, ``scale``: :func:`piece_of`), and the number of prompts."""
+    finite = np.isfinite(w).all() and np.isfinite(b).all()
+    if not (finite and np.isfinite(W2).all() and np.isfinite(c).all()):
+        empty = np.empty((0, 0), w.dtype)
+        return False, np.empty(0, np.int64), empty, empty, w[:0], np.empty(0, np.int32), 0.0, 0.0, 0
+    keys = breakpoint_keys(w, b)
+    order = np.argsort(keys, kind="mergesort")
+    S, T = piece_tables(w, b, W2, c, order)
+    sorted_keys = keys[order]
+    lo, hi, count = np.inf, -np.inf, 0
+    for prompt in prompts:
+        count += prompt.size
+        for v in prompt.ravel():
+            lo, hi = min(lo, v), max(hi, v)
+    start, scale = bucket_index(sorted_keys, lo, hi)
+    return True, order, S, T, sorted_keys, start, lo, scale, count
 
-    The loop runs over in, then out, then m: each input's ``(m, out)`` slab is one run of
-    memory.
+
+@functools.cache
+def kernels_of_width(m: int):
+    """``(generate, generate_backward)`` for meta-learners with m outputs, compiled with m as a
+    constant: numba then unrolls the loops over the m outputs, which with the products kept in
+    the data's dtype makes the forward about 1.3 and the backward about 1.6 times faster than
+    with m as an argument (``results/bench_meta_step.md``). Each m compiles on first use (a few
+    seconds per dtype) and is cached on disk by numba. (Numba's disk cache misses a compiled
+    function that calls a closure, so these two call module-level functions only and hold their
+    loops over the blocks themselves.)
     """
-    m = W2.shape[0]
-    dw, db = np.empty_like(w), np.empty_like(w)
-    dW2, dc = np.empty_like(W2), np.empty(m, w.dtype)
-    dS = np.zeros(S.shape, np.float64)
-    dT = np.zeros(S.shape, np.float64)
-    start = 0
-    for block in range(len(grads)):
-        G, z, scale, grad_z = grads[block], prompts[block], scales[block], dz[block]
-        inputs, _, nodes = G.shape
-        shift = node_gradients(G, dmeans[block]) if centered else np.zeros((m, nodes))
-        for i in range(inputs):
-            for a in range(nodes):
-                j = rows[start + a * inputs + i]
-                v = z[a, i]
-                inner = 0.0
-                for o in range(m):
-                    g = scale * (G[i, o, a] - shift[o, a])
-                    inner += g * S[j, o]
-                    dS[j, o] += g * v
-                    dT[j, o] += g
-                grad_z[a, i] = inner
-        start += z.size
-    table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc)
-    return dw, db, dW2, dc
+
+    @njit(cache=True)
+    def generate(prompts, scales, w, b, W2, c, means, centered, outs):
+        """``outs[l][i, :, a]`` ← s_l (S_j z_ai + T_j), j = j(z_ai), for the prompts
+        ``prompts[l] (out_l, in_l)`` into ``outs[l] (in_l, m, out_l)``; if ``centered``, then
+        each node's mean over its edges replaced by ``means[l] (out_l, m)``
+        (:func:`center_nodes`). ``scales (L,)`` in the data's dtype.
+
+        Returns whether it ran (False, with ``outs`` untouched, when a meta-learner parameter
+        is NaN or infinite: the pieces then do not represent the MLP, whose outputs are NaN
+        where 0·∞ or a NaN meets them, so the caller runs the torch reference), and for the
+        backward ``rows (E,)`` (int32), j(z_ai) over all blocks in order (edge e = a·in_l + i
+        within a block), the keys' sorting ``order (h,)`` and the slopes ``S (h + 1, m)``.
+        """
+        ran, order, S, T, keys, start, lo, scale, count = piece_setup(prompts, w, b, W2, c)
+        rows = np.empty(count, np.int32)
+        if not ran:
+            return False, rows, order, S
+        first = 0
+        for block in range(len(prompts)):
+            z, out, factor = prompts[block], outs[block], scales[block]
+            nodes, inputs = z.shape
+            for i in range(inputs):
+                for a in range(nodes):
+                    v = z[a, i]
+                    j = piece_of(v, keys, start, lo, scale)
+                    rows[first + a * inputs + i] = j
+                    for o in range(m):
+                        out[i, o, a] = factor * (S[j, o] * v + T[j, o])
+            if centered:
+                center_nodes(out, means[block])
+            first += z.size
+        return True, rows, order, S
+
+    @njit(cache=True)
+    def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2, centered, dmeans, dz):
+        """All gradients from ``grads[l] = ∂L/∂outs[l]``, each an ``(in, m, out)`` array, as
+        :func:`generate` lays out its outputs: writes ``dz[l] (out_l, in_l)`` and returns
+        ``dw, db (h,)``, ``dW2 (m, h)``, ``dc (m,)``; if ``centered``, also writes the node
+        means' ``dmeans[l] (out, m)`` = Σ_i G_ai, and the generated coefficients get the
+        centred ``G_ai − mean_i' G_ai'`` (the projection's adjoint).
+
+        With g = s_l (G_ai − shift_a) (the shift only if centred), ``dz[a, i]`` ← ⟨g, S_j⟩ and
+        ``dST (h + 1, 2m)`` gets Σ g z_ai (first m columns) and Σ g (last m) on each edge's
+        piece j. The loop runs over in, then out, then m: each input's ``(m, out)`` slab is one
+        run of memory. The products are in the data's dtype, their sums over prompts in float64.
+        """
+        dST = np.zeros((S.shape[0], 2 * m), np.float64)
+        first = 0
+        for block in range(len(grads)):
+            G, z, factor, grad_z = grads[block], prompts[block], scales[block], dz[block]
+            inputs, _, nodes = G.shape
+            shift = node_gradients(G, dmeans[block]) if centered else np.zeros((m, nodes), G.dtype)
+            zero = np.zeros(1, z.dtype)[0]  # the sum ⟨g, S_j⟩ in the data's dtype
+            for i in range(inputs):
+                for a in range(nodes):
+                    j = rows[first + a * inputs + i]
+                    v = z[a, i]
+                    inner = zero
+                    for o in range(m):
+                        x = G[i, o, a]
+                        if centered:
+                            x -= shift[o, a]
+                        g = factor * x
+                        inner += g * S[j, o]
+                        dST[j, o] += g * v
+                        dST[j, m + o] += g
+                    grad_z[a, i] = inner
+            first += z.size
+        dw, db = np.empty_like(w), np.empty_like(w)
+        dW2, dc = np.empty_like(W2), np.empty(m, w.dtype)
+        table_backward(dST[:, :m], dST[:, m:], order, w, b, W2, dw, db, dW2, dc)
+        return dw, db, dW2, dc
+
+    return generate, generate_backward
 
 
 @njit(cache=True)
 def node_gradients(G, dmean):
     """``dmean (out, m)`` ← Σ_i G[i, :, a]ᵀ for ``G (in, m, out)``; returns the mean over i
-    ``(m, out)``, float64."""
+    ``(m, out)`` (summed in float64) in G's dtype."""
     inp, m, out = G.shape
     total = np.zeros((m, out), np.float64)
     for i in range(inp):
@@ -254,7 +294,7 @@ def node_gradients(G, dmean):
     for a in range(out):
         for o in range(m):
             dmean[a, o] = total[o, a]
-    return total / inp
+    return (total / inp).astype(G.dtype)
 
 
 @njit(cache=True)
@@ -318,10 +358,7 @@ def input_major(G: Tensor) -> np.ndarray:
     """A gradient of :func:`generated` coefficients as the C-contiguous ``(in, m, out)`` array
     the backward kernel reads: a view for the layout the engine's backward leaves, else a copy."""
     grid = G.numpy(force=True)
-    if grid.ndim == 3:
-        grid = grid.transpose(1, 2, 0)
-    else:
-        grid = grid.reshape(-1, grid.shape[-1], 1)
+    grid = grid.transpose(1, 2, 0) if grid.ndim == 3 else grid.reshape(-1, grid.shape[-1], 1)
     return grid if grid.flags.c_contiguous else np.ascontiguousarray(grid)
 
 
@@ -346,9 +383,10 @@ class ScalarReluBlocks(torch.autograd.Function):
         storages, outs = zip(*(generated(z.shape, m, z.dtype) for z in prompts), strict=True)
         grids = tuple(array(z).reshape(edge_grid(z.shape)) for z in prompts)
         learner = (array(W1).reshape(-1), array(b), array(W2), array(c))
-        factors = np.array(scales, np.float64)
+        factors = np.array(scales, learner[2].dtype)
         nodes = tuple(map(array, means)) or empty_means(len(prompts), m, learner[2].dtype)
         targets = tuple(storage.numpy() for storage in storages)
+        generate = kernels_of_width(m)[0]
         ran, rows, order, slopes = generate(grids, factors, *learner, nodes, bool(means), targets)
         pieces = [torch.from_numpy(a) for a in (rows, order, slopes)]  # counted as saved memory
         ctx.save_for_backward(W1, b, W2, c, *pieces, *tensors)
@@ -368,6 +406,7 @@ class ScalarReluBlocks(torch.autograd.Function):
         dmeans = [torch.empty_like(mean, memory_format=torch.contiguous_format) for mean in means]
         m = W2_array.shape[0]
         targets = tuple(dm.numpy() for dm in dmeans) or empty_means(len(prompts), m, w.dtype)
+        generate_backward = kernels_of_width(m)[1]
         dW1, db, dW2, dc = generate_backward(
             tuple(map(input_major, grads)), grids, factors, rows.numpy(), order.numpy(), slopes.numpy(), w, bias, W2_array,
             bool(means), targets,
