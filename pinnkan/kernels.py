@@ -51,7 +51,7 @@ def kernel_applies(tensors: list[Tensor]) -> bool:
     dtype = tensors[0].dtype
     return (
         dtype in (torch.float32, torch.float64)
-        and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+        and all(t.is_cpu and t.dtype == dtype for t in tensors)
         and not functorch_active()
         and not forward_ad_active()
         and not torch.compiler.is_compiling()
