@@ -14,6 +14,9 @@ two ``torch.cuda.synchronize`` calls) of:
 * ``coefficients``: ``net.coefficients()`` forward + backward of Σ w alone (KAN: returns its
   parameters).
 
+The last line gives each model's time over KAN's, paired within a repeat (median of the
+ratios), for the step and for step + Adam.
+
 "metakan-fixed" is the MetaKAN with its generated coefficients frozen into plain trainable
 tensors: the same network and values without the generation, so "metakan" − "metakan-fixed"
 measures the generation inside a step (with the caches as a step leaves them).
@@ -147,6 +150,24 @@ def main() -> None:
             for name in MODELS
         ]
         print(f"{part:13s} " + "  ".join(cells))
+    print(paired_ratios(times, "kan", [name for name in MODELS if name != "kan"]))
+
+
+def paired_ratios(times: dict[tuple[str, str], list[float]], base: str, names: list[str]) -> str:
+    """Median over the repeats of each model's time / ``base``'s time in the same repeat, for the
+    step and for step + Adam: the models of one repeat run back to back, so a slow stretch of a
+    shared machine slows both sides of a ratio, where it moves the medians of the lines above."""
+
+    def median_ratio(name: str, parts: tuple[str, ...]) -> float:
+        mine = [sum(values) for values in zip(*(times[name, part] for part in parts))]
+        theirs = [sum(values) for values in zip(*(times[base, part] for part in parts))]
+        return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
+
+    cells = [
+        f"{name} {median_ratio(name, ('step',)):.3f} / {median_ratio(name, ('step', 'adam')):.3f}"
+        for name in names
+    ]
+    return f"{'/ ' + base:13s} " + "  ".join(cells) + "  (paired: step / step + adam)"
 
 
 if __name__ == "__main__":

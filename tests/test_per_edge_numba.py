@@ -83,3 +83,31 @@ def test_where_the_kernels_do_not_run() -> None:
     )
     assert seen == [False]
     assert_close(base.per_edge(expansion, coefficients), einsum(expansion, coefficients))
+
+
+def input_major(coefficients: torch.Tensor) -> torch.Tensor:
+    """The same ``(out, in, m)`` values in ``(in, m, out)`` memory, as a MetaKAN generates them."""
+    return coefficients.detach().permute(1, 2, 0).contiguous().permute(2, 0, 1).requires_grad_()
+
+
+@pytest.mark.parametrize("product", ["contract", "per_edge"])
+def test_input_major_coefficients_are_read_in_place_with_the_same_results(product: str) -> None:
+    """Both coefficient layouts give the same values and gradients; the input-major one is read
+    as a view (the matrix of ``contract`` and the kernels' wᵀ are views of its memory)."""
+    expansion, coefficients = operands(shape=(11, 6, 9), out=5)
+    permuted = input_major(coefficients)
+    assert not permuted.is_contiguous() and permuted.permute(1, 2, 0).is_contiguous()
+    assert base.coefficient_matrix(permuted).data_ptr() == permuted.data_ptr()
+    assert base.coefficient_matrix(permuted).is_contiguous()
+    operation = getattr(base, product)
+    values = [operation(expansion, w) for w in (coefficients, permuted)]
+    assert_close(values[0], values[1], rtol=1e-13, atol=1e-13)
+    assert values[0].abs().max() > 0.1
+    grad = torch.randn(
+        values[0].shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )
+    contiguous_grads = torch.autograd.grad(values[0], (expansion, coefficients), grad)
+    permuted_grads = torch.autograd.grad(values[1], (expansion, permuted), grad)
+    for got, want in zip(permuted_grads, contiguous_grads, strict=True):
+        assert_close(got, want, rtol=1e-13, atol=1e-13)
+    assert permuted_grads[1].permute(1, 2, 0).is_contiguous()  # in the layout it arrived in

@@ -366,3 +366,26 @@ def test_node_means_that_do_not_fit_the_prompts_are_an_error(shape, count, match
     means = [torch.zeros(shape, dtype=torch.float64)] * 2
     with pytest.raises(ValueError, match=match):
         scalar_relu.scalar_relu_blocks(prompts, [1.0] * count, meta.hidden, meta.output, means)
+
+
+def test_blocks_are_input_major_views_and_other_prompt_shapes_are_row_major() -> None:
+    """A layer's block ``(out, in, m)`` lies in ``(in, m, out)`` memory, the layout the per-edge
+    kernels and the layer's matrix product read in place; prompts of any other shape ``(..., 1)``
+    give a contiguous ``(..., m)``. Values and prompt gradients equal the dense MLP's."""
+    meta = learner(16, 4, True, seed=23, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(24)
+    prompts = [
+        torch.randn(*shape, generator=generator, dtype=torch.float64).requires_grad_()
+        for shape in [(3, 5, 1), (7, 1), (2, 3, 2, 1)]
+    ]
+    values = scalar_relu.scalar_relu_blocks(prompts, [0.5, 1.0, 2.0], meta.hidden, meta.output)
+    assert [tuple(v.shape) for v in values] == [(3, 5, 4), (7, 4), (2, 3, 2, 4)]
+    assert values[0].permute(1, 2, 0).is_contiguous() and not values[0].is_contiguous()
+    assert values[1].is_contiguous() and values[2].is_contiguous()
+    expected = [meta.dense(z) * s for z, s in zip(prompts, [0.5, 1.0, 2.0], strict=True)]
+    upstream = [torch.randn(v.shape, generator=generator, dtype=torch.float64) for v in values]
+    grads = torch.autograd.grad(values, prompts, upstream)
+    wanted = torch.autograd.grad(expected, prompts, upstream)
+    for got, want in zip([*values, *grads], [*expected, *wanted], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert all(g.abs().max() > 0 for g in grads)
