@@ -86,11 +86,18 @@ def backbone(name: str, dim: int, generator: torch.Generator) -> torch.nn.Module
 
 
 def parts(
-    name: str, dim: int, points: int, seed: int, device: torch.device | str = "cpu"
+    name: str,
+    dim: int,
+    points: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
 ) -> dict[str, Callable[[], object]]:
-    """The timed actions of one model on ``device`` (``step`` must run before ``adam``)."""
+    """The timed actions of one model on ``device`` (``step`` must run before ``adam``);
+    ``prepare`` changes the backbone first (an ablation's variant)."""
     generator = torch.Generator().manual_seed(seed)
-    model = BallHardConstraint(backbone(name, dim, generator)).to(device)
+    net = backbone(name, dim, generator)
+    model = BallHardConstraint(prepare(net) if prepare else net).to(device)
     x = ball_points(points, dim, generator).to(device)
     forcing = torch.sin(x).sum(dim=1)
     optimizer = make_optimizer("adam", parameter_groups(model, 1e-6))  # the trainer's Adam

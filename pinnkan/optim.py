@@ -4,7 +4,7 @@
   paper trains them with separate optimizers); everything else uses the base rate;
 * Adam, or L-BFGS with a strong-Wolfe line search; Adam runs torch's fused kernel (one call per
   step for all parameters) wherever torch has one for the parameters' device and dtype: on the
-  CPU at d = 100 it takes 0.39 × the time of torch's default Adam for a KAN and 0.32 × for a
+  CPU at d = 100 it takes 0.41 × the time of torch's default Adam for a KAN and 0.37 × for a
   MetaKAN, whose eight parameter tensors cost the per-tensor loop more (``results/bench_adam.md``);
 * schedules as a multiplier ρ(t) of the initial rate over ``steps`` steps:
   constant ρ = 1; linear ρ = 1 − t/T (to zero at T); cosine ρ = ½(1 + cos(πt/T));
