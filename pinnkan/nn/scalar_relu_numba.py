@@ -154,14 +154,22 @@ def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def center_nodes(out, mean) -> None:
-    """``out (in, m, nodes)`` ← w_ai − mean_i' w_ai' + mean_a, ``mean (nodes, m)``."""
-    inputs, m, nodes = out.shape
+def input_sums(values):
+    """Σ_i values[i] for ``values (in, m, nodes)``: ``(m, nodes)``, summed in float64."""
+    inputs, m, nodes = values.shape
     total = np.zeros((m, nodes), np.float64)
     for i in range(inputs):
         for o in range(m):
             for a in range(nodes):
-                total[o, a] += out[i, o, a]
+                total[o, a] += values[i, o, a]
+    return total
+
+
+@njit(cache=True)
+def center_nodes(out, mean) -> None:
+    """``out (in, m, nodes)`` ← w_ai − mean_i' w_ai' + mean_a, ``mean (nodes, m)``."""
+    inputs, m, nodes = out.shape
+    total = input_sums(out)
     for o in range(m):
         for a in range(nodes):
             total[o, a] = mean[a, o] - total[o, a] / inputs
@@ -286,11 +294,7 @@ def node_gradients(G, dmean):
     """``dmean (out, m)`` ← Σ_i G[i, :, a]ᵀ for ``G (in, m, out)``; returns the mean over i
     ``(m, out)`` (summed in float64) in G's dtype."""
     inp, m, out = G.shape
-    total = np.zeros((m, out), np.float64)
-    for i in range(inp):
-        for o in range(m):
-            for a in range(out):
-                total[o, a] += G[i, o, a]
+    total = input_sums(G)
     for a in range(out):
         for o in range(m):
             dmean[a, o] = total[o, a]
