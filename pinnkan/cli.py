@@ -155,7 +155,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="B-spline models: adapt the knots to the data every N steps (0 = never)",
     )
-    group.add_argument("--update-grid-until", type=int, help="no grid updates from this step on")
+    group.add_argument(
+        "--update-grid-until", type=int, help="no grid updates from this step on (0 = to the end)"
+    )
     group.add_argument(
         "--grid-eps", type=float, help="grid update: weight of the uniform grid in (0, 1]"
     )

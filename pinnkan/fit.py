@@ -9,7 +9,8 @@ Data: ``problem.dataset(train_points, test_points, seed)`` — uniform in the pr
 seeded generator (the training seed also seeds the data), inputs mapped onto [−1, 1]^d when
 ``normalize``. Optimiser: L-BFGS (lr 1, strong-Wolfe line search, ``lbfgs_iterations`` inner
 iterations per step; every loss evaluation is logged) or Adam. For B-spline models the grid may
-be adapted to the data every ``update_grid_every`` steps up to step ``update_grid_until``, and
+be adapted to the data every ``update_grid_every`` steps up to step ``update_grid_until`` (0: to
+the end), and
 extended to the finer grids ``extend_grids`` at equally spaced steps (see :mod:`pinnkan.grid`);
 the optimiser is rebuilt after each grid change.
 
@@ -41,6 +42,7 @@ from .environment import environment_info
 from .fit_config import FitConfig, load_problem, resolve_width
 from .fixed_points import FixedPoints
 from .grid import check_bspline_network, extend_grid, update_grid
+from .grid_options import grid_update_due
 from .guard import StepGuard
 from .nn.build import build_model, count_parameters
 from .optim import make_optimizer, parameter_groups
@@ -133,7 +135,7 @@ class RegressionTrainer:
         """Grid update / extension when due; the optimiser restarts after a change."""
         changed = False
         every, until = self.config.update_grid_every, self.config.update_grid_until
-        if every and self.step % every == 0 and self.step < until:
+        if grid_update_due(self.step, every, until):
             update_grid(self.model, self.data.x_train, self.config.grid_eps)
             changed = True
         if self.step in self.extension_steps:

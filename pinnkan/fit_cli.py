@@ -33,7 +33,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         "--standardize", action=argparse.BooleanOptionalAction, help="fit standardised targets"
     )
     group.add_argument("--update-grid-every", type=int, help="grid update from data every N steps")
-    group.add_argument("--update-grid-until", type=int, help="no grid updates from this step on")
+    group.add_argument(
+        "--update-grid-until", type=int, help="no grid updates from this step on (0 = to the end)"
+    )
     group.add_argument("--extend-grids", type=int_list, help="finer grids, e.g. 10,20")
     group.add_argument("--restarts", type=int, help="K initialisations, keep the best (default 1)")
     group.add_argument("--restart-steps", type=int, help="warm-up steps of each restart (3)")

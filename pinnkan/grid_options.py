@@ -1,6 +1,7 @@
 """Options of the data-driven B-spline grid update (:func:`pinnkan.grid.update_grid`).
 
 * ``grid_eps`` ε ∈ (0, 1]: interior knots t = ε · uniform(lo, hi) + (1 − ε) · quantiles;
+* schedule: every ``update_grid_every`` steps, below step ``update_grid_until`` (0: to the end);
 * ``margin`` m ≥ 0: the knot range [lo, hi] of each input is its samples' [min, max] widened by
   m · (max − min) on each side, so that fresh points a little beyond the samples (in high
   dimension most points have some coordinate beyond a finite sample's range) still lie on the
@@ -15,6 +16,12 @@ import math
 
 import torch
 from torch import Tensor
+
+
+def grid_update_due(step: int, every: int, until: int) -> bool:
+    """The grid update schedule: True at steps 0, e, 2e, … (e = ``every`` > 0; 0 = never) below
+    ``until`` (0 = to the end of the run)."""
+    return every > 0 and step % every == 0 and (until == 0 or step < until)
 
 
 def is_number(value: object) -> bool:

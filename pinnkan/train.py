@@ -34,6 +34,7 @@ from .checkpoint import deserialize_state, serialize_state
 from .derivatives import ESTIMATORS
 from .device import peak_memory_bytes, reset_peak_memory
 from .evaluation import make_test_set, predict, relative_errors
+from .grid_options import grid_update_due
 from .nn.constraint import BallHardConstraint
 from .optim import make_optimizer, make_scheduler, parameter_groups, restart_schedule
 from .problem import PDE
@@ -42,7 +43,6 @@ from .train_grid import (
     check_grid_model,
     forget_optimizer_state,
     grid_generator,
-    grid_update_due,
     update_grid_in_place,
 )
 
@@ -136,7 +136,8 @@ class PDETrainer:
 
     def adapt_grid(self) -> None:
         """Grid update of the backbone when due (see :mod:`pinnkan.train_grid`)."""
-        if not grid_update_due(self.config, self.step):
+        config = self.config
+        if not grid_update_due(self.step, config.update_grid_every, config.update_grid_until):
             return
         x = self.sample(self.config.grid_points, grid_generator(self.config.seed, self.step))
         changed = update_grid_in_place(self.model, x, self.config.grid_eps, self.config.grid_margin)
@@ -257,18 +258,28 @@ class PDETrainer:
                 status, message = "interrupted", f"interrupted at step {self.step}"
                 break
             terms = self.training_step()
-            if not self.finite(terms):
+            if not all(math.isfinite(value) for value in terms.values()):
                 status, message = "diverged", self.divergence_message(terms)
                 self.roll_back()
                 break
             self.step += 1
             self.log_inner_iterations()
+            checkpoint_due = bool(self.config.checkpoint_every) and (
+                self.step % self.config.checkpoint_every == 0
+            )
+            if (checkpoint_due or self.step == self.config.steps) and not self.parameters_finite():
+                status, message = "diverged", self.parameter_divergence_message()
+                self.roll_back()
+                break
             if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
                 self.log({"step": self.step, **terms, **self.evaluate(), **self.clock()})
-            if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+            if checkpoint_due:
                 self.last_good = serialize_state(self.state_dict())
                 if on_checkpoint is not None:
                     on_checkpoint(self)
+        if status == "interrupted" and not self.parameters_finite():
+            status, message = "diverged", self.parameter_divergence_message()
+            self.roll_back()
         return self.result(status, message)
 
     def training_step(self) -> dict[str, float]:
@@ -279,10 +290,11 @@ class PDETrainer:
         self.train_time += time.perf_counter() - tick
         return terms
 
-    def finite(self, terms: dict[str, float]) -> bool:
-        """Loss terms and every parameter finite."""
-        if not all(math.isfinite(value) for value in terms.values()):
-            return False
+    def parameters_finite(self) -> bool:
+        """Every parameter finite. Checked before each checkpoint and at the end of the run, not
+        after every step: a non-finite parameter makes the next step's loss non-finite, which
+        every step checks, and the check costs 0.1–0.2 ms per step on the CPU at d = 100 (one
+        pass over the parameters; on a GPU, a synchronisation)."""
         return bool(torch.stack([p.isfinite().all() for p in self.model.parameters()]).all())
 
     def roll_back(self) -> None:
@@ -293,10 +305,20 @@ class PDETrainer:
 
     def divergence_message(self, terms: dict[str, float]) -> str:
         return (
-            f"loss {terms['loss']:.3e} or a parameter became non-finite at step {self.step + 1}; "
-            "the run keeps the checkpoint "
-            f"of step {deserialize_state(self.last_good)['step']}; try a smaller --lr, "
-            "float64, or another schedule"
+            f"loss {terms['loss']:.3e} became non-finite at step {self.step + 1}; "
+            f"{self.divergence_advice()}"
+        )
+
+    def parameter_divergence_message(self) -> str:
+        return (
+            f"a parameter became non-finite by step {self.step} (a non-finite gradient with "
+            f"finite losses); {self.divergence_advice()}"
+        )
+
+    def divergence_advice(self) -> str:
+        return (
+            f"the run keeps the checkpoint of step {deserialize_state(self.last_good)['step']}; "
+            "try a smaller --lr, float64, or another schedule"
         )
 
     def clock(self) -> dict[str, float]:

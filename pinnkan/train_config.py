@@ -26,7 +26,7 @@ class TrainConfig:
     collocation points for the whole run; ``laplacian_samples = 0`` means the estimator's default
     (16 Hutchinson probes; min(16, d) SDGD coordinates). Grid update (B-spline backbones,
     :mod:`pinnkan.train_grid`): at steps 0, e, 2e, … below ``update_grid_until``
-    (e = ``update_grid_every``; 0 = never) the knots follow the layer activations of
+    (0: to the end of the run; e = ``update_grid_every``; 0 = never) the knots follow the layer activations of
     ``grid_points`` points of the training law, blended with a uniform grid by ``grid_eps``,
     their range widened by ``grid_margin`` times its length on each side. ``grid_eps`` means what
     it means for ``pinnkan fit`` but defaults to 1 (uniform knots on the widened data range):
@@ -91,11 +91,6 @@ class TrainConfig:
         check_grid_eps(self.grid_eps)
         check_int("grid_points", self.grid_points, 1)
         check_margin("grid_margin", self.grid_margin)
-        if self.update_grid_every and not self.update_grid_until:
-            raise ValueError(
-                f"update_grid_until=0 is not allowed with update_grid_every="
-                f"{self.update_grid_every}; updates happen at steps below it, so give it > 0"
-            )
 
     def to_dict(self) -> dict:
         return asdict(self)

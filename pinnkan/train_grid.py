@@ -1,6 +1,7 @@
 """Grid update during physics-informed training (B-spline KAN and MetaKAN backbones).
 
-At the steps t = 0, e, 2e, … with t < ``update_grid_until`` (e = ``update_grid_every``), before
+At the steps t = 0, e, 2e, … with t < ``update_grid_until`` (e = ``update_grid_every``; until 0:
+to the end of the run), before
 that step's optimizer update, the knots of every layer of the backbone N are adapted to N's layer
 activations on a sample X and the coefficients refitted so that N keeps its function on X
 (:func:`pinnkan.grid.update_grid`: knots t = ε·uniform + (1 − ε)·quantiles, least squares
@@ -55,12 +56,6 @@ def check_grid_model(model: nn.Module, config: TrainConfig) -> None:
     """Grid updates need B-spline edges: anything else raises a one-line ValueError."""
     if config.update_grid_every:
         check_bspline_network(model)
-
-
-def grid_update_due(config: TrainConfig, step: int) -> bool:
-    """True at steps 0, e, 2e, … below ``update_grid_until`` (e = ``update_grid_every`` > 0)."""
-    every = config.update_grid_every
-    return every > 0 and step % every == 0 and step < config.update_grid_until
 
 
 def grid_generator(seed: int, step: int) -> torch.Generator:

@@ -275,6 +275,52 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys):
     assert leftovers(out.parent) == []
 
 
+NAN_GRADIENT_PDE = '''
+import torch
+
+from pinnkan.problem import NetworkFields
+from pinnkan.problems.poisson import Poisson
+
+
+class NanGradient(Poisson):
+    """Poisson whose residual keeps finite values but gets a NaN gradient at the 10th step:
+    0·sqrt(0·Δu) is 0, and its derivative 0·(1/(2·sqrt(0)))·0 is NaN."""
+
+    name = "nan-gradient"
+
+    def __init__(self, dim: int = 3, seed: int = 0):
+        super().__init__(dim, seed)
+        self.network_calls = 0
+
+    def operator(self, fields):
+        if isinstance(fields, NetworkFields):
+            self.network_calls += 1
+            if self.network_calls == 10:
+                return fields.laplacian + 0 * torch.sqrt(0 * fields.laplacian)
+        return fields.laplacian
+'''
+
+
+@pytest.mark.parametrize("checkpoint_every", [5, 0])
+def test_nan_gradient_with_finite_loss_is_a_divergence(tmp_path, capsys, checkpoint_every):
+    """The losses stay finite, the parameters become NaN after the last step: the run must not
+    end "completed" with a NaN model, nor keep a NaN checkpoint (parameters are checked before
+    each checkpoint and at the end, not after every step)."""
+    source = tmp_path / "nan_gradient.py"
+    source.write_text(NAN_GRADIENT_PDE)
+    out = tmp_path / "run.h5"
+    flags = [*TINY, "--steps", "10", "--checkpoint-every", str(checkpoint_every)]
+    argv = solve_argv(out, *flags, problem=f"{source}:NanGradient")
+    code, _, err = run_cli(argv, capsys)
+    assert code == 1
+    assert "diverged" in err and "a parameter became non-finite by step 10" in err
+    run = read_run(out)
+    assert run.status == "diverged"
+    assert run.checkpoint["step"] == (5 if checkpoint_every else 0)
+    assert all(torch.isfinite(tensor).all() for tensor in run.checkpoint["model"].values())
+    assert all(torch.isfinite(tensor).all() for tensor in run.model_state.values())
+
+
 def test_huge_learning_rate_diverges(tmp_path, capsys):
     out = tmp_path / "run.h5"
     # lr 1e8: Adam moves every parameter by ~1e8 per step, and the loss overflows at step 2

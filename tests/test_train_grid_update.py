@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from pinnkan import cli
+from pinnkan import cli, train
 from pinnkan.basis.bspline import uniform_knots
 from pinnkan.grid import layer_inputs
+from pinnkan.grid_options import grid_update_due
 from pinnkan.nn.build import build_model
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.problems import get_problem
@@ -252,9 +253,29 @@ def test_bad_grid_options_are_refused_naming_them(name, value):
     assert "\n" not in str(error.value)
 
 
-def test_updates_that_would_never_happen_are_refused():
-    with pytest.raises(ValueError, match=r"^update_grid_until=0 is not allowed"):
-        TrainConfig(update_grid_every=100)
+@pytest.mark.parametrize(
+    ("every", "until", "due"),
+    [(5, 15, [0, 5, 10]), (5, 0, [0, 5, 10, 15, 20, 25]), (0, 15, []), (0, 0, []), (7, 1, [0])],
+)
+def test_update_schedule(every, until, due):
+    """Steps 0, e, 2e, … below ``until``; ``until`` = 0 runs to the end, ``every`` = 0 never."""
+    assert [step for step in range(26) if grid_update_due(step, every, until)] == due
+
+
+@pytest.mark.parametrize("until", [0, 3])
+def test_trainer_updates_on_the_schedule(monkeypatch, until):
+    """``update_grid_until`` = 0 (its default): updates every e steps to the end of the run."""
+    steps: list[int] = []
+    trainer = make_trainer(grid_config(steps=7, update_grid_every=2, update_grid_until=until))
+    real_update = train.update_grid_in_place
+
+    def recorded(*args, **options):
+        steps.append(trainer.step)
+        return real_update(*args, **options)
+
+    monkeypatch.setattr(train, "update_grid_in_place", recorded)
+    assert trainer.run().status == "completed"
+    assert steps == ([0, 2, 4, 6] if until == 0 else [0, 2])
 
 
 @pytest.mark.parametrize("name", ["mlp", "fastkan", "wavkan"])
