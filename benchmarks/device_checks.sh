@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# All the GPU checks of a session that is lent a GPU machine, in one call of at most 9 minutes
-# (the parts' limits below add up to 530 s; give the call a timeout of 600 s):
+# All the GPU checks of a session that is lent a GPU machine, in one call of at most 9.5 minutes
+# (the parts' limits below add up to 560 s; give the call a timeout of 600 s):
 #
 #   bash benchmarks/device_checks.sh          # files under $OUT (default: device_out/)
 #
@@ -9,7 +9,10 @@
 #    against the CPU; solve → resume, fit and bench on CUDA) and the tests elsewhere in tests/
 #    whose behaviour depends on a GPU being there;
 # 3. timings for results/: `pinnkan bench laplacian` on CUDA (bench_laplacian_cuda.csv, the same
-#    cases as results/bench_laplacian.csv) and benchmarks/meta_step.py (MetaKAN vs KAN step).
+#    cases as results/bench_laplacian.csv) and benchmarks/meta_step.py (MetaKAN vs KAN step);
+# 4. the trainer's throughput: 300 steps of the sdgd preset at d = 100 (KAN and MetaKAN), steps/s
+#    against the bench's step time: what the trainer adds per step on a GPU (point and direction
+#    draws on the CPU generator, the per-step loss read-back).
 #
 # Uses the machine's own python3 and torch (PYTHON=... for another), installs pinnkan from this
 # checkout without dependencies and without the network (deepxde is needed only by the DeepXDE
@@ -40,7 +43,7 @@ part environment 30 bash -c "nvidia-smi -L 2>/dev/null; $PY -c 'import torch, nu
 print(sys.version.split()[0], \"torch\", torch.__version__, \"numba\", numba.__version__)
 print(\"cuda\", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else \"\")'"
 part install 60 "$PY" -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
-part tests 150 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
+part tests 140 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
     tests/test_backbones.py tests/test_geometry.py tests/test_bench.py \
     tests/test_scalar_relu_numba.py -k "cuda or device"
 part meta_step 90 "$PY" benchmarks/meta_step.py --device "$DEVICE" --dim 100 --points 100 \
@@ -48,6 +51,13 @@ part meta_step 90 "$PY" benchmarks/meta_step.py --device "$DEVICE" --dim 100 --p
 part bench_laplacian 200 "$PY" -m pinnkan bench laplacian --device "$DEVICE" \
     --dim "$DIMS" --model kan,metakan,mlp --points "$POINTS" --max-seconds 10 \
     --out "$OUT/bench_laplacian_$DEVICE.csv"
+
+for model in kan metakan; do
+    part "solve_$model" 20 "$PY" -m pinnkan solve --problem poisson --dim 100 --model "$model" \
+        --preset sdgd --steps 300 --eval-every 300 --device "$DEVICE" --quiet \
+        --out "$OUT/solve_$model.h5"
+    "$PY" -m pinnkan show --json "$OUT/solve_$model.h5" >"$OUT/solve_$model.json" 2>&1
+done
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "== failed: ${failed[*]}"

@@ -1,7 +1,9 @@
 """When the compiled CPU kernels (numba) may run instead of torch operations.
 
-pinnkan has two: the MetaKAN coefficient generation (:mod:`pinnkan.nn.scalar_relu_numba`) and
-the B-spline basis with its derivatives (:mod:`pinnkan.basis.bspline_numba`). Each computes the
+pinnkan has four: the MetaKAN coefficient generation (:mod:`pinnkan.nn.scalar_relu_numba`), the
+B-spline basis with its derivatives (:mod:`pinnkan.basis.bspline_numba`), the per-edge
+contraction (:mod:`pinnkan.basis.per_edge_numba`) and the Rademacher signs of the Hutchinson
+probes (:mod:`pinnkan.signs_numba`). Each computes the
 same function as a torch reference and runs only where it can be exact and where numpy can view
 the data: on the CPU, in float32 or float64, outside ``torch.func`` transforms, forward-mode AD
 and ``torch.compile``, and with ``PINNKAN_NUMBA`` not set to 0 (:func:`torch_reference` turns

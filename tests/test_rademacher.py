@@ -1,0 +1,63 @@
+"""Rademacher signs from packed random bits (:func:`pinnkan.directions.rademacher`)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pinnkan.directions import SIGN_BITS, draw_directions, rademacher
+from pinnkan.kernels import compiled_module, torch_reference
+
+CPU = torch.device("cpu")
+
+
+def signs(shape, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    return rademacher(shape, torch.Generator().manual_seed(seed), CPU, dtype)
+
+
+@pytest.mark.parametrize("shape", [(1,), (61,), (62,), (63,), (3, 5, 41), (2, 0, 7), (7, 16, 125)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernel_equals_the_torch_reference(shape, dtype):
+    """The compiled unpacking and the torch one give the same signs from the same words, at
+    word boundaries and for a last, partial word."""
+    if compiled_module("pinnkan.signs_numba") is None:
+        pytest.skip("numba is not installed")
+    compiled = signs(shape, seed=3, dtype=dtype)
+    with torch_reference():
+        reference = signs(shape, seed=3, dtype=dtype)
+    assert compiled.shape == reference.shape == shape and compiled.dtype == dtype
+    assert torch.equal(compiled, reference)
+
+
+def test_signs_are_the_bits_of_the_drawn_words():
+    """Entry e is 2·bit_{e mod 62}(word_{e // 62}) − 1 of the generator's int64 draw."""
+    count = 3 * SIGN_BITS + 5
+    words = torch.randint(0, 2**SIGN_BITS, (4,), generator=torch.Generator().manual_seed(8))
+    expected = [2 * ((int(words[e // SIGN_BITS]) >> (e % SIGN_BITS)) & 1) - 1 for e in range(count)]
+    assert signs((count,), seed=8).tolist() == expected
+
+
+def test_signs_are_fair_independent_coins():
+    """2·10⁶ signs: values ±1; mean, each bit position's mean (all 62 bits of a word used, none
+    stuck), and the lag-1 and lag-62 correlations within 5 standard errors of 0."""
+    n = 2_000_000
+    v = signs((n,), seed=1)
+    assert set(v.unique().tolist()) == {-1.0, 1.0}
+    bound = 5 / math.sqrt(n)
+    assert abs(v.mean()) < bound
+    for lag in (1, SIGN_BITS):
+        assert abs((v[lag:] * v[:-lag]).mean()) < bound, lag
+    by_position = v[: n - n % SIGN_BITS].view(-1, SIGN_BITS).mean(dim=0)
+    assert (by_position.abs() < 5 / math.sqrt(n // SIGN_BITS)).all(), by_position
+
+
+def test_a_seed_gives_the_same_probes_and_another_seed_others():
+    x = torch.zeros(4, 30, dtype=torch.float64)
+    first, again, other = (
+        draw_directions("hutchinson", x, 3, torch.Generator().manual_seed(seed)).vectors
+        for seed in (5, 5, 6)
+    )
+    assert first.shape == (4, 3, 30) and first.dtype == torch.float64
+    assert torch.equal(first, again) and not torch.equal(first, other)
