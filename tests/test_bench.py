@@ -161,3 +161,49 @@ def test_bench_csv_goes_into_a_new_folder_with_the_usual_mode(tmp_path: Path) ->
         os.umask(previous)
     assert os.stat(out).st_mode & 0o777 == 0o644
     assert os.listdir(out.parent) == ["mem.csv"]
+
+
+def test_laplacian_cases_are_timed_in_interleaved_rounds(monkeypatch) -> None:
+    """One step of every case per round, the starting case rotating; a case stops at its planned
+    repeats; paired ratios divide step times of the same round."""
+    from pinnkan.bench import laplacian as bench
+
+    order: list[str] = []
+    seconds = {"kan": [1.0, 2.0, 4.0], "metakan": [1.1, 2.4, 4.0], "slow": [30.0]}
+
+    def fake_step(loss, device):
+        name = loss()
+        order.append(name)
+        value = seconds[name][sum(1 for seen in order if seen == name) - 1]
+        return value, value
+
+    monkeypatch.setattr(bench, "timed_step", fake_step)
+    cases = [
+        bench.Case({}, None, lambda name=name: name, planned=len(seconds[name]))
+        for name in ("kan", "metakan", "slow")
+    ]
+    bench.interleaved_rounds(cases, "cpu")
+    assert order == ["kan", "metakan", "slow", "metakan", "kan", "kan", "metakan"]
+    assert [len(case.times) for case in cases] == [3, 1 + 2, 1]
+    assert bench.paired_ratio(cases[1], cases[0]) == pytest.approx(1.1)  # median of 1.1, 1.2, 1
+    assert bench.time_columns(cases[1])["step_ms"] == pytest.approx(2400.0)
+
+
+def test_laplacian_benchmark_pairs_models_against_the_first(tmp_path: Path) -> None:
+    out = tmp_path / "lap.csv"
+    code = main(["bench", "laplacian", "--dim", "3", "--model", "mlp,kan", "--points", "10",
+                 "--repeats", "2", "--engines", "forward,sdgd", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    _, rows = read_csv(out)
+    assert [(row["model"], row["engine"]) for row in rows] == [
+        ("mlp", "forward"), ("mlp", "sdgd"), ("kan", "forward"), ("kan", "sdgd"),
+    ]  # fmt: skip
+    for row in rows:
+        paired = row["model"] == "kan"
+        assert row["vs_model"] == ("mlp" if paired else "")
+        assert (
+            (float(row["paired_ratio_vs_model"]) > 0)
+            if paired
+            else not row["paired_ratio_vs_model"]
+        )
+        assert row["repeats"] == "2"

@@ -12,7 +12,11 @@ hidden 128), MLP with tanh; any other registered name with its defaults. Points 
 direction·r, r ~ U(0, 1) (float32).
 
 * time: median of ``repeats`` steps after one warm-up step (fewer repeats, at least one, when a
-  step takes longer than ``max_seconds / repeats``);
+  step takes longer than ``max_seconds / repeats``). The models and engines of one (d, points)
+  are timed in interleaved rounds, one step of each per round, so that they share the same
+  stretches of a machine whose speed drifts;
+* paired ratio: per round, a case's step time over the first model's (same engine, same round),
+  then the median (``paired_ratio_vs_model``; e.g. MetaKAN / KAN with ``--model kan,metakan``);
 * memory: on CUDA ``torch.cuda.max_memory_allocated`` over one step; on CPU a deterministic
   proxy, the bytes of the distinct storages autograd saves for the backward pass while the loss
   is built (``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage, parameters
@@ -38,6 +42,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -81,6 +86,8 @@ COLUMNS = [
     "memory_kind",
     "speedup_vs_autograd",
     "speedup_cpu_vs_autograd",
+    "vs_model",
+    "paired_ratio_vs_model",
     "status",
 ]
 
@@ -136,34 +143,58 @@ def timed_step(loss: Callable[[], Tensor], device: torch.device) -> tuple[float,
     return time.perf_counter() - start, time.process_time() - start_cpu
 
 
-def measure(
-    loss: Callable[[], Tensor],
-    model: nn.Module,
-    device: torch.device,
-    repeats: int,
-    max_seconds: float,
-) -> dict:
-    """Warm-up (and, on CPU, memory) step, then timed steps: part of a CSV row."""
-    exclude = {p.untyped_storage().data_ptr() for p in model.parameters()}
+@dataclass
+class Case:
+    """One (model, engine) of a group: its CSV row, its step and the times measured so far."""
+
+    row: dict
+    model: nn.Module
+    loss: Callable[[], Tensor] | None  # None: not run (row["status"] says why)
+    planned: int = 0
+    times: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)
+
+
+def warm_up(case: Case, device: torch.device, repeats: int, max_seconds: float) -> None:
+    """The warm-up step (on CPU it also measures the memory proxy); plans the timed repeats."""
+    exclude = {p.untyped_storage().data_ptr() for p in case.model.parameters()}
     start = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-        timed_step(loss, device)
+        timed_step(case.loss, device)
         memory, kind = torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
     else:
-        memory, kind = saved_for_backward_bytes(loss, exclude), "saved_for_backward"
+        memory, kind = saved_for_backward_bytes(case.loss, exclude), "saved_for_backward"
     warmup = time.perf_counter() - start
-    count = max(1, min(repeats, int(max_seconds / max(warmup, 1e-9))))
-    times, cpu_times = zip(*(timed_step(loss, device) for _ in range(count)), strict=True)
+    case.planned = max(1, min(repeats, int(max_seconds / max(warmup, 1e-9))))
+    case.row.update(memory_bytes=memory, memory_mb=round(memory / 2**20, 3), memory_kind=kind)
+
+
+def interleaved_rounds(cases: list[Case], device: torch.device) -> None:
+    """Round r times one step of every case with repeats left, starting at case r mod n: the
+    cases of a group share each stretch of a machine whose speed drifts (a shared VM's does by
+    up to 2× within minutes), so their medians and paired ratios compare like with like."""
+    for turn in range(max((case.planned for case in cases), default=0)):
+        shift = turn % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            if len(case.times) < case.planned:
+                seconds, cpu_seconds = timed_step(case.loss, device)
+                case.times.append(seconds)
+                case.cpu_times.append(cpu_seconds)
+
+
+def time_columns(case: Case) -> dict:
     return {
-        "step_ms": round(1e3 * statistics.median(times), 3),
-        "step_ms_min": round(1e3 * min(times), 3),
-        "step_cpu_ms": round(1e3 * statistics.median(cpu_times), 3),
-        "repeats": count,
-        "memory_bytes": memory,
-        "memory_mb": round(memory / 2**20, 3),
-        "memory_kind": kind,
+        "step_ms": round(1e3 * statistics.median(case.times), 3),
+        "step_ms_min": round(1e3 * min(case.times), 3),
+        "step_cpu_ms": round(1e3 * statistics.median(case.cpu_times), 3),
+        "repeats": len(case.times),
     }
+
+
+def paired_ratio(case: Case, base: Case) -> float:
+    """Median over the rounds both ran of this case's step time over ``base``'s."""
+    return statistics.median(a / b for a, b in zip(case.times, base.times, strict=False))
 
 
 def run_laplacian_benchmark(
@@ -190,7 +221,7 @@ def run_laplacian_benchmark(
         autograd_max_work: ... or when d²·points exceeds this (memory grows like it).
         max_seconds: time budget for the repeats of one case (at least one repeat runs).
         threads: ``torch.set_num_threads`` for the run (None: leave it), restored after.
-        report: called with each row as soon as it is measured (e.g. print).
+        report: called with each row as soon as its group is measured (e.g. print).
 
     Every argument is checked before anything runs (``ValueError``, one line).
     """
@@ -211,19 +242,21 @@ def run_laplacian_benchmark(
     rows: list[dict] = []
     try:
         for dim in dims:
-            for name in models:
-                for count in points:
-                    skip_autograd = autograd_skip_reason(
-                        dim, count, autograd_max_dim, autograd_max_work
-                    )
-                    group = measure_case(
-                        dim, name, count, engines, repeats, torch_device, samples,
-                        skip_autograd, max_seconds, seed, report,
-                    )  # fmt: skip
-                    rows.extend(group)
+            for count in points:
+                skip_autograd = autograd_skip_reason(
+                    dim, count, autograd_max_dim, autograd_max_work
+                )
+                group = measure_group(
+                    dim, models, count, engines, repeats, torch_device, samples,
+                    skip_autograd, max_seconds, seed,
+                )  # fmt: skip
+                for row in group:
+                    if report is not None:
+                        report(row)
+                rows.extend(group)
     finally:
         torch.set_num_threads(previous_threads)
-    return rows
+    return sorted(rows, key=lambda row: (dims.index(row["dim"]), models.index(row["model"])))
 
 
 def autograd_skip_reason(dim: int, count: int, max_dim: int, max_work: float) -> str | None:
@@ -235,28 +268,23 @@ def autograd_skip_reason(dim: int, count: int, max_dim: int, max_work: float) ->
     return None
 
 
-def measure_case(
+def model_cases(
     dim: int,
     name: str,
     count: int,
     engines: Sequence[str],
-    repeats: int,
     device: torch.device,
     samples: int,
     skip_autograd: str | None,
-    max_seconds: float,
     seed: int,
-    report: Callable[[dict], None] | None,
-) -> list[dict]:
-    """All engines on one (d, model, points); autograd first so that speed-ups are known."""
+) -> list[Case]:
+    """The cases of one model on (d, points), autograd first (the rows' order)."""
     generator = torch.Generator().manual_seed(seed)
     model = BallHardConstraint(build_backbone(name, dim, generator)).to(device)
     x = ball_points(count, dim, generator).to(device)
     forcing = torch.sin(x).sum(dim=1)
-    ordered = sorted(engines, key=lambda engine: engine != "autograd")
-    reference = None
-    rows = []
-    for engine in ordered:
+    cases = []
+    for engine in sorted(engines, key=lambda engine: engine != "autograd"):
         used = min(samples, dim) if engine == "sdgd" else samples
         row = {
             "dim": dim,
@@ -266,23 +294,60 @@ def measure_case(
             "samples": used if engine in ESTIMATORS else "",
             "parameters": count_parameters(model),
         }
+        loss = None
         if engine == "autograd" and skip_autograd is not None:
             row["status"] = skip_autograd
         else:
             loss = training_step(model, x, forcing, engine, row["samples"] or None, seed)
-            row.update(measure(loss, model, device, repeats, max_seconds))
             row["status"] = "ok"
-            if engine == "autograd":
-                reference = row
-            elif reference is not None:
-                row["speedup_vs_autograd"] = round(reference["step_ms"] / row["step_ms"], 2)
-                row["speedup_cpu_vs_autograd"] = round(
-                    reference["step_cpu_ms"] / row["step_cpu_ms"], 2
+        cases.append(Case(row, model, loss))
+    return cases
+
+
+def measure_group(
+    dim: int,
+    models: Sequence[str],
+    count: int,
+    engines: Sequence[str],
+    repeats: int,
+    device: torch.device,
+    samples: int,
+    skip_autograd: str | None,
+    max_seconds: float,
+    seed: int,
+) -> list[dict]:
+    """All models and engines on one (d, points), their timed steps interleaved
+    (:func:`interleaved_rounds`); speed-ups against the same model's autograd loop, paired
+    ratios against the first model's same engine."""
+    by_model = {
+        name: model_cases(dim, name, count, engines, device, samples, skip_autograd, seed)
+        for name in models
+    }
+    cases = [case for group in by_model.values() for case in group]
+    running = [case for case in cases if case.loss is not None]
+    for case in running:
+        warm_up(case, device, repeats, max_seconds)
+    interleaved_rounds(running, device)
+    for case in running:
+        case.row.update(time_columns(case))
+    base = {case.row["engine"]: case for case in by_model[models[0]] if case.loss is not None}
+    for group in by_model.values():
+        reference = next((c.row for c in group if c.row["engine"] == "autograd" and c.times), None)
+        for case in group:
+            if case.loss is None:
+                continue
+            if reference is not None and case.row is not reference:
+                case.row["speedup_vs_autograd"] = round(
+                    reference["step_ms"] / case.row["step_ms"], 2
                 )
-        rows.append(row)
-        if report is not None:
-            report(row)
-    return rows
+                case.row["speedup_cpu_vs_autograd"] = round(
+                    reference["step_cpu_ms"] / case.row["step_cpu_ms"], 2
+                )
+            engine_base = base.get(case.row["engine"])
+            if engine_base is not None and engine_base is not case:
+                case.row["vs_model"] = models[0]
+                case.row["paired_ratio_vs_model"] = round(paired_ratio(case, engine_base), 3)
+    return [case.row for case in cases]
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -344,10 +409,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def print_row(row: dict) -> None:
     speedup = row.get("speedup_vs_autograd", "")
+    paired = row.get("paired_ratio_vs_model", "")
+    versus = f"/{row['vs_model']} {paired:<6}" if paired != "" else " " * 12
     print(
         f"d={row['dim']:<6} {row['model']:<10} points={row['points']:<6} {row['engine']:<11}"
         f" {row.get('step_ms', ''):>10} ms  {row.get('memory_mb', ''):>9} MB"
-        f"  x{speedup:<8} cpu x{row.get('speedup_cpu_vs_autograd', ''):<8} {row['status']}",
+        f"  x{speedup:<8} cpu x{row.get('speedup_cpu_vs_autograd', ''):<8} {versus} {row['status']}",
         flush=True,
     )
 
@@ -379,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "measured": (
             "one training step of (1-|x|^2)*N(x): Laplacian + mean((lap - sum sin x)^2) + "
             f"backward, float32; step_ms (wall) and step_cpu_ms (process CPU) = medians of up to {args.repeats} repeats after a "
-            "warm-up; memory = bytes saved for backward (CPU) or CUDA max_memory_allocated"
+            "warm-up, the models and engines of one (d, points) interleaved round by round; "
+            "paired_ratio_vs_model = median over rounds of step / the first model's step (same engine); "
+            "memory = bytes saved for backward (CPU) or CUDA max_memory_allocated"
         ),
     }
     write_csv(rows, args.out, header, COLUMNS)
