@@ -1,10 +1,12 @@
 """MetaKAN vs KAN training step, interleaved, with its parts timed separately.
 
     python benchmarks/meta_step.py --dim 100 --points 100 --repeats 200
+    python benchmarks/meta_step.py --dim 1000 --points 100 --repeats 100 --engine sdgd
     python benchmarks/meta_step.py --device cuda --dim 100 --points 100 --repeats 200
 
 Same case as ``pinnkan bench laplacian`` (û = (1 − |x|²)·N(x), N = [d, 32, 32, 32, 1], G = 5,
-k = 3, meta hidden 128, forward Laplacian engine, float32, one thread), but the models' steps
+k = 3, meta hidden 128, forward Laplacian engine or ``--engine``, float32, one thread; the
+estimators with 16 samples), but the models' steps
 alternate within one process so that a loaded machine affects both alike. Per model, the time
 (median and min over the repeats; on the CPU process CPU time, on CUDA wall-clock time between
 two ``torch.cuda.synchronize`` calls) of:
@@ -36,7 +38,7 @@ from unittest import mock
 import torch
 
 from pinnkan.bench.laplacian import ball_points, build_backbone, synchronize
-from pinnkan.derivatives import laplacian
+from pinnkan.derivatives import ESTIMATORS, laplacian
 from pinnkan.device import resolve_device
 from pinnkan.malloc import malloc_setting, reuse_freed_memory
 from pinnkan.nn.constraint import BallHardConstraint
@@ -92,9 +94,11 @@ def parts(
     seed: int,
     device: torch.device | str = "cpu",
     prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+    engine: str = "forward",
 ) -> dict[str, Callable[[], object]]:
     """The timed actions of one model on ``device`` (``step`` must run before ``adam``);
-    ``prepare`` changes the backbone first (an ablation's variant)."""
+    ``prepare`` changes the backbone first (an ablation's variant); ``engine`` the Laplacian's
+    (an estimator draws 16 samples a step from its own seeded generator)."""
     generator = torch.Generator().manual_seed(seed)
     net = backbone(name, dim, generator)
     model = BallHardConstraint(prepare(net) if prepare else net).to(device)
@@ -103,9 +107,12 @@ def parts(
     optimizer = make_optimizer("adam", parameter_groups(model, 1e-6))  # the trainer's Adam
     net = model.net
 
+    draws = {"samples": 16, "generator": torch.Generator().manual_seed(seed)}
+    options = draws if engine in ESTIMATORS else {}
+
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        _, lap = laplacian(model, x, "forward")
+        _, lap = laplacian(model, x, engine, **options)
         (lap - forcing).pow(2).mean().backward()
 
     def coefficients() -> None:
@@ -136,11 +143,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--engine", default="forward", help="forward, sdgd or hutchinson")
     args = parser.parse_args()
     reuse_freed_memory()  # as the pinnkan command does
     torch.set_num_threads(1)
     device = resolve_device(args.device)
-    actions = {name: parts(name, args.dim, args.points, args.seed, device) for name in MODELS}
+    actions = {
+        name: parts(name, args.dim, args.points, args.seed, device, engine=args.engine)
+        for name in MODELS
+    }
     times: dict[tuple[str, str], list[float]] = {}
     for repeat in range(args.repeats + 3):
         for name, timed in actions.items():
@@ -149,7 +160,8 @@ def main() -> None:
                 if repeat >= 3:  # warm-up
                     times.setdefault((name, part), []).append(elapsed)
     unit = "wall ms on " + torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU ms"
-    print(f"d={args.dim} points={args.points} repeats={args.repeats}  ({unit}: median / min)"
+    print(f"d={args.dim} points={args.points} engine={args.engine} repeats={args.repeats}"
+          f"  ({unit}: median / min)"
           f"  malloc: {malloc_setting()}")  # fmt: skip
     for part in ("step", "adam", "coefficients"):
         cells = [
