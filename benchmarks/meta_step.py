@@ -107,7 +107,8 @@ def parts(
     optimizer = make_optimizer("adam", parameter_groups(model, 1e-6))  # the trainer's Adam
     net = model.net
 
-    draws = {"samples": 16, "generator": torch.Generator().manual_seed(seed)}
+    samples = min(16, dim) if engine == "sdgd" else 16  # as `pinnkan bench laplacian`
+    draws = {"samples": samples, "generator": torch.Generator().manual_seed(seed)}
     options = draws if engine in ESTIMATORS else {}
 
     def step() -> None:
@@ -143,7 +144,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--engine", default="forward", help="forward, sdgd or hutchinson")
+    parser.add_argument("--engine", default="forward", choices=("forward", "sdgd", "hutchinson"))
     args = parser.parse_args()
     reuse_freed_memory()  # as the pinnkan command does
     torch.set_num_threads(1)

@@ -246,8 +246,9 @@ class PDETrainer:
 
     def run(self, on_checkpoint: Callable[[PDETrainer], None] | None = None) -> TrainResult:
         """Train until ``config.steps``; returns with status "completed", "interrupted" (after
-        :meth:`stop`) or "diverged" (non-finite loss; the model is rolled back to the last
-        checkpoint). ``on_checkpoint(self)`` runs every ``config.checkpoint_every`` steps.
+        :meth:`stop`) or "diverged" (a non-finite loss at any step, or a non-finite parameter found
+        before a checkpoint, at the end or at an interruption; the model is rolled back to the
+        last checkpoint). ``on_checkpoint(self)`` runs every ``config.checkpoint_every`` steps.
         """
         reset_peak_memory(self.device)
         self.started = time.perf_counter()
@@ -291,10 +292,11 @@ class PDETrainer:
         return terms
 
     def parameters_finite(self) -> bool:
-        """Every parameter finite. Checked before each checkpoint and at the end of the run, not
-        after every step: a non-finite parameter makes the next step's loss non-finite, which
-        every step checks, and the check costs 0.1–0.2 ms per step on the CPU at d = 100 (one
-        pass over the parameters; on a GPU, a synchronisation)."""
+        """Every parameter finite. Checked before each checkpoint, at the end of the run and at an
+        interruption, not after every step: a non-finite parameter that the network uses makes
+        the next step's loss non-finite, which every step checks, and the check costs 0.1–0.2 ms
+        per step on the CPU at d = 100 (one pass over the parameters; on a GPU, a
+        synchronisation). A checkpoint never holds a non-finite parameter."""
         return bool(torch.stack([p.isfinite().all() for p in self.model.parameters()]).all())
 
     def roll_back(self) -> None:
@@ -311,8 +313,8 @@ class PDETrainer:
 
     def parameter_divergence_message(self) -> str:
         return (
-            f"a parameter became non-finite by step {self.step} (a non-finite gradient with "
-            f"finite losses); {self.divergence_advice()}"
+            f"a parameter became non-finite by step {self.step} while the losses stayed finite "
+            f"(e.g. a non-finite gradient); {self.divergence_advice()}"
         )
 
     def divergence_advice(self) -> str:

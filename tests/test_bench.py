@@ -87,6 +87,7 @@ MEMORY_SMALL = ["--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8", "
         ("laplacian", ["--points", "-5"], "points=-5 is not allowed"),
         ("laplacian", ["--model", "kan,kann"], "model='kann' is not known; allowed: mlp, kan"),
         ("laplacian", ["--engines", "forward,foo"], "engine='foo' is not known"),
+        ("laplacian", ["--model", "kan,mlp,kan"], "model=kan,mlp,kan names kan twice"),
         ("laplacian", ["--repeats", "0"], "repeats=0 is not allowed"),
         ("laplacian", ["--samples", "0"], "samples=0 is not allowed"),
         ("laplacian", ["--max-seconds", "-1"], "max_seconds=-1.0 is not allowed"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fit_helpers import small_fit_config
 
 from pinnkan import build_model
 from pinnkan.cli import main
@@ -305,3 +306,29 @@ def test_recipe_table_path_is_checked_before_training(tmp_path: Path, capsys) ->
     assert main([*command, "--table", str(tmp_path)]) == 2  # a directory, not a file
     assert "is a directory" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("until", "expected"), [(0, [0, 2, 4]), (3, [0, 2])])
+def test_fit_updates_the_grid_on_the_schedule(tmp_path, monkeypatch, until, expected):
+    """``update_grid_until`` = 0 (its default): updates every e steps to the end of the fit."""
+    import pinnkan.fit as fit_module
+
+    steps: list[int] = []
+    real_adapt = fit_module.RegressionTrainer.adapt_grid
+    real_update = fit_module.update_grid
+
+    def adapt(trainer):
+        current.append(trainer.step)
+        return real_adapt(trainer)
+
+    def recorded(model, x, grid_eps):
+        steps.append(current[-1])
+        return real_update(model, x, grid_eps)
+
+    current: list[int] = []
+    monkeypatch.setattr(fit_module.RegressionTrainer, "adapt_grid", adapt)
+    monkeypatch.setattr(fit_module, "update_grid", recorded)
+    config = small_fit_config(model="kan", model_options={"grid": 5}, steps=6,
+                              update_grid_every=2, update_grid_until=until)  # fmt: skip
+    fit(config, str(tmp_path / "run.h5"))
+    assert steps == expected

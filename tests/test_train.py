@@ -388,3 +388,27 @@ def test_restart_schedule_sets_the_rates_of_the_loaded_schedule(steps: int) -> N
     restart_schedule(fresh, longer)
     expected = 0.1 * schedule_factor("linear", steps)(4)
     assert fresh.param_groups[0]["lr"] == expected == longer.get_last_lr()[0]
+
+
+class InterruptedAfterNan(PDETrainer):
+    """Its 4th step leaves a NaN parameter (the losses of that step were finite), then a signal
+    asks it to stop."""
+
+    def training_step(self) -> dict[str, float]:
+        terms = super().training_step()
+        if self.step == 3:
+            with torch.no_grad():
+                next(self.model.parameters()).view(-1)[0] = math.nan
+            self.stop()
+        return terms
+
+
+def test_an_interruption_does_not_keep_non_finite_parameters():
+    """Parameters are checked at an interruption too: the run is "diverged", rolled back to its
+    last checkpoint (step 3), never "interrupted" with a NaN model to save and resume."""
+    config = small_config(steps=20, checkpoint_every=3)  # none due at step 4
+    trainer = InterruptedAfterNan(poisson(), kan([3, 8, 1]), config)
+    result = trainer.run()
+    assert result.status == "diverged" and "by step 4" in result.message
+    assert trainer.step == 3
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())

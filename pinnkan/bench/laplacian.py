@@ -17,7 +17,9 @@ direction·r, r ~ U(0, 1) (float32).
   stretches of a machine whose speed drifts;
 * paired ratio: per round, a case's step time over the first model's (same engine, same round),
   then the median (``paired_ratio_vs_model``; e.g. MetaKAN / KAN with ``--model kan,metakan``);
-* memory: on CUDA ``torch.cuda.max_memory_allocated`` over one step; on CPU a deterministic
+* memory: on CUDA the peak of ``torch.cuda.memory_allocated`` during one step above its value
+  before the step (parameters, points and the other models of the group excluded; gradients
+  included); on CPU a deterministic
   proxy, the bytes of the distinct storages autograd saves for the backward pass while the loss
   is built (``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage, parameters
   excluded), i.e. what the step holds when backward starts;
@@ -159,10 +161,13 @@ def warm_up(case: Case, device: torch.device, repeats: int, max_seconds: float) 
     """The warm-up step (on CPU it also measures the memory proxy); plans the timed repeats."""
     exclude = {p.untyped_storage().data_ptr() for p in case.model.parameters()}
     start = time.perf_counter()
-    if device.type == "cuda":
+    if device.type == "cuda":  # the step's own peak: the group's other models stay allocated
+        case.model.zero_grad(set_to_none=True)
+        synchronize(device)
+        before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         timed_step(case.loss, device)
-        memory, kind = torch.cuda.max_memory_allocated(device), "cuda_max_allocated"
+        memory, kind = torch.cuda.max_memory_allocated(device) - before, "cuda_step_peak"
     else:
         memory, kind = saved_for_backward_bytes(case.loss, exclude), "saved_for_backward"
     warmup = time.perf_counter() - start
@@ -448,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"backward, float32; step_ms (wall) and step_cpu_ms (process CPU) = medians of up to {args.repeats} repeats after a "
             "warm-up, the models and engines of one (d, points) interleaved round by round; "
             "paired_ratio_vs_model = median over rounds of step / the first model's step (same engine); "
-            "memory = bytes saved for backward (CPU) or CUDA max_memory_allocated"
+            "memory = bytes saved for backward (CPU) or the step's CUDA peak above its start"
         ),
     }
     write_csv(rows, args.out, header, COLUMNS)

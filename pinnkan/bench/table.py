@@ -29,11 +29,16 @@ def check_counts(option: str, values: Sequence[int], minimum: int = 1) -> None:
 
 
 def check_names(option: str, values: Sequence[str], allowed: Sequence[str]) -> None:
-    """A non-empty list of names, each one of ``allowed``."""
+    """A non-empty list of distinct names, each one of ``allowed``."""
     if not values:
         raise ValueError(f"{option} is empty; allowed: {', '.join(allowed)}")
     for value in values:
         check_choice(option, value, allowed)
+    repeated = sorted({value for value in values if list(values).count(value) > 1})
+    if repeated:
+        raise ValueError(
+            f"{option}={','.join(values)} names {', '.join(repeated)} twice; give each once"
+        )
 
 
 def check_threads(threads: int | None) -> None:
