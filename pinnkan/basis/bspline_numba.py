@@ -247,7 +247,7 @@ def kernels_of_order(order: int):
 
     @njit(cache=True, error_model="numpy")
     def basis_derivatives(x, knots, derivatives, base, value, first, second) -> None:
-        """``value, first, second (batch, in, base + count)`` (zero on entry) ← B, B′, B″ at
+        """``value, first, second (batch, in, base + count)`` ← B, B′, B″ at
         ``x`` (B only, ``first`` and ``second`` untouched, unless ``derivatives``), by Horner's
         rule on :func:`interval_polynomials` or, for a graded knot row, :func:`recursion_jet`;
         with ``base``, column 0 holds SiLU and its derivatives
@@ -275,6 +275,10 @@ def kernels_of_order(order: int):
                         first[b, a, shift:] = np.nan
                         second[b, a, shift:] = np.nan
                     continue
+                value[b, a, shift:] = 0.0  # written here, while the row is in cache
+                if derivatives:
+                    first[b, a, shift:] = 0.0
+                    second[b, a, shift:] = 0.0
                 j = knot_interval(v, knots, a, scales[a])
                 if j < 0:
                     continue
@@ -357,8 +361,8 @@ class BSplineDerivatives(torch.autograd.Function):
         count = int(base) + knots.shape[-1] - 1 - order
         shape = (*x.shape, count)
         outputs = [
-            torch.zeros(shape, dtype=x.dtype, device="cpu") for _ in range(1 + 2 * derivatives)
-        ]
+            torch.empty(shape, dtype=x.dtype, device="cpu") for _ in range(1 + 2 * derivatives)
+        ]  # every entry written by the kernel
         arrays = [out.numpy() for out in outputs]
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never written
         forward = kernels_of_order(order)[0]
