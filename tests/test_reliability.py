@@ -228,15 +228,21 @@ def test_foreign_hdf5_file(tmp_path, capsys, command):
 
 # --- divergence --------------------------------------------------------------------------------
 
-EXPLODING_PDE = '''
+
+def faulty_pde(class_name: str, name: str, docstring: str, fault: str) -> str:
+    """Source of a Poisson subclass whose network operator runs ``fault`` (Python lines using
+    ``calls``, the number of network evaluations so far) before returning Δu."""
+    return f'''
+import torch
+
 from pinnkan.problem import NetworkFields
 from pinnkan.problems.poisson import Poisson
 
 
-class Exploding(Poisson):
-    """Poisson whose network residual becomes NaN from the 12th training step on."""
+class {class_name}(Poisson):
+    """{docstring}"""
 
-    name = "exploding"
+    name = "{name}"
 
     def __init__(self, dim: int = 3, seed: int = 0):
         super().__init__(dim, seed)
@@ -245,10 +251,18 @@ class Exploding(Poisson):
     def operator(self, fields):
         if isinstance(fields, NetworkFields):
             self.network_calls += 1
-            if self.network_calls >= 12:
-                return fields.laplacian * float("nan")
+            calls = self.network_calls
+            {fault}
         return fields.laplacian
 '''
+
+
+EXPLODING_PDE = faulty_pde(
+    "Exploding",
+    "exploding",
+    "Poisson whose network residual becomes NaN from the 12th training step on.",
+    'if calls >= 12:\n                return fields.laplacian * float("nan")',
+)
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys):
@@ -275,30 +289,12 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys):
     assert leftovers(out.parent) == []
 
 
-NAN_GRADIENT_PDE = '''
-import torch
-
-from pinnkan.problem import NetworkFields
-from pinnkan.problems.poisson import Poisson
-
-
-class NanGradient(Poisson):
-    """Poisson whose residual keeps finite values but gets a NaN gradient at the 10th step:
-    0·sqrt(0·Δu) is 0, and its derivative 0·(1/(2·sqrt(0)))·0 is NaN."""
-
-    name = "nan-gradient"
-
-    def __init__(self, dim: int = 3, seed: int = 0):
-        super().__init__(dim, seed)
-        self.network_calls = 0
-
-    def operator(self, fields):
-        if isinstance(fields, NetworkFields):
-            self.network_calls += 1
-            if self.network_calls == 10:
-                return fields.laplacian + 0 * torch.sqrt(0 * fields.laplacian)
-        return fields.laplacian
-'''
+NAN_GRADIENT_PDE = faulty_pde(
+    "NanGradient",
+    "nan-gradient",
+    "Finite residual, NaN gradient at the 10th step: 0·sqrt(0·Δu) = 0, its derivative 0·∞·0.",
+    "if calls == 10:\n                return fields.laplacian + 0 * torch.sqrt(0 * fields.laplacian)",
+)
 
 
 @pytest.mark.parametrize("checkpoint_every", [5, 0])
