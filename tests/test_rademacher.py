@@ -61,3 +61,20 @@ def test_a_seed_gives_the_same_probes_and_another_seed_others():
     )
     assert first.shape == (4, 3, 30) and first.dtype == torch.float64
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_the_draw_benchmark_times_both_ways_inside_the_step():
+    """``benchmarks/rademacher_draw.py``: its per-sign baseline gives signs, and the timed
+    Hutchinson step draws its probes with the way under test."""
+    from benchmarks.rademacher_draw import actions, per_sign
+
+    baseline = per_sign((3, 4, 5), torch.Generator().manual_seed(0), CPU, torch.float32)
+    assert set(baseline.unique().tolist()) <= {-1.0, 1.0} and baseline.shape == (3, 4, 5)
+    shapes: list[tuple] = []
+
+    def recording(shape, generator, device, dtype):
+        shapes.append(tuple(shape))
+        return per_sign(shape, generator, device, dtype)
+
+    actions(6, 5, recording)["step"]()
+    assert shapes == [(5, 16, 6)]
