@@ -69,6 +69,21 @@ def linear_basis_terms(
     return contract(family.basis(value), coefficients), first, second
 
 
+def input_rows(coefficients: Tensor, subset: Tensor) -> Tensor:
+    """``w[:, S, :]``: ``(out, in, m)`` -> ``(out, |S|, m)``, selected in the layout ``w`` lies in.
+
+    For input-major storage ``(in, m, out)`` (a MetaKAN's generated coefficients) the rows are
+    taken from that storage, so the result stays input-major and so does its gradient's
+    scatter back into ``(in, m, out)``: the generation's backward then reads ∂L/∂w as it lies,
+    where ``index_select(1, S)`` would leave a contiguous ``(out, in, m)`` gradient and a
+    transposing copy of all d·n'·m entries in every SDGD step.
+    """
+    by_input = coefficients.permute(1, 2, 0)
+    if by_input.is_contiguous() and not coefficients.is_contiguous():
+        return by_input.index_select(0, subset).permute(2, 0, 1)
+    return coefficients.index_select(1, subset)
+
+
 def kan_step(
     layer: KANLayer,
     coefficients: Tensor,
@@ -93,7 +108,7 @@ def kan_step(
         if layer.bias is not None:
             y = y + layer.bias
         if subset is not None:
-            coefficients = coefficients.index_select(1, subset)
+            coefficients = input_rows(coefficients, subset)
         curvature = second * column(squares)
         if laplacian is not None:
             curvature = curvature + first * column(laplacian)

@@ -273,6 +273,56 @@ def test_sdgd_first_layer_uses_the_basis_of_each_sampled_input(name: str) -> Non
     assert_close(lap, expected)
 
 
+@pytest.mark.parametrize("name", ["kan", "metakan", "metafastkan"])
+def test_sdgd_parameter_gradients_match_autograd(name: str) -> None:
+    """The SDGD first layer's derivative terms use the sampled inputs' coefficients only
+    (:func:`pinnkan.forward_laplacian.input_rows`); the parameter gradients must still equal
+    the autograd estimator's with the same draw, for direct and for generated coefficients."""
+    from pinnkan.directions import draw_directions
+
+    model = BallHardConstraint(build(name, 7, bias=True))
+    x = ball_points(6, 7)
+    forcing = torch.sin(x.sum(dim=1))
+
+    def parameter_gradients(lap: torch.Tensor, u: torch.Tensor) -> list[torch.Tensor]:
+        loss = (lap - forcing).pow(2).mean() + 0.1 * u.pow(2).mean()
+        return torch.autograd.grad(loss, list(model.parameters()))
+
+    directions = draw_directions("sdgd", x, 3, torch.Generator().manual_seed(5))
+    actual = parameter_gradients(*reversed(forward_laplacian(model, x, directions)))
+    with pytest.warns(EngineFallbackWarning, match="autograd sdgd"):
+        u, lap = laplacian(
+            lambda points: model(points), x, "sdgd", samples=3,
+            generator=torch.Generator().manual_seed(5),
+        )  # fmt: skip
+    for got, reference in zip(actual, parameter_gradients(lap, u), strict=True):
+        assert reference.abs().max() > 0
+        assert_close(got, reference)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "input-major"])
+def test_input_rows_select_in_the_coefficients_layout(layout: str) -> None:
+    """``input_rows(w, S) = w[:, S, :]`` with the same gradient as ``index_select``; for
+    input-major storage ``(in, m, out)`` the result and the gradient it sends back keep that
+    layout, which the MetaKAN generation's backward reads without a transposing copy."""
+    from pinnkan.forward_laplacian import input_rows
+
+    generator = torch.Generator().manual_seed(6)
+    storage = torch.randn(7, 4, 3, generator=generator, dtype=torch.float64)  # (in, m, out)
+    if layout == "contiguous":
+        storage = storage.permute(2, 0, 1).contiguous()
+    w = (storage.permute(2, 0, 1) if layout == "input-major" else storage).requires_grad_()
+    w_view = w * 1.0 if layout == "contiguous" else w.permute(1, 2, 0).mul(1.0).permute(2, 0, 1)
+    subset = torch.tensor([5, 0, 2])
+    rows = input_rows(w_view, subset)
+    torch.testing.assert_close(rows, w.detach().index_select(1, subset), rtol=0, atol=0)
+    upstream = torch.randn(rows.shape, generator=generator, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(rows, w_view, upstream)
+    expected = torch.zeros_like(w).index_add_(1, subset, upstream)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=0)
+    assert grad.permute(1, 2, 0).is_contiguous() == (layout == "input-major")
+
+
 # --- fallback, validation and helpers --------------------------------------------------------
 
 
