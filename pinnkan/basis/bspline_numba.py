@@ -227,6 +227,32 @@ def horner_jet(taylor, row, j, r, order, u):
     return p0, p1, 2.0 * p2, 6.0 * p3
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def horner_value(taylor, row, j, r, order, u):
+    """``p(u)`` alone, for the basis without derivatives (:func:`horner_jet` costs about four
+    times the multiply-adds)."""
+    p0 = taylor[row, j, r, order]
+    for e in range(order - 1, -1, -1):
+        p0 = p0 * u + taylor[row, j, r, e]
+    return p0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def horner_slope(taylor, row, j, r, order, u):
+    """``(p, p′)`` at u, for the backward of the basis without derivatives."""
+    p0, p1 = taylor[row, j, r, order], 0.0
+    for e in range(order - 1, -1, -1):
+        p1 = p1 * u + p0
+        p0 = p0 * u + taylor[row, j, r, e]
+    return p0, p1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def silu_value(t):
+    """SiLU s(t) = t σ(t) at a float64 t, as the first entry of :func:`silu_derivatives`."""
+    return t / (1.0 + np.exp(-t))
+
+
 @njit(cache=True, error_model="numpy")
 def knot_tables(knots, order):
     """What both kernels read about ``knots (in, n)``: each input's distinct row ``rows (in,)``,
@@ -262,12 +288,11 @@ def kernels_of_order(order: int):
         for b in range(batch):
             for a in range(inputs):
                 v = x[b, a]
-                if base:
+                if base and derivatives:
                     s0, s1, s2, _ = silu_derivatives(np.float64(v))
-                    value[b, a, 0] = s0
-                    if derivatives:
-                        first[b, a, 0] = s1
-                        second[b, a, 0] = s2
+                    value[b, a, 0], first[b, a, 0], second[b, a, 0] = s0, s1, s2
+                elif base:
+                    value[b, a, 0] = silu_value(np.float64(v))
                 row = rows[a]
                 if not np.isfinite(v) or methods[row] == NOT_FINITE:
                     value[b, a, shift:] = np.nan
@@ -285,19 +310,22 @@ def kernels_of_order(order: int):
                 u = np.float64(v) - np.float64(knots[a, j])
                 graded = methods[row] == RECURSION
                 if graded:
-                    recursion_jet(v, knots[a], j, order, 2, levels, jet)
+                    recursion_jet(v, knots[a], j, order, 2 if derivatives else 0, levels, jet)
                 for r in range(order + 1):
                     m = j - order + r
                     if m < 0 or m >= count:
+                        continue
+                    if not derivatives:  # values alone: Horner's rule for p only
+                        p0 = jet[0, r] if graded else horner_value(taylor, row, j, r, order, u)
+                        value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
                         continue
                     if graded:
                         p0, p1, p2 = jet[0, r], jet[1, r], jet[2, r]
                     else:
                         p0, p1, p2, _ = horner_jet(taylor, row, j, r, order, u)
-                    value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
-                    if derivatives:
-                        first[b, a, shift + m] = p1
-                        second[b, a, shift + m] = p2
+                    value[b, a, shift + m] = max(p0, 0.0)
+                    first[b, a, shift + m] = p1
+                    second[b, a, shift + m] = p2
 
     @njit(cache=True, error_model="numpy")
     def basis_derivatives_backward(x, knots, derivatives, base, g_value, g_first, g_second, dx):
@@ -335,13 +363,20 @@ def kernels_of_order(order: int):
                         m = j - order + r
                         if m < 0 or m >= count:
                             continue
+                        if not derivatives:  # values alone: ∂L/∂B_m B′_m
+                            p1 = (
+                                jet[1, r]
+                                if graded
+                                else horner_slope(taylor, row, j, r, order, u)[1]
+                            )
+                            total += g_value[b, a, shift + m] * p1
+                            continue
                         if graded:
                             p1, p2, p3 = jet[1, r], jet[2, r], jet[3, r]
                         else:
                             _, p1, p2, p3 = horner_jet(taylor, row, j, r, order, u)
                         total += g_value[b, a, shift + m] * p1
-                        if derivatives:
-                            total += g_first[b, a, shift + m] * p2 + g_second[b, a, shift + m] * p3
+                        total += g_first[b, a, shift + m] * p2 + g_second[b, a, shift + m] * p3
                 dx[b, a] = total
 
     return basis_derivatives, basis_derivatives_backward
