@@ -373,7 +373,7 @@ def test_non_finite_knots_give_nan_rows_as_the_recursion() -> None:
 def test_the_kernel_writes_every_entry(base: bool, derivatives: bool, uniform: bool) -> None:
     """The forward takes uninitialised outputs: outputs filled with NaN beforehand (points inside,
     outside and on the knots) come back equal to the recursion's, zeros included."""
-    from pinnkan.basis.bspline_numba import kernels_of_order
+    from pinnkan.basis.bspline_numba import kernels_of_order, silu_column
 
     knots = knot_rows(5, 3, uniform, seed=21)
     x = points(knots, seed=22)
@@ -383,7 +383,8 @@ def test_the_kernel_writes_every_entry(base: bool, derivatives: bool, uniform: b
     arrays = [out.numpy() for out in outputs]
     if not derivatives:
         arrays[1:] = [arrays[0], arrays[0]]  # as the Function passes them: never written
-    kernels_of_order(3)[0](x.numpy(), knots.numpy(), derivatives, base, *arrays)
+    silu = silu_column(x, derivatives, base)
+    kernels_of_order(3)[0](x.numpy(), knots.numpy(), derivatives, base, silu, *arrays)
     for value, reference in zip(outputs, expected, strict=False):
         torch.testing.assert_close(value, reference, rtol=1e-12, atol=1e-12)
     assert (expected[0] == 0).any()  # the zeros outside each point's k + 1 splines are checked

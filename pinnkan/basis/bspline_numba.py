@@ -247,12 +247,6 @@ def horner_slope(taylor, row, j, r, order, u):
     return p0, p1
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def silu_value(t):
-    """SiLU s(t) = t σ(t) at a float64 t, as the first entry of :func:`silu_derivatives`."""
-    return t / (1.0 + np.exp(-t))
-
-
 @njit(cache=True, error_model="numpy")
 def knot_tables(knots, order):
     """What both kernels read about ``knots (in, n)``: each input's distinct row ``rows (in,)``,
@@ -272,13 +266,14 @@ def kernels_of_order(order: int):
     """
 
     @njit(cache=True, error_model="numpy")
-    def basis_derivatives(x, knots, derivatives, base, value, first, second) -> None:
+    def basis_derivatives(x, knots, derivatives, base, silu, value, first, second) -> None:
         """``value, first, second (batch, in, base + count)`` ← B, B′, B″ at
         ``x`` (B only, ``first`` and ``second`` untouched, unless ``derivatives``), by Horner's
         rule on :func:`interval_polynomials` or, for a graded knot row, :func:`recursion_jet`;
         with ``base``, column 0 holds SiLU and its derivatives
-        (:func:`silu_derivatives`) and the splines follow. A NaN or infinite x, or knot, gives
-        NaN splines, as the recursion does."""
+        (:func:`silu_derivatives`), or without ``derivatives`` the given ``silu (batch, in)``
+        (SiLU(x), computed beforehand by torch's vectorised operation), and the splines follow.
+        A NaN or infinite x, or knot, gives NaN splines, as the recursion does."""
         batch, inputs = x.shape
         shift = 1 if base else 0
         count = value.shape[2] - shift
@@ -292,7 +287,7 @@ def kernels_of_order(order: int):
                     s0, s1, s2, _ = silu_derivatives(np.float64(v))
                     value[b, a, 0], first[b, a, 0], second[b, a, 0] = s0, s1, s2
                 elif base:
-                    value[b, a, 0] = silu_value(np.float64(v))
+                    value[b, a, 0] = silu[b, a]
                 row = rows[a]
                 if not np.isfinite(v) or methods[row] == NOT_FINITE:
                     value[b, a, shift:] = np.nan
@@ -401,7 +396,9 @@ class BSplineDerivatives(torch.autograd.Function):
         arrays = [out.numpy() for out in outputs]
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never written
         forward = kernels_of_order(order)[0]
-        forward(array(x), array(knots), derivatives, base, *arrays)
+        forward(
+            array(x), array(knots), derivatives, base, silu_column(x, derivatives, base), *arrays
+        )
         ctx.save_for_backward(x, knots)
         ctx.order, ctx.derivatives, ctx.base = order, derivatives, base
         return tuple(outputs) if derivatives else outputs[0]
@@ -417,6 +414,16 @@ class BSplineDerivatives(torch.autograd.Function):
         backward = kernels_of_order(ctx.order)[1]
         backward(array(x), array(knots), ctx.derivatives, ctx.base, *arrays, dx.numpy())
         return dx, None, None, None, None
+
+
+def silu_column(x: Tensor, derivatives: bool, base: bool) -> np.ndarray:
+    """SiLU(x) ``(batch, in)`` for the basis without derivatives, by torch's vectorised SiLU
+    (about 1.7 ns a point on this project's CPU, where an exponential per point inside the kernel
+    takes about 10); a placeholder ``(0, 0)`` otherwise (the kernel then computes SiLU and its
+    derivatives itself, in float64)."""
+    if base and not derivatives:
+        return array(torch.nn.functional.silu(x.detach()))
+    return np.empty((0, 0), array(x).dtype)
 
 
 def reference_backward(ctx, x: Tensor, knots: Tensor, grads) -> Tensor:
