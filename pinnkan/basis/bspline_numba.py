@@ -266,14 +266,12 @@ def kernels_of_order(order: int):
     """
 
     @njit(cache=True, error_model="numpy")
-    def basis_derivatives(x, knots, derivatives, base, silu, value, first, second) -> None:
-        """``value, first, second (batch, in, base + count)`` ← B, B′, B″ at
-        ``x`` (B only, ``first`` and ``second`` untouched, unless ``derivatives``), by Horner's
+    def basis_derivatives(x, knots, base, value, first, second) -> None:
+        """``value, first, second (batch, in, base + count)`` ← B, B′, B″ at ``x``, by Horner's
         rule on :func:`interval_polynomials` or, for a graded knot row, :func:`recursion_jet`;
-        with ``base``, column 0 holds SiLU and its derivatives
-        (:func:`silu_derivatives`), or without ``derivatives`` the given ``silu (batch, in)``
-        (SiLU(x), computed beforehand by torch's vectorised operation), and the splines follow.
-        A NaN or infinite x, or knot, gives NaN splines, as the recursion does."""
+        with ``base``, column 0 holds SiLU and its derivatives (:func:`silu_derivatives`) and
+        the splines follow. A NaN or infinite x, or knot, gives NaN splines, as the recursion
+        does."""
         batch, inputs = x.shape
         shift = 1 if base else 0
         count = value.shape[2] - shift
@@ -283,44 +281,78 @@ def kernels_of_order(order: int):
         for b in range(batch):
             for a in range(inputs):
                 v = x[b, a]
-                if base and derivatives:
+                if base:
                     s0, s1, s2, _ = silu_derivatives(np.float64(v))
                     value[b, a, 0], first[b, a, 0], second[b, a, 0] = s0, s1, s2
-                elif base:
-                    value[b, a, 0] = silu[b, a]
                 row = rows[a]
                 if not np.isfinite(v) or methods[row] == NOT_FINITE:
                     value[b, a, shift:] = np.nan
-                    if derivatives:
-                        first[b, a, shift:] = np.nan
-                        second[b, a, shift:] = np.nan
+                    first[b, a, shift:] = np.nan
+                    second[b, a, shift:] = np.nan
                     continue
                 value[b, a, shift:] = 0.0  # written here, while the row is in cache
-                if derivatives:
-                    first[b, a, shift:] = 0.0
-                    second[b, a, shift:] = 0.0
+                first[b, a, shift:] = 0.0
+                second[b, a, shift:] = 0.0
                 j = knot_interval(v, knots, a, scales[a])
                 if j < 0:
                     continue
                 u = np.float64(v) - np.float64(knots[a, j])
                 graded = methods[row] == RECURSION
                 if graded:
-                    recursion_jet(v, knots[a], j, order, 2 if derivatives else 0, levels, jet)
+                    recursion_jet(v, knots[a], j, order, 2, levels, jet)
                 for r in range(order + 1):
                     m = j - order + r
                     if m < 0 or m >= count:
-                        continue
-                    if not derivatives:  # values alone: Horner's rule for p only
-                        p0 = jet[0, r] if graded else horner_value(taylor, row, j, r, order, u)
-                        value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
                         continue
                     if graded:
                         p0, p1, p2 = jet[0, r], jet[1, r], jet[2, r]
                     else:
                         p0, p1, p2, _ = horner_jet(taylor, row, j, r, order, u)
-                    value[b, a, shift + m] = max(p0, 0.0)
+                    value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
                     first[b, a, shift + m] = p1
                     second[b, a, shift + m] = p2
+
+    @njit(cache=True, error_model="numpy")
+    def basis_values(x, knots, base, silu, value) -> None:
+        """``value (batch, in, base + count)`` ← B at ``x`` alone (Horner's rule for the values
+        only, :func:`horner_value`), with ``base`` the given ``silu (batch, in)`` in column 0
+        (SiLU(x), computed beforehand by torch's vectorised operation): the layers' plain
+        forward and the value part of an SDGD first layer, where points × inputs are many. The
+        common case (a uniform knot row, x inside it) takes one test; a graded row, an x outside
+        the knots, a NaN or infinite x or knot give what :func:`basis_derivatives` gives."""
+        batch, inputs = x.shape
+        shift = 1 if base else 0
+        count = value.shape[2] - shift
+        rows, methods, taylor, scales = knot_tables(knots, order)
+        levels = np.zeros((order + 1, order + 1), np.float64)  # scratch of recursion_jet
+        jet = np.zeros((4, order + 1), np.float64)
+        for b in range(batch):
+            for a in range(inputs):
+                v = x[b, a]
+                if base:
+                    value[b, a, 0] = silu[b, a]
+                for m in range(count):  # a loop: a slice would build a view per point
+                    value[b, a, shift + m] = 0.0
+                row = rows[a]
+                j = knot_interval(v, knots, a, scales[a])  # −1 for NaN, ±inf or outside
+                method = methods[row] if j >= 0 else NOT_FINITE
+                if method == NOT_FINITE:
+                    if not np.isfinite(v) or methods[row] == NOT_FINITE:
+                        for m in range(count):
+                            value[b, a, shift + m] = np.nan
+                    continue
+                u = np.float64(v) - np.float64(knots[a, j])
+                if method == RECURSION:
+                    recursion_jet(v, knots[a], j, order, 0, levels, jet)
+                for r in range(order + 1):
+                    m = j - order + r
+                    if m < 0 or m >= count:
+                        continue
+                    if method == RECURSION:
+                        p0 = jet[0, r]
+                    else:
+                        p0 = horner_value(taylor, row, j, r, order, u)
+                    value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
 
     @njit(cache=True, error_model="numpy")
     def basis_derivatives_backward(x, knots, derivatives, base, g_value, g_first, g_second, dx):
@@ -374,7 +406,7 @@ def kernels_of_order(order: int):
                         total += g_first[b, a, shift + m] * p2 + g_second[b, a, shift + m] * p3
                 dx[b, a] = total
 
-    return basis_derivatives, basis_derivatives_backward
+    return basis_derivatives, basis_values, basis_derivatives_backward
 
 
 class BSplineDerivatives(torch.autograd.Function):
@@ -394,11 +426,11 @@ class BSplineDerivatives(torch.autograd.Function):
             torch.empty(shape, dtype=x.dtype, device="cpu") for _ in range(1 + 2 * derivatives)
         ]  # every entry written by the kernel
         arrays = [out.numpy() for out in outputs]
-        arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never written
-        forward = kernels_of_order(order)[0]
-        forward(
-            array(x), array(knots), derivatives, base, silu_column(x, derivatives, base), *arrays
-        )
+        jet, values = kernels_of_order(order)[:2]
+        if derivatives:
+            jet(array(x), array(knots), base, *arrays)
+        else:
+            values(array(x), array(knots), base, silu_column(x, base), arrays[0])
         ctx.save_for_backward(x, knots)
         ctx.order, ctx.derivatives, ctx.base = order, derivatives, base
         return tuple(outputs) if derivatives else outputs[0]
@@ -411,17 +443,17 @@ class BSplineDerivatives(torch.autograd.Function):
         dx = torch.empty_like(x, device="cpu")
         arrays = [array(g) for g in grads]  # materialised: zeros for unused outputs
         arrays += [arrays[0]] * (3 - len(arrays))  # values only: placeholders, never read
-        backward = kernels_of_order(ctx.order)[1]
+        backward = kernels_of_order(ctx.order)[2]
         backward(array(x), array(knots), ctx.derivatives, ctx.base, *arrays, dx.numpy())
         return dx, None, None, None, None
 
 
-def silu_column(x: Tensor, derivatives: bool, base: bool) -> np.ndarray:
-    """SiLU(x) ``(batch, in)`` for the basis without derivatives, by torch's vectorised SiLU
-    (about 1.7 ns a point on this project's CPU, where an exponential per point inside the kernel
-    takes about 10); a placeholder ``(0, 0)`` otherwise (the kernel then computes SiLU and its
-    derivatives itself, in float64)."""
-    if base and not derivatives:
+def silu_column(x: Tensor, base: bool) -> np.ndarray:
+    """SiLU(x) ``(batch, in)`` for the basis without derivatives (``basis_values``), by torch's
+    vectorised SiLU: about 1.7 ns a point on this project's CPU, where an exponential per point
+    inside the kernel takes about 10 (the jet kernel computes SiLU and its derivatives itself, in
+    float64); a placeholder ``(0, 0)`` without the SiLU column."""
+    if base:
         return array(torch.nn.functional.silu(x.detach()))
     return np.empty((0, 0), array(x).dtype)
 
