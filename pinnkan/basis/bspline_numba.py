@@ -284,27 +284,24 @@ def kernels_of_order(order: int):
                 if base:
                     s0, s1, s2, _ = silu_derivatives(np.float64(v))
                     value[b, a, 0], first[b, a, 0], second[b, a, 0] = s0, s1, s2
+                for m in range(shift, shift + count):  # loops: a slice builds a view per point
+                    value[b, a, m], first[b, a, m], second[b, a, m] = 0.0, 0.0, 0.0
                 row = rows[a]
-                if not np.isfinite(v) or methods[row] == NOT_FINITE:
-                    value[b, a, shift:] = np.nan
-                    first[b, a, shift:] = np.nan
-                    second[b, a, shift:] = np.nan
-                    continue
-                value[b, a, shift:] = 0.0  # written here, while the row is in cache
-                first[b, a, shift:] = 0.0
-                second[b, a, shift:] = 0.0
-                j = knot_interval(v, knots, a, scales[a])
-                if j < 0:
+                j = knot_interval(v, knots, a, scales[a])  # −1 for NaN, ±inf or outside
+                method = methods[row] if j >= 0 else NOT_FINITE
+                if method == NOT_FINITE:
+                    if not np.isfinite(v) or methods[row] == NOT_FINITE:
+                        for m in range(shift, shift + count):
+                            value[b, a, m], first[b, a, m], second[b, a, m] = np.nan, np.nan, np.nan
                     continue
                 u = np.float64(v) - np.float64(knots[a, j])
-                graded = methods[row] == RECURSION
-                if graded:
+                if method == RECURSION:
                     recursion_jet(v, knots[a], j, order, 2, levels, jet)
                 for r in range(order + 1):
                     m = j - order + r
                     if m < 0 or m >= count:
                         continue
-                    if graded:
+                    if method == RECURSION:
                         p0, p1, p2 = jet[0, r], jet[1, r], jet[2, r]
                     else:
                         p0, p1, p2, _ = horner_jet(taylor, row, j, r, order, u)
@@ -371,7 +368,9 @@ def kernels_of_order(order: int):
             for a in range(inputs):
                 v = x[b, a]
                 row = rows[a]
-                if not np.isfinite(v) or methods[row] == NOT_FINITE:
+                j = knot_interval(v, knots, a, scales[a])  # −1 for NaN, ±inf or outside
+                method = methods[row] if j >= 0 else NOT_FINITE
+                if method == NOT_FINITE and (not np.isfinite(v) or methods[row] == NOT_FINITE):
                     dx[b, a] = np.nan
                     continue
                 total = 0.0
@@ -380,10 +379,9 @@ def kernels_of_order(order: int):
                     total += g_value[b, a, 0] * s1
                     if derivatives:
                         total += g_first[b, a, 0] * s2 + g_second[b, a, 0] * s3
-                j = knot_interval(v, knots, a, scales[a])
-                if j >= 0:
+                if method != NOT_FINITE:
                     u = np.float64(v) - np.float64(knots[a, j])
-                    graded = methods[row] == RECURSION
+                    graded = method == RECURSION
                     if graded:
                         recursion_jet(v, knots[a], j, order, highest, levels, jet)
                     for r in range(order + 1):
