@@ -37,9 +37,9 @@ from unittest import mock
 
 import torch
 
-from pinnkan.bench.laplacian import ball_points, build_backbone, synchronize
+from pinnkan.bench.laplacian import ball_points, build_backbone
 from pinnkan.derivatives import ESTIMATORS, laplacian
-from pinnkan.device import resolve_device
+from pinnkan.device import resolve_device, synchronize
 from pinnkan.malloc import malloc_setting, reuse_freed_memory
 from pinnkan.nn.constraint import BallHardConstraint
 from pinnkan.nn.kan import DirectCoefficients, KANNetwork

@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 from pinnkan.cli import ArgumentParser, int_list
 from pinnkan.derivatives import ESTIMATORS, laplacian
-from pinnkan.device import draw, resolve_device
+from pinnkan.device import draw, resolve_device, synchronize
 from pinnkan.environment import describe_meta_kernels
 from pinnkan.malloc import malloc_setting
 from pinnkan.nn import build_model, count_parameters
@@ -129,11 +129,6 @@ def training_step(
         return (lap - forcing).pow(2).mean()
 
     return loss
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed_step(loss: Callable[[], Tensor], device: torch.device) -> tuple[float, float]:

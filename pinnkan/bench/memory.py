@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from pinnkan.cli import ArgumentParser, int_list
-from pinnkan.device import draw, resolve_device
+from pinnkan.device import draw, resolve_device, synchronize
 from pinnkan.environment import describe_meta_kernels
 from pinnkan.malloc import malloc_setting
 from pinnkan.nn import build_model, count_parameters
@@ -105,11 +105,6 @@ def step_times(step, device: torch.device, repeats: int) -> list[float]:
         synchronize(device)
         times.append(time.perf_counter() - start)
     return times[1:]
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def measure(case: Case, batch: int, repeats: int, device: torch.device, seed: int) -> dict:
