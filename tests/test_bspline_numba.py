@@ -4,6 +4,7 @@ the kernels must not run."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -341,6 +342,28 @@ def test_graded_knots_keep_float64_accuracy(decades: float) -> None:
         rtol=1e-11,
         atol=0,
     )
+
+
+@pytest.mark.parametrize("row", [[-np.inf, -1.0, 0.0, 1.0, 2.0], [-1.0, 0.0, 1.0, np.inf]])
+def test_knot_interval_of_an_infinitely_wide_row_stays_inside_it(row: list[float]) -> None:
+    """A row with an infinite end has no uniform guess (its scale is 0; (v − t_0)·0 is NaN, whose
+    int() would be an index far outside the row): the search starts inside the row, and the
+    kernels give NaN splines for such a row, as the recursion does."""
+    from pinnkan.basis.bspline_numba import guess_scales, knot_interval
+
+    knots = np.array([row])
+    for v in (-0.5, 0.3, 1.5):
+        j = knot_interval(v, knots, 0, guess_scales(knots)[0])
+        assert j == -1 or 0 <= j <= knots.shape[1] - 2
+        assert j == -1 or knots[0, j] <= v < knots[0, j + 1]
+    x = torch.tensor([[0.3]], dtype=torch.float64, requires_grad=True)
+    knot_row = torch.tensor([row])
+    for derivatives in (True, False):
+        outputs = BSplineDerivatives.apply(x, knot_row, 1, derivatives, False)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        assert all(out.isnan().all() for out in outputs)
+        (dx,) = torch.autograd.grad(outputs[0].sum(), x)
+        assert dx.isnan().all()
 
 
 def test_knot_rows_that_do_not_match_the_inputs_take_the_recursion() -> None:

@@ -141,7 +141,9 @@ def knot_interval(v, knots, a, guess_scale) -> int:
     n = knots.shape[1]
     if not (v >= knots[a, 0] and v < knots[a, n - 1]):
         return -1
-    j = min(int((v - knots[a, 0]) * guess_scale), n - 2)
+    # no guess for a row of infinite width (scale 0: the product is NaN, whose int() is
+    # INT64_MIN, an index far outside the row)
+    j = min(int((v - knots[a, 0]) * guess_scale), n - 2) if guess_scale > 0 else 0
     if knots[a, j] <= v and v < knots[a, j + 1]:
         return j
     lo, hi = 0, n - 1  # t[lo] ≤ v < t[hi]
