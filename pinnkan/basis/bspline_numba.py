@@ -156,6 +156,24 @@ def knot_interval(v, knots, a, guess_scale) -> int:
     return lo
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def point_method(v, knots, a, row_method, guess_scale):
+    """``(j, method)`` of x = v at input a, whose knot row is evaluated by ``row_method``
+    (:func:`row_methods`): inside the row, its knot interval j and TAYLOR or RECURSION; else
+    NOT_FINITE, no splines to evaluate (they vanish outside the knots, or are NaN:
+    :func:`nan_splines`). The interval is looked up first, so that the common case takes one
+    test."""
+    j = knot_interval(v, knots, a, guess_scale)  # −1 for NaN, ±inf or outside
+    return j, (row_method if j >= 0 else NOT_FINITE)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def nan_splines(v, row_method) -> bool:
+    """Whether the splines at v are NaN, as the recursion gives them: a NaN or infinite v, or a
+    row with a NaN or infinite knot."""
+    return not np.isfinite(v) or row_method == NOT_FINITE
+
+
 @njit(cache=True, error_model="numpy")
 def guess_scales(knots):
     """``(in,)`` (n − 1)/(t_{n−1} − t_0) per input (0 for a degenerate row): see
@@ -289,10 +307,9 @@ def kernels_of_order(order: int):
                 for m in range(shift, shift + count):  # loops: a slice builds a view per point
                     value[b, a, m], first[b, a, m], second[b, a, m] = 0.0, 0.0, 0.0
                 row = rows[a]
-                j = knot_interval(v, knots, a, scales[a])  # −1 for NaN, ±inf or outside
-                method = methods[row] if j >= 0 else NOT_FINITE
-                if method == NOT_FINITE:
-                    if not np.isfinite(v) or methods[row] == NOT_FINITE:
+                j, method = point_method(v, knots, a, methods[row], scales[a])
+                if method == NOT_FINITE:  # no splines to evaluate: zeros, or NaN
+                    if nan_splines(v, methods[row]):
                         for m in range(shift, shift + count):
                             value[b, a, m], first[b, a, m], second[b, a, m] = np.nan, np.nan, np.nan
                     continue
@@ -333,10 +350,9 @@ def kernels_of_order(order: int):
                 for m in range(count):  # a loop: a slice would build a view per point
                     value[b, a, shift + m] = 0.0
                 row = rows[a]
-                j = knot_interval(v, knots, a, scales[a])  # −1 for NaN, ±inf or outside
-                method = methods[row] if j >= 0 else NOT_FINITE
-                if method == NOT_FINITE:
-                    if not np.isfinite(v) or methods[row] == NOT_FINITE:
+                j, method = point_method(v, knots, a, methods[row], scales[a])
+                if method == NOT_FINITE:  # no splines to evaluate: zeros, or NaN
+                    if nan_splines(v, methods[row]):
                         for m in range(count):
                             value[b, a, shift + m] = np.nan
                     continue
@@ -370,9 +386,8 @@ def kernels_of_order(order: int):
             for a in range(inputs):
                 v = x[b, a]
                 row = rows[a]
-                j = knot_interval(v, knots, a, scales[a])  # −1 for NaN, ±inf or outside
-                method = methods[row] if j >= 0 else NOT_FINITE
-                if method == NOT_FINITE and (not np.isfinite(v) or methods[row] == NOT_FINITE):
+                j, method = point_method(v, knots, a, methods[row], scales[a])
+                if method == NOT_FINITE and nan_splines(v, methods[row]):
                     dx[b, a] = np.nan
                     continue
                 total = 0.0
