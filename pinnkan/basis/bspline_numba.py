@@ -8,7 +8,9 @@ Cox–de Boor recursion, run on polynomials, gives their coefficients for every 
 distinct knot row (:func:`interval_polynomials`, O(rows·(G + 2k)·k³)); each point then costs an
 interval lookup and Horner's rule for k + 1 polynomials and their derivatives.
 
-Forward: B, B', B'' ``(batch, in, G + k)``; backward: ∂L/∂x = Σ_m (∂L/∂B_m B'_m + ∂L/∂B'_m B''_m
+Forward: B, B', B'' ``(batch, in, G + k)`` (the jet kernel), or B alone (the values kernel, for a
+layer's plain forward and an SDGD first layer: Horner's rule for the values only and SiLU from
+torch's vectorised operation, ``results/bench_kernels.md`` § 6); backward: ∂L/∂x = Σ_m (∂L/∂B_m B'_m + ∂L/∂B'_m B''_m
 + ∂L/∂B''_m B'''_m) from the same polynomials. Why: on the CPU the general recursion is ~120
 small torch operations on ``(batch, in, G + 2k)`` tensors per layer, forward and backward; one
 kernel call each way replaces them, at 20–35 ns per point (``benchmarks/bspline_kernels.py``,
