@@ -10,8 +10,8 @@ interval lookup and Horner's rule for k + 1 polynomials and their derivatives.
 
 Forward: B, B', B'' ``(batch, in, G + k)`` (the jet kernel), or B alone (the values kernel, for a
 layer's plain forward and an SDGD first layer: Horner's rule for the values only and SiLU from
-torch's vectorised operation, ``results/bench_kernels.md`` § 6); backward: ∂L/∂x = Σ_m (∂L/∂B_m B'_m + ∂L/∂B'_m B''_m
-+ ∂L/∂B''_m B'''_m) from the same polynomials. Why: on the CPU the general recursion is ~120
+torch's vectorised operation, ``results/bench_kernels.md`` § 6); backward:
+∂L/∂x = Σ_m (∂L/∂B_m B'_m + ∂L/∂B'_m B''_m + ∂L/∂B''_m B'''_m) from the same polynomials. Why: on the CPU the general recursion is ~120
 small torch operations on ``(batch, in, G + 2k)`` tensors per layer, forward and backward; one
 kernel call each way replaces them, at 20–35 ns per point (``benchmarks/bspline_kernels.py``,
 ``results/bench_kernels.md``). Knots need not be uniform. The torch recursion runs instead where
