@@ -150,7 +150,8 @@ def test_bspline_vanishes_outside_extended_knots_leaving_silu(order: int) -> Non
     silu = silu_derivatives(x)
     for computed, branch in zip((value, first, second), silu):
         assert torch.equal(computed[..., 1:], torch.zeros_like(computed[..., 1:]))
-        torch.testing.assert_close(computed[..., 0], branch, rtol=0, atol=0)
+        # a few roundings: the kernel forms σ and 1 − σ from e^x without cancellation
+        torch.testing.assert_close(computed[..., 0], branch, rtol=1e-14, atol=0)
     inside = basis.basis(torch.full((1, 3), edge - 1e-3, dtype=DTYPE))
     assert inside[..., 1:].abs().max() > 0  # the last spline is alive just inside
 
@@ -172,6 +173,19 @@ def test_silu_derivatives_match_autograd() -> None:
     reference = autograd_derivatives(torch.nn.functional.silu, t)
     for computed, expected in zip((value, first, second), reference):
         torch.testing.assert_close(computed, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_silu_derivatives_keep_their_digits_in_the_tails() -> None:
+    """Where σ ≈ 1 (t ≫ 0), s′ − 1 and s″ are small differences: formed with 1 − σ as σ(−t)
+    they keep float64's digits (1 − σ by subtraction: s″ off by 4e-8 relative at t = 20). The
+    reference uses scipy's ``expit`` for σ(t) and σ(−t)."""
+    from scipy.special import expit
+
+    t = np.array([-30.0, -20.0, -8.0, 8.0, 15.0, 20.0, 30.0])
+    sigma, rest = expit(t), expit(-t)
+    expected = (t * sigma, sigma * (1 + t * rest), sigma * rest * (2 + t * (rest - sigma)))
+    for computed, reference in zip(silu_derivatives(torch.from_numpy(t)), expected, strict=True):
+        torch.testing.assert_close(computed, torch.from_numpy(reference), rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("centers", [2, 5, 12])

@@ -279,6 +279,51 @@ def test_silu_column_of_non_finite_points_follows_the_torch_formulas() -> None:
         assert value[0, 0].isfinite().all() and value[0, 1, 1:].isnan().all()
 
 
+def test_silu_column_in_float32_is_the_float64_column_rounded() -> None:
+    """The jet's SiLU, SiLU′, SiLU″ (and SiLU‴ through the backward) in float32 equal the
+    float64 column to a few float32 roundings over t ∈ [−120, 120], where σ or 1 − σ is tiny
+    on either side and e^x leaves float32's range (x > 88.7), and stay finite at huge |x|."""
+    knots = knot_rows(3, 3, uniform=True)
+    grid = torch.linspace(-120, 120, 2401, dtype=torch.float64)
+    special = torch.tensor([0.0, 1e-30, -1e-30, 88.7, 88.8, 89.0, -103.0, -104.0, 1e30, -1e30])
+    x64 = torch.cat([grid, special.double()]).reshape(-1, 1).expand(-1, 2).contiguous()
+    x32 = x64.float()
+    x64 = x32.double()  # the same points in both dtypes
+    exact = [out[..., 0] for out in BSplineDerivatives.apply(x64, knots, 3, True, True)]
+    rounded = [out[..., 0] for out in BSplineDerivatives.apply(x32, knots.float(), 3, True, True)]
+    for value, reference in zip(rounded, exact, strict=True):
+        assert value.isfinite().all()
+        torch.testing.assert_close(value.double(), reference, rtol=5e-7, atol=1e-7)
+    weights = torch.rand(3, *x64.shape, 1 + knots.shape[1] - 4, generator=generator(31))
+
+    def gradient(x: torch.Tensor) -> torch.Tensor:
+        leaf = x.clone().requires_grad_(True)
+        outputs = BSplineDerivatives.apply(leaf, knots.to(x.dtype), 3, True, True)
+        total = sum((out[..., 0] * w[..., 0].to(x.dtype)).sum() for out, w in zip(outputs, weights))
+        return torch.autograd.grad(total, leaf)[0]
+
+    torch.testing.assert_close(gradient(x32).double(), gradient(x64), rtol=5e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_logistic_pair_keeps_both_tails_to_the_last_digits(dtype: torch.dtype) -> None:
+    """σ and 1 − σ from e^t each to a few roundings of relative error, also where the other is
+    ≈ 1 (scipy's ``expit`` as the reference): neither is formed as 1 minus the other there."""
+    from scipy.special import expit
+
+    from pinnkan.basis.bspline_numba import logistic_pair
+
+    t = torch.linspace(-80, 80, 1601, dtype=dtype)
+    growth = torch.exp(t).numpy()
+    pairs = [logistic_pair(g) for g in growth]
+    sigma, rest = (torch.tensor([p[i] for p in pairs], dtype=torch.float64) for i in (0, 1))
+    tolerance = 8 * torch.finfo(dtype).eps
+    t64 = t.double().numpy()
+    torch.testing.assert_close(sigma, torch.from_numpy(expit(t64)), rtol=tolerance, atol=0)
+    torch.testing.assert_close(rest, torch.from_numpy(expit(-t64)), rtol=tolerance, atol=0)
+    assert logistic_pair(float("inf")) == (1.0, 0.0) and logistic_pair(0.0) == (0.0, 1.0)
+
+
 def test_the_family_uses_one_kernel_call_with_the_silu_column(monkeypatch) -> None:
     """``BSplineBasis`` with its SiLU branch: one kernel call, no torch SiLU or concatenation."""
     family = bspline.BSplineBasis(4, grid=5, order=3).double()

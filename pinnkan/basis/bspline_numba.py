@@ -190,15 +190,26 @@ def guess_scales(knots):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def logistic_pair(growth):
+    """``(σ, 1 − σ)`` of σ(t) = 1 / (1 + e^−t) from ``growth`` = e^t: 1 − σ = 1 / (1 + e^t)
+    always, and σ = e^t (1 − σ) where e^t ≤ 1, else 1 − (1 − σ) (then σ > ½), so that neither
+    loses digits to cancellation (1 − σ by subtraction left s″ off by 4e-8 relative at t = 20);
+    e^t = ∞ gives (1, 0) and e^t = 0 gives (0, 1)."""
+    rest = 1.0 / (1.0 + growth)
+    return (1.0 - rest if growth > 1.0 else growth * rest), rest
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def silu_derivatives(t):
-    """``(s, s′, s″, s‴)`` of SiLU s(t) = t σ(t) at a float64 t, with q = σ(1 − σ):
-    s′ = σ (1 + t (1 − σ)), s″ = q (2 + t (1 − 2σ)), s‴ = q [(1 − 2σ)(3 + t (1 − 2σ)) − 2 t q]
-    (the formulas of :mod:`pinnkan.basis.silu`, whose torch version runs elsewhere)."""
-    sigma = 1.0 / (1.0 + np.exp(-t))
-    q = sigma * (1.0 - sigma)
-    tilt = 1.0 - 2.0 * sigma
+    """``(s, s′, s″, s‴)`` of SiLU s(t) = t σ(t) at a float64 t, with σ and 1 − σ from
+    :func:`logistic_pair` and q = σ(1 − σ): s′ = σ (1 + t (1 − σ)), s″ = q (2 + t (1 − 2σ)),
+    s‴ = q [(1 − 2σ)(3 + t (1 − 2σ)) − 2 t q] (the formulas of :mod:`pinnkan.basis.silu`, whose
+    torch version runs elsewhere)."""
+    sigma, rest = logistic_pair(np.exp(t))
+    q = sigma * rest
+    tilt = rest - sigma
     third = q * (tilt * (3.0 + t * tilt) - 2.0 * t * q)
-    return t * sigma, sigma * (1.0 + t * (1.0 - sigma)), q * (2.0 + t * tilt), third
+    return t * sigma, sigma * (1.0 + t * rest), q * (2.0 + t * tilt), third
 
 
 @njit(cache=True, error_model="numpy")
