@@ -165,10 +165,18 @@ class PDETrainer:
         return terms
 
     def optimizer_step(self) -> dict[str, float]:
-        """One optimizer step (L-BFGS: one step of up to ``lbfgs_max_iter`` inner iterations)."""
+        """One optimizer step (L-BFGS: one step of up to ``lbfgs_max_iter`` inner iterations).
+
+        Every evaluation of the loss within the step sees the same objective: the same points,
+        and for an estimator (``sdgd``, ``hutchinson``) the same directions, drawn again from
+        the generator's state at the step's start. L-BFGS's line search and curvature pairs
+        compare losses and gradients of one function; fresh directions at each inner iteration
+        would make them compare different ones."""
         last: dict[str, Tensor] = {}
+        draws = self.generator.get_state()
 
         def closure() -> Tensor:
+            self.generator.set_state(draws)
             self.optimizer.zero_grad(set_to_none=True)
             terms = self.loss_terms()
             terms["loss"].backward()

@@ -269,6 +269,29 @@ def test_lbfgs_logs_one_row_per_inner_iteration():
     assert losses.min() < 0.5 * losses[0]
 
 
+@pytest.mark.parametrize("method", ["sdgd", "hutchinson"])
+def test_lbfgs_inner_iterations_see_one_draw_of_directions(method: str, monkeypatch):
+    """With an estimator, every loss evaluation of one L-BFGS step starts from the generator
+    state of the step's start (the same directions: one objective for the line search), and
+    the next step draws new ones."""
+    states: dict[int, list[bytes]] = {}
+    evaluate = PDETrainer.loss_terms
+
+    def recording(self):
+        states.setdefault(self.step, []).append(bytes(self.generator.get_state().numpy()))
+        return evaluate(self)
+
+    monkeypatch.setattr(PDETrainer, "loss_terms", recording)
+    config = small_config(
+        steps=3, optimizer="lbfgs", lr=1.0, lbfgs_max_iter=4, laplacian=method, eval_every=3
+    )
+    train(config, dim=4, width=[4, 6, 1])
+    assert sorted(states) == [0, 1, 2]
+    assert all(len(seen) >= 2 for seen in states.values())  # inner iterations ran
+    assert all(len(set(seen)) == 1 for seen in states.values())
+    assert len({seen[0] for seen in states.values()}) == 3
+
+
 # --- reproducibility ----------------------------------------------------------------------------
 
 
