@@ -21,8 +21,8 @@ from .results import Run, python_scalar
 
 SUMMARY_KEYS = (
     "path", "status", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
-    "wall_time_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian", "device",
-    "dtype", "created_utc",
+    "wall_time_s", "warm_up_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian",
+    "device", "dtype", "created_utc",
 )  # fmt: skip
 
 
@@ -89,7 +89,7 @@ def format_summary(run: Run) -> str:
         "rel. L2 error": scientific(facts["rel_l2"]),
         "rel. L1 / Linf": pair(scientific(facts["rel_l1"]), scientific(facts["rel_linf"])),
         "test MSE": scientific(facts["mse"]),
-        "wall time": None if facts["wall_time_s"] is None else f"{facts['wall_time_s']:.1f} s",
+        "wall time": wall_time(facts["wall_time_s"], facts["warm_up_s"]),
         "peak memory": mebibytes(facts["peak_memory_bytes"]),
         "seed / preset": pair(facts["seed"], facts["preset"]),
         "sampling": facts["sampling"],
@@ -101,6 +101,14 @@ def format_summary(run: Run) -> str:
     return "\n".join(
         f"{label:<{width}}  {'n/a' if value is None else value}" for label, value in shown.items()
     )
+
+
+def wall_time(seconds: Any, warm_up: Any) -> str | None:
+    """``12.3 s``, with ``(+ 20.9 s warm-up)`` where the run recorded its untimed warm-up."""
+    if not isinstance(seconds, (int, float)):
+        return None
+    extra = f" (+ {warm_up:.1f} s warm-up)" if isinstance(warm_up, (int, float)) else ""
+    return f"{seconds:.1f} s{extra}"
 
 
 def scientific(value: Any) -> str | None:

@@ -47,6 +47,7 @@ from .train_grid import (
 )
 
 PROCESS_SEED_STRIDE = 7_919  # data-parallel process p samples with seed + 1 + p·stride
+WARM_UP_POINTS = 4  # points of the untimed first loss, gradient and prediction (PDETrainer.warm_up)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class PDETrainer:
         self.history: dict[str, list[float]] = {}
         self.step = 0
         self.train_time = 0.0
+        self.warm_up_time = 0.0
         self.wall_time_before = 0.0
         self.started = time.perf_counter()
         self.stop_requested = False
@@ -258,6 +260,7 @@ class PDETrainer:
         before a checkpoint, at the end or at an interruption; the model is rolled back to the
         last checkpoint). ``on_checkpoint(self)`` runs every ``config.checkpoint_every`` steps.
         """
+        self.warm_up()
         reset_peak_memory(self.device)
         self.started = time.perf_counter()
         self.last_good = serialize_state(self.state_dict())
@@ -290,6 +293,29 @@ class PDETrainer:
             status, message = "diverged", self.parameter_divergence_message()
             self.roll_back()
         return self.result(status, message)
+
+    def warm_up(self) -> None:
+        """One loss with its gradient and one prediction on a few points before the clock starts,
+        leaving the run as it was (parameters, gradients, optimizer, generator, points). Numba
+        compiles the CPU kernels at their first call, per dtype: in the first run after an
+        installation that takes up to a minute on 2 cores (later runs load them from numba's
+        disk cache), which should count neither in the step times nor in steps per second.
+        ``self.warm_up_time`` keeps its seconds (the run's ``warm_up_s``)."""
+        tick = time.perf_counter()
+        kept = self.generator.get_state(), self.points, self.boundary
+        few = torch.Generator().manual_seed(0)
+        self.points = self.sample(WARM_UP_POINTS, few)
+        if self.config.constraint == "soft":
+            boundary = self.problem.geometry.sample_boundary(WARM_UP_POINTS, generator=few)
+            self.boundary = boundary.to(device=self.device, dtype=self.dtype)
+        try:
+            self.loss_terms()["loss"].backward()
+            predict(self.network, self.x_test[:WARM_UP_POINTS])
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+            state, self.points, self.boundary = kept
+            self.generator.set_state(state)
+        self.warm_up_time = time.perf_counter() - tick
 
     def training_step(self) -> dict[str, float]:
         tick = time.perf_counter()
@@ -347,6 +373,7 @@ class PDETrainer:
             "wall_time_s": self.elapsed(),
             "peak_memory_bytes": peak_memory_bytes(self.device),
             "steps_per_s": self.step / self.train_time if self.train_time > 0 else float("nan"),
+            "warm_up_s": self.warm_up_time,
         }
         test_set = {"x": self.x_test.cpu(), "prediction": prediction.cpu()}
         if self.u_test is not None:

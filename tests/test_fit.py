@@ -12,6 +12,7 @@ import torch
 from fit_helpers import small_fit_config
 
 from pinnkan import build_model
+from pinnkan import fit as fit_module
 from pinnkan.cli import main
 from pinnkan.fit import fit, prepare
 from pinnkan.fit_config import FitConfig, default_width
@@ -112,6 +113,16 @@ def test_lbfgs_logs_every_inner_evaluation(trained: Path) -> None:
     assert np.all(np.diff(history["step"]) >= 0)
     ends = ~np.isnan(history["test_mse"])
     assert ends.sum() == 4  # one test evaluation at the end of each step
+
+
+def test_warm_up_changes_no_number_of_the_fit(tmp_path: Path, monkeypatch) -> None:
+    """The untimed first pass (numba's compilation) leaves the trajectory bit for bit as it was."""
+    warmed = fit(small(steps=3), str(tmp_path / "warm.h5"))
+    monkeypatch.setattr(fit_module, "warm_up", lambda model, x: 0.0)
+    cold = fit(small(steps=3), str(tmp_path / "cold.h5"))
+    np.testing.assert_array_equal(warmed.history["loss"], cold.history["loss"])
+    assert warmed.metrics["mse"] == cold.metrics["mse"]
+    assert warmed.metrics["warm_up_s"] > 0 == cold.metrics["warm_up_s"]
 
 
 def test_training_reduces_the_error(tmp_path: Path) -> None:

@@ -231,7 +231,8 @@ def test_foreign_hdf5_file(tmp_path, capsys, command):
 
 def faulty_pde(class_name: str, name: str, docstring: str, fault: str) -> str:
     """Source of a Poisson subclass whose network operator runs ``fault`` (Python lines using
-    ``calls``, the number of network evaluations so far) before returning Δu."""
+    ``calls``, the number of network evaluations so far: the trainer's untimed warm-up is call 1,
+    training step s is call s + 1) before returning Δu."""
     return f'''
 import torch
 
@@ -261,7 +262,7 @@ EXPLODING_PDE = faulty_pde(
     "Exploding",
     "exploding",
     "Poisson whose network residual becomes NaN from the 12th training step on.",
-    'if calls >= 12:\n                return fields.laplacian * float("nan")',
+    'if calls >= 13:\n                return fields.laplacian * float("nan")',
 )
 
 
@@ -293,7 +294,7 @@ NAN_GRADIENT_PDE = faulty_pde(
     "NanGradient",
     "nan-gradient",
     "Finite residual, NaN gradient at the 10th step: 0·sqrt(0·Δu) = 0, its derivative 0·∞·0.",
-    "if calls == 10:\n                return fields.laplacian + 0 * torch.sqrt(0 * fields.laplacian)",
+    "if calls == 11:\n                return fields.laplacian + 0 * torch.sqrt(0 * fields.laplacian)",
 )
 
 

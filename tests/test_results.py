@@ -315,6 +315,10 @@ def test_summary_and_format(tmp_path: Path) -> None:
     assert any(line.startswith("rel. L2 error") and "1.250e-03" in line for line in lines)
     columns = {line.index(value) for line, value in zip(lines, ["n/a", "completed"])}
     assert len(columns) == 1  # values start in one aligned column
+    timed = Run(metrics={"wall_time_s": 12.34, "warm_up_s": 20.94})
+    assert "wall time       12.3 s (+ 20.9 s warm-up)" in format_summary(timed).splitlines()
+    assert "wall time       12.3 s" in format_summary(Run(metrics={"wall_time_s": 12.34}))
+    assert summary(timed)["warm_up_s"] == 20.94
 
 
 def test_environment_names_the_meta_kernels_that_run(monkeypatch) -> None:

@@ -278,7 +278,8 @@ def test_lbfgs_inner_iterations_see_one_draw_of_directions(method: str, monkeypa
     evaluate = PDETrainer.loss_terms
 
     def recording(self):
-        states.setdefault(self.step, []).append(bytes(self.generator.get_state().numpy()))
+        if len(self.points) == self.config.points:  # not the warm-up's few points
+            states.setdefault(self.step, []).append(bytes(self.generator.get_state().numpy()))
         return evaluate(self)
 
     monkeypatch.setattr(PDETrainer, "loss_terms", recording)
@@ -304,6 +305,31 @@ def test_same_seed_gives_identical_history_and_metrics():
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     for name in ("rel_l2", "rel_l1", "rel_linf"):
         assert first.metrics[name] == second.metrics[name]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"constraint": "soft", "laplacian": "sdgd"},
+        {"resample_every": 0},
+        {"optimizer": "lbfgs", "steps": 3},
+    ],
+    ids=["hard-adam", "soft-sdgd", "fixed-points", "lbfgs"],
+)
+def test_warm_up_is_timed_apart_and_leaves_the_run_as_it_was(options, monkeypatch):
+    """The untimed first loss and gradient (numba's compilation) changes no number of the run:
+    the same history and errors as a run without it, its seconds in ``warm_up_s``."""
+    config = small_config(**{"steps": 6, "eval_every": 2, "seed": 5, **options})
+    warmed = train(config)
+    monkeypatch.setattr(PDETrainer, "warm_up", lambda self: None)
+    cold = train(config)
+    a, b = numeric_history(warmed.history), numeric_history(cold.history)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert warmed.metrics["rel_l2"] == cold.metrics["rel_l2"]
+    assert warmed.metrics["warm_up_s"] > 0 == cold.metrics["warm_up_s"]
 
 
 def test_different_seed_gives_a_different_run():
