@@ -1,7 +1,8 @@
 """The ``pinnkan`` command line: solve, resume, show, list, bench, fit, symbolic, sweep, plot, report.
 
 Every error in user input ends with one line ``pinnkan: error: …`` on stderr and exit code 2;
-no run file is written (``--debug`` shows the traceback instead).
+no run file is written (``--debug`` shows the traceback instead). A file that cannot be written
+after all (disk full …) is one such line too.
 """
 
 from __future__ import annotations
@@ -9,19 +10,40 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from . import commands
 from .malloc import reuse_freed_memory
+from .text_file import WriteError
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error message (no usage dump) and exit code 2."""
+    """argparse with a one-line error message (no usage dump) and exit code 2.
+
+    ``argv`` (set by :func:`get_args_parser`) lets the message say how to write a value that
+    starts with ``-`` (:func:`value_hint`).
+    """
+
+    argv: Sequence[str] = ()
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"pinnkan: error: {message}\n")
+        self.exit(2, f"pinnkan: error: {message}{value_hint(message, self.argv)}\n")
+
+
+def value_hint(message: str, argv: Sequence[str]) -> str:
+    """For argparse's ``argument --flag: expected one argument`` where the word after ``--flag``
+    starts with ``-`` (argparse took ``-0.5,0.5`` for an option): write it ``--flag=-0.5,0.5``."""
+    flags, _, problem = message.removeprefix("argument ").partition(": ")
+    if problem != "expected one argument":
+        return ""
+    for flag in flags.split("/"):
+        for word, after in zip(argv, argv[1:]):
+            if word == flag and after.startswith("-"):
+                return f"; a value that starts with '-' goes after '=': {flag}={after}"
+    return ""
 
 
 def int_list(text: str) -> list[int]:
@@ -265,17 +287,38 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def add_module_parser(
-    subparsers: argparse._SubParsersAction, name: str, module: str, help_text: str
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    module: str,
+    help_text: str,
+    chosen: str | None = None,
 ) -> None:
     """A subcommand whose flags and handler live in ``pinnkan.<module>``:
-    ``add_<name>_arguments(parser)`` and ``run_<name>(args)``."""
+    ``add_<name>_arguments(parser)`` and ``run_<name>(args)``.
+
+    Given the ``chosen`` subcommand, any other is listed by name and help only, without importing
+    its module: plotting and symbolic regression import matplotlib, sympy and scipy, seconds
+    that ``pinnkan --help`` or ``pinnkan solve`` should not wait for.
+    """
+    if chosen is not None and chosen != name:
+        subparsers.add_parser(name, help=help_text, add_help=False)
+        return
     imported = importlib.import_module(f"pinnkan.{module}")
     parser = subparsers.add_parser(name, help=help_text)
     getattr(imported, f"add_{name}_arguments")(parser)
     parser.set_defaults(handler=getattr(imported, f"run_{name}"))
 
 
-def get_args_parser() -> ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> str:
+    """The subcommand named in ``argv`` (its first word that is not an option), "" for none."""
+    return next((word for word in argv if not word.startswith("-")), "")
+
+
+def get_args_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
+    """The ``pinnkan`` parser; given ``argv``, only its subcommand's module is imported
+    (:func:`add_module_parser`), else every subcommand is complete."""
+    chosen = None if argv is None else chosen_command(argv)
+    ArgumentParser.argv = () if argv is None else tuple(argv)
     parser = ArgumentParser(prog="pinnkan", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -284,28 +327,46 @@ def get_args_parser() -> ArgumentParser:
     add_show_parser(subparsers)
     add_list_parser(subparsers)
     add_bench_parser(subparsers)
-    add_module_parser(subparsers, "fit", "fit_cli", "fit a regression problem (Feynman, high-dim)")
-    add_module_parser(subparsers, "symbolic", "symbolic", "symbolic formula of a trained KAN")
-    add_module_parser(subparsers, "sweep", "sweep", "run a TOML grid of solves (e.g. Table 8)")
-    add_module_parser(subparsers, "plot", "plot", "figures from a run file or benchmark CSV")
-    add_module_parser(subparsers, "report", "report", "markdown table comparing runs")
+    add_module_parser(
+        subparsers, "fit", "fit_cli", "fit a regression problem (Feynman, high-dim)", chosen
+    )
+    add_module_parser(
+        subparsers, "symbolic", "symbolic", "symbolic formula of a trained KAN", chosen
+    )
+    add_module_parser(
+        subparsers, "sweep", "sweep", "run a TOML grid of solves (e.g. Table 8)", chosen
+    )
+    add_module_parser(
+        subparsers, "plot", "plot", "figures from a run file or benchmark CSV", chosen
+    )
+    add_module_parser(subparsers, "report", "report", "markdown table comparing runs", chosen)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     reuse_freed_memory()
     try:
-        args = get_args_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = get_args_parser(argv).parse_args(argv)
     except SystemExit as exit_request:  # argparse errors (2) and --help (0): return the code
         return 0 if exit_request.code is None else int(exit_request.code)
     try:
         return args.handler(args) or 0
-    except (ValueError, FileNotFoundError, KeyboardInterrupt) as error:
+    except BrokenPipeError:  # `pinnkan list | head`: the reader has all it wanted
+        return stop_writing_stdout()
+    except (ValueError, FileNotFoundError, WriteError, KeyboardInterrupt) as error:
         if args.debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"pinnkan: error: {message}", file=sys.stderr)
         return 2
+
+
+def stop_writing_stdout() -> int:
+    """After the reader of stdout went away: point stdout at /dev/null, so that flushing it at
+    exit raises nothing either, and return 141, the shell's status for a write to a closed pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
 
 
 def print_json(obj: object) -> None:

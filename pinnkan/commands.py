@@ -14,8 +14,8 @@ import torch
 
 from . import distributed
 from .derivatives import ESTIMATORS
-from .nn.build import list_models, model_options
-from .presets import PRESET, check_keys, list_presets, load_preset
+from .nn.build import get_spec, list_models, model_options
+from .presets import PRESET, builtin_names, check_keys, list_presets, load_preset
 from .problems import list_problems
 from .results import read_run
 from .runner import SolveSpec, resume_pde, solve_pde
@@ -63,7 +63,25 @@ def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, 
     return {**from_preset, **given(args, MODEL_FLAGS)}
 
 
+def check_meta_rates(args: argparse.Namespace) -> None:
+    """``--prompt-lr`` and ``--meta-lr`` set rates of a meta model's own parameters: given for
+    another model they would be ignored, so they are refused (a preset's rates apply only where
+    the model has such parameters, and are kept silently)."""
+    if get_spec(args.model).meta:
+        return
+    meta = [name for name in list_models() if get_spec(name).meta]
+    for name in ("prompt_lr", "meta_lr"):
+        value = getattr(args, name, None)
+        if value is not None:
+            raise ValueError(
+                f"--{name.replace('_', '-')} {value:g} applies only to meta models "
+                f"({', '.join(meta)}); model {args.model!r} has no prompts or meta-learner, "
+                "so leave it out"
+            )
+
+
 def solve_spec(args: argparse.Namespace) -> SolveSpec:
+    check_meta_rates(args)
     preset = load_preset(args.preset, PRESET) if args.preset else {}
     problem_options = dict(args.problem_option)
     for flag, key, value in (
@@ -191,6 +209,12 @@ def list_all(args: argparse.Namespace) -> int:
     print("presets:")
     for name, description in list_presets().items():
         print(f"  {name:<14} {description}")
+    for name in builtin_names(PRESET):  # a sweep recipe serves as a preset too
+        if name not in list_presets():
+            print(
+                f"  {name:<14} recipe {name}'s [train] and [model] tables, without the keys "
+                "its [[runs]] blocks add"
+            )
     print("recipes (pinnkan sweep / pinnkan fit --recipe):")
     for name, description in list_presets(recipes=True).items():
         print(f"  {name:<14} {description}")

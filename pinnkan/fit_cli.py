@@ -57,7 +57,10 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run file (default: results/runs/<name>.h5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     recipe = parser.add_argument_group("recipes (tables of runs)")
-    recipe.add_argument("--recipe", help="run every fit of a recipe, e.g. solvers/table2.toml")
+    recipe.add_argument(
+        "--recipe",
+        help="run every fit of a recipe: a built-in one by name (e.g. table2) or a .toml file",
+    )
     recipe.add_argument("--seeds", type=int_list, help="seeds of each recipe run (default 0)")
     recipe.add_argument("--out-dir", help="folder of the recipe's run files")
     recipe.add_argument(
@@ -80,7 +83,10 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
     from .commands import MODEL_FLAGS, given
 
     if args.problem is None:
-        raise ValueError("--problem is required (or --recipe FILE)")
+        raise ValueError(
+            "--problem is required, or --recipe with a built-in recipe's name (e.g. --recipe "
+            "table2; `pinnkan list` names them) or a recipe's .toml file"
+        )
     lr = {"lr": 1e-3} if args.optimizer == "adam" and args.lr is None else {}
     return FitConfig(
         problem=args.problem,

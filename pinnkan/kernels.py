@@ -7,7 +7,8 @@ probes (:mod:`pinnkan.signs_numba`). Each computes the
 same function as a torch reference and runs only where it can be exact and where numpy can view
 the data: on the CPU, in float32 or float64, outside ``torch.func`` transforms, forward-mode AD
 and ``torch.compile``, and with ``PINNKAN_NUMBA`` not set to 0 (:func:`torch_reference` turns
-them off for a block of code).
+them off for a block of code). Their disk cache is locked across processes
+(:mod:`pinnkan.numba_cache`).
 """
 
 from __future__ import annotations

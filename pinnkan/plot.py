@@ -43,6 +43,7 @@ from .plots.rebuild import is_kan_model, is_meta_model, model_name, rebuild_prob
 from .plots.similarity import draw_similarity
 from .plots.table import Table, read_table
 from .results import Run, read_run
+from .text_file import check_output_folder
 
 Source = Run | Table
 
@@ -214,16 +215,17 @@ def plot_file(
     """Draw ``kinds`` (default: all that apply) of the file ``path``; returns the files written.
 
     Files are ``<out>/<stem>-<kind>.<format>``; ``out`` defaults to the folder of ``path``.
+    A folder that cannot hold them (e.g. an existing file) is refused before anything is drawn.
     """
     options = options or PlotOptions()
     for suffix in formats:
         if suffix not in FORMATS:
             raise ValueError(f"format {suffix!r} is not allowed; allowed: {', '.join(FORMATS)}")
     location = Path(path)
+    directory = check_output_folder(figure_folder(location, out))
     source = load_source(location)
     label = f"{'table' if isinstance(source, Table) else 'run'} {location}"
     chosen = select_kinds(source, kinds, label)
-    directory = Path(out) if out is not None else location.parent
     written = []
     for kind in chosen:
         figure = kind.draw(source, options)
@@ -231,6 +233,11 @@ def plot_file(
             target = directory / f"{location.stem}-{kind.name}.{suffix}"
             written.append(save_figure(figure, target, options.dpi))
     return written
+
+
+def figure_folder(path: str | Path, out: str | Path | None) -> Path:
+    """Where the figures of the file ``path`` go: ``out``, else the folder of ``path``."""
+    return Path(out) if out is not None else Path(path).parent
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -324,6 +331,8 @@ def run_plot(args: argparse.Namespace) -> int:
     options = options_from(args)
     kinds = comma_list(args.kind)
     formats = tuple(comma_list(args.format))
+    for path in args.files:  # every folder before the first figure is drawn
+        check_output_folder(figure_folder(path, args.out))
     for path in args.files:
         for written in plot_file(path, kinds, args.out, formats, options):
             print(written)

@@ -26,12 +26,28 @@ class Format:
     kind: str  # "preset" or "recipe": the word in messages
     keys: tuple[str, ...]  # its top-level keys
     runs: bool  # whether it is a grid of runs ([[runs]] blocks)
+    what: str  # what such a file is, for messages
+    command: str  # the command that takes one, {} for its name
+
+    def fits(self, content: dict[str, Any]) -> bool:
+        """Whether ``content``'s top-level keys are of this format."""
+        return set(content) <= set(self.keys) and ("runs" in content or not self.runs)
 
 
 SOLVE_KEYS = ("name", "description", "train", "model", "runs")
-PRESET = Format("preset", SOLVE_KEYS, runs=False)  # a sweep recipe serves as a preset too
-SWEEP_RECIPE = Format("recipe", SOLVE_KEYS, runs=True)
-FIT_RECIPE = Format("recipe", ("description", "table", "fit", "model", "runs"), runs=True)
+# a sweep recipe serves as a preset too: its [train] and [model] tables, without its blocks' keys
+PRESET = Format("preset", SOLVE_KEYS, False, "a preset", "pinnkan solve --preset {}")
+SWEEP_RECIPE = Format(
+    "recipe", SOLVE_KEYS, True, "a sweep recipe (a grid of PDE solves)", "pinnkan sweep {}"
+)
+FIT_RECIPE = Format(
+    "recipe",
+    ("description", "table", "fit", "model", "runs"),
+    True,
+    "a fit recipe (regression runs and their table)",
+    "pinnkan fit --recipe {}",
+)
+FORMATS = (SWEEP_RECIPE, FIT_RECIPE, PRESET)  # the most specific first
 
 
 def preset_files() -> dict[str, Any]:
@@ -57,11 +73,7 @@ def list_presets(recipes: bool = False) -> dict[str, str]:
 def builtin_names(form: Format) -> list[str]:
     """The shipped files of format ``form`` (a preset: any file whose keys the format allows)."""
     files = {name: parse(entry.read_text(), name) for name, entry in preset_files().items()}
-    return sorted(
-        name
-        for name, content in files.items()
-        if set(content) <= set(form.keys) and ("runs" in content or not form.runs)
-    )
+    return sorted(name for name, content in files.items() if form.fits(content))
 
 
 def parse(text: str, name: str) -> dict[str, Any]:
@@ -86,10 +98,41 @@ def load_preset(name: str, form: Format | None = None) -> dict[str, Any]:
         raise ValueError(
             f"{form.kind} {name!r} {problem}; built-in {form.kind}s: "
             f"{', '.join(builtin_names(form))}, or give the path of a .toml file"
+            f"{built_in_hint(path, form)}"
         )
     if form is not None:
+        check_kind(content, name, form)
         check_format(content, name, form)
     return content
+
+
+def built_in_hint(path: Path, form: Format) -> str:
+    """For a path that is not there but names a shipped file (``solvers/table2.toml`` outside
+    the checkout): how to give that file by its name."""
+    entry = preset_files().get(path.stem)
+    if entry is None:
+        return ""
+    content = parse(entry.read_text(), path.stem)
+    kind = form if form.fits(content) else next((f for f in FORMATS if f.fits(content)), None)
+    return (
+        ""
+        if kind is None
+        else f"; the built-in one is given by name: {kind.command.format(path.stem)}"
+    )
+
+
+def check_kind(content: dict[str, Any], name: str, form: Format) -> None:
+    """A file of another format (a fit recipe given to ``pinnkan sweep`` …) is refused with the
+    command that runs it, rather than with its first key the format does not define (a file
+    with this format's keys but no ``[[runs]]`` is left to the caller's own message)."""
+    if set(content) <= set(form.keys):
+        return
+    other = next((kind for kind in FORMATS if kind.fits(content)), None)
+    if other is not None:
+        raise ValueError(
+            f"{form.kind} {name!r} is {other.what}, not {form.what}; "
+            f"run it with: {other.command.format(name)}"
+        )
 
 
 def check_format(content: dict[str, Any], name: str, form: Format) -> None:

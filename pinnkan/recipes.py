@@ -11,7 +11,7 @@ A recipe is TOML::
     model = ["kan", "metakan"]  # any other key is a FitConfig field or a model option
     grid = [5, 20]
 
-    pinnkan fit --recipe solvers/table2.toml --seeds 0,1,2 --out-dir results/runs/table2 \\
+    pinnkan fit --recipe table2 --seeds 0,1,2 --out-dir results/runs/table2 \\
                 --table results/table2.md
 
 runs every (block entry × seed) whose run file ``<out-dir>/<problem>[-d<dim>]-<model>-g<grid>-
@@ -38,7 +38,7 @@ from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import read_run
 from .summary import slug
-from .text_file import check_output_file, write_generated_markdown
+from .text_file import check_markdown_output, write_generated_markdown
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
 
@@ -222,7 +222,7 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
     runs = plan(recipe, seeds, directory, overrides)  # validates the recipe before training
     if args.table is not None:
-        check_output_file(args.table, "markdown file")
+        check_markdown_output(args.table)
     check_kept_runs(runs)
     if args.table is None or not all(planned.path.exists() for planned in runs):
         run_recipe(recipe, seeds, directory, args.jobs, overrides)

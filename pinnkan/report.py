@@ -24,7 +24,7 @@ from typing import Any
 
 from .paper_values import paper_value
 from .results import Run, read_run
-from .text_file import check_output_file, write_generated_markdown
+from .text_file import check_markdown_output, write_generated_markdown
 
 AGAINST = ("paper",)
 
@@ -321,7 +321,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.against is not None and args.against not in AGAINST:
         raise ValueError(f"--against {args.against!r} is not known; allowed: {', '.join(AGAINST)}")
     if args.out:
-        check_output_file(args.out, "markdown file")  # before reading the runs
+        check_markdown_output(args.out)  # before reading the runs
     facts = [
         run_facts(read_run(path, load_model=False, load_checkpoint=False))
         for path in run_paths(args.runs)

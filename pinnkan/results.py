@@ -16,7 +16,8 @@ Python numbers (:func:`plain_data`); reading gives back exactly ``plain_data(con
 A run is validated before any file is touched (:mod:`pinnkan.run_checks`).
 :func:`write_run` is atomic: it writes a temporary file in the target directory and renames it
 over the target, so a reader never sees a half-written run file; it replaces only a missing file
-or a pinnkan run file, and :func:`check_writable` says so before training (creating nothing).
+or a pinnkan run file, and :func:`check_writable` says so before training (leaving nothing
+behind).
 
 Neighbours: the checkpoint bytes are :mod:`pinnkan.checkpoint`, ``config["environment"]`` is
 :mod:`pinnkan.environment`, and ``pinnkan show`` and the default run file name are
@@ -29,7 +30,7 @@ import json
 import math
 import os
 import pickle
-import sys
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from .checkpoint import deserialize_state, serialize_state
 from .environment import pinnkan_version, utc_now
 from .run_checks import check_equal_lengths, check_run, to_json
 from .run_checks import plain_data as plain_data  # documented as pinnkan.results.plain_data
-from .text_file import check_output_file, replace_atomically
+from .text_file import WriteError, check_output_file, check_replaceable, replace_atomically
 
 FORMAT = "pinnkan-run"
 SCHEMA_VERSION = 1
@@ -95,14 +96,36 @@ def history_columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 def write_run(path: str | os.PathLike, run: Run) -> None:
     """Write ``run`` to ``path`` atomically (:func:`pinnkan.text_file.replace_atomically`).
 
-    Only a missing file or a pinnkan run file is replaced (:func:`check_replaceable`); a new file
-    gets the usual mode, a replaced one keeps its mode. On any exception (including
-    KeyboardInterrupt) the temporary file is removed and a previous file at ``path`` is left
-    untouched.
+    Only a missing file or a pinnkan run file is replaced
+    (:func:`~pinnkan.text_file.check_replaceable`); a new file gets the usual mode, a replaced one
+    keeps its mode. On any exception (including KeyboardInterrupt) the temporary file is removed
+    and a previous file at ``path`` is left untouched; a failed write (a one-line
+    :class:`~pinnkan.text_file.WriteError`, or the ``ValueError`` of a folder that fails its check
+    again, e.g. remounted read-only during training) names a checkpoint still in that file.
     """
     check_run(run)
-    check_replaceable(path)
-    replace_atomically(path, lambda temporary: write_file(temporary, run))
+    check_replaceable(path, "run file", has_run_format)
+    try:
+        replace_atomically(path, lambda temporary: write_file(temporary, run))
+    except (WriteError, ValueError) as error:  # ValueError: the folder, checked again, refused
+        kept = kept_checkpoint(Path(path))
+        if not kept:
+            raise
+        kind = WriteError if isinstance(error, WriteError) else ValueError
+        raise kind(f"{error}{kept}") from error
+
+
+def kept_checkpoint(path: Path) -> str:
+    """After a failed write: where the checkpoint still in the run file ``path`` is, if any."""
+    if not path.is_file():  # never open a FIFO or a folder
+        return ""
+    try:
+        with h5py.File(path, "r") as file:
+            step = int(file["checkpoint"].attrs["step"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return ""
+    command = shlex.join(["pinnkan", "resume", str(path)])
+    return f"; {path} still holds the checkpoint of step {step}: {command} continues it"
 
 
 def write_file(path: Path, run: Run) -> None:
@@ -311,28 +334,11 @@ def restore_model(run: Run, device: str | torch.device | None = None) -> nn.Modu
 def check_writable(path: str | os.PathLike, note: bool = True) -> Path:
     """Check before training that the run file ``path`` can be written; returns its directory.
 
-    Creates nothing. Refuses (``ValueError``, one line) what :func:`check_output_file` refuses
-    and an existing file that is not a pinnkan run file. Replacing a run file is the rerun
+    Leaves nothing behind. Refuses (``ValueError``, one line) what :func:`check_output_file`
+    refuses and an existing file that is not a pinnkan run file. Replacing a run file is the rerun
     workflow: allowed, with a one-line note on stderr (``note=False``: no note, e.g. on resume).
     """
-    directory = check_output_file(path, "run file")
-    if check_replaceable(path) and note:
-        print(f"pinnkan: note: replacing the existing run file {path}", file=sys.stderr)
-    return directory
-
-
-def check_replaceable(path: str | os.PathLike) -> bool:
-    """Whether a pinnkan run file is at ``path`` (False: no file); ``ValueError`` for any other
-    file, which a run must never overwrite."""
-    location = Path(path)
-    if not location.is_file():
-        return False
-    if has_run_format(location):
-        return True
-    raise ValueError(
-        f"output file {location} exists and is not a pinnkan run file; refusing to replace it: "
-        "give another path (or remove the file yourself)"
-    )
+    return check_output_file(path, "run file", has_run_format, note)
 
 
 def has_run_format(location: Path) -> bool:

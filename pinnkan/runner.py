@@ -211,12 +211,15 @@ def solve_pde(
     out: str,
     progress: Callable[[int, dict], None] | None = None,
     checkpoint: dict[str, Any] | None = None,
+    created_utc: str | None = None,
 ) -> Run:
     """Train (from scratch, or continuing ``checkpoint``) and write the run file ``out``.
 
     The run file is rewritten atomically at every checkpoint (status "running") and at the
     end with status "completed", "interrupted" (SIGINT/SIGTERM) or "diverged"; it always holds
-    a checkpoint from which ``pinnkan resume`` continues.
+    a checkpoint from which ``pinnkan resume`` continues. ``created_utc``: the creation time of
+    the run being continued, kept in ``environment.created_utc`` (this process's start goes to
+    ``environment.resumed_utc``).
     """
     device = distributed.setup(resolve_device(spec.device))
     problem, model, _, dtype = prepare(spec)  # validate before creating any directory
@@ -227,6 +230,10 @@ def solve_pde(
         trainer.load_state_dict(checkpoint)
     config = run_config(spec, problem, model, device)
     config["processes"] = distributed.world_size()
+    if created_utc is not None:
+        environment = config["environment"]
+        environment["resumed_utc"] = environment["created_utc"]
+        environment["created_utc"] = created_utc
 
     def save_checkpoint(t: PDETrainer) -> None:
         if distributed.is_main():
@@ -263,8 +270,22 @@ def resume_pde(
     spec = spec_from_dict(stored.config["spec"], train)
     if device is not None:
         spec = replace(spec, device=device)
-    if stored.checkpoint["step"] >= spec.train.steps:
+    check_steps_left(path, stored.checkpoint["step"], steps, spec.train.steps)
+    created = (stored.config.get("environment") or {}).get("created_utc")
+    return solve_pde(spec, path, progress, checkpoint=stored.checkpoint, created_utc=created)
+
+
+def check_steps_left(path: str, done: int, steps: int | None, total: int) -> None:
+    """A resume must have steps left: ``--steps`` (``steps``; None: the run's own ``total``) is
+    the new total, so it must exceed the ``done`` steps of the checkpoint."""
+    if done < total:
+        return
+    if steps is None:
         raise ValueError(
-            f"{path}: the run already has {stored.checkpoint['step']} steps; give --steps larger"
+            f"{path}: the run already has {done} steps, the {total} it was set to run; to "
+            f"continue it give --steps larger than {done} (the new total number of steps)"
         )
-    return solve_pde(spec, path, progress, checkpoint=stored.checkpoint)
+    raise ValueError(
+        f"{path}: the run already has {done} steps and --steps is the new total, so --steps "
+        f"{steps} adds none; give --steps larger than {done}"
+    )

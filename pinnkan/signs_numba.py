@@ -11,10 +11,11 @@ The torch reference (shift, mask, convert, scale) makes four passes over n eleme
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .numba_cache import cached_njit
 
 
-@njit(cache=True)
+@cached_njit()
 def unpack_signs(words: np.ndarray, bits: int, out: np.ndarray) -> None:
     """``out[e]`` ← 2·((words[e // bits] >> (e % bits)) & 1) − 1 for ``out (n,)``, ``words
     (⌈n/bits⌉,)`` int64."""

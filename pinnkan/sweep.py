@@ -20,12 +20,15 @@ of runs, each the product of its lists::
     #                            # run's training seed (one instance per seed, as the SDGD/STDE
     #                            # scripts do); default: the problem's own default (0)
 
-    pinnkan sweep solvers/table8.toml --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
+    pinnkan sweep table8 --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
 
 Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>[-<tag>]-s<seed>.h5``; runs whose
 file already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
 Runs go to ``--jobs`` worker processes, one torch thread each. A key the recipe format does not
 define is an error, not ignored; the training seeds come from ``--seeds``, not from the recipe.
+Before the output folder is made (and in a ``--dry-run``), the device, every run file and each
+entry's problem, model and options are checked, and each ``--only`` filter must match a run: a bad
+flag or recipe is one ``pinnkan: error:`` line, exit 2, and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from .device import resolve_device
 from .malloc import reuse_freed_memory
 from .presets import SWEEP_RECIPE, check_keys, load_preset
-from .results import RunFileError, read_run
-from .runner import SolveSpec, solve_pde
+from .results import RunFileError, check_writable, read_run
+from .runner import SolveSpec, prepare, solve_pde
 from .train import TrainConfig
 from .validation import check_choice, check_int
 
@@ -182,27 +186,78 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
     )
-    parser.add_argument("--only", help="comma-separated filters on run names (substring match)")
+    parser.add_argument(
+        "--only",
+        help="comma-separated filters on run names (substring match; each must match a run)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs, train nothing")
+
+
+def select(planned: list[tuple[SolveSpec, Path]], only: str | None) -> list[tuple[SolveSpec, Path]]:
+    """The planned runs whose file names contain one of the comma-separated filters ``only``
+    (None: all); a filter that matches no run is an error naming what the names are made of."""
+    if only is None:
+        return planned
+    keys = [key.strip() for key in only.split(",")]
+    for key in keys:
+        if not key:
+            raise ValueError(
+                f"--only {only!r} has an empty entry; give filters separated by single commas"
+            )
+        if not any(key in path.name for _, path in planned):
+            raise ValueError(
+                f"--only {key!r} matches none of the {len(planned)} planned runs; "
+                f"{name_parts(planned)}"
+            )
+    return [(spec, path) for spec, path in planned if any(key in path.name for key in keys)]
+
+
+def name_parts(planned: list[tuple[SolveSpec, Path]]) -> str:
+    """What the run names of ``planned`` are made of, for a message."""
+    parts: dict[str, set] = {key: set() for key in ("problem", "dim", "model", "tag", "seed")}
+    for spec, path in planned:
+        dim, seed = spec.problem_options["dim"], spec.train.seed
+        head, tail = f"{spec.problem}-d{dim}-{spec.model}", f"-s{seed}"
+        tag = path.stem.removeprefix(head).removesuffix(tail).removeprefix("-")
+        for key, value in zip(parts, (spec.problem, dim, spec.model, tag, seed)):
+            if value != "":
+                parts[key].add(value)
+    listed = "; ".join(
+        f"{key} {', '.join(map(str, sorted(values)))}" for key, values in parts.items() if values
+    )
+    return f"run names are PROBLEM-dDIM-MODEL[-TAG]-sSEED with {listed}"
+
+
+def check_runs(todo: list[tuple[SolveSpec, Path]], device: str) -> None:
+    """Before anything is created: every run file can be written, and each recipe entry's
+    problem, model and options are valid on ``device`` (one check per entry: the seeds change
+    only the initialisation)."""
+    entries: dict[str, SolveSpec] = {}
+    for spec, path in todo:
+        check_writable(path, note=False)
+        entries.setdefault(path.name.removesuffix(f"-s{spec.train.seed}.h5"), spec)
+    for spec in entries.values():
+        prepare(replace(spec, device=device))
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     check_int("--jobs", args.jobs, 1)
+    resolve_device(args.device)  # before planning, the dry run included
     out_dir = Path(args.out_dir)
     planned = plan(load_preset(args.recipe, SWEEP_RECIPE), args.seeds or [0], out_dir)
-    if args.only:
-        keys = [k.strip() for k in args.only.split(",")]
-        planned = [(s, p) for s, p in planned if any(k in p.name for k in keys)]
-    todo = [(spec, str(path), args.device, os.getpid()) for spec, path in planned if not done(path)]
+    planned = select(planned, args.only)
+    todo = [(spec, path) for spec, path in planned if not done(path)]
+    check_runs(todo, args.device)
     print(f"{len(planned)} runs planned, {len(planned) - len(todo)} already done")
     if args.dry_run:
-        for _, path, _, _ in todo:
+        for _, path in todo:
             print(f"  would run {path}")
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    jobs = [(spec, str(path), args.device, os.getpid()) for spec, path in todo]
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=reuse_freed_memory) as pool:
-        futures = [pool.submit(run_one, job) for job in todo]
+        futures = [pool.submit(run_one, job) for job in jobs]
         try:
             for future in futures:
                 print(future.result(), flush=True)

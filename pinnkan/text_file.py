@@ -1,11 +1,18 @@
 """Writing output files safely: checked first, written atomically, modes kept; and keeping the
 hand-written notes of a generated report.
 
-Every file pinnkan writes (run files, reports, tables, benchmark CSVs) goes through
-:func:`check_output_file` (before any work: one-line ``ValueError``, nothing created) and
-:func:`replace_atomically`: a temporary file beside the target, then ``os.replace``, so a reader
-or a crash never sees a half-written file, and on any error the previous file is left as it was.
-A new file gets the usual mode (``0o666 & ~umask``); a replaced file keeps its mode.
+Every file pinnkan writes (run files, reports, tables, benchmark CSVs, figures) goes through
+:func:`check_output_file` (before any work: one-line ``ValueError``, nothing left behind; the
+folder is probed by creating a file in it) and :func:`replace_atomically`: a temporary file
+beside the target, then ``os.replace``, so a reader or a crash never sees a half-written file,
+and on any error the previous file is left as it was (a failed write is a one-line
+:class:`WriteError`). A new file gets the usual mode (``0o666 & ~umask``); a replaced file keeps
+its mode.
+
+An existing file is replaced only if pinnkan wrote it, with a note: a run file (HDF5 marked
+``pinnkan-run``), a markdown table naming its ``pinnkan`` command (or holding
+:data:`NOTES_MARKER`, :func:`is_pinnkan_markdown`), a benchmark CSV whose ``# command:`` line is
+``pinnkan bench …`` (:func:`is_pinnkan_csv`). Any other file is refused.
 
 Reports (``pinnkan report --out``, ``pinnkan fit --recipe … --table``) are regenerated from run
 files, but their readers need the explanations written by hand under the generated rows. Those
@@ -20,8 +27,10 @@ and keeps the marker and everything below it unchanged::
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,15 +41,23 @@ NOTES_MARKER = (
 SEPARATORS = tuple(separator for separator in (os.sep, os.altsep) if separator)
 
 
-# --- checking an output path (creates nothing) -------------------------------------------------
+# --- checking an output path (leaves nothing behind) -------------------------------------------
 
 
-def check_output_file(path: str | os.PathLike, what: str = "file") -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    what: str = "file",
+    is_ours: Callable[[Path], bool] | None = None,
+    note: bool = True,
+) -> Path:
     """Refuse, with one line, a path that cannot become a ``what`` written here; returns its folder.
 
     Refused: an empty path, one ending in a separator (``newdir/`` names a folder), an existing
-    directory or other non-regular file, and a folder that can neither be written nor created.
-    Nothing is created: the folder is made by :func:`replace_atomically` when the file is written.
+    directory or other non-regular file, a folder in which no file can be created
+    (:func:`check_folder`), and, given ``is_ours``, an existing file for which ``is_ours`` is
+    false (:func:`check_replaceable`, which notes a file it will replace unless ``note=False``).
+    Leaves nothing behind: the folder is made by :func:`replace_atomically` when the file is
+    written.
     """
     text = os.fspath(path)
     if not text or text.endswith(SEPARATORS):
@@ -54,11 +71,45 @@ def check_output_file(path: str | os.PathLike, what: str = "file") -> Path:
     if target.exists() and not target.is_file():
         raise ValueError(f"output path {text!r} is not a regular file; give a {what} path")
     check_folder(target.parent)
+    if is_ours is not None and check_replaceable(target, what, is_ours) and note:
+        print(f"pinnkan: note: replacing the existing {what} {text}", file=sys.stderr)
     return target.parent
 
 
+def check_replaceable(path: str | os.PathLike, what: str, is_ours: Callable[[Path], bool]) -> bool:
+    """Whether a file of ours (``is_ours``) is at ``path`` (False: no file); ``ValueError`` for
+    any other file, which pinnkan must never overwrite."""
+    location = Path(path)
+    if not location.is_file():
+        return False
+    if is_ours(location):
+        return True
+    raise ValueError(
+        f"output file {location} exists and is not a pinnkan {what}; refusing to replace it: "
+        "give another path (or remove the file yourself)"
+    )
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Refuse, with one line, a path that cannot become a folder of output files (e.g. figures):
+    an existing file, or a folder in which no file can be created (:func:`check_folder`)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"output folder {os.fspath(path)!r} exists and is not a folder; give a folder path "
+            "(an existing folder or a new one)"
+        )
+    check_folder(folder)
+    return folder
+
+
 def check_folder(folder: Path) -> None:
-    """``folder`` is a writable directory, or can be made: its nearest existing ancestor is one."""
+    """``folder`` is a directory in which a file can be created, or can be made.
+
+    Checked for real, as root too: a temporary file is created and removed in ``folder`` (as
+    :func:`replace_atomically` will), or, when ``folder`` is missing, a temporary folder in its
+    nearest existing ancestor. One-line ``ValueError`` otherwise.
+    """
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -66,12 +117,35 @@ def check_folder(folder: Path) -> None:
         raise ValueError(
             f"output directory {folder} cannot be created: {existing} is a file, not a directory"
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
+    try:
+        probe_folder(existing, make_folder=existing != folder)
+    except OSError as error:
         problem = "is not writable" if existing == folder else f"cannot be created in {existing}"
-        raise ValueError(f"output directory {folder} {problem}: permission denied")
+        raise ValueError(f"output directory {folder} {problem}: {reason(error)}") from None
+
+
+def probe_folder(folder: Path, make_folder: bool) -> None:
+    """Create and remove a temporary file (or, with ``make_folder``, folder) in ``folder``."""
+    probe = folder / f".pinnkan-probe.{secrets.token_hex(4)}.tmp"
+    if make_folder:
+        probe.mkdir()
+        probe.rmdir()
+    else:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+
+
+def reason(error: OSError) -> str:
+    """The operating system's words for ``error`` (``"Permission denied"``), else its text."""
+    return error.strerror or str(error) or type(error).__name__
 
 
 # --- writing atomically ------------------------------------------------------------------------
+
+
+class WriteError(OSError):
+    """A checked output file could not be written after all (disk full, permissions changed …);
+    its text is one line naming the file and the reason."""
 
 
 def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
@@ -79,10 +153,21 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -
 
     The path is checked (:func:`check_output_file`) and its folder made only then. The temporary
     file has the target's final mode before any byte is written. On any exception
-    (KeyboardInterrupt included) it is removed and a previous file at ``path`` is left untouched.
+    (KeyboardInterrupt included) it is removed and a previous file at ``path`` is left untouched;
+    an ``OSError`` becomes a one-line :class:`WriteError` naming ``path``.
     """
     check_output_file(path)
     target = Path(path)
+    try:
+        write_and_rename(target, write)
+    except OSError as error:
+        raise WriteError(f"cannot write {target}: {reason(error)}") from error
+    sync_directory(target.parent)
+
+
+def write_and_rename(target: Path, write: Callable[[Path], None]) -> None:
+    """Make the folder, ``write`` a temporary file beside ``target``, then rename it over
+    ``target``; the temporary file is removed on any exception."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = create_temporary(target)
     try:
@@ -95,7 +180,6 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    sync_directory(target.parent)
 
 
 def create_temporary(target: Path) -> Path:
@@ -141,7 +225,12 @@ def hand_written_notes(path: str | Path) -> str:
     target = Path(path)
     if not target.is_file():
         return ""
-    lines = target.read_text(encoding="utf-8").splitlines(keepends=True)
+    return notes_in(target.read_text(encoding="utf-8"))
+
+
+def notes_in(text: str) -> str:
+    """``text`` from its first line that is exactly :data:`NOTES_MARKER` on ("" without one)."""
+    lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
         if line.rstrip("\r\n") == NOTES_MARKER:
             return "".join(lines[index:])
@@ -159,3 +248,48 @@ def write_generated_markdown(path: str | Path, generated: str) -> bool:
         text += "\n" + notes
     write_text_atomically(path, text)
     return bool(notes)
+
+
+# --- recognising the text files pinnkan wrote --------------------------------------------------
+
+HEAD_LINES = 20  # a generated file names its command within its first lines
+MAX_TEXT_BYTES = 16 * 2**20  # larger files are not generated tables
+MARKDOWN_COMMAND = re.compile(r"(?:- )?command: `pinnkan[ `]", re.IGNORECASE)  # report, table
+CSV_COMMAND = re.compile(r"# command: pinnkan bench ")  # the benchmarks' CSV
+
+
+def check_markdown_output(path: str | os.PathLike) -> Path:
+    """:func:`check_output_file` for a generated markdown table (``pinnkan report --out``,
+    ``pinnkan fit --recipe … --table``): an existing file is replaced only if
+    :func:`is_pinnkan_markdown`."""
+    return check_output_file(path, "markdown file", is_pinnkan_markdown)
+
+
+def is_pinnkan_markdown(path: Path) -> bool:
+    """Whether ``path`` is a markdown table pinnkan wrote (``pinnkan report``'s ``Command:
+    `pinnkan …``` line, a recipe table's ``- command: `pinnkan …```) or one prepared for
+    regeneration (it has the :data:`NOTES_MARKER` line)."""
+    text = file_text(path)
+    return text is not None and (names_command(text, MARKDOWN_COMMAND) or bool(notes_in(text)))
+
+
+def is_pinnkan_csv(path: Path) -> bool:
+    """Whether ``path`` is a benchmark CSV pinnkan wrote: a ``# command: pinnkan bench …`` line."""
+    text = file_text(path)
+    return text is not None and names_command(text, CSV_COMMAND)
+
+
+def names_command(text: str, command: re.Pattern[str]) -> bool:
+    """Whether one of the first :data:`HEAD_LINES` lines of ``text`` starts with ``command``."""
+    return any(command.match(line) for line in text.splitlines()[:HEAD_LINES])
+
+
+def file_text(path: Path) -> str | None:
+    """The UTF-8 text of the file ``path``; None when it is unreadable, larger than
+    :data:`MAX_TEXT_BYTES` or not UTF-8 text (a run file, an image …)."""
+    try:
+        if path.stat().st_size > MAX_TEXT_BYTES:
+            return None
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -188,6 +190,7 @@ INVALID = [
     ("lr zero", "poisson", ["--lr", "0"], "lr=0.0"),
     ("lr negative", "poisson", ["--lr", "-0.1"], "lr=-0.1"),
     ("lr nan", "poisson", ["--lr", "nan"], "lr=nan"),
+    ("value read as a flag", "poisson", ["--grid-range", "-0.5,0.5"], "--grid-range=-0.5,0.5"),
     ("lr inf", "poisson", ["--lr", "inf"], "lr=inf"),
     ("points zero", "poisson", ["--points", "0"], "points=0"),
     ("test points zero", "poisson", ["--test-points", "0"], "test_points=0"),
@@ -290,6 +293,29 @@ def test_show_of_a_missing_file(tmp_path, capsys):
 def test_help_exits_0(capsys):
     assert cli.main(["solve", "--help"]) == 0
     assert "--checkpoint-every" in capsys.readouterr().out
+    assert cli.main(["plot", "--help"]) == 0  # a subcommand whose flags live in its module
+    assert "--plane-seed" in capsys.readouterr().out
+
+
+def test_only_the_chosen_subcommand_imports_its_module():
+    """``pinnkan --help`` and ``pinnkan list`` import neither matplotlib nor sympy nor scipy's
+    optimisers (seconds on a small machine); ``pinnkan plot --help`` imports matplotlib."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from pinnkan.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(sys.argv[1:])\n"
+        "print(sorted(m for m in ('matplotlib', 'sympy', 'scipy.optimize') if m in sys.modules))"
+    )
+    for argv, expected in [
+        (["--help"], "[]"),
+        (["list"], "[]"),
+        (["plot", "--help"], "matplotlib"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+        )
+        assert expected in result.stdout.strip().splitlines()[-1], (argv, result.stdout)
 
 
 # --- flags map 1:1 onto TrainConfig ------------------------------------------------------------
@@ -340,7 +366,7 @@ NON_DEFAULT = {
 
 def test_every_flag_reaches_train_config():
     assert set(NON_DEFAULT) == {item.name for item in fields(TrainConfig)}
-    argv = ["solve", "--problem", "poisson", "--dim", "3"]
+    argv = ["solve", "--problem", "poisson", "--dim", "3", "--model", "metakan"]  # has every rate
     for name, value in NON_DEFAULT.items():
         argv += ["--" + name.replace("_", "-"), value]
     train = commands.solve_spec(cli.get_args_parser().parse_args(argv)).train
@@ -413,3 +439,17 @@ def test_problem_options_that_contradict_their_flags(tmp_path, capsys, flags, ne
     code, stdout, err = run_cli(solve_argv(out, *flags), capsys)
     assert_one_line_error(code, stdout, err, needle)
     assert not out.exists()
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``pinnkan sweep … --dry-run | head -1``: no traceback, the shell's status 141."""
+    seeds = ",".join(map(str, range(30)))  # 2,700 lines: more than a pipe holds
+    argv = ["sweep", "table8", "--dry-run", "--seeds", seeds, "--out-dir", str(tmp_path)]
+    code = f"import sys; from pinnkan.cli import main; sys.exit(main({argv!r}))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout.readline().startswith(b"2700 runs planned")
+    process.stdout.close()
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == b""

@@ -1,16 +1,20 @@
 """Output paths from the command line: every command that writes a file refuses a path it must
 not write (exit 2, one line, before any work, nothing created or destroyed), replaces only what
-it may, and gives its files the usual permissions."""
+it may (a file pinnkan wrote, with a note), gives its files the usual permissions, and reports a
+write that fails at the end in one line."""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from pinnkan import cli, fit, runner
+from pinnkan import cli, fit, plot, results, runner, text_file
 from pinnkan.bench.table import write_csv
 from pinnkan.results import Run, read_run, write_run
 from pinnkan.text_file import write_generated_markdown, write_text_atomically
@@ -18,6 +22,11 @@ from pinnkan.text_file import write_generated_markdown, write_text_atomically
 TINY = ["--dim", "3", "--width", "3,8,1", "--test-points", "200", "--device", "cpu", "--quiet"]
 LAPLACIAN_SMALL = ["--dim", "3", "--model", "kan", "--points", "5", "--repeats", "1"]
 MEMORY_SMALL = ["--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8", "--repeats", "1"]
+TINY_RECIPE = (
+    'description = "test"\ntable = "table2"\n'
+    "[fit]\nsteps = 1\ntrain_points = 50\ntest_points = 20\n"
+    '[[runs]]\nproblem = "feynman:I.12.5"\nmodel = "kan"\ngrid = 3\n'
+)
 
 
 def solve_argv(out: str | Path, *extra: str) -> list[str]:
@@ -52,6 +61,14 @@ def run_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "run.h5"
     assert cli.main(solve_argv(out)) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """A one-run recipe; its runs go to ``runs/`` beside it (kept from one test to the next)."""
+    path = tmp_path_factory.mktemp("recipe") / "tiny.toml"
+    path.write_text(TINY_RECIPE)
+    return path
 
 
 @pytest.fixture
@@ -160,3 +177,181 @@ def test_report_out_has_the_usual_mode(tmp_path, capsys, run_file, umask_027):
     os.chmod(out, 0o644)
     assert run_cli(["report", run_file, "--out", out], capsys)[0] == 0
     assert mode(out) == 0o644
+
+
+# --- 5: a report, table or benchmark CSV replaces only a file pinnkan wrote ---------------------
+
+TEXT_FILES: dict[str, tuple[str, Callable[[Path, Path, Path], list]]] = {
+    "report": ("markdown file", lambda out, run, recipe: ["report", run, "--out", out]),
+    "fit --table": (
+        "markdown file",
+        lambda out, run, recipe: [
+            "fit", "--recipe", recipe, "--out-dir", recipe.parent / "runs", "--table", out
+        ],
+    ),
+    "bench laplacian": ("CSV file", lambda out, run, recipe: COMMANDS["bench laplacian"](out, run)),
+    "bench memory": ("CSV file", lambda out, run, recipe: COMMANDS["bench memory"](out, run)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", TEXT_FILES)
+def test_a_file_pinnkan_did_not_write_is_refused(
+    tmp_path, capsys, run_file, recipe, no_training, command
+):
+    what, argv = TEXT_FILES[command]
+    mine = tmp_path / "mine.txt"
+    mine.write_text("my notes\n")
+    code, _, err = run_cli(argv(mine, run_file, recipe), capsys)
+    assert_one_line_error(code, err, str(mine), f"is not a pinnkan {what}", "refusing to replace")
+    assert mine.read_text() == "my notes\n"
+    assert os.listdir(tmp_path) == ["mine.txt"]
+
+
+@pytest.mark.parametrize("command", TEXT_FILES)
+def test_a_file_pinnkan_wrote_is_replaced_with_one_note(
+    tmp_path, capsys, run_file, recipe, command
+):
+    what, argv = TEXT_FILES[command]
+    out = tmp_path / "out"
+    code, _, err = run_cli(argv(out, run_file, recipe), capsys)
+    assert code == 0 and "note" not in err, err
+    code, _, err = run_cli(argv(out, run_file, recipe), capsys)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "note" in line] == [
+        f"pinnkan: note: replacing the existing {what} {out}"
+    ]
+    assert os.listdir(tmp_path) == ["out"]
+
+
+def test_report_out_on_a_run_file_is_refused_in_one_line(tmp_path, capsys, run_file):
+    """``--out run.h5`` (an HDF5 file, not text) is refused, not read as UTF-8."""
+    target = tmp_path / "run.h5"
+    shutil.copy(run_file, target)
+    before = target.read_bytes()
+    for runs in (run_file, target):
+        code, _, err = run_cli(["report", runs, "--out", target], capsys)
+        assert_one_line_error(code, err, str(target), "is not a pinnkan markdown file")
+    assert target.read_bytes() == before and os.listdir(tmp_path) == ["run.h5"]
+
+
+# --- 6: figures go to a folder, checked before the first figure is drawn -----------------------
+
+
+@pytest.fixture
+def no_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawing fails the test: the output folder must be refused before any figure is drawn."""
+
+    def drawn(*args: object) -> None:
+        raise AssertionError("a figure was drawn before the output folder was checked")
+
+    for name, kind in list(plot.KINDS.items()):
+        monkeypatch.setitem(plot.KINDS, name, dataclasses.replace(kind, draw=drawn))
+
+
+def test_plot_out_on_an_existing_file_is_refused_before_drawing(
+    tmp_path, capsys, run_file, no_drawing
+):
+    blocker = tmp_path / "figures"
+    blocker.write_text("not a folder\n")
+    code, stdout, err = run_cli(["plot", run_file, "--out", blocker], capsys)
+    assert_one_line_error(code, err, repr(str(blocker)), "is not a folder")
+    assert stdout == "" and blocker.read_text() == "not a folder\n"
+    assert os.listdir(tmp_path) == ["figures"]
+
+
+def test_plot_checks_the_folder_of_every_file_before_drawing(
+    tmp_path, capsys, run_file, no_drawing, monkeypatch
+):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        shutil.copy(run_file, folder / "run.h5")
+    refuse_to_create_in(monkeypatch, second)
+    code, stdout, err = run_cli(["plot", first / "run.h5", second / "run.h5"], capsys)
+    assert_one_line_error(code, err, f"output directory {second} is not writable")
+    assert stdout == "" and os.listdir(first) == os.listdir(second) == ["run.h5"]
+
+
+# --- 7: a folder is probed by creating a file in it (os.access is wrong for root) --------------
+
+
+def refuse_to_create_in(monkeypatch: pytest.MonkeyPatch, locked: Path) -> None:
+    """The probe of ``locked`` fails as in a read-only folder, for root too."""
+    probe = text_file.probe_folder
+
+    def probe_folder(folder: Path, make_folder: bool) -> None:
+        if folder == locked:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        probe(folder, make_folder)
+
+    monkeypatch.setattr(text_file, "probe_folder", probe_folder)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_folder_where_no_file_can_be_created_is_refused_in_one_line(
+    tmp_path, capsys, run_file, no_training, monkeypatch, command
+):
+    refuse_to_create_in(monkeypatch, tmp_path)
+    code, _, err = run_cli(COMMANDS[command](str(tmp_path / "out"), run_file), capsys)
+    assert_one_line_error(code, err, f"output directory {tmp_path} is not writable")
+    assert os.listdir(tmp_path) == []
+
+
+# --- 8: a write that fails after all is one line, the previous file kept -----------------------
+
+
+def no_space(*args: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_failed_write_at_the_end_of_a_solve_names_the_checkpoint_kept(
+    tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "run.h5"
+    write_file = results.write_file
+
+    def final_write_fails(path: Path, run: Run) -> None:
+        (no_space if run.status != "running" else write_file)(path, run)
+
+    monkeypatch.setattr(results, "write_file", final_write_fails)
+    code, _, err = run_cli(solve_argv(out, "--checkpoint-every", "2"), capsys)
+    assert_one_line_error(
+        code,
+        err,
+        f"cannot write {out}: No space left on device",
+        f"{out} still holds the checkpoint of step 4: pinnkan resume {out} continues it",
+    )
+    kept = read_run(out)
+    assert kept.status == "running" and kept.checkpoint["step"] == 4
+    assert os.listdir(tmp_path) == ["run.h5"]
+    monkeypatch.undo()
+    code, _, err = run_cli(["resume", out, "--quiet"], capsys)  # the advice works
+    assert code == 0, err
+    assert read_run(out, load_model=False).status == "completed"
+
+
+def test_a_folder_refused_during_a_solve_names_the_checkpoint_kept(tmp_path, capsys, monkeypatch):
+    """The folder is checked again at each write: made read-only mid-run, one line."""
+    out = tmp_path / "run.h5"
+    probe = text_file.probe_folder
+
+    def read_only_once_written(folder: Path, make_folder: bool) -> None:
+        if out.exists():
+            raise OSError(errno.EROFS, "Read-only file system")
+        probe(folder, make_folder)
+
+    monkeypatch.setattr(text_file, "probe_folder", read_only_once_written)
+    code, _, err = run_cli(solve_argv(out, "--checkpoint-every", "2"), capsys)
+    assert_one_line_error(
+        code, err, "is not writable: Read-only file system", "still holds the checkpoint of step 2"
+    )
+    assert read_run(out, load_model=False).status == "running"
+
+
+@pytest.mark.parametrize("command", ["report", "bench memory"])
+def test_a_failed_text_write_is_one_line(tmp_path, capsys, run_file, monkeypatch, command):
+    out = tmp_path / "out"
+    monkeypatch.setattr(text_file, "write_text", no_space)
+    code, _, err = run_cli(COMMANDS[command](str(out), run_file), capsys)
+    assert_one_line_error(code, err, f"cannot write {out}: No space left on device")
+    assert os.listdir(tmp_path) == []

@@ -6,9 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_errors import one_line_error
 
 from pinnkan.cli import main
-from pinnkan.presets import FIT_RECIPE, PRESET, SWEEP_RECIPE, load_preset, preset_files
+from pinnkan.nn.build import model_options
+from pinnkan.presets import (
+    FIT_RECIPE,
+    PRESET,
+    SWEEP_RECIPE,
+    builtin_names,
+    load_preset,
+    preset_files,
+)
 from pinnkan.recipes import load_recipe
 
 PRESET_TEXT = "[train]\nsteps = 2\n[model]\ngrid = 3\n"
@@ -16,15 +25,6 @@ FIT_TEXT = (
     'description = "test"\ntable = "table2"\n[fit]\nsteps = 1\n[model]\nk = 3\n'
     '[[runs]]\nproblem = "feynman:I.12.5"\nmodel = "kan"\ngrid = 3\n'
 )
-
-
-def one_line_error(capsys, code: int) -> str:
-    """The single stderr line of a refused command (exit 2, nothing on stdout)."""
-    out, err = capsys.readouterr()
-    assert code == 2 and out == "", (code, out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("pinnkan: error: "), err
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -70,17 +70,45 @@ def test_fit_recipe_refuses_unknown_keys(tmp_path: Path, capsys, old, new, messa
     [
         (
             ["fit", "--recipe", "solvers/table2.toml", "--out-dir", "x"],
-            "recipe 'solvers/table2.toml' was not found; built-in recipes: table2, table4,",
+            "recipe 'solvers/table2.toml' was not found; built-in recipes: table2, table4, or "
+            "give the path of a .toml file; the built-in one is given by name: "
+            "pinnkan fit --recipe table2",
         ),
-        (["fit", "--recipe", "table8", "--out-dir", "x"], "recipe 'table8' key='name'"),
+        (
+            ["fit", "--recipe", "table8", "--out-dir", "x"],
+            "recipe 'table8' is a sweep recipe (a grid of PDE solves), not a fit recipe "
+            "(regression runs and their table); run it with: pinnkan sweep table8",
+        ),
         (
             ["sweep", "missing.toml", "--out-dir", "x"],
-            "recipe 'missing.toml' was not found; built-in recipes: table8,",
+            "recipe 'missing.toml' was not found; built-in recipes: table8, or give the path of "
+            "a .toml file",  # no hint: no built-in file is named "missing"
         ),
-        (["sweep", "table2", "--out-dir", "x"], "recipe 'table2' key='table' is not known"),
+        (
+            ["sweep", "solvers/table8.toml", "--out-dir", "x"],
+            "; the built-in one is given by name: pinnkan sweep table8",
+        ),
+        (
+            ["sweep", "solvers/table2.toml", "--out-dir", "x"],
+            "; the built-in one is given by name: pinnkan fit --recipe table2",
+        ),
+        (
+            ["sweep", "table2", "--out-dir", "x"],
+            "recipe 'table2' is a fit recipe (regression runs and their table), not a sweep "
+            "recipe (a grid of PDE solves); run it with: pinnkan fit --recipe table2",
+        ),
         (
             ["solve", "--problem", "poisson", "--preset", "fastest", "--out", "x/run.h5"],
             "preset 'fastest' was not found; built-in presets: paper, sdgd, table8,",
+        ),
+        (
+            ["solve", "--problem", "poisson", "--preset", "solvers/sdgd.toml", "--out", "x/r.h5"],
+            "; the built-in one is given by name: pinnkan solve --preset sdgd",
+        ),
+        (
+            ["solve", "--problem", "poisson", "--preset", "table2", "--out", "x/run.h5"],
+            "preset 'table2' is a fit recipe (regression runs and their table), not a preset; "
+            "run it with: pinnkan fit --recipe table2",
         ),
     ],
 )
@@ -88,6 +116,72 @@ def test_missing_or_wrong_kind_of_recipe(tmp_path: Path, capsys, monkeypatch, ar
     monkeypatch.chdir(tmp_path)  # where solvers/table2.toml is not
     assert message in one_line_error(capsys, main(argv))
     assert not (tmp_path / "x").exists()
+
+
+def test_missing_hint_only_for_a_built_in_name(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(capsys, main(["sweep", "missing.toml", "--out-dir", "x"]))
+    assert "built-in one" not in line
+
+
+def test_fit_without_problem_names_a_recipe_as_the_list_spells_it(capsys) -> None:
+    """The hint gives a built-in recipe by name (``--recipe table2``), as `pinnkan list` does;
+    it used to say ``--recipe FILE``, and the list ``--recipe solvers/table2.toml``, a path that
+    exists only in the source checkout."""
+    line = one_line_error(capsys, main(["fit", "--out", "unused.h5"]))
+    assert (
+        "--problem is required, or --recipe with a built-in recipe's name (e.g. --recipe " in line
+    )
+    assert "table2;" in line
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "(run with: pinnkan fit --recipe table2)" in listing
+    assert "(run with: pinnkan fit --recipe table4)" in listing
+    assert "solvers/" not in listing
+
+
+def test_list_names_every_preset_solve_takes(capsys) -> None:
+    """`pinnkan solve --preset table8` works (a sweep recipe serves as a preset) and its error
+    lists table8 among the presets: `pinnkan list` now lists it there too, saying what it gives
+    (it used to list table8 only under the recipes)."""
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    presets = out.split("presets:")[1].split("recipes (")[0]
+    for name in builtin_names(PRESET):
+        assert f"\n  {name} " in presets, name
+    assert "recipe table8's [train] and [model] tables, without the keys its [[runs]]" in presets
+
+
+def test_table8_recipe_is_the_sdgd_preset_with_its_documented_differences() -> None:
+    """results/table8.md was made with the table8 recipe; its comment says how its tables differ
+    from the sdgd preset's. Keep them so (a change to either must update the comment)."""
+    sdgd, table8 = load_preset("sdgd", PRESET), load_preset("table8", SWEEP_RECIPE)
+    assert table8["train"] == {**sdgd["train"], "eval_every": 1000, "laplacian": "forward"}
+    kan, mlp, metakan = (model_options(name) for name in ("kan", "mlp", "metakan"))
+    defaults = {"grid": kan["grid"], "k": kan["k"], "activation": mlp["activation"]}
+    assert defaults == {"grid": 5, "k": 3, "activation": "tanh"}  # the library's, written out
+    assert metakan["meta_init"] == "centered"  # what the sdgd preset gives a MetaKAN
+    assert table8["model"] == {**sdgd["model"], **defaults, "meta_init": "paper"}
+
+
+def test_preset_table8_gives_the_first_blocks_runs() -> None:
+    """`pinnkan solve --preset table8 --problem P --dim D --model M` builds the same spec as the
+    sweep's first block (the paper grid); other blocks add their keys."""
+    from pinnkan.cli import get_args_parser
+    from pinnkan.commands import solve_spec
+    from pinnkan.sweep import plan
+
+    parser = get_args_parser()
+    first = [
+        (spec, path)
+        for spec, path in plan(load_preset("table8", SWEEP_RECIPE), [0], Path("unused"))
+        if path.name.count("-") == 3 and spec.problem_options["dim"] <= 100
+    ]
+    assert len(first) == 27
+    for spec, path in first:
+        dim = str(spec.problem_options["dim"])
+        argv = ["solve", "--problem", spec.problem, "--dim", dim, "--model", spec.model]
+        assert solve_spec(parser.parse_args([*argv, "--preset", "table8"])) == spec, path.name
 
 
 def test_a_fit_recipe_can_be_named_like_a_built_in_one(tmp_path: Path, monkeypatch) -> None:

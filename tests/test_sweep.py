@@ -201,3 +201,98 @@ def test_sweep_help_shows_the_defaults(capsys) -> None:
     help_text = " ".join(capsys.readouterr().out.split())
     assert "parallel worker processes (default 1)" in help_text
     assert "auto, cpu, cuda or cuda:N (default: auto)" in help_text
+
+
+# --- everything checked before the output folder is made ----------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+@pytest.mark.parametrize(
+    "device, message",
+    [
+        ("gpu", "device='gpu' is not known; allowed: auto, cpu, cuda or cuda:N"),
+        ("cuda:99", "device='cuda:99' is not available: "),
+    ],
+)
+def test_a_bad_device_is_refused_before_the_folder_is_made(
+    tmp_path: Path, capsys, device: str, message: str, dry_run: list[str]
+) -> None:
+    """It used to be checked only by the workers, after the output folder had been made."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE)
+    out = tmp_path / "runs"
+    assert main(["sweep", str(recipe), "--out-dir", str(out), "--device", device, *dry_run]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_an_out_dir_that_is_a_file_is_one_line_error(tmp_path: Path, capsys, dry_run) -> None:
+    """It used to end in a FileExistsError traceback from mkdir."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE)
+    out = tmp_path / "taken"
+    out.write_text("not a folder")
+    assert main(["sweep", str(recipe), "--out-dir", str(out), *dry_run]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        f"pinnkan: error: output directory {out} cannot be created: {out} is a file, "
+        "not a directory"
+    )
+    assert out.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+@pytest.mark.parametrize(
+    "only, message",
+    [
+        (
+            "xyz",
+            "--only 'xyz' matches none of the 4 planned runs; run names are "
+            "PROBLEM-dDIM-MODEL[-TAG]-sSEED with problem allen_cahn, poisson; dim 2; model mlp; "
+            "seed 0, 1",
+        ),
+        ("poisson,kan", "--only 'kan' matches none of the 4 planned runs"),  # each must match
+        ("poisson,,mlp", "--only 'poisson,,mlp' has an empty entry"),
+    ],
+)
+def test_an_only_filter_matching_no_run_is_an_error(
+    tmp_path: Path, capsys, only: str, message: str, dry_run: list[str]
+) -> None:
+    """It used to plan 0 runs and exit 0 (after making the folder)."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE)
+    out = tmp_path / "runs"
+    argv = ["sweep", str(recipe), "--seeds", "0,1", "--out-dir", str(out), "--only", only]
+    assert main([*argv, *dry_run]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert not out.exists()
+
+
+def test_the_name_parts_list_tags(tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "tagged.toml"
+    recipe.write_text(RECIPE + '[[runs]]\nproblem = "poisson"\ndim = 3\nmodel = "kan"\n'
+                      'tag = "wide"\ngrid = 3\n')  # fmt: skip
+    assert main(["sweep", str(recipe), "--out-dir", str(tmp_path / "x"), "--only", "d4"]) == 2
+    assert (
+        "with problem allen_cahn, poisson; dim 2, 3; model kan, mlp; tag wide; seed 0"
+        in capsys.readouterr().err
+    )
+
+
+def test_an_entry_that_cannot_be_built_is_refused_before_the_folder_is_made(
+    tmp_path: Path, capsys
+) -> None:
+    """A model option the workers' prepare() refuses (k = 1 has no Laplacian) is found first."""
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(RECIPE + '[[runs]]\nproblem = "poisson"\ndim = 2\nmodel = "kan"\nk = 1\n')
+    out = tmp_path / "runs"
+    assert main(["sweep", str(recipe), "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "k=1 cannot represent a Laplacian" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

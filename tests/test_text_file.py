@@ -1,15 +1,28 @@
-"""Generated text files: atomic writes, and hand-written notes kept across regeneration."""
+"""Generated text files: atomic writes, and hand-written notes kept across regeneration; output
+paths probed for real; only files pinnkan wrote recognised as replaceable."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
 from pinnkan.bench.table import write_csv
+from pinnkan.plots.canvas import save_figure
+from pinnkan.results import Run, write_run
 from pinnkan.text_file import (
     NOTES_MARKER,
+    WriteError,
+    check_output_file,
+    check_output_folder,
     hand_written_notes,
+    is_pinnkan_csv,
+    is_pinnkan_markdown,
+    replace_atomically,
     write_generated_markdown,
     write_text_atomically,
 )
@@ -64,3 +77,149 @@ def test_csv_header_lines_then_rows(tmp_path):
     assert path.read_text() == '# command: pinnkan bench\na,b\n1,"x,y"\n'
     write_text_atomically(path, "replaced")
     assert path.read_text() == "replaced"
+
+
+# --- a failed write: one line, the old file kept ------------------------------------------------
+
+
+def disk_full(temporary: Path) -> None:
+    temporary.write_text("half a file")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_failed_write_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "table.md"
+    path.write_text("old\n")
+    with pytest.raises(WriteError) as caught:
+        replace_atomically(path, disk_full)
+    assert str(caught.value) == f"cannot write {path}: No space left on device"
+    assert isinstance(caught.value, OSError)  # callers catching OSError still do
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["table.md"]
+
+
+def test_figures_are_written_atomically(tmp_path, monkeypatch):
+    """A figure that fails half-way leaves the previous figure whole and no temporary file."""
+    path = tmp_path / "run-curves.png"
+    figure = Figure(figsize=(1, 1))
+    save_figure(figure, path, dpi=20)
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG") and os.listdir(tmp_path) == [path.name]
+    save_figure(figure, tmp_path / "sub" / "run-curves.svg", dpi=20)  # format from the suffix
+    assert (tmp_path / "sub" / "run-curves.svg").read_text().startswith("<?xml")
+
+    def full(self, target, **options):
+        disk_full(Path(target))
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(WriteError, match="No space left on device"):
+        save_figure(figure, path, dpi=20)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == [path.name, "sub"]
+
+
+# --- checking an output path: probed for real, nothing left behind -----------------------------
+
+
+def refuse_to_create_in(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Creating a file or folder directly in ``folder`` fails as in a read-only folder, also for
+    root (whom permissions do not stop, and to whom ``os.access`` says yes)."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def denied(path) -> OSError:
+        return PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and Path(path).parent == folder:
+            raise denied(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def guarded_mkdir(path, *args, **kwargs):
+        if Path(path).parent == folder:
+            raise denied(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    monkeypatch.setattr(os, "mkdir", guarded_mkdir)
+
+
+def test_checking_output_paths_leaves_nothing_behind(tmp_path):
+    old = tmp_path / "old.md"
+    old.write_text("Command: `pinnkan report runs`\n")
+    assert check_output_file(tmp_path / "a.md") == tmp_path
+    assert check_output_file(tmp_path / "new" / "deeper" / "a.md") == tmp_path / "new" / "deeper"
+    check_output_file(old, "markdown file", is_pinnkan_markdown, note=False)
+    assert check_output_folder(tmp_path) == tmp_path
+    assert check_output_folder(tmp_path / "figures") == tmp_path / "figures"
+    assert os.listdir(tmp_path) == ["old.md"]
+
+
+def test_a_folder_where_no_file_can_be_created_is_refused(tmp_path, monkeypatch):
+    """The folder is probed by creating a file in it (or a folder, when it is to be made)."""
+    refuse_to_create_in(monkeypatch, tmp_path)
+    with pytest.raises(ValueError, match="is not writable: Permission denied"):
+        check_output_file(tmp_path / "a.md")
+    with pytest.raises(ValueError, match="is not writable: Permission denied"):
+        check_output_folder(tmp_path)
+    where = re.escape(f"output directory {tmp_path / 'new'} cannot be created in {tmp_path}")
+    with pytest.raises(ValueError, match=f"{where}: Permission denied"):
+        check_output_file(tmp_path / "new" / "a.md")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes in read-only folders"
+)
+def test_a_read_only_folder_is_refused(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="is not writable: Permission denied"):
+            check_output_file(folder / "a.md")
+        with pytest.raises(ValueError, match="cannot be created in"):
+            check_output_folder(folder / "figures")
+    finally:
+        folder.chmod(0o700)
+    assert os.listdir(folder) == []
+
+
+# --- recognising the files pinnkan wrote --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ours"),
+    [
+        ("# pinnkan report\n\nCommand: `pinnkan report runs --out r.md`\n", True),
+        ("# Table 2\n\nintro\n\n- command: `pinnkan fit --recipe t.toml --table t.md`\n", True),
+        (f"# written by hand, to be regenerated\n\n{NOTES_MARKER}\nnotes\n", True),
+        ("# my notes\n\nCommand: `python benchmarks/rademacher_draw.py`\n", False),
+        ("# my notes\n\nsee `pinnkan report`, Command: `pinnkan report x`\n", False),
+        ("\n" * 20 + "Command: `pinnkan report runs`\n", False),  # not among the first lines
+    ],
+)
+def test_pinnkan_markdown_is_recognised_by_its_command_line(tmp_path, text, ours):
+    path = tmp_path / "table.md"
+    path.write_text(text)
+    assert is_pinnkan_markdown(path) is ours
+    assert not is_pinnkan_csv(path)
+
+
+def test_pinnkan_csv_is_recognised_by_its_command_line(tmp_path):
+    ours = tmp_path / "bench.csv"
+    write_csv([{"a": 1}], str(ours), {"command": "pinnkan bench memory --out bench.csv"}, ["a"])
+    assert is_pinnkan_csv(ours) and not is_pinnkan_markdown(ours)
+    other = tmp_path / "other.csv"
+    for text in ("# command: python bench.py\na\n1\n", "a,b\n1,2\n", ""):
+        other.write_text(text)
+        assert not is_pinnkan_csv(other), text
+
+
+def test_binary_and_missing_files_are_not_pinnkan_text(tmp_path):
+    """A run file (HDF5), an image, a missing file: never read as text, never ours."""
+    run = tmp_path / "run.h5"
+    write_run(run, Run())
+    image = tmp_path / "figure.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    for path in (run, image, tmp_path / "missing.md"):
+        assert not is_pinnkan_markdown(path) and not is_pinnkan_csv(path)

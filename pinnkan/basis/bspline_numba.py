@@ -25,10 +25,10 @@ import functools
 
 import numpy as np
 import torch
-from numba import njit
 from torch import Tensor
 
 from ..kernels import array, batched
+from ..numba_cache import cached_njit
 
 # A knot row whose longest interval is at most this many times its shortest is evaluated from the
 # intervals' Taylor polynomials; a more graded row (an adapted grid) by the recursion at each point,
@@ -38,7 +38,7 @@ MAX_SPAN_RATIO = 8.0
 TAYLOR, RECURSION, NOT_FINITE = 0, 1, 2
 
 
-@njit(cache=True, error_model="numpy")
+@cached_njit(error_model="numpy")
 def distinct_rows(knots):
     """``(rows (in,), sources)``: input a's knots are row ``rows[a]`` of the distinct rows, which
     are the inputs ``sources``; a row equal to the one before is not repeated (all inputs share
@@ -55,7 +55,7 @@ def distinct_rows(knots):
     return rows, np.array(sources)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def local_levels(v, t, j, order, levels) -> None:
     """``levels[p, r]`` = B_{j−p+r, p}(v), the Cox–de Boor levels p = 0 … order at a float64 v
     of the knot interval j (or its left end t_j, from the right), 0 where that function is not
@@ -76,7 +76,7 @@ def local_levels(v, t, j, order, levels) -> None:
             levels[p, r] = value
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def local_derivative(t, j, order, levels, times, out) -> None:
     """``out[r]`` = d^times/dv^times B_{j−order+r, order} at the point of :func:`local_levels`,
     from its level order − times, by ``d/dt B_{i,q} = q [B_{i,q−1}/(t_{i+q} − t_i) −
@@ -100,7 +100,7 @@ def local_derivative(t, j, order, levels, times, out) -> None:
             out[r] = value
 
 
-@njit(cache=True, error_model="numpy")
+@cached_njit(error_model="numpy")
 def interval_polynomials(knots, order, methods):
     """``poly[a, j, r, e]``: the coefficient of u^e, u = v − t_j, of B_{j−order+r, order} on the
     knot interval [t_j, t_{j+1}) of the knot row ``knots[a]`` (rows of functions that do not
@@ -135,7 +135,7 @@ def interval_polynomials(knots, order, methods):
     return poly
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def knot_interval(v, knots, a, guess_scale) -> int:
     """j with t_j ≤ v < t_{j+1}, or −1 outside [t_0, t_{n−1}), for input a's knots ``knots[a]``:
     the interval v would be in if the knots were uniform (``guess_scale`` = (n − 1)/(t_{n−1} −
@@ -158,7 +158,7 @@ def knot_interval(v, knots, a, guess_scale) -> int:
     return lo
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def point_method(v, knots, a, row_method, guess_scale):
     """``(j, method)`` of x = v at input a, whose knot row is evaluated by ``row_method``
     (:func:`row_methods`): inside the row, its knot interval j and TAYLOR or RECURSION; else
@@ -169,14 +169,14 @@ def point_method(v, knots, a, row_method, guess_scale):
     return j, (row_method if j >= 0 else NOT_FINITE)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def nan_splines(v, row_method) -> bool:
     """Whether the splines at v are NaN, as the recursion gives them: a NaN or infinite v, or a
     row with a NaN or infinite knot."""
     return not np.isfinite(v) or row_method == NOT_FINITE
 
 
-@njit(cache=True, error_model="numpy")
+@cached_njit(error_model="numpy")
 def guess_scales(knots):
     """``(in,)`` (n − 1)/(t_{n−1} − t_0) per input (0 for a degenerate row): see
     :func:`knot_interval`."""
@@ -189,7 +189,7 @@ def guess_scales(knots):
     return scales
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def logistic_pair(growth):
     """``(σ, 1 − σ)`` of σ(t) = 1 / (1 + e^−t) from ``growth`` = e^t: 1 − σ = 1 / (1 + e^t)
     always, and σ = e^t (1 − σ) where e^t ≤ 1, else 1 − (1 − σ) (then σ > ½), so that neither
@@ -199,7 +199,7 @@ def logistic_pair(growth):
     return (1.0 - rest if growth > 1.0 else growth * rest), rest
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def silu_derivatives(t):
     """``(s, s′, s″, s‴)`` of SiLU s(t) = t σ(t) at a float64 t, with σ and 1 − σ from
     :func:`logistic_pair` and q = σ(1 − σ): s′ = σ (1 + t (1 − σ)), s″ = q (2 + t (1 − 2σ)),
@@ -212,7 +212,7 @@ def silu_derivatives(t):
     return t * sigma, sigma * (1.0 + t * rest), q * (2.0 + t * tilt), third
 
 
-@njit(cache=True, error_model="numpy")
+@cached_njit(error_model="numpy")
 def row_methods(knots):
     """``(rows,)`` how each knot row is evaluated: TAYLOR (longest interval ≤ MAX_SPAN_RATIO ×
     the shortest), RECURSION (more graded, or repeated knots) or NOT_FINITE (a NaN or infinite
@@ -232,7 +232,7 @@ def row_methods(knots):
     return methods
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def recursion_jet(v, t, j, order, highest, levels, out) -> None:
     """``out[d, r]`` = d^d/dv^d B_{j−order+r, order}(v), d = 0 … ``highest`` (≤ 3), r = 0 … order,
     for v in the knot interval j of the knot row t, by the recursion at v (the graded rows of
@@ -247,7 +247,7 @@ def recursion_jet(v, t, j, order, highest, levels, out) -> None:
             out[times, :] = 0.0
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def horner_jet(taylor, row, j, r, order, u):
     """``(p, p′, p″, p‴)`` at u of the polynomial ``Σ_e taylor[row, j, r, e] u^e`` (Horner's rule
     for a polynomial and its derivatives, one pass)."""
@@ -260,7 +260,7 @@ def horner_jet(taylor, row, j, r, order, u):
     return p0, p1, 2.0 * p2, 6.0 * p3
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def horner_value(taylor, row, j, r, order, u):
     """``p(u)`` alone, for the basis without derivatives (:func:`horner_jet` costs about four
     times the multiply-adds)."""
@@ -270,7 +270,7 @@ def horner_value(taylor, row, j, r, order, u):
     return p0
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@cached_njit(inline="always", error_model="numpy")
 def horner_slope(taylor, row, j, r, order, u):
     """``(p, p′)`` at u, for the backward of the basis without derivatives."""
     p0, p1 = taylor[row, j, r, order], 0.0
@@ -280,7 +280,7 @@ def horner_slope(taylor, row, j, r, order, u):
     return p0, p1
 
 
-@njit(cache=True, error_model="numpy")
+@cached_njit(error_model="numpy")
 def knot_tables(knots, order):
     """What both kernels read about ``knots (in, n)``: each input's distinct row ``rows (in,)``,
     the rows' :func:`row_methods`, their :func:`interval_polynomials` and each input's
@@ -298,7 +298,7 @@ def kernels_of_order(order: int):
     few seconds per dtype) and is cached on disk by numba.
     """
 
-    @njit(cache=True, error_model="numpy")
+    @cached_njit(error_model="numpy")
     def basis_derivatives(x, knots, base, value, first, second) -> None:
         """``value, first, second (batch, in, base + count)`` ← B, B′, B″ at ``x``, by Horner's
         rule on :func:`interval_polynomials` or, for a graded knot row, :func:`recursion_jet`;
@@ -341,7 +341,7 @@ def kernels_of_order(order: int):
                     first[b, a, shift + m] = p1
                     second[b, a, shift + m] = p2
 
-    @njit(cache=True, error_model="numpy")
+    @cached_njit(error_model="numpy")
     def basis_values(x, knots, base, silu, value) -> None:
         """``value (batch, in, base + count)`` ← B at ``x`` alone (Horner's rule for the values
         only, :func:`horner_value`), with ``base`` the given ``silu (batch, in)`` in column 0
@@ -382,7 +382,7 @@ def kernels_of_order(order: int):
                         p0 = horner_value(taylor, row, j, r, order, u)
                     value[b, a, shift + m] = max(p0, 0.0)  # B ≥ 0, round-off or not
 
-    @njit(cache=True, error_model="numpy")
+    @cached_njit(error_model="numpy")
     def basis_derivatives_backward(x, knots, derivatives, base, g_value, g_first, g_second, dx):
         """``dx (batch, in)`` ← Σ_m ∂L/∂B_m B′_m + ∂L/∂B′_m B″_m + ∂L/∂B″_m B‴_m over the
         columns of :func:`basis_derivatives` (the first term only unless ``derivatives``:

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from numba import njit
 from torch import Tensor
 
 from ..kernels import array, batched
+from ..numba_cache import cached_njit
 
 # the sums over out may be reordered (vectorised); NaN and infinities keep their meaning
 REASSOCIATE = {"reassoc", "contract"}
 
 
-@njit(cache=True, fastmath=REASSOCIATE, error_model="numpy")
+@cached_njit(fastmath=REASSOCIATE, error_model="numpy")
 def contract_edges(expansion, transposed, out) -> None:
     """``out[b, i, :] = Σ_m E[b, i, m] wᵀ[i, m, :]``: ``expansion (batch, in, m)``,
     ``transposed`` = wᵀ ``(in, m, out)``, ``out (batch, in, out)``."""
@@ -50,7 +50,7 @@ def contract_edges(expansion, transposed, out) -> None:
                 out[b, i, j] = row[j]
 
 
-@njit(cache=True, fastmath=REASSOCIATE, error_model="numpy")
+@cached_njit(fastmath=REASSOCIATE, error_model="numpy")
 def contract_edges_backward(
     expansion, transposed, grad, grad_expansion, grad_transposed, want_expansion, want_weights
 ) -> None:

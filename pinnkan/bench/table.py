@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..text_file import check_output_file, write_text_atomically
+from ..text_file import check_output_file, is_pinnkan_csv, write_text_atomically
 from ..validation import check_choice, check_int
 
 
@@ -48,11 +48,12 @@ def check_threads(threads: int | None) -> None:
 
 
 def check_csv_path(path: str | Path) -> None:
-    """``path`` can be written as a CSV file (:func:`pinnkan.text_file.check_output_file`).
+    """``path`` can be written as a CSV file (:func:`pinnkan.text_file.check_output_file`): an
+    existing file is replaced, with a note, only if it is a benchmark CSV pinnkan wrote.
 
-    Creates nothing, so it may run before the other checks: the folder is made by the write.
+    Leaves nothing behind, so it may run before the other checks: the folder is made by the write.
     """
-    check_output_file(path, "CSV file")
+    check_output_file(path, "CSV file", is_pinnkan_csv)
 
 
 def describe_device(device: str) -> str:

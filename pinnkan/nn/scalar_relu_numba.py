@@ -44,14 +44,14 @@ import functools
 
 import numpy as np
 import torch
-from numba import njit
 from torch import Tensor
 
 from ..kernels import array
+from ..numba_cache import cached_njit
 from .scalar_relu import batched, scalar_relu_blocks_reference
 
 
-@njit(cache=True)
+@cached_njit()
 def breakpoint_keys(w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Sort keys ``(h,)`` as :func:`pinnkan.nn.scalar_relu.breakpoints`.
 
@@ -71,13 +71,13 @@ def breakpoint_keys(w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return keys
 
 
-@njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def rising(w: float, b: float) -> bool:
     """Whether a unit is active right of its key (w > 0, or a flat unit that is always on)."""
     return w > 0 or (w == 0 and b > 0)
 
 
-@njit(cache=True)
+@cached_njit()
 def piece_tables(w, b, W2, c, order):
     """``S, T (h + 1, m)``: piece j's slopes and intercepts, ``order`` sorting the keys.
 
@@ -107,7 +107,7 @@ def piece_tables(w, b, W2, c, order):
     return S, T
 
 
-@njit(cache=True)
+@cached_njit()
 def bucket_index(keys: np.ndarray, lo: float, hi: float):
     """``start (B + 1,)``, the number of keys left of each of B = 16·h + 1 buckets over
     [lo, hi], with the bucket width's inverse ``scale`` (0 for an empty or infinite range)."""
@@ -126,7 +126,7 @@ def bucket_index(keys: np.ndarray, lo: float, hi: float):
     return start, scale
 
 
-@njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def piece_of(v, keys, start, lo, scale) -> int:
     """``#{k : keys_k < v}``: the count left of v's bucket, then a scan over the (usually no)
     keys up to v and a check against the key below, exact whatever the rounding of the bucket
@@ -142,7 +142,7 @@ def piece_of(v, keys, start, lo, scale) -> int:
     return j
 
 
-@njit(cache=True)
+@cached_njit()
 def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
     """``rows[e] = #{k : keys_k < z_e}`` for sorted ``keys (h,)``, like ``searchsorted``."""
     lo, hi = np.inf, -np.inf
@@ -153,7 +153,7 @@ def piece_rows(keys: np.ndarray, z: np.ndarray, rows: np.ndarray) -> None:
         rows[e] = piece_of(z[e], keys, start, lo, scale)
 
 
-@njit(cache=True)
+@cached_njit()
 def input_sums(values):
     """Σ_i values[i] for ``values (in, m, nodes)``: ``(m, nodes)``, summed in float64."""
     inputs, m, nodes = values.shape
@@ -165,7 +165,7 @@ def input_sums(values):
     return total
 
 
-@njit(cache=True)
+@cached_njit()
 def center_nodes(out, mean) -> None:
     """``out (in, m, nodes)`` ← w_ai − mean_i' w_ai' + mean_a, ``mean (nodes, m)``."""
     inputs, m, nodes = out.shape
@@ -179,7 +179,7 @@ def center_nodes(out, mean) -> None:
                 out[i, o, a] += total[o, a]
 
 
-@njit(cache=True)
+@cached_njit()
 def piece_setup(prompts, w, b, W2, c):
     """Everything :func:`generate` needs before the blocks: whether the meta-learner is finite
     (else nothing else is computed), the keys' sorting ``order (h,)``, the pieces' slopes and
@@ -213,7 +213,7 @@ def kernels_of_width(m: int):
     loops over the blocks themselves.)
     """
 
-    @njit(cache=True)
+    @cached_njit()
     def generate(prompts, scales, w, b, W2, c, means, centered, outs):
         """``outs[l][i, :, a]`` ← s_l (S_j z_ai + T_j), j = j(z_ai), for the prompts
         ``prompts[l] (out_l, in_l)`` into ``outs[l] (in_l, m, out_l)``; if ``centered``, then
@@ -246,7 +246,7 @@ def kernels_of_width(m: int):
             first += z.size
         return True, rows, order, S
 
-    @njit(cache=True)
+    @cached_njit()
     def generate_backward(grads, prompts, scales, rows, order, S, w, b, W2, centered, dmeans, dz):
         """All gradients from ``grads[l] = ∂L/∂outs[l]``, each an ``(in, m, out)`` array, as
         :func:`generate` lays out its outputs: writes ``dz[l] (out_l, in_l)`` and returns
@@ -289,7 +289,7 @@ def kernels_of_width(m: int):
     return generate, generate_backward
 
 
-@njit(cache=True)
+@cached_njit()
 def node_gradients(G, dmean):
     """``dmean (out, m)`` ← Σ_i G[i, :, a]ᵀ for ``G (in, m, out)``; returns the mean over i
     ``(m, out)`` (summed in float64) in G's dtype."""
@@ -301,7 +301,7 @@ def node_gradients(G, dmean):
     return (total / inp).astype(G.dtype)
 
 
-@njit(cache=True)
+@cached_njit()
 def table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc) -> None:
     """The meta-learner's gradients from the pieces' ``∂L/∂S, ∂L/∂T (h + 1, m)``."""
     h, m = w.shape[0], W2.shape[0]
@@ -330,7 +330,7 @@ def table_backward(dS, dT, order, w, b, W2, dw, db, dW2, dc) -> None:
             dW2[:, u] = 0.0
 
 
-@njit(cache=True, inline="always")
+@cached_njit(inline="always")
 def unit_gradients(u, DS, DT, w, b, W2, dw, db, dW2) -> None:
     """Unit u's gradients from D^S_u, D^T_u, the sums over the pieces where it is active."""
     slope, intercept = 0.0, 0.0

@@ -13,6 +13,8 @@ import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
+from ..text_file import replace_atomically
+
 FORMATS = ("png", "pdf", "svg")
 LOG_SCALE_DECADES = 2.0  # errors spanning more than this many decades get a log colour scale
 
@@ -25,9 +27,14 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(figure: Figure, path: Path, dpi: int) -> Path:
-    """Write ``figure`` to ``path`` (format from the suffix) at ``dpi``; returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi, metadata=metadata(path.suffix))
+    """Write ``figure`` to ``path`` (format from the suffix) at ``dpi``, atomically
+    (:func:`pinnkan.text_file.replace_atomically`); returns ``path``."""
+    suffix = path.suffix
+
+    def draw(temporary: Path) -> None:
+        figure.savefig(temporary, format=suffix[1:], dpi=dpi, metadata=metadata(suffix))
+
+    replace_atomically(path, draw)
     return path
 
 

@@ -1,0 +1,87 @@
+"""Numba's disk cache, safe when several processes compile at once.
+
+The compiled CPU kernels (:mod:`pinnkan.kernels`) are cached on disk by numba
+(``njit(cache=True)``): an index file per function maps each compiled signature to a data file,
+named by the index's length when it is saved. Two processes that compile new signatures of one
+function at the same moment (``pinnkan sweep --jobs 2`` on a fresh installation, two test runs)
+can both read the index before either writes it, and give their data files one name: the later
+writer wins, and the index then sends one signature to the other's machine code, which fails
+(``'descr' is NULL``) or, worse, computes something else, in every later process
+(numba/numba#10128 describes the same race for gufuncs).
+
+:func:`cached_njit` is ``njit(cache=True, …)`` whose cache reads and writes run one process at
+a time: under an exclusive ``flock`` on :data:`LOCK_NAME` in the cache folder. Compiling itself
+stays parallel; only the short read-modify-write of the index and the write of the data file
+wait. Where ``fcntl`` is missing (Windows) or the lock file cannot be opened, the cache works as
+numba's alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from numba import njit
+
+try:
+    import fcntl
+except ImportError:  # Windows: numba's own cache, unlocked
+    fcntl = None
+
+LOCK_NAME = "pinnkan-numba-cache.lock"
+CACHE_METHODS = ("load_overload", "save_overload")  # numba's FunctionCache reads and writes
+
+
+def cached_njit(**options: Any) -> Callable[[Callable], Any]:
+    """``numba.njit(cache=True, **options)`` with its disk cache locked across processes."""
+
+    def decorate(function: Callable) -> Any:
+        dispatcher = njit(cache=True, **options)(function)
+        lock_cache(dispatcher)
+        return dispatcher
+
+    return decorate
+
+
+def lock_cache(dispatcher: Any) -> bool:
+    """Make ``dispatcher``'s cache reads and writes hold :func:`file_lock` on the lock file of
+    its cache folder; returns whether it could (False: numba's cache as it is)."""
+    cache = getattr(dispatcher, "_cache", None)
+    folder = getattr(cache, "_cache_path", None)
+    if fcntl is None or folder is None or not all(hasattr(cache, m) for m in CACHE_METHODS):
+        return False
+    path = os.path.join(folder, LOCK_NAME)
+    for name in CACHE_METHODS:
+        setattr(cache, name, holding_lock(path, getattr(cache, name)))
+    return True
+
+
+def holding_lock(path: str, method: Callable) -> Callable:
+    """``method`` run under :func:`file_lock` ``(path)``."""
+
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with file_lock(path):
+            return method(*args, **kwargs)
+
+    return locked
+
+
+@contextlib.contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on the file ``path`` (created if missing) for the block; without
+    one where the file cannot be opened (a read-only folder: numba then does not write either)."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        descriptor = None
+    try:
+        if descriptor is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)  # releases the lock
