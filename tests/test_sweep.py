@@ -27,9 +27,15 @@ model = "mlp"
 """
 
 
-def test_sweep_runs_each_entry_and_seed_then_skips_them(tmp_path: Path, capsys) -> None:
-    recipe = tmp_path / "tiny.toml"
+def tiny_recipe(folder: Path) -> Path:
+    """:data:`RECIPE` written to ``folder/tiny.toml``."""
+    recipe = folder / "tiny.toml"
     recipe.write_text(RECIPE)
+    return recipe
+
+
+def test_sweep_runs_each_entry_and_seed_then_skips_them(tmp_path: Path, capsys) -> None:
+    recipe = tiny_recipe(tmp_path)
     out = tmp_path / "runs"
     assert (
         main(["sweep", str(recipe), "--seeds", "0,1", "--out-dir", str(out), "--device", "cpu"])
@@ -178,8 +184,7 @@ def test_a_block_key_may_be_an_option_of_any_of_its_models(tmp_path: Path) -> No
     ],
 )
 def test_bad_sweep_flags_are_refused(tmp_path: Path, capsys, argv: list[str], message) -> None:
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(RECIPE)
+    recipe = tiny_recipe(tmp_path)
     assert main(["sweep", str(recipe), "--out-dir", str(tmp_path / "x"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
@@ -218,8 +223,7 @@ def test_a_bad_device_is_refused_before_the_folder_is_made(
     tmp_path: Path, capsys, device: str, message: str, dry_run: list[str]
 ) -> None:
     """It used to be checked only by the workers, after the output folder had been made."""
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(RECIPE)
+    recipe = tiny_recipe(tmp_path)
     out = tmp_path / "runs"
     assert main(["sweep", str(recipe), "--out-dir", str(out), "--device", device, *dry_run]) == 2
     captured = capsys.readouterr()
@@ -231,8 +235,7 @@ def test_a_bad_device_is_refused_before_the_folder_is_made(
 @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
 def test_an_out_dir_that_is_a_file_is_one_line_error(tmp_path: Path, capsys, dry_run) -> None:
     """It used to end in a FileExistsError traceback from mkdir."""
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(RECIPE)
+    recipe = tiny_recipe(tmp_path)
     out = tmp_path / "taken"
     out.write_text("not a folder")
     assert main(["sweep", str(recipe), "--out-dir", str(out), *dry_run]) == 2
@@ -263,8 +266,7 @@ def test_an_only_filter_matching_no_run_is_an_error(
     tmp_path: Path, capsys, only: str, message: str, dry_run: list[str]
 ) -> None:
     """It used to plan 0 runs and exit 0 (after making the folder)."""
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(RECIPE)
+    recipe = tiny_recipe(tmp_path)
     out = tmp_path / "runs"
     argv = ["sweep", str(recipe), "--seeds", "0,1", "--out-dir", str(out), "--only", only]
     assert main([*argv, *dry_run]) == 2
