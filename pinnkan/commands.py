@@ -110,28 +110,40 @@ def solve_spec(args: argparse.Namespace) -> SolveSpec:
 
 
 class Progress:
-    """A one-line progress bar on stderr: step, loss, relative ℓ2, speed and time left."""
+    """A one-line progress bar on stderr: step, loss, relative ℓ2, speed and time left.
+
+    The speed is steps over training time, ``record["train_time_s"]`` where the trainer logs it
+    (its clock leaves out set-up and the warm-up, and goes on across a resume, as the steps do);
+    else it is measured from the first call on.
+    """
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
-        self.start = time.perf_counter()
-        self.live = sys.stderr.isatty()
+        self.first: tuple[int, float] | None = None  # (step, clock) of the first call
 
     def __call__(self, step: int, record: dict) -> None:
-        elapsed = time.perf_counter() - self.start
-        rate = step / elapsed if elapsed > 0 else math.nan
+        rate = self.rate(step, record)
         left = (self.steps - step) / rate if rate > 0 else math.nan
         filled = int(20 * step / self.steps)
         bar = "#" * filled + "." * (20 - filled)
         error = f" rel_l2 {record['rel_l2']:.3e}" if "rel_l2" in record else ""
-        line = (
-            f"[{bar}] {step}/{self.steps} loss {record['loss']:.3e}{error} "
-            f"{rate:.1f} it/s, {left:.0f}s left"
-        )
-        if self.live:
+        speed = f"{rate:.1f} it/s, {left:.0f}s left" if math.isfinite(left) else "-- it/s"
+        line = f"[{bar}] {step}/{self.steps} loss {record['loss']:.3e}{error} {speed}"
+        if sys.stderr.isatty():
             print("\r" + line, end="" if step < self.steps else "\n", file=sys.stderr, flush=True)
         else:
             print(line, file=sys.stderr, flush=True)
+
+    def rate(self, step: int, record: dict) -> float:
+        """Steps per second of training so far (NaN before it can be told)."""
+        seconds = record.get("train_time_s")
+        if seconds is not None and seconds > 0:
+            return step / seconds
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (step, now)
+        first_step, first_time = self.first
+        return (step - first_step) / (now - first_time) if now > first_time else math.nan
 
 
 def set_threads(threads: int) -> None:

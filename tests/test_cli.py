@@ -453,3 +453,14 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     process.stdout.close()
     assert process.wait(timeout=120) == 141
     assert process.stderr.read() == b""
+
+
+def test_progress_speed_is_steps_over_training_time(capsys):
+    """The bar's speed leaves out set-up and warm-up (the trainer's clock), also after a resume;
+    without that clock it is measured from the first report on."""
+    progress = commands.Progress(600)
+    progress(300, {"loss": 1.0, "train_time_s": 3.0})  # e.g. resumed at step 200
+    assert "300/600 loss 1.000e+00 100.0 it/s, 3s left" in capsys.readouterr().err
+    untimed = commands.Progress(10)
+    untimed(2, {"loss": 1.0})
+    assert capsys.readouterr().err.strip().endswith("-- it/s")
