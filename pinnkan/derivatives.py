@@ -28,6 +28,9 @@ from torch import Tensor
 from .directions import Directions, draw_directions
 from .forward_laplacian import forward_laplacian, supports
 from .kernels import basis_recursion
+from .nn.constraint import BallHardConstraint
+from .nn.kan import KANNetwork
+from .nn.mlp import MLP
 
 METHODS = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
@@ -86,9 +89,14 @@ def scalar_output(output: Tensor, batch: int) -> Tensor:
 def autograd_directional_laplacian(
     model: Model, x: Tensor, directions: Directions, create_graph: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """``(u, w Σ_k v_kᵀ ∇²u v_k)`` by one double-backward per direction (see :class:`Directions`)."""
+    """``(u, w Σ_k v_kᵀ ∇²u v_k)`` by one double-backward per direction (see :class:`Directions`).
+
+    When ``x`` requires grad, u and the Laplacian keep the caller's graph through ``x`` (as the
+    forward engine does); otherwise the derivatives are taken w.r.t. a detached copy.
+    """
     with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
         u = scalar_output(model(x), x.shape[0])
         first = gradient(u, x, create_graph=True)
         if directions.vectors is None:
@@ -140,12 +148,46 @@ def check_samples(method: str, samples: int | None, dim: int) -> int | None:
 # --- the public entry point ------------------------------------------------------------------
 
 
-def check_points(x: object) -> None:
+def check_points(x: object, model: object = None) -> None:
+    """``x`` must be a floating tensor ``(batch, d)``; with ``model``, also of the dtype and on
+    the device of its (first) parameter, and of the dimension its input width takes (KAN-type
+    networks and the MLP, optionally in a hard constraint). O(1): no pass over the model."""
     if not isinstance(x, Tensor) or x.ndim != 2 or not x.is_floating_point() or 0 in x.shape:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(
             f"points {shape} are not allowed; give a floating tensor (batch, d), batch, d ≥ 1"
         )
+    if not isinstance(model, torch.nn.Module):
+        return
+    parameter = first_parameter(model)
+    if parameter is not None:
+        if x.dtype != parameter.dtype:
+            raise ValueError(
+                f"points of dtype {x.dtype} do not fit the model's parameters of dtype "
+                f"{parameter.dtype}; convert one, e.g. x.to({parameter.dtype}) or model.to(x.dtype)"
+            )
+        if x.device != parameter.device:
+            raise ValueError(
+                f"points on device {x.device} do not fit the model's parameters on device "
+                f'{parameter.device}; move one, e.g. x.to("{parameter.device}")'
+            )
+    net = model.net if type(model) is BallHardConstraint else model
+    if isinstance(net, KANNetwork | MLP) and net.width[0] != x.shape[1]:
+        # the forward engine's check (pinnkan.forward_laplacian), for every method
+        raise ValueError(f"points of dimension {x.shape[1]} do not fit width={net.width}")
+
+
+def first_parameter(module: torch.nn.Module) -> Tensor | None:
+    """``next(module.parameters(), None)`` without its cost (32 µs for a MetaKAN, on every
+    training step): depth first through ``_parameters`` and ``_modules``, in the same order."""
+    stack = [module]
+    while stack:
+        current = stack.pop()
+        for parameter in current._parameters.values():
+            if parameter is not None:
+                return parameter
+        stack.extend(child for child in reversed(current._modules.values()) if child is not None)
+    return None
 
 
 def check_chunk_size(chunk_size: int | None) -> None:
@@ -196,7 +238,9 @@ def laplacian(
 
     Args:
         model: ``(batch, d) -> (batch, 1)``.
-        x: the points ``(batch, d)``.
+        x: the points ``(batch, d)``, of the model's dtype, device and input dimension
+            (``ValueError`` otherwise). When ``x`` requires grad, u and Δu keep the graph
+            through ``x`` for every method (e.g. ``grad(u, x)`` works afterwards).
         method: "forward" (exact, fast), "autograd" (exact, reference), "sdgd" or "hutchinson"
             (unbiased estimates).
         create_graph: keep the graph so that parameter gradients flow through Δu; with False
@@ -212,7 +256,7 @@ def laplacian(
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
-    check_points(x)
+    check_points(x, model)
     check_chunk_size(chunk_size)
     samples = check_samples(method, samples, x.shape[1])
     directions = draw_directions(method, x, samples, generator)

@@ -68,8 +68,10 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the recipe's markdown table to this file (notes below the line "
         "'<!-- notes: … -->' in an existing file are kept)",
     )
-    recipe.add_argument("--jobs", type=int, default=1, help="parallel recipe runs (default 1)")
+    recipe.add_argument("--jobs", type=int, help="parallel recipe runs (default 1)")
 
+
+RECIPE_FLAGS = ("seeds", "table", "out_dir", "jobs")  # only with --recipe
 
 FLAG_FIELDS = (
     "dim", "width", "steps", "optimizer", "lr", "lbfgs_iterations", "seed", "train_points",
@@ -98,6 +100,19 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
     )
 
 
+def check_no_recipe_flags(args: argparse.Namespace) -> None:
+    """Without ``--recipe`` the recipe flags would be ignored: an error instead."""
+    from .commands import given
+
+    flags = ["--" + name.replace("_", "-") for name in given(args, RECIPE_FLAGS)]
+    if flags:
+        raise ValueError(
+            f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} only used with --recipe "
+            "(one run takes --seed and --out); give --recipe or leave "
+            f"{'it' if len(flags) == 1 else 'them'} out"
+        )
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """Handler of ``pinnkan fit``: one run, or every run of ``--recipe``."""
     from .summary import format_summary
@@ -105,7 +120,10 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         from .recipes import run_recipe_command
 
+        if args.jobs is None:
+            args.jobs = 1
         return run_recipe_command(args)
+    check_no_recipe_flags(args)
     config = fit_config(args)
     out = args.out or str(
         new_run_path("results/runs", config.problem, config.model, config.dim, config.seed)

@@ -117,7 +117,10 @@ def highdim_paper_value(fact: RunFacts) -> PaperValue | None:
 
 
 def paper_value(fact: RunFacts) -> PaperValue | None:
-    """The paper's number for this run's (problem, dimension, model), or None."""
+    """The paper's number for this run's (problem, dimension, model), or None; None for user
+    problems (given as ``file.py:Class``) even when their ``name`` is a built-in's."""
+    if not getattr(fact, "builtin", True):
+        return None
     if fact.kind == "pde":
         return pde_paper_value(fact)
     prefix = canonical_problem(fact.problem).partition(":")[0]

@@ -17,12 +17,17 @@ laplacian      Laplacian engine time per step against dimension (Laplacian table
 =============  =============================================================================
 
 Without ``--kind`` every kind that applies to the file is drawn; a kind asked for explicitly
-that does not apply raises ``ValueError`` naming the kind and the file.
+that does not apply raises ``ValueError`` naming the kind and the file. With several files,
+every file and kind is checked before anything is drawn, a kind named twice is drawn once, and
+two files that would write the same figure file (``A/run.h5`` and ``B/run.h5`` with one
+``--out``) are refused. The field figure rebuilds the problem as the run was given it
+(``config["spec"]``: a built-in name or ``file.py:Class``), see :mod:`pinnkan.plots.rebuild`.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +40,7 @@ from .plots.benchmarks import benchmark_kind, draw_laplacian, draw_memory
 from .plots.canvas import FORMATS, save_figure
 from .plots.curves import draw_curves, has_curves
 from .plots.errors import draw_histogram, draw_radial, has_predictions
-from .plots.fields import draw_field
+from .plots.fields import draw_field, slice_plane
 from .plots.options import PLANES, PlotOptions
 from .plots.parity import draw_parity
 from .plots.prompts import draw_prompts
@@ -187,15 +192,29 @@ def load_source(path: str | Path) -> Source:
     return read_run(location, load_model=True, load_checkpoint=False)
 
 
+def unique(names: list[str] | None) -> list[str] | None:
+    """``names`` without repeats, in first-seen order (``--kind field,field`` draws once)."""
+    return None if names is None else list(dict.fromkeys(names))
+
+
 def select_kinds(source: Source, requested: list[str] | None, label: str) -> list[FigureKind]:
     """The requested kinds (each must apply) or, with None, every kind that applies."""
     if requested is None:
-        chosen = [kind for kind in KINDS.values() if kind.applies(source) is None]
+        chosen = []
+        for kind in KINDS.values():
+            reason = kind.applies(source)
+            if reason is None:
+                chosen.append(kind)
+            elif "cannot be rebuilt" in reason:  # would otherwise vanish without a word
+                print(
+                    f"pinnkan plot: note: no {kind.name} figure of {label}: {reason}",
+                    file=sys.stderr,
+                )
         if not chosen:
             raise ValueError(f"no figure kind applies to {label}")
         return chosen
     chosen = []
-    for name in requested:
+    for name in unique(requested) or []:
         if name not in KINDS:
             raise ValueError(f"figure kind {name!r} is not known; allowed: {', '.join(KINDS)}")
         reason = KINDS[name].applies(source)
@@ -203,6 +222,72 @@ def select_kinds(source: Source, requested: list[str] | None, label: str) -> lis
             raise ValueError(f"figure kind {name!r} does not apply to {label}: {reason}")
         chosen.append(KINDS[name])
     return chosen
+
+
+@dataclass(frozen=True)
+class FigurePlan:
+    """What one input file will give: its kinds and, per kind, the files it writes."""
+
+    path: Path
+    source: Source
+    kinds: list[FigureKind]
+    targets: list[list[Path]]
+
+
+def plan_file(
+    path: str | Path,
+    kinds: list[str] | None,
+    out: str | Path | None,
+    formats: tuple[str, ...],
+    options: PlotOptions,
+) -> FigurePlan:
+    """Read ``path`` and check everything about its figures without drawing any."""
+    for suffix in formats:
+        if suffix not in FORMATS:
+            raise ValueError(f"format {suffix!r} is not allowed; allowed: {', '.join(FORMATS)}")
+    location = Path(path)
+    directory = check_output_folder(figure_folder(location, out))
+    source = load_source(location)
+    label = f"{'table' if isinstance(source, Table) else 'run'} {location}"
+    chosen = select_kinds(source, kinds, label)
+    if any(kind.name == "field" for kind in chosen):
+        check_slice(source, options)
+    suffixes = list(dict.fromkeys(formats))
+    targets = [
+        [directory / f"{location.stem}-{kind.name}.{suffix}" for suffix in suffixes]
+        for kind in chosen
+    ]
+    return FigurePlan(location, source, chosen, targets)
+
+
+def check_slice(run: Run, options: PlotOptions) -> None:
+    """The slice plane of the field figure (bad ``--axes`` / ``--offset`` fail here)."""
+    problem = rebuild_problem(run)
+    slice_plane(problem.dim, float(problem.geometry.radius), options)
+
+
+def draw_plan(plan: FigurePlan, options: PlotOptions) -> list[Path]:
+    written = []
+    for kind, targets in zip(plan.kinds, plan.targets, strict=True):
+        figure = kind.draw(plan.source, options)
+        for target in targets:
+            written.append(save_figure(figure, target, options.dpi))
+    return written
+
+
+def check_distinct_targets(plans: list[FigurePlan]) -> None:
+    """Refuse two inputs that would write the same figure file (the second would replace the
+    first), e.g. ``A/run.h5`` and ``B/run.h5`` with one ``--out``."""
+    owner: dict[Path, Path] = {}
+    for plan in plans:
+        for target in (target for targets in plan.targets for target in targets):
+            key = target.resolve()
+            if key in owner and owner[key] != plan.path:
+                raise ValueError(
+                    f"{owner[key]} and {plan.path} would both write {target}; "
+                    "give them separate --out folders or plot them one at a time"
+                )
+            owner[key] = plan.path
 
 
 def plot_file(
@@ -218,21 +303,26 @@ def plot_file(
     A folder that cannot hold them (e.g. an existing file) is refused before anything is drawn.
     """
     options = options or PlotOptions()
-    for suffix in formats:
-        if suffix not in FORMATS:
-            raise ValueError(f"format {suffix!r} is not allowed; allowed: {', '.join(FORMATS)}")
-    location = Path(path)
-    directory = check_output_folder(figure_folder(location, out))
-    source = load_source(location)
-    label = f"{'table' if isinstance(source, Table) else 'run'} {location}"
-    chosen = select_kinds(source, kinds, label)
-    written = []
-    for kind in chosen:
-        figure = kind.draw(source, options)
-        for suffix in formats:
-            target = directory / f"{location.stem}-{kind.name}.{suffix}"
-            written.append(save_figure(figure, target, options.dpi))
-    return written
+    return draw_plan(plan_file(path, kinds, out, formats, options), options)
+
+
+def plot_files(
+    paths: list[str | Path],
+    kinds: list[str] | None = None,
+    out: str | Path | None = None,
+    formats: tuple[str, ...] = ("png",),
+    options: PlotOptions | None = None,
+) -> list[Path]:
+    """:func:`plot_file` for several files, every file and kind checked before any is drawn."""
+    options = options or PlotOptions()
+    for path in paths:  # every folder before any file is read
+        check_output_folder(figure_folder(path, out))
+    distinct: dict[Path, Path] = {}  # a file given twice is drawn once
+    for path in paths:
+        distinct.setdefault(Path(path).resolve(), Path(path))
+    plans = [plan_file(path, kinds, out, formats, options) for path in distinct.values()]
+    check_distinct_targets(plans)
+    return [written for plan in plans for written in draw_plan(plan, options)]
 
 
 def figure_folder(path: str | Path, out: str | Path | None) -> Path:
@@ -331,9 +421,6 @@ def run_plot(args: argparse.Namespace) -> int:
     options = options_from(args)
     kinds = comma_list(args.kind)
     formats = tuple(comma_list(args.format))
-    for path in args.files:  # every folder before the first figure is drawn
-        check_output_folder(figure_folder(path, args.out))
-    for path in args.files:
-        for written in plot_file(path, kinds, args.out, formats, options):
-            print(written)
+    for written in plot_files(args.files, kinds, args.out, formats, options):
+        print(written)
     return 0

@@ -251,7 +251,10 @@ class PDE(abc.ABC):
         """
         self.check_points(x)
         fields = NetworkFields(model, x, method, **laplacian_options)
-        return self.operator(fields) - self.forcing(x)
+        operator, forcing = self.operator(fields), self.forcing(x)
+        check_values(self, "operator", operator, x.shape[0])
+        check_values(self, "forcing", forcing, x.shape[0], constant=True)
+        return operator - forcing
 
     def config(self) -> dict[str, Any]:
         """Plain data identifying the problem (saved in run files)."""
@@ -270,6 +273,34 @@ class PDE(abc.ABC):
             raise ValueError(
                 f"points of shape {tuple(x.shape)} are not allowed; give (batch, {self.dim})"
             )
+
+
+def check_values(
+    problem: PDE, method: str, values: Any, n: int, finite: bool = False, constant: bool = False
+) -> None:
+    """``values``, what ``method`` of ``problem`` returned at ``n`` points, must be a tensor of
+    shape ``(n,)`` (and finite with ``finite``); a one-line ValueError naming the method if not.
+    With ``constant``, one number (a float or a 0-d tensor: a constant forcing) is allowed too."""
+    name = getattr(problem, "name", type(problem).__name__)
+    if constant and isinstance(values, int | float) and not isinstance(values, bool):
+        values = torch.tensor(float(values))
+    if constant and isinstance(values, Tensor) and values.ndim == 0:
+        values = values.expand(n)
+    if not isinstance(values, Tensor):
+        raise ValueError(
+            f"problem {name!r}: {method} returned {type(values).__name__}, not a tensor of "
+            f"shape ({n},)"
+        )
+    if tuple(values.shape) != (n,):
+        raise ValueError(
+            f"problem {name!r}: {method} returned shape {tuple(values.shape)} at {n} points; "
+            f"({n},) is expected (one value per point)"
+        )
+    if finite and not bool(torch.isfinite(values).all()):
+        raise ValueError(
+            f"problem {name!r}: {method} is not finite (NaN or inf) at "
+            f"{int((~torch.isfinite(values)).sum())} of {n} test points in the domain"
+        )
 
 
 class BallPDE(PDE):

@@ -6,7 +6,8 @@ the mean ± sample standard deviation (n − 1) over the runs of the relative �
 test MSE (regression), the parameters, wall time, steps, device and sampling law; options that
 differ between groups are spelled out per row, options shared by all rows once below the table.
 With ``--against paper`` the MetaKAN paper's values are added where problem, dimension and
-model match: Table 8 (PDEs), Table 2 (Feynman) and Table 4 (high-dimensional fitting); the
+model match (built-in problems only; a user ``file.py:Class`` never gets them, whatever its
+``name``): Table 8 (PDEs), Table 2 (Feynman) and Table 4 (high-dimensional fitting); the
 published numbers and the matching are :mod:`pinnkan.paper_values`.
 """
 
@@ -49,6 +50,12 @@ class RunFacts:
     status: str
     model_config: dict[str, Any]
     problem_config: dict[str, Any]
+    given_problem: str | None = None  # as given to solve / fit: a name or ``file.py:Class``
+
+    @property
+    def builtin(self) -> bool:
+        """False for a user problem given as ``path/to/file.py:Class`` (whatever its ``name``)."""
+        return self.given_problem is None or not is_problem_file(self.given_problem)
 
 
 # --- reading runs ------------------------------------------------------------------------------
@@ -71,6 +78,21 @@ def run_paths(inputs: Iterable[str]) -> list[Path]:
     return paths
 
 
+def is_problem_file(given: str) -> bool:
+    """True for ``"path/to/file.py:Class"`` (how a user problem is given), False for names."""
+    prefix, separator, _ = given.rpartition(":")
+    return (bool(separator) and prefix.endswith(".py")) or given.endswith(".py")
+
+
+def given_problem(config: dict[str, Any]) -> str | None:
+    """The problem as the user gave it: ``spec.problem`` (solve) or ``train.problem`` (fit)."""
+    for section in ("spec", "train"):
+        part = config.get(section)
+        if isinstance(part, dict) and isinstance(part.get("problem"), str):
+            return part["problem"]
+    return None
+
+
 def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -80,6 +102,9 @@ def number(value: Any) -> float | None:
 def flat_setting(run: Run, model: dict[str, Any], problem: dict[str, Any]) -> dict[str, str]:
     """Every option that defines the run except the training seed, as ``name -> JSON``."""
     setting = {f"problem.{k}": v for k, v in problem.items() if k not in ("name", "dim")}
+    given = given_problem(run.config)
+    if given is not None and is_problem_file(given):  # never grouped with a built-in namesake
+        setting["problem.file"] = given
     spec = run.config.get("spec") if isinstance(run.config.get("spec"), dict) else {}
     # one problem instance per training seed: a seed like the training seed, not a setting
     if (spec.get("problem_options") or {}).get("seed") == "training":
@@ -122,6 +147,7 @@ def run_facts(run: Run) -> RunFacts:
         status=run.status,
         model_config=model,
         problem_config=problem,
+        given_problem=given_problem(config),
     )
 
 

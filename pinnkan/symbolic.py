@@ -192,11 +192,8 @@ def symbolic_network(
     """
     if not isinstance(model, KANNetwork):
         raise ValueError("symbolic formulas need a KAN-type model (kan, metakan, …), not an MLP")
-    for name in names or []:
-        if name not in LIBRARY:
-            raise ValueError(
-                f"library function {name!r} is not known; allowed: {', '.join(LIBRARY)}"
-            )
+    if names is not None:
+        check_library(list(names), f"names={list(names)!r}")
     edges = []
     for index, (inputs, values) in enumerate(edge_activations(model, x)):
         edges += fit_layer(index, inputs.double().numpy(), values.double().numpy(), threshold,
@@ -251,7 +248,22 @@ def check_symbolic_arguments(args: argparse.Namespace) -> list[str] | None:
         raise ValueError(f"--simplicity {args.simplicity} is not allowed; give a number ≥ 1")
     if args.digits < 1:
         raise ValueError(f"--digits {args.digits} is not allowed; give an integer ≥ 1")
-    return None if args.library is None else [n.strip() for n in args.library.split(",") if n]
+    if args.library is None:
+        return None
+    names = [name.strip() for name in args.library.split(",") if name.strip()]
+    check_library(names, f"--library {args.library!r}")
+    return names
+
+
+def check_library(names: list[str], given: str) -> None:
+    """The library functions ``names`` must be known, and at least one."""
+    if not names:
+        raise ValueError(f"{given} is empty; give one or more of: {', '.join(LIBRARY)}")
+    for name in names:
+        if name not in LIBRARY:
+            raise ValueError(
+                f"library function {name!r} is not known; allowed: {', '.join(LIBRARY)}"
+            )
 
 
 def box_samples(problem: dict, count: int, seed: int = 0) -> Tensor:

@@ -411,3 +411,43 @@ def test_top_level_autograd_helpers_are_the_derivatives_helpers() -> None:
     assert_close(pinnkan.grad(u, x), torch.cos(x))
     assert_close(pinnkan.hessian_diagonal(u, x), -torch.sin(x))
     assert pinnkan.grad is pinnkan.gradient
+
+
+LAPLACIAN_METHODS = ("forward", "autograd", "sdgd", "hutchinson")
+CHECKED_BACKBONES = ("mlp", "kan", "fastkan", "wavkan", "metakan")
+
+
+@pytest.mark.parametrize("name", CHECKED_BACKBONES)
+@pytest.mark.parametrize("method", LAPLACIAN_METHODS)
+def test_points_of_another_dtype_device_or_dimension_raise_one_line(name: str, method: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, width=[4, 8, 1])  # float32 parameters on the CPU
+    x = torch.rand(5, 4)
+    cases = {
+        "dtype torch.float64 do not fit the model's parameters of dtype torch.float32": x.double(),
+        "device meta do not fit the model's parameters on device cpu": x.to("meta"),
+        r"dimension 3 do not fit width=\[4, 8, 1\]": x[:, :3],
+    }
+    for message, points in cases.items():
+        with pytest.raises(ValueError, match=message) as error:
+            laplacian(model, points, method=method)
+        assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="dtype torch.float64 do not fit"):
+        laplacian(BallHardConstraint(model, 1.0), x.double(), method=method)
+
+
+@pytest.mark.parametrize("method", LAPLACIAN_METHODS)
+def test_every_method_keeps_the_graph_through_x(method: str) -> None:
+    torch.manual_seed(0)
+    model = build_model("kan", width=[3, 8, 1]).double()
+    x = (0.5 * torch.rand(4, 3, dtype=torch.float64)).requires_grad_()
+    u, lap = laplacian(model, x, method=method)
+    du = gradient(u, x)
+    (dlap,) = torch.autograd.grad(lap.sum(), x)
+    reference = x.detach().requires_grad_()
+    expected = gradient(model(reference).squeeze(-1), reference)
+    torch.testing.assert_close(du, expected)
+    assert dlap.shape == (4, 3)
+    if method == "autograd":  # ∇Δu through x equals the forward engine's
+        _, lap_forward = laplacian(model, x, method="forward")
+        torch.testing.assert_close(dlap, torch.autograd.grad(lap_forward.sum(), x)[0])

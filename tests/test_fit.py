@@ -343,3 +343,25 @@ def test_fit_updates_the_grid_on_the_schedule(tmp_path, monkeypatch, until, expe
                               update_grid_every=2, update_grid_until=until)  # fmt: skip
     fit(config, str(tmp_path / "run.h5"))
     assert steps == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "flags"),
+    [
+        (["--seeds", "0,1,2", "--table", "t.md", "--out-dir", "zz", "--jobs", "2"],
+         "--seeds, --table, --out-dir, --jobs are"),
+        (["--seeds", "0,1"], "--seeds is"),
+        (["--jobs", "1"], "--jobs is"),
+    ],
+)  # fmt: skip
+def test_recipe_flags_without_recipe_are_refused(
+    tmp_path: Path, capsys, monkeypatch, extra: list, flags: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "f.h5"
+    base = ["fit", "--problem", "feynman:I.12.5", "--steps", "1", "--out", str(out), "--quiet"]
+    assert main([*base, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pinnkan: error: {flags} only used with --recipe")
+    assert err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "zz").exists() and not (tmp_path / "t.md").exists()

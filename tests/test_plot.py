@@ -83,6 +83,7 @@ def renamed_problem(source: Path, out: Path) -> Path:
     """A copy of a run whose problem is no longer known (e.g. a moved user file)."""
     run = read_run(source)
     run.config["problem"] = {**run.config["problem"], "name": "gone.py:Missing"}
+    run.config["spec"] = {**run.config["spec"], "problem": "gone.py:Missing"}
     write_run(out, run)
     return out
 
@@ -403,6 +404,24 @@ def test_every_kind_renders(files, tmp_path, name, kinds):
         if inches is None:
             inches = tuple(plot.KINDS[kind].draw(source, SMALL).get_size_inches())
         check_png(path, inches, SMALL.dpi)
+
+
+def test_parity_title_fits_the_figure(files):
+    """A long run title (Feynman I.9.18, a deep width) is wrapped, not clipped at the edges."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    run = read_run(files["regression"], load_model=True)
+    run.config["problem"] = {"name": "feynman:I.9.18", "dim": 9, "variant": "I.9.18"}
+    run.model_config = None
+    run.config["model"] = {**run.config["model"], "width": [9, 5, 5, 5, 1]}
+    run.metrics.update(params=12_345, steps=20)
+    figure = plot.KINDS["parity"].draw(run, SMALL)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    title = figure.axes[0].title
+    box, page = title.get_window_extent(canvas.get_renderer()), figure.bbox
+    assert "20 steps" in title.get_text()
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
 
 
 def test_activation_grid_is_capped_per_layer(files):

@@ -210,6 +210,35 @@ def test_paper_values_for_regression_tables():
     assert report.paper_value(report.run_facts(pde_run(dim=50, width=[50, 8, 1]))).value == 2.14e-3
 
 
+def with_given_problem(run: Run, given: str) -> Run:
+    """``run`` as solved with ``--problem given`` (the spec the runner records)."""
+    run.config["spec"] = {
+        "problem": given,
+        "problem_options": {"dim": run.config["problem"]["dim"]},
+    }
+    return run
+
+
+def test_user_problems_named_like_a_builtin_get_no_paper_value(tmp_path):
+    """A user class with ``name = "poisson"`` is not the paper's Poisson problem: no Table 8
+    value, and it is never grouped with the built-in Poisson runs of the same setting."""
+    builtin = with_given_problem(pde_run("poisson", 20, "kan", rel_l2=1.048e-3), "poisson")
+    user = with_given_problem(pde_run("poisson", 20, "kan", rel_l2=1e-1), "mine/poisson.py:Poisson")
+    assert report.paper_value(report.run_facts(builtin)).value == 5.24e-4
+    assert report.paper_value(report.run_facts(user)) is None
+    feynman = regression_run(
+        {"name": "feynman:I.12.5", "dim": 2, "variant": "I.12.5"},
+        {"name": "kan", "width": [2, 2, 1], "grid": 20, "k": 3},
+        mse=1e-2,
+    )
+    feynman.config["train"] = {"problem": "mine/feynman.py:Fake", "seed": 0}
+    assert report.paper_value(report.run_facts(feynman)) is None
+    rows = table_rows(make_report(tmp_path, [builtin, user], "--against", "paper"))
+    assert len(rows) == 2  # two groups, not two seeds of one
+    published = sorted(row[6] for row in rows)
+    assert published == ["5.24e-04 (Table 8)", "—"]
+
+
 def test_regression_runs_get_their_own_table(tmp_path):
     runs = [
         pde_run(rel_l2=1e-3),

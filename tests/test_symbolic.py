@@ -127,3 +127,14 @@ def test_symbolic_refuses_bad_arguments(product_run: Path, capsys) -> None:
     assert main(["symbolic", str(product_run), "--library", "x,cosh"]) == 2
     assert "cosh" in capsys.readouterr().err
     assert main(["symbolic", "missing.h5"]) == 2
+
+
+@pytest.mark.parametrize("library", ["", " , ", ","])
+def test_symbolic_refuses_an_empty_library(product_run: Path, capsys, library: str) -> None:
+    assert main(["symbolic", str(product_run), "--library", library]) == 2
+    err = capsys.readouterr().err
+    assert "library" in err and "is empty" in err and "max()" not in err
+    assert ", ".join(LIBRARY) in err
+    model = build_model("kan", width=[2, 1])
+    with pytest.raises(ValueError, match="is empty"):
+        symbolic_network(model, torch.rand(10, 2), ["x0", "x1"], names=[])

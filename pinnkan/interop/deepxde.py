@@ -291,8 +291,8 @@ def to_deepxde_data(
     if num_boundary > 0:
         dirichlet = deepxde_class(BallDirichletAdapter, "icbc.DirichletBC")
         conditions.append(dirichlet(geometry, problem, num_boundary))
-    exact = problem.exact_solution()
-    solution = None if exact is None else numpy_function(exact.value)
+    exact = problem.exact_solution()  # an ExactSolution or a plain function: exact_value takes both
+    solution = None if exact is None else numpy_function(problem.exact_value)
     return dde.data.PDE(
         geometry,
         deepxde_pde(problem),

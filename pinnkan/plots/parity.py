@@ -15,6 +15,8 @@ from .canvas import new_figure
 from .errors import truth_and_prediction
 from .titles import run_title
 
+TITLE_CHARS = 56  # characters per title line (about 70 fit the 6.2-inch figure at 12 pt)
+
 
 def parity_statistics(truth: np.ndarray, prediction: np.ndarray) -> tuple[float, float]:
     """(MSE, R²) of ``prediction (n,)`` against ``truth (n,)``; R² is NaN for constant truth."""
@@ -51,5 +53,6 @@ def draw_parity(run: Run, options) -> Figure:
     axis.set_ylabel(r"predicted value $\hat y$")
     axis.legend(loc="upper left", fontsize="small")
     axis.grid(True, alpha=0.3)
-    axis.set_title(f"{run_title(run)}\npredicted against true values")
+    # longer titles go on several lines instead of being clipped at the figure edges
+    axis.set_title(f"{run_title(run, TITLE_CHARS)}\npredicted against true values")
     return figure

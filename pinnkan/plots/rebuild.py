@@ -4,13 +4,16 @@
     solution   û(x) = (1 − |x|²/R²)·N(x)   if config["train"]["constraint"] == "hard"
                û(x) = N(x)                 otherwise
 
-The problem is ``get_problem(config["problem"]["name"], **other problem options)``; its exact
-solution is recomputed (it is seeded), never stored.
+The problem is rebuilt from what the user gave ``pinnkan solve`` (``config["spec"]``: a built-in
+name or ``path/to/file.py:Class``, plus the problem options), the way the runner built it; run
+files without a spec fall back to ``get_problem(config["problem"]["name"], **other options)``.
+Its exact solution is recomputed (it is seeded), never stored.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -74,12 +77,49 @@ def rebuild_kan(run: Run) -> KANNetwork:
 
 
 def rebuild_problem(run: Run) -> Any:
-    """``get_problem(name, **options)`` from ``config["problem"]`` (everything but the name)."""
+    """The run's problem, built as :func:`pinnkan.runner.prepare` built it from the run's spec.
+
+    ``config["spec"]["problem"]`` is what the user gave (``"poisson"`` or
+    ``"examples/helmholtz.py:Helmholtz"``), so a user class is never confused with a built-in
+    of the same ``name``. Runs without a spec use ``config["problem"]`` (name and options).
+    """
+    spec = run.config.get("spec")
+    if isinstance(spec, dict) and isinstance(spec.get("problem"), str):
+        return rebuild_from_spec(run, spec)
     config = run.config.get("problem")
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"run file {run_label(run)} records no problem configuration")
     options = {key: value for key, value in config.items() if key != "name"}
     return get_problem(config["name"], **options)
+
+
+def rebuild_from_spec(run: Run, spec: dict[str, Any]) -> Any:
+    from ..runner import problem_keywords, spec_from_dict
+
+    given = spec["problem"]
+    train = run.config.get("train") if isinstance(run.config.get("train"), dict) else {}
+    try:
+        keywords = problem_keywords(spec_from_dict(spec, train))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"run file {run_label(run)} records an unreadable solve spec ({error})"
+        ) from None
+    try:
+        return get_problem(given, **keywords)
+    except ValueError:
+        file = problem_file(given)
+        if file is not None and not Path(file).expanduser().is_file():
+            where = "" if Path(file).is_absolute() else f", looked for from {Path.cwd()}"
+            raise ValueError(
+                f"problem file {file} ({given}) of {run_label(run)} does not exist{where}"
+            ) from None
+        raise
+
+
+def problem_file(given: str) -> str | None:
+    """``"a/b.py"`` for ``"a/b.py:Class"`` (a user problem file), None for built-in names."""
+    prefix, separator, _ = given.rpartition(":")
+    return prefix if separator and prefix.endswith(".py") else None
 
 
 def hard_constraint(run: Run) -> bool:

@@ -21,8 +21,8 @@ def pretty_model(name: Any) -> str:
     return PRETTY_MODELS.get(str(name), str(name))
 
 
-def run_title(run: Run) -> str:
-    """E.g. ``"poisson, d = 5 · KAN [5, 16, 16, 1], 1,296 parameters · 400 steps"``."""
+def title_parts(run: Run) -> list[str]:
+    """``["poisson, d = 5", "KAN [5, 16, 16, 1], 1,296 parameters", "400 steps"]``."""
     problem = run.config.get("problem")
     model = run.model_config or run.config.get("model") or {}
     parts = []
@@ -36,4 +36,24 @@ def run_title(run: Run) -> str:
     steps = run.metrics.get("steps")
     if isinstance(steps, int):
         parts.append(f"{steps:,} steps")
-    return " · ".join(parts) or (str(run.path) if run.path is not None else "run")
+    return parts
+
+
+def run_title(run: Run, max_chars: int | None = None) -> str:
+    """E.g. ``"poisson, d = 5 · KAN [5, 16, 16, 1], 1,296 parameters · 400 steps"``.
+
+    With ``max_chars`` the parts are put on several lines, each at most ``max_chars`` long
+    where a part allows it (for narrow figures, whose title would otherwise be clipped).
+    """
+    parts = title_parts(run)
+    if not parts:
+        return str(run.path) if run.path is not None else "run"
+    if max_chars is None:
+        return " · ".join(parts)
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 3 + len(part) <= max_chars:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)

@@ -1,0 +1,365 @@
+"""User PDEs that are wrong in shape, finiteness, attributes or geometry are refused before
+training with one line (``pinnkan: error: …``, exit 2, no run file); solve run files keep the
+model's config; the deepxde engine takes an exact solution given as a plain function."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pinnkan import cli
+from pinnkan.geometry import Ball
+from pinnkan.problem import PDE
+from pinnkan.results import read_run, restore_model
+from pinnkan.runner import SolveSpec, check_problem, solve_pde
+from pinnkan.train import TrainConfig
+
+TINY = ["--dim", "3", "--width", "3,8,1", "--test-points", "200", "--device", "cpu", "--quiet"]
+
+USER_PDES = '''
+import math
+import torch
+from pinnkan import PDE, Ball
+
+
+def bump(x):
+    return 1 - x.pow(2).sum(-1)
+
+
+class Base(PDE):
+    name = "base"
+
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim)
+
+    def operator(self, fields):
+        return fields.laplacian
+
+    def exact_solution(self):
+        return lambda x: bump(x) * torch.sin(x[:, 0])
+
+
+class Forced(Base):
+    """-Δu = 1, u = 0 on the sphere, no exact solution."""
+
+    name = "forced"
+
+    def operator(self, fields):
+        return -fields.laplacian
+
+    def exact_solution(self):
+        return None
+
+    def forcing(self, x):
+        return torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
+
+    def boundary_value(self, x):
+        return torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+
+
+class OperatorColumn(Base):
+    name = "operator_column"
+
+    def operator(self, fields):
+        return fields.laplacian.unsqueeze(-1)
+
+
+class OperatorGradient(Base):
+    name = "operator_gradient"
+
+    def operator(self, fields):
+        return fields.gradient
+
+
+class ConstantForcing(Forced):
+    """-Δu = 1 with the forcing written as one number."""
+
+    name = "constant_forcing"
+
+    def forcing(self, x):
+        return 1.0
+
+
+class OperatorColumnOwnForcing(Forced):
+    name = "operator_column_own_forcing"
+
+    def operator(self, fields):
+        return -fields.laplacian.unsqueeze(-1)
+
+
+class ForcingColumn(Forced):
+    name = "forcing_column"
+
+    def forcing(self, x):
+        return torch.ones(x.shape[0], 1)
+
+
+class ExactColumn(Base):
+    name = "exact_column"
+
+    def exact_solution(self):
+        return lambda x: (bump(x) * torch.sin(x[:, 0])).unsqueeze(-1)
+
+
+class NaNForcing(Forced):
+    name = "nan_forcing"
+
+    def forcing(self, x):
+        return torch.full((x.shape[0],), float("nan"))
+
+
+class NaNExact(Base):
+    name = "nan_exact"
+
+    def exact_solution(self):
+        return lambda x: torch.log(x[:, 0]) * bump(x)
+
+
+class NaNOperator(Base):
+    name = "nan_operator"
+
+    def operator(self, fields):
+        return fields.laplacian * float("nan")
+
+
+class NoGeometry(Base):
+    name = "no_geometry"
+
+    def __init__(self, dim: int = 3):
+        self.dim = dim
+
+
+class NoDim(Base):
+    name = "no_dim"
+
+    def __init__(self, dim: int = 3):
+        self.geometry = Ball(dim)
+
+
+class DimMismatch(Base):
+    name = "dim_mismatch"
+
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim + 1)
+
+
+class Box:
+    """The cube [-1, 1]^d, duck-typed geometry."""
+
+    def __init__(self, dim):
+        self.dim, self.radius = dim, 1.0
+
+    def sample_interior(self, n, law="volume", generator=None, device=None, dtype=None):
+        dtype = dtype or torch.get_default_dtype()
+        return (2 * torch.rand(n, self.dim, generator=generator, dtype=dtype) - 1).to(device or "cpu")
+
+    def sample_boundary(self, n, generator=None, device=None, dtype=None):
+        x = self.sample_interior(n, generator=generator, device=device, dtype=dtype)
+        i = torch.randint(0, self.dim, (n,), generator=generator)
+        x[torch.arange(n), i] = torch.sign(x[torch.arange(n), i])
+        return x
+
+    def config(self):
+        return {"geometry": "box", "dim": self.dim}
+
+
+class Cube(Base):
+    name = "cube"
+
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Box(dim)
+
+    def exact_solution(self):
+        return lambda x: torch.prod(torch.sin(math.pi * x), dim=-1)
+
+
+class BigBall(Base):
+    """u = (4 − |x|²) sin x_1 on the ball of radius 2: zero on its sphere."""
+
+    name = "big_ball"
+
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim, radius=2.0)
+
+    def exact_solution(self):
+        return lambda x: (4 - x.pow(2).sum(-1)) * torch.sin(x[:, 0])
+
+
+class Hessian(Base):
+    name = "hessian"
+
+    def operator(self, fields):
+        h = fields.hessian
+        return h[:, 0, 0] + 2 * h[:, 1, 1] + fields.laplacian
+'''
+
+
+@pytest.fixture(scope="module")
+def user_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("user") / "user_pdes.py"
+    path.write_text(USER_PDES)
+    return str(path)
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def solve_argv(problem: str, out: Path, *extra: str) -> list[str]:
+    return ["solve", "--problem", problem, *TINY, "--steps", "3", "--out", str(out), *extra]
+
+
+def assert_refused(code: int, out: str, err: str, out_file: Path, *needles: str) -> str:
+    assert code == 2, err
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pinnkan: error: "), err
+    for needle in needles:
+        assert needle in lines[0], err
+    assert "diverged" not in lines[0] and "--lr" not in lines[0]
+    assert not out_file.exists()
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "needles"),
+    [
+        ("OperatorColumn", ["'operator_column': operator", "shape (16, 1)", "(16,) is expected"]),
+        ("OperatorGradient", ["'operator_gradient': operator", "shape (16, 3)"]),
+        ("OperatorColumnOwnForcing", ["operator returned shape (16, 1)", "(16,) is expected"]),
+        ("ForcingColumn", ["'forcing_column': forcing returned shape (16, 1)"]),
+        ("ExactColumn", ["'exact_column': exact_solution() returned shape (16, 1)"]),
+    ],
+)
+def test_wrong_shapes_are_refused_naming_the_method(user_file, tmp_path, capsys, name, needles):
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", out), capsys)
+    assert_refused(code, stdout, err, out, *needles)
+
+
+def test_residual_checks_its_shape(user_file):
+    from pinnkan.problems import get_problem
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    x = torch.rand(5, 3) / 2
+    with pytest.raises(ValueError, match=r"forcing returned shape \(5, 1\)"):
+        get_problem(f"{user_file}:ForcingColumn").residual(model, x)
+    with pytest.raises(ValueError, match=r"operator returned shape \(5, 3\)"):
+        get_problem(f"{user_file}:OperatorGradient").residual(model, x)
+    assert get_problem(f"{user_file}:Base").residual(model, x).shape == (5,)
+
+
+def test_a_constant_forcing_may_be_one_number(user_file, tmp_path, capsys):
+    """``forcing`` returning 1.0 means f = 1 everywhere: it trains, with the residual of the
+    same problem written with a tensor."""
+    from pinnkan.problems import get_problem
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    x = torch.rand(5, 3) / 2
+    constant = get_problem(f"{user_file}:ConstantForcing").residual(model, x)
+    torch.testing.assert_close(constant, get_problem(f"{user_file}:Forced").residual(model, x))
+    out = tmp_path / "run.h5"
+    assert cli.main(solve_argv(f"{user_file}:ConstantForcing", out)) == 0
+    assert out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "needles"),
+    [
+        ("NaNForcing", ["'nan_forcing': forcing is not finite"]),
+        ("NaNExact", ["'nan_exact': exact_solution() is not finite"]),
+        ("NaNOperator", ["'nan_operator': operator", "is not finite"]),
+    ],
+)
+def test_non_finite_problems_are_not_reported_as_divergence(
+    user_file, tmp_path, capsys, name, needles
+):
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", out), capsys)
+    assert_refused(code, stdout, err, out, *needles)
+
+
+@pytest.mark.parametrize(
+    ("name", "needles"),
+    [
+        ("NoGeometry", ["no attribute 'geometry'", "self.geometry"]),
+        ("NoDim", ["no attribute 'dim'", "self.dim"]),
+        ("DimMismatch", ["dim=3", "dimension 4", "must agree"]),
+    ],
+)
+def test_missing_or_inconsistent_attributes(user_file, tmp_path, capsys, name, needles):
+    out = tmp_path / "run.h5"
+    argv = solve_argv(f"{user_file}:{name}", out)
+    argv.remove("--width")
+    argv.remove("3,8,1")
+    code, stdout, err = run_cli(argv, capsys)
+    assert_refused(code, stdout, err, out, *needles)
+
+
+def test_hard_constraint_needs_a_ball(user_file, tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(f"{user_file}:Cube", out), capsys)
+    assert_refused(code, stdout, err, out, "constraint='hard'", "Box", "--constraint soft")
+    code, _, err = run_cli(solve_argv(f"{user_file}:Cube", out, "--constraint", "soft"), capsys)
+    assert code == 0 and out.exists(), err
+
+
+def test_hard_constraint_accepts_a_ball_of_any_radius(user_file):
+    from pinnkan.problems import get_problem
+
+    problem = get_problem(f"{user_file}:BigBall")
+    check_problem(problem, TrainConfig(constraint="hard"))
+
+
+def test_solve_run_stores_the_model_config(tmp_path):
+    out = tmp_path / "run.h5"
+    spec = SolveSpec(
+        problem="poisson",
+        problem_options={"dim": 3},
+        model="kan",
+        width=[3, 8, 1],
+        train=TrainConfig(steps=3, test_points=100),
+        device="cpu",
+    )
+    run = solve_pde(spec, str(out))
+    stored = read_run(str(out))
+    assert stored.model_config is not None
+    assert stored.model_config == stored.config["model"]  # both as JSON gives them back
+    model = restore_model(stored)
+    x = torch.rand(7, 3) / 2
+    reference = restore_model(run)
+    torch.testing.assert_close(model(x), reference(x))
+
+
+def test_deepxde_engine_takes_a_plain_function_exact_solution(user_file, tmp_path):
+    pytest.importorskip("deepxde")
+    out = tmp_path / "run.h5"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    environment.pop("DDE_BACKEND", None)
+    child = subprocess.run(
+        [sys.executable, "-m", "pinnkan", *solve_argv(f"{user_file}:Hessian", out)]
+        + ["--engine", "deepxde"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert "AttributeError" not in child.stderr
+    assert read_run(str(out)).config.get("engine") == "deepxde"
+
+
+def test_builtin_problem_still_accepted():
+    from pinnkan.problems import get_problem
+
+    check_problem(get_problem("poisson", dim=5), TrainConfig(constraint="hard"), torch.float64)
+    assert isinstance(get_problem("poisson", dim=5), PDE)
+    assert isinstance(Ball(3), Ball)
