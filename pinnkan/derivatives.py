@@ -190,6 +190,15 @@ def first_parameter(module: torch.nn.Module) -> Tensor | None:
     return None
 
 
+def check_generator(generator: object) -> None:
+    """The estimators draw from ``generator``: a ``torch.Generator`` or None (torch's global one)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(
+            f"generator={generator!r} is not allowed; give a torch.Generator, e.g. "
+            "torch.Generator().manual_seed(0), or None"
+        )
+
+
 def check_chunk_size(chunk_size: int | None) -> None:
     if chunk_size is None:
         return
@@ -258,6 +267,7 @@ def laplacian(
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
     check_points(x, model)
     check_chunk_size(chunk_size)
+    check_generator(generator)
     samples = check_samples(method, samples, x.shape[1])
     directions = draw_directions(method, x, samples, generator)
     if method == "autograd":

@@ -451,3 +451,11 @@ def test_every_method_keeps_the_graph_through_x(method: str) -> None:
     if method == "autograd":  # ∇Δu through x equals the forward engine's
         _, lap_forward = laplacian(model, x, method="forward")
         torch.testing.assert_close(dlap, torch.autograd.grad(lap_forward.sum(), x)[0])
+
+
+@pytest.mark.parametrize("generator", ["cpu", 0, torch.device("cpu")])
+def test_a_generator_that_is_not_one_is_refused_in_one_line(generator) -> None:
+    """It used to end in an AttributeError from inside the estimators' draw."""
+    model = build_model("mlp", [3, 4, 1])
+    with pytest.raises(ValueError, match=r"^generator=.* is not allowed; give a torch\.Generator"):
+        laplacian(model, torch.rand(5, 3), method="sdgd", samples=2, generator=generator)
