@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .directions import Directions, draw_directions
-from .forward_laplacian import forward_laplacian, supports
+from .forward_laplacian import check_input_width, forward_laplacian, supports
 from .kernels import basis_recursion
 from .nn.constraint import BallHardConstraint
 from .nn.kan import KANNetwork
@@ -172,9 +172,8 @@ def check_points(x: object, model: object = None) -> None:
                 f'{parameter.device}; move one, e.g. x.to("{parameter.device}")'
             )
     net = model.net if type(model) is BallHardConstraint else model
-    if isinstance(net, KANNetwork | MLP) and net.width[0] != x.shape[1]:
-        # the forward engine's check (pinnkan.forward_laplacian), for every method
-        raise ValueError(f"points of dimension {x.shape[1]} do not fit width={net.width}")
+    if isinstance(net, KANNetwork | MLP):  # the forward engine's check, for every method
+        check_input_width(net, x)
 
 
 def first_parameter(module: torch.nn.Module) -> Tensor | None:

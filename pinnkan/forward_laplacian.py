@@ -300,6 +300,12 @@ def evaluate(
     return envelope * value, lap
 
 
+def check_input_width(net: KANNetwork | MLP, x: Tensor) -> None:
+    """The points ``x (batch, d)`` must have the network's input dimension ``width[0]``."""
+    if net.width[0] != x.shape[1]:
+        raise ValueError(f"points of dimension {x.shape[1]} do not fit width={net.width}")
+
+
 def forward_laplacian(
     model: nn.Module,
     x: Tensor,
@@ -317,8 +323,7 @@ def forward_laplacian(
     net = model.net if isinstance(model, BallHardConstraint) else model
     if net.width[-1] != 1:
         raise ValueError(f"width={net.width} is not allowed; the Laplacian needs one output")
-    if net.width[0] != x.shape[1]:
-        raise ValueError(f"points of dimension {x.shape[1]} do not fit width={net.width}")
+    check_input_width(net, x)
     shared_first = isinstance(net, MLP) and directions.vectors is None
     plan = gram_plan(net.width, directions.count, shared_first, representation)
     coefficients = net.coefficients() if isinstance(net, KANNetwork) else None

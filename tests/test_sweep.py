@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_errors import one_line_error
 
 from pinnkan import read_run
 from pinnkan.cli import main
@@ -225,10 +226,8 @@ def test_a_bad_device_is_refused_before_the_folder_is_made(
     """It used to be checked only by the workers, after the output folder had been made."""
     recipe = tiny_recipe(tmp_path)
     out = tmp_path / "runs"
-    assert main(["sweep", str(recipe), "--out-dir", str(out), "--device", device, *dry_run]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and message in captured.err
-    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    code = main(["sweep", str(recipe), "--out-dir", str(out), "--device", device, *dry_run])
+    assert message in one_line_error(capsys, code)
     assert not out.exists()
 
 
@@ -269,10 +268,7 @@ def test_an_only_filter_matching_no_run_is_an_error(
     recipe = tiny_recipe(tmp_path)
     out = tmp_path / "runs"
     argv = ["sweep", str(recipe), "--seeds", "0,1", "--out-dir", str(out), "--only", only]
-    assert main([*argv, *dry_run]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and message in captured.err
-    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert message in one_line_error(capsys, main([*argv, *dry_run]))
     assert not out.exists()
 
 
