@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from .environment import environment_info
 from .geometry import Ball
 from .nn.build import build_model, count_parameters, get_spec
 from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
-from .problems import get_problem
+from .problems import get_problem, problem_file, resolved_problem_file
 from .results import Run, check_writable, read_run, write_run
 from .train import PDETrainer, TrainConfig
 from .train_grid import check_grid_model
@@ -214,9 +215,14 @@ def run_config(spec: SolveSpec, problem: PDE, model: nn.Module, device: torch.de
 
 
 def spec_to_dict(spec: SolveSpec) -> dict[str, Any]:
-    """Plain data from which :func:`spec_from_dict` rebuilds the spec (for ``pinnkan resume``)."""
+    """Plain data from which :func:`spec_from_dict` rebuilds the spec (for ``pinnkan resume``).
+
+    A user problem file is recorded as given and, as ``problem_path``, by its absolute path
+    (:func:`located_problem`)."""
+    path = resolved_problem_file(spec.problem)
     return {
         "problem": spec.problem,
+        **({"problem_path": path} if path is not None else {}),
         "problem_options": dict(spec.problem_options),
         "model": spec.model,
         "model_options": dict(spec.model_options),
@@ -232,7 +238,7 @@ def spec_from_dict(data: dict[str, Any], train: dict[str, Any]) -> SolveSpec:
     if "grid_range" in options:
         options["grid_range"] = tuple(options["grid_range"])
     return SolveSpec(
-        problem=data["problem"],
+        problem=located_problem(data),
         problem_options=dict(data["problem_options"]),
         model=data["model"],
         model_options=options,
@@ -242,6 +248,22 @@ def spec_from_dict(data: dict[str, Any], train: dict[str, Any]) -> SolveSpec:
         device=data["device"],
         dtype=data["dtype"],
     )
+
+
+def located_problem(data: dict[str, Any]) -> str:
+    """The problem of a stored spec, to build now: as given (``"poisson"``, or a user file found
+    from the current folder), else the user file at its recorded absolute ``problem_path`` (a
+    run resumed or plotted from another folder). A file found nowhere is one ``ValueError`` line
+    naming both places."""
+    given = data["problem"]
+    file = problem_file(given)
+    if file is None or Path(file).expanduser().is_file():
+        return given
+    recorded = data.get("problem_path")
+    if isinstance(recorded, str) and Path(recorded).is_file():
+        return f"{recorded}:{given.rpartition(':')[2]}"
+    where = f"from {Path.cwd()}" + (f" or at {recorded}" if isinstance(recorded, str) else "")
+    raise ValueError(f"problem file {file} ({given}) does not exist: looked for it {where}")
 
 
 def snapshot(trainer: PDETrainer, config: dict, out: str, status: str) -> Run:

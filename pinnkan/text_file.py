@@ -55,7 +55,8 @@ def check_output_file(
     Refused: an empty path, one ending in a separator (``newdir/`` names a folder), an existing
     directory or other non-regular file, a folder in which no file can be created
     (:func:`check_folder`), and, given ``is_ours``, an existing file for which ``is_ours`` is
-    false (:func:`check_replaceable`, which notes a file it will replace unless ``note=False``).
+    false (:func:`check_replaceable`; a file it will replace is noted on stderr, before any work, unless
+    ``note=False``).
     Leaves nothing behind: the folder is made by :func:`replace_atomically` when the file is
     written.
     """
@@ -72,8 +73,14 @@ def check_output_file(
         raise ValueError(f"output path {text!r} is not a regular file; give a {what} path")
     check_folder(target.parent)
     if is_ours is not None and check_replaceable(target, what, is_ours) and note:
-        print(f"pinnkan: note: replacing the existing {what} {text}", file=sys.stderr)
+        print(f"pinnkan: note: {text} exists; {replacement_note(what)}", file=sys.stderr)
     return target.parent
+
+
+def replacement_note(what: str) -> str:
+    """The note's promise, printed before any work (so a long run can still be stopped): the old
+    file is replaced only when the new one has been written, and is kept if the command fails."""
+    return f"this {what} will replace it when written (kept if the command fails)"
 
 
 def check_replaceable(path: str | os.PathLike, what: str, is_ours: Callable[[Path], bool]) -> bool:

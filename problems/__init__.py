@@ -29,7 +29,14 @@ from typing import Any
 
 BUILTIN_MODULES: tuple[str, ...] = ("poisson", "allen_cahn", "sine_gordon", "feynman", "highdim")
 
-__all__ = ["BUILTIN_MODULES", "get_problem", "list_problems", "register_problem"]
+__all__ = [
+    "BUILTIN_MODULES",
+    "get_problem",
+    "list_problems",
+    "problem_file",
+    "register_problem",
+    "resolved_problem_file",
+]
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,26 @@ def list_problems() -> dict[str, str]:
     return {name: entry.description for name, entry in PROBLEMS.items()}
 
 
+def problem_file(name: str) -> str | None:
+    """``"a/b.py"`` for ``"a/b.py:Class"`` (a user problem file), None for built-in names."""
+    prefix, separator, _ = name.rpartition(":")
+    return prefix if separator and prefix.endswith(".py") else None
+
+
+def resolved_problem_file(name: str) -> str | None:
+    """The absolute path of the file of ``"a/b.py:Class"`` as it is found from the current
+    folder now (recorded in run files, so that ``resume``/``plot`` find it from anywhere);
+    None for built-in names."""
+    file = problem_file(name)
+    return None if file is None else str(Path(file).expanduser().resolve())
+
+
 def get_problem(name: str, **options: Any) -> Any:
     """Build the problem called ``name`` (see the module docstring) with ``**options``."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"problem name {name!r} is not allowed; give a non-empty string")
     prefix, separator, target = name.rpartition(":")
-    if separator and prefix.endswith(".py"):
+    if problem_file(name) is not None:
         return load_problem_file(prefix, target, options)
     if name.endswith(".py"):
         raise ValueError(f"problem {name!r} names a file but no class; write {name}:ClassName")

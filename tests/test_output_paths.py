@@ -17,7 +17,7 @@ import pytest
 from pinnkan import cli, fit, plot, results, runner, text_file
 from pinnkan.bench.table import write_csv
 from pinnkan.results import Run, read_run, write_run
-from pinnkan.text_file import write_generated_markdown, write_text_atomically
+from pinnkan.text_file import replacement_note, write_generated_markdown, write_text_atomically
 
 TINY = ["--dim", "3", "--width", "3,8,1", "--test-points", "200", "--device", "cpu", "--quiet"]
 LAPLACIAN_SMALL = ["--dim", "3", "--model", "kan", "--points", "5", "--repeats", "1"]
@@ -118,7 +118,7 @@ def test_rerunning_into_a_run_file_replaces_it_with_one_note(tmp_path, capsys):
     code, _, err = run_cli(solve_argv(out, "--seed", "3"), capsys)
     assert code == 0
     assert [line for line in err.splitlines() if "note" in line] == [
-        f"pinnkan: note: replacing the existing run file {out}"
+        f"pinnkan: note: {out} exists; {replacement_note('run file')}"
     ]
     assert read_run(out, load_model=False).config["seed"] == 3
     code, _, err = run_cli(["resume", out, "--steps", "8", "--quiet"], capsys)
@@ -218,9 +218,20 @@ def test_a_file_pinnkan_wrote_is_replaced_with_one_note(
     code, _, err = run_cli(argv(out, run_file, recipe), capsys)
     assert code == 0, err
     assert [line for line in err.splitlines() if "note" in line] == [
-        f"pinnkan: note: replacing the existing {what} {out}"
+        f"pinnkan: note: {out} exists; {replacement_note(what)}"
     ]
     assert os.listdir(tmp_path) == ["out"]
+
+
+def test_a_command_that_fails_after_the_note_keeps_the_old_file(tmp_path, capsys, run_file):
+    """The note is printed before any work and promises only a replacement when written."""
+    out = tmp_path / "report.md"
+    assert run_cli(["report", run_file, "--out", out], capsys)[0] == 0
+    before = out.read_bytes()
+    code, _, err = run_cli(["report", run_file, tmp_path / "missing.h5", "--out", out], capsys)
+    note, error = err.strip().splitlines()
+    assert code == 2 and note.endswith("(kept if the command fails)") and "missing.h5" in error
+    assert out.read_bytes() == before
 
 
 def test_report_out_on_a_run_file_is_refused_in_one_line(tmp_path, capsys, run_file):

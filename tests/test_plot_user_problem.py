@@ -21,7 +21,7 @@ from pinnkan.plots.options import PlotOptions
 from pinnkan.plots.plane import disc_grid
 from pinnkan.plots.rebuild import rebuild_problem
 from pinnkan.results import read_run
-from pinnkan.runner import SolveSpec, solve_pde
+from pinnkan.runner import SolveSpec, resume_pde, solve_pde
 from pinnkan.train import TrainConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "helmholtz.py"
@@ -114,6 +114,28 @@ def test_a_missing_problem_file_is_one_line_naming_the_file(runs, tmp_path, caps
     written = plot.plot_file(runs["gone"], out=tmp_path, options=SMALL)
     assert "field" not in {path.stem.rpartition("-")[2] for path in written}
     assert "gone.py" in capsys.readouterr().err
+
+
+def test_a_relative_problem_file_is_found_from_another_folder(tmp_path, monkeypatch):
+    """``solve --problem helm.py:Helmholtz`` in one folder; ``plot``/``resume`` from another
+    find the file at the absolute path recorded beside what the user gave."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shutil.copy(EXAMPLE, folder / "helm.py")
+    monkeypatch.chdir(folder)
+    out = solve("helm.py:Helmholtz", folder / "run.h5")
+    run = read_run(out, load_model=True)
+    assert run.config["spec"]["problem"] == "helm.py:Helmholtz"
+    assert run.config["spec"]["problem_path"] == str((folder / "helm.py").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert type(rebuild_problem(run)).__name__ == "Helmholtz"
+    assert resume_pde(str(out), steps=6).metrics["steps"] == 6
+    (folder / "helm.py").unlink()
+    with pytest.raises(ValueError) as caught:
+        rebuild_problem(run)
+    message = str(caught.value)
+    assert "\n" not in message and "helm.py" in message and "does not exist" in message
+    assert str(tmp_path) in message and run.config["spec"]["problem_path"] in message
 
 
 # --- defect 3: several files, repeated kinds -----------------------------------------------------

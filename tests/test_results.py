@@ -433,7 +433,10 @@ def test_only_a_missing_file_or_a_run_file_is_replaced(tmp_path: Path, capsys) -
     run = tmp_path / "run.h5"
     write_run(run, Run())
     check_writable(run)
-    assert capsys.readouterr().err == f"pinnkan: note: replacing the existing run file {run}\n"
+    assert capsys.readouterr().err == (
+        f"pinnkan: note: {run} exists; this run file will replace it when written "
+        "(kept if the command fails)\n"
+    )
     check_writable(run, note=False)
     check_writable(tmp_path / "new.h5")
     assert capsys.readouterr().err == ""

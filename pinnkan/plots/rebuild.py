@@ -13,7 +13,6 @@ Its exact solution is recomputed (it is seeded), never stored.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -96,30 +95,17 @@ def rebuild_problem(run: Run) -> Any:
 def rebuild_from_spec(run: Run, spec: dict[str, Any]) -> Any:
     from ..runner import problem_keywords, spec_from_dict
 
-    given = spec["problem"]
     train = run.config.get("train") if isinstance(run.config.get("train"), dict) else {}
     try:
-        keywords = problem_keywords(spec_from_dict(spec, train))
-    except (KeyError, TypeError, ValueError) as error:
+        solve_spec = spec_from_dict(spec, train)  # finds a user file (runner.located_problem)
+        keywords = problem_keywords(solve_spec)
+    except (KeyError, TypeError) as error:
         raise ValueError(
             f"run file {run_label(run)} records an unreadable solve spec ({error})"
         ) from None
-    try:
-        return get_problem(given, **keywords)
-    except ValueError:
-        file = problem_file(given)
-        if file is not None and not Path(file).expanduser().is_file():
-            where = "" if Path(file).is_absolute() else f", looked for from {Path.cwd()}"
-            raise ValueError(
-                f"problem file {file} ({given}) of {run_label(run)} does not exist{where}"
-            ) from None
-        raise
-
-
-def problem_file(given: str) -> str | None:
-    """``"a/b.py"`` for ``"a/b.py:Class"`` (a user problem file), None for built-in names."""
-    prefix, separator, _ = given.rpartition(":")
-    return prefix if separator and prefix.endswith(".py") else None
+    except ValueError as error:  # e.g. its problem file is nowhere to be found
+        raise ValueError(f"run file {run_label(run)}: {error}") from None
+    return get_problem(solve_spec.problem, **keywords)
 
 
 def hard_constraint(run: Run) -> bool:
