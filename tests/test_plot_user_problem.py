@@ -20,6 +20,7 @@ from pinnkan.plots.fields import slice_field
 from pinnkan.plots.options import PlotOptions
 from pinnkan.plots.plane import disc_grid
 from pinnkan.plots.rebuild import rebuild_problem
+from pinnkan.plots.titles import run_title
 from pinnkan.results import read_run
 from pinnkan.runner import SolveSpec, resume_pde, solve_pde
 from pinnkan.train import TrainConfig
@@ -102,6 +103,14 @@ def test_impostor_exact_solution_is_not_the_builtin_poisson(runs):
     user = rebuild_problem(run).exact_solution()
     x = torch.rand(50, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.5
     assert not torch.allclose(builtin.value(x), user.value(x))
+
+
+def test_titles_name_a_user_problem_file_beside_its_class_name(runs):
+    """A user class called "poisson" is titled with its file, never as the built-in Poisson."""
+    impostor = read_run(runs["impostor"], load_model=False)
+    assert run_title(impostor).startswith("poisson (impostor.py:Helmholtz), d = 3 · KAN [3, 3, 1]")
+    builtin = read_run(runs["poisson"], load_model=False)
+    assert run_title(builtin).startswith("poisson, d = 3 · KAN [3, 3, 1]")
 
 
 def test_a_missing_problem_file_is_one_line_naming_the_file(runs, tmp_path, capsys):

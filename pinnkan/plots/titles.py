@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from ..problems import problem_file
+from ..report import given_problem
 from ..results import Run
 
 PRETTY_MODELS = {
@@ -28,7 +31,9 @@ def title_parts(run: Run) -> list[str]:
     parts = []
     if isinstance(problem, dict) and "name" in problem:
         dim = problem.get("dim")
-        parts.append(problem["name"] + (f", d = {dim}" if dim is not None else ""))
+        parts.append(
+            problem_label(run, problem["name"]) + (f", d = {dim}" if dim is not None else "")
+        )
     if isinstance(model, dict) and "name" in model:
         params = run.metrics.get("params", run.config.get("params"))
         size = f", {params:,} parameters" if isinstance(params, int) else ""
@@ -37,6 +42,16 @@ def title_parts(run: Run) -> list[str]:
     if isinstance(steps, int):
         parts.append(f"{steps:,} steps")
     return parts
+
+
+def problem_label(run: Run, name: str) -> str:
+    """The problem's ``name``; for a user problem file also the file and class it came from
+    (``"poisson (impostor.py:Helmholtz)"``), so that it is never read as the built-in one."""
+    given = given_problem(run.config) or ""
+    file = problem_file(given)
+    if file is None:
+        return str(name)
+    return f"{name} ({Path(file).name}:{given.rpartition(':')[2]})"
 
 
 def run_title(run: Run, max_chars: int | None = None) -> str:
