@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .directions import Directions, draw_directions
-from .forward_laplacian import check_input_width, forward_laplacian, supports
+from .forward_laplacian import check_input_width, forward_laplacian, hooked, supports
 from .kernels import basis_recursion
 from .nn.constraint import BallHardConstraint
 from .nn.kan import KANNetwork
@@ -225,9 +225,14 @@ def autograd_in_chunks(
 
 def fallback_message(model: object, method: str) -> str:
     engine = "autograd" if method == "forward" else f"autograd {method}"
+    why = (
+        "has module hooks, which the forward engine would skip"
+        if isinstance(model, torch.nn.Module) and hooked(model)
+        else "is not covered by the forward engine (KANNetwork, MLP, optionally in "
+        "BallHardConstraint)"
+    )
     return (
-        f"laplacian(method={method!r}): {type(model).__name__} is not covered by the forward "
-        f"engine (KANNetwork, MLP, optionally in BallHardConstraint); running the {engine} "
+        f"laplacian(method={method!r}): {type(model).__name__} {why}; running the {engine} "
         f"engine instead (one double-backward per direction)"
     )
 
