@@ -19,8 +19,9 @@ directions, so a seeded estimate is the same number whichever engine computes it
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -44,6 +45,23 @@ class EngineFallbackWarning(UserWarning):
 
 
 # --- autograd helpers for user operators ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def differentiating() -> Iterator[None]:
+    """Autograd records whatever the caller's mode (``torch.no_grad()``,
+    ``torch.inference_mode()``): derivatives in x need a graph. Results are detached by the
+    callers when the caller's grad mode is off."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def differentiable_leaf(x: Tensor) -> Tensor:
+    """A detached copy of ``x`` that requires grad (a clone if ``x`` was made under
+    ``torch.inference_mode()``, whose tensors cannot be recorded); use under
+    :func:`differentiating`."""
+    leaf = x.detach()
+    return (leaf.clone() if leaf.is_inference() else leaf).requires_grad_(True)
 
 
 def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
@@ -94,9 +112,10 @@ def autograd_directional_laplacian(
     When ``x`` requires grad, u and the Laplacian keep the caller's graph through ``x`` (as the
     forward engine does); otherwise the derivatives are taken w.r.t. a detached copy.
     """
-    with torch.enable_grad():
+    create_graph = create_graph and torch.is_grad_enabled()  # under no_grad: detached results
+    with differentiating():
         if not x.requires_grad:
-            x = x.detach().requires_grad_(True)
+            x = differentiable_leaf(x)
         u = scalar_output(model(x), x.shape[0])
         first = gradient(u, x, create_graph=True)
         if directions.vectors is None:

@@ -55,13 +55,13 @@ class ExactSolution:
 
     def gradient(self, x: Tensor) -> Tensor:
         """∇u at ``x (n, d)`` -> ``(n, d)`` (autograd on :meth:`value`)."""
-        with torch.enable_grad():
-            leaf = x.detach().requires_grad_(True)
+        with derivatives.differentiating():
+            leaf = derivatives.differentiable_leaf(x)
             return derivatives.gradient(self.value(leaf), leaf, create_graph=False)
 
     def laplacian(self, x: Tensor) -> Tensor:
         """Δu at ``x (n, d)`` -> ``(n,)`` (autograd on :meth:`value`)."""
-        with torch.enable_grad():
+        with derivatives.differentiating():
             _, laplacian = derivatives.laplacian(self.as_model, x, method="autograd")
         return laplacian.detach()
 
@@ -98,6 +98,11 @@ class Fields(abc.ABC):
     autograd through :attr:`traced` (the points as a leaf, and u there), which an operator may
     also use for other derivatives, e.g. ``derivatives.gradient(fields.traced_gradient[:, 0],
     fields.traced[0])`` for ∇(∂u/∂x_1).
+
+    Under ``torch.no_grad()`` (and ``torch.inference_mode()``) every field is still computed,
+    with autograd switched on where x-derivatives need it, and comes back detached. Under
+    inference mode, tensors an operator or exact solution combines with x must not themselves
+    be made inside it: torch cannot record them (make them in ``__init__``, as the built-ins do).
     """
 
     def __init__(self, x: Tensor):
@@ -130,19 +135,38 @@ class Fields(abc.ABC):
         """∇u(x), ``(batch, d)``."""
         return self.traced_gradient
 
-    @cached_property
+    @property
     def traced_gradient(self) -> Tensor:
-        """∇u by autograd through :attr:`traced`, ``(batch, d)``, differentiable in x."""
-        leaf, u = self.traced
-        return derivatives.gradient(u, leaf, create_graph=True)
+        """∇u by autograd through :attr:`traced`, ``(batch, d)``, differentiable in x (detached
+        when read under ``torch.no_grad()``, which does not stop it being computed)."""
+        return detached_without_grad(self.gradient_graph)
+
+    @property
+    def hessian(self) -> Tensor:
+        """∇²u(x), ``(batch, d, d)``, by autograd (d backward passes through the gradient);
+        detached when read under ``torch.no_grad()``."""
+        return detached_without_grad(self.hessian_graph)
 
     @cached_property
-    def hessian(self) -> Tensor:
-        """∇²u(x), ``(batch, d, d)``, by autograd (d backward passes through the gradient)."""
-        leaf, _ = self.traced
-        gradient = self.traced_gradient
-        rows = [derivatives.gradient(gradient[:, i], leaf) for i in range(leaf.shape[1])]
-        return torch.stack(rows, dim=1)
+    def gradient_graph(self) -> Tensor:
+        """∇u with its graph, computed with grad enabled whatever the caller's mode."""
+        with derivatives.differentiating():
+            leaf, u = self.traced
+            return derivatives.gradient(u, leaf, create_graph=True)
+
+    @cached_property
+    def hessian_graph(self) -> Tensor:
+        with derivatives.differentiating():
+            leaf, _ = self.traced
+            gradient = self.gradient_graph
+            rows = [derivatives.gradient(gradient[:, i], leaf) for i in range(leaf.shape[1])]
+            return torch.stack(rows, dim=1)
+
+
+def detached_without_grad(value: Tensor) -> Tensor:
+    """``value`` as is with grad enabled; detached under ``torch.no_grad()``, like the
+    Laplacian engines' results."""
+    return value if torch.is_grad_enabled() else value.detach()
 
 
 class NetworkFields(Fields):
@@ -176,8 +200,9 @@ class NetworkFields(Fields):
 
     @cached_property
     def traced(self) -> tuple[Tensor, Tensor]:
-        leaf = self.x.detach().requires_grad_(True)
-        with basis_recursion():  # derivatives in x follow: the recursion's graph, built once
+        # derivatives in x follow: the recursion's graph, built once (with grad enabled)
+        with basis_recursion(), derivatives.differentiating():
+            leaf = derivatives.differentiable_leaf(self.x)
             return leaf, self.model(leaf).squeeze(-1)
 
 
@@ -203,8 +228,8 @@ class SolutionFields(Fields):
 
     @cached_property
     def traced(self) -> tuple[Tensor, Tensor]:
-        with torch.enable_grad():
-            leaf = self.x.detach().requires_grad_(True)
+        with derivatives.differentiating():
+            leaf = derivatives.differentiable_leaf(self.x)
             return leaf, self.solution.value(leaf)
 
 

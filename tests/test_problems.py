@@ -308,6 +308,43 @@ def test_user_pde_with_gradient_term_and_own_forcing():
         problem.boundary_value(x)
 
 
+class HessianPDE(PDE):
+    """Δu (as the trace of ∇²u) + ∂u/∂x_1 with the two-body solution: forcing and residual
+    read ``fields.hessian`` and ``fields.gradient`` on both sides."""
+
+    name = "hessian_pde"
+
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim)
+        self.solution = TwoBodySolution(dim, seed=1)  # made here: not an inference tensor
+
+    def operator(self, fields: Fields) -> Tensor:
+        return fields.hessian.diagonal(dim1=1, dim2=2).sum(dim=-1) + fields.gradient[:, 0]
+
+    def exact_solution(self) -> TwoBodySolution:
+        return self.solution
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+@pytest.mark.parametrize("method", ["forward", "autograd"])
+def test_fields_derivatives_under_no_grad_equal_those_with_grad(mode: str, method: str):
+    """Validation under ``torch.no_grad()``/``inference_mode()``: gradient and Hessian fields
+    are still computed (they need a graph in x) and come back detached, equal to grad mode's."""
+    problem, x = HessianPDE(3), points(3, n=8)
+    network = constrained_kan(3)
+    with_grad = problem.residual(network, x, method=method)
+    forcing = problem.forcing(x)
+    with getattr(torch, mode)():
+        residual = problem.residual(network, x, method=method)
+        inside = points(3, n=8)  # an inference tensor under inference_mode
+        forcing_inside = problem.forcing(inside)
+    assert not residual.requires_grad and with_grad.requires_grad
+    torch.testing.assert_close(residual, with_grad.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(forcing_inside, forcing, rtol=0, atol=1e-12)
+    exact = problem.exact_solution().as_model
+    assert problem.residual(exact, x).abs().max() < 1e-10
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 
