@@ -103,9 +103,13 @@ def flat_setting(run: Run, model: dict[str, Any], problem: dict[str, Any]) -> di
     """Every option that defines the run except the training seed, as ``name -> JSON``."""
     setting = {f"problem.{k}": v for k, v in problem.items() if k not in ("name", "dim")}
     given = given_problem(run.config)
+    spec = run.config.get("spec") if isinstance(run.config.get("spec"), dict) else {}
     if given is not None and is_problem_file(given):  # never grouped with a built-in namesake
         setting["problem.file"] = given
-    spec = run.config.get("spec") if isinstance(run.config.get("spec"), dict) else {}
+        # the options given to its constructor, which its config() may not record
+        for key, value in (spec.get("problem_options") or {}).items():
+            if key != "dim":
+                setting.setdefault(f"problem.{key}", value)
     # one problem instance per training seed: a seed like the training seed, not a setting
     if (spec.get("problem_options") or {}).get("seed") == "training":
         setting["problem.seed"] = "training"

@@ -239,6 +239,19 @@ def test_user_problems_named_like_a_builtin_get_no_paper_value(tmp_path):
     assert published == ["5.24e-04 (Table 8)", "—"]
 
 
+def test_user_problem_runs_with_other_constructor_options_are_other_groups(tmp_path):
+    """A user class whose config() records only name and dim: runs made with other
+    ``--problem-option`` values are different problems, not seeds of one."""
+    runs = []
+    for advection, seed in (("2", 0), ("2", 1), ("0.5", 0)):
+        run = with_given_problem(pde_run("mine", 3, "kan", seed=seed, width=[3, 4, 1]), "m.py:Mine")
+        run.config["spec"]["problem_options"]["advection"] = float(advection)
+        runs.append(run)
+    rows = table_rows(make_report(tmp_path, runs))
+    assert sorted(row[4] for row in rows) == ["1", "2"]  # runs per group
+    assert sum("problem.advection=0.5" in " ".join(row) for row in rows) == 1
+
+
 def test_regression_runs_get_their_own_table(tmp_path):
     runs = [
         pde_run(rel_l2=1e-3),
