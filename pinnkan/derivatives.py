@@ -32,6 +32,7 @@ from .kernels import basis_recursion
 from .nn.constraint import BallHardConstraint
 from .nn.kan import KANNetwork
 from .nn.mlp import MLP
+from .validation import check_generator, integer
 
 METHODS = ("forward", "autograd", "sdgd", "hutchinson")
 ESTIMATORS = ("sdgd", "hutchinson")
@@ -157,8 +158,10 @@ def check_samples(method: str, samples: int | None, dim: int) -> int | None:
     if samples is None:
         return min(DEFAULT_SAMPLES, dim) if method == "sdgd" else DEFAULT_SAMPLES
     upper = dim if method == "sdgd" else None
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+    number = integer(samples)
+    if number is None or number < 1:
         raise ValueError(f"samples={samples!r} is not allowed; give a positive integer")
+    samples = number
     if upper is not None and samples > upper:
         raise ValueError(f"samples={samples} is not allowed; SDGD takes at most d = {dim}")
     return samples
@@ -208,20 +211,14 @@ def first_parameter(module: torch.nn.Module) -> Tensor | None:
     return None
 
 
-def check_generator(generator: object) -> None:
-    """The estimators draw from ``generator``: a ``torch.Generator`` or None (torch's global one)."""
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(
-            f"generator={generator!r} is not allowed; give a torch.Generator, e.g. "
-            "torch.Generator().manual_seed(0), or None"
-        )
-
-
-def check_chunk_size(chunk_size: int | None) -> None:
+def check_chunk_size(chunk_size: int | None) -> int | None:
+    """None, or the chunk size as a Python int ≥ 1."""
     if chunk_size is None:
-        return
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        return None
+    number = integer(chunk_size)
+    if number is None or number < 1:
         raise ValueError(f"chunk_size={chunk_size!r} is not allowed; give a positive integer")
+    return number
 
 
 def autograd_in_chunks(
@@ -289,7 +286,7 @@ def laplacian(
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
     check_points(x, model)
-    check_chunk_size(chunk_size)
+    chunk_size = check_chunk_size(chunk_size)
     check_generator(generator)
     samples = check_samples(method, samples, x.shape[1])
     directions = draw_directions(method, x, samples, generator)

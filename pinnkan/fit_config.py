@@ -17,7 +17,13 @@ from .grid_options import check_grid_eps
 from .optim import OPTIMIZERS
 from .problems import get_problem
 from .regression import Regression
-from .validation import check_bool, check_choice, check_int, check_positive
+from .validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_int_field,
+    check_positive_field,
+)
 
 
 @dataclass(frozen=True)
@@ -50,20 +56,20 @@ class FitConfig:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps, 1)
+        check_int_field(self, "steps", 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_positive("lr", self.lr)
-        check_int("lbfgs_iterations", self.lbfgs_iterations, 1)
-        check_int("seed", self.seed, 0)
-        check_int("train_points", self.train_points, 1)
-        check_int("test_points", self.test_points, 1)
+        check_positive_field(self, "lr")
+        check_int_field(self, "lbfgs_iterations", 1)
+        check_int_field(self, "seed", 0)
+        check_int_field(self, "train_points", 1)
+        check_int_field(self, "test_points", 1)
         check_bool("normalize", self.normalize)
         check_bool("standardize", self.standardize)
-        check_int("update_grid_every", self.update_grid_every, 0)
-        check_int("update_grid_until", self.update_grid_until, 0)
+        check_int_field(self, "update_grid_every", 0)
+        check_int_field(self, "update_grid_until", 0)
         check_grid_eps(self.grid_eps)
-        check_int("restarts", self.restarts, 1)
-        check_int("restart_steps", self.restart_steps, 1)
+        check_int_field(self, "restarts", 1)
+        check_int_field(self, "restart_steps", 1)
         if self.restarts > 1 and self.restart_steps >= self.steps:
             raise ValueError(
                 f"restart_steps={self.restart_steps} is not allowed with steps={self.steps}; "
@@ -82,10 +88,10 @@ class FitConfig:
                 f"validation={self.validation!r} is not allowed; it must be a fraction in [0, 1)"
             )
         holdout_size(self.train_points, self.validation)
-        for grid in self.extend_grids:
-            check_int("extend_grids entry", grid, 1)
+        grids = [check_int("extend_grids entry", grid, 1) for grid in self.extend_grids]
+        object.__setattr__(self, "extend_grids", grids)  # Python ints (frozen dataclass)
         if self.dim is not None:
-            check_int("dim", self.dim, 1)
+            check_int_field(self, "dim", 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,10 +30,8 @@ class Ball:
     """
 
     def __init__(self, dim: int, radius: float = 1.0):
-        check_int("dim", dim, 1)
-        check_positive("radius", radius)
-        self.dim = dim
-        self.radius = float(radius)
+        self.dim = check_int("dim", dim, 1)
+        self.radius = check_positive("radius", radius)
 
     def __repr__(self) -> str:
         return f"Ball(dim={self.dim}, radius={self.radius})"
@@ -53,7 +51,7 @@ class Ball:
         """``n`` points of the ball, ``(n, dim)``, with radius law ``law`` (one of :data:`LAWS`),
         drawn on the generator's device and returned on ``device`` (default: torch's default
         device, the CPU unless changed)."""
-        check_int("n", n, 1)
+        n = check_int("n", n, 1)
         check_choice("law", law, LAWS)
         dtype = dtype or torch.get_default_dtype()
         draw_device = sampling_device(generator, device)
@@ -71,7 +69,7 @@ class Ball:
     ) -> Tensor:
         """``n`` points uniform on the sphere |x| = R, ``(n, dim)``, placed as by
         :meth:`sample_interior`."""
-        check_int("n", n, 1)
+        n = check_int("n", n, 1)
         dtype = dtype or torch.get_default_dtype()
         draw_device = sampling_device(generator, device)
         directions = unit_directions(n, self.dim, generator, draw_device, dtype)

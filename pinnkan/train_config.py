@@ -13,7 +13,7 @@ from .derivatives import METHODS
 from .geometry import LAWS
 from .grid_options import check_grid_eps, check_margin
 from .optim import OPTIMIZERS, SCHEDULES
-from .validation import check_choice, check_int, check_positive
+from .validation import check_choice, check_int_field, check_positive_field
 
 CONSTRAINTS = ("hard", "soft")
 
@@ -63,33 +63,33 @@ class TrainConfig:
     grid_margin: float = 0.25
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps, 1)
+        check_int_field(self, "steps", 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         for name in ("lr", "final_lr_fraction", "alpha"):
-            check_positive(name, getattr(self, name))
+            check_positive_field(self, name)
         for name in ("prompt_lr", "meta_lr"):
             if getattr(self, name) is not None:
-                check_positive(name, getattr(self, name))
+                check_positive_field(self, name)
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_int("points", self.points, 1)
-        check_int("boundary_points", self.boundary_points, 0)
-        check_int("resample_every", self.resample_every, 0)
+        check_int_field(self, "points", 1)
+        check_int_field(self, "boundary_points", 0)
+        check_int_field(self, "resample_every", 0)
         check_choice("law", self.law, LAWS)
         check_choice("constraint", self.constraint, CONSTRAINTS)
-        check_int("test_points", self.test_points, 1)
-        check_int("eval_every", self.eval_every, 1)
+        check_int_field(self, "test_points", 1)
+        check_int_field(self, "eval_every", 1)
         check_choice("laplacian", self.laplacian, METHODS)
-        check_int("seed", self.seed, 0)
-        check_int("lbfgs_max_iter", self.lbfgs_max_iter, 1)
-        check_int("checkpoint_every", self.checkpoint_every, 0)
-        check_int("laplacian_samples", self.laplacian_samples, 0)
+        check_int_field(self, "seed", 0)
+        check_int_field(self, "lbfgs_max_iter", 1)
+        check_int_field(self, "checkpoint_every", 0)
+        check_int_field(self, "laplacian_samples", 0)
         self.check_grid_update()
 
     def check_grid_update(self) -> None:
-        check_int("update_grid_every", self.update_grid_every, 0)
-        check_int("update_grid_until", self.update_grid_until, 0)
+        check_int_field(self, "update_grid_every", 0)
+        check_int_field(self, "update_grid_until", 0)
         check_grid_eps(self.grid_eps)
-        check_int("grid_points", self.grid_points, 1)
+        check_int_field(self, "grid_points", 1)
         check_margin("grid_margin", self.grid_margin)
 
     def to_dict(self) -> dict:

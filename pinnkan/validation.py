@@ -7,26 +7,62 @@ allowed, e.g. ``grid=0 is not allowed; it must be an integer ≥ 1``.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Iterable
 from typing import Any
 
 
-def check_int(option: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, int) or value < minimum
-    if not bad and maximum is not None and value > maximum:
-        bad = True
-    if bad:
+def integer(value: Any) -> int | None:
+    """``value`` as a Python int when it is an integer: an int or an integer scalar of NumPy or
+    torch (``np.int64(5)``); None for anything else, bools and floats included."""
+    if isinstance(value, (bool, float)) or type(value).__name__ == "bool_":
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def real(value: Any) -> float | None:
+    """``value`` as a Python float when it is a real number (int, float, NumPy scalars); None
+    for anything else, bools included."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return None
+
+
+def check_int(option: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as a Python int (:func:`integer`) in ``minimum`` … ``maximum``."""
+    number = integer(value)
+    if number is None or number < minimum or (maximum is not None and number > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ValueError(
             f"{option}={value!r} is not allowed; it must be an integer ≥ {minimum}{upper}"
         )
+    return number
 
 
-def check_positive(option: str, value: Any) -> None:
-    """A finite number > 0 (learning rates, weights, radii)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
+def check_positive(option: str, value: Any) -> float:
+    """A finite number > 0 (learning rates, weights, radii), as a Python float."""
+    number = real(value)
+    if number is None or not math.isfinite(number) or number <= 0:
         raise ValueError(f"{option}={value!r} is not allowed; it must be a finite number > 0")
+    return number
+
+
+def check_int_field(config: Any, name: str, minimum: int, maximum: int | None = None) -> None:
+    """:func:`check_int` on the dataclass field ``name`` of ``config``, which then holds a
+    Python int (a NumPy integer would not go into JSON run files)."""
+    value = check_int(name, getattr(config, name), minimum, maximum)
+    object.__setattr__(config, name, value)  # frozen dataclasses too
+
+
+def check_positive_field(config: Any, name: str) -> None:
+    """:func:`check_positive` on the dataclass field ``name``, which then holds a float."""
+    object.__setattr__(config, name, check_positive(name, getattr(config, name)))
 
 
 def check_bool(option: str, value: Any) -> None:
@@ -50,3 +86,14 @@ def check_range(option: str, value: Any) -> None:
     )
     if not ok:
         raise ValueError(f"{option}={value!r} is not allowed; give two finite numbers lo < hi")
+
+
+def check_generator(generator: object) -> None:
+    """Random draws come from ``generator``: a ``torch.Generator`` or None (torch's global one)."""
+    import torch  # here: the CLI imports this module before it needs torch
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(
+            f"generator={generator!r} is not allowed; give a torch.Generator, e.g. "
+            "torch.Generator().manual_seed(0), or None"
+        )

@@ -135,3 +135,49 @@ def test_without_generator_the_global_seed_decides() -> None:
     torch.manual_seed(123)
     again = [p.detach() for p in build_model("metafastkan", [3, 4, 1]).parameters()]
     assert all(torch.equal(p, q) for p, q in zip(first, again, strict=True))
+
+
+# --- integers of NumPy and torch; the generator -------------------------------------------------
+
+
+def test_numpy_and_torch_integers_are_integers_and_stored_as_python_ints() -> None:
+    """Sizes from ``np.arange`` or a table are accepted and stored as Python ints (run files
+    hold the config as JSON); non-integers stay refused."""
+    import json
+
+    import numpy as np
+
+    from pinnkan import Ball, laplacian
+    from pinnkan.train_config import TrainConfig
+
+    def built(width, **options):
+        return build_model("metakan", width, torch.Generator().manual_seed(0), **options)
+
+    reference = built([3, 4, 1], grid=5, meta_hidden=8)
+    for width in ([np.int64(3), 4, 1], np.array([3, 4, 1]), torch.tensor([3, 4, 1])):
+        model = built(width, grid=np.int64(5), meta_hidden=np.int32(8))
+        assert model.config == reference.config
+        assert all(type(n) is int for n in model.config["width"])
+        assert type(model.config["grid"]) is int and type(model.config["meta_hidden"]) is int
+        json.dumps(model.config)
+        for mine, theirs in zip(model.parameters(), reference.parameters(), strict=True):
+            assert torch.equal(mine, theirs)
+    assert type(Ball(np.int64(3)).dim) is int
+    x = torch.rand(5, 3, generator=torch.Generator().manual_seed(1))
+    _, lap = laplacian(reference, x, "sdgd", samples=np.int64(3), chunk_size=np.int64(2))
+    torch.testing.assert_close(lap, laplacian(reference, x)[1])  # 3 of 3 coordinates: exact
+    config = TrainConfig(steps=np.int64(5), points=np.int32(20), lr=np.float32(0.5))
+    assert (type(config.steps), type(config.points), type(config.lr)) == (int, int, float)
+    json.dumps(config.to_dict())
+    for bad in (5.0, True, np.float64(5.0), np.bool_(True), "5"):
+        with pytest.raises(ValueError, match=re.escape(f"grid={bad!r} is not allowed")):
+            built([3, 4, 1], grid=bad)
+
+
+@pytest.mark.parametrize("generator", [5, "seed", torch.device("cpu")])
+def test_a_generator_that_is_not_a_torch_generator_is_one_line(generator) -> None:
+    with pytest.raises(ValueError) as caught:
+        build_model("kan", [2, 3, 1], generator=generator)
+    message = str(caught.value)
+    assert "\n" not in message and f"generator={generator!r}" in message
+    assert "torch.Generator" in message

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..basis import BSplineBasis, EdgeFamily, GaussianRBFBasis, WaveletFamily
 from ..basis.wavelet import MOTHER_WAVELETS
-from ..validation import check_bool, check_choice, check_int, check_range
+from ..validation import check_bool, check_choice, check_generator, check_int, check_range, integer
 from .activations import ACTIVATIONS, META_ACTIVATIONS
 from .clustering import cluster_layers
 from .kan import DirectCoefficients, KANLayer, KANNetwork
@@ -136,6 +136,7 @@ def build_model(
     """
     spec = get_spec(name)
     width = check_width(width)
+    check_generator(generator)
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
         raise ValueError(
@@ -193,13 +194,14 @@ def check_width(width: Any) -> list[int]:
         )
     if len(width) < 2:
         raise ValueError(f"width={list(width)!r} has {len(width)} entries; at least 2 are needed")
-    for entry in width:
-        if isinstance(entry, bool) or not isinstance(entry, int) or entry < 1:
+    entries = [integer(entry) for entry in width]
+    for entry, number in zip(width, entries, strict=True):
+        if number is None or number < 1:
             raise ValueError(f"width entry {entry!r} is not allowed; widths are positive integers")
-    return list(width)
+    return entries
 
 
-CHECKS: dict[str, Callable[[str, Any], None]] = {
+CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "grid": lambda o, v: check_int(o, v, 1),
     "k": lambda o, v: check_int(o, v, 1),
     "centers": lambda o, v: check_int(o, v, 2),
@@ -220,8 +222,10 @@ def check_options(options: dict[str, Any], layers: int) -> None:
     """Validate every resolved option; ``clusters`` must lie in 1 … number of layers."""
     for option, value in options.items():
         if option == "clusters":
-            check_int(option, value, 1, layers)
-        else:
-            CHECKS[option](option, value)
+            options[option] = check_int(option, value, 1, layers)
+            continue
+        checked = CHECKS[option](option, value)
+        if checked is not None:  # a checked number, as a Python int
+            options[option] = checked
     if "grid_range" in options:
         options["grid_range"] = tuple(float(v) for v in options["grid_range"])

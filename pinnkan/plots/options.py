@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..validation import check_choice, check_int
+from ..validation import check_choice, check_int_field
 
 PLANES = ("axes", "random")
 
@@ -37,9 +37,9 @@ class PlotOptions:
 
     def __post_init__(self) -> None:
         check_choice("plane", self.plane, PLANES)
-        check_int("plane_seed", self.plane_seed, 0)
-        check_int("resolution", self.resolution, 8, 2048)
-        check_int("bins", self.bins, 1, 1000)
-        check_int("max_edges", self.max_edges, 1, 32)
-        check_int("samples", self.samples, 2, 10_000)
-        check_int("dpi", self.dpi, 10, 1200)
+        check_int_field(self, "plane_seed", 0)
+        check_int_field(self, "resolution", 8, 2048)
+        check_int_field(self, "bins", 1, 1000)
+        check_int_field(self, "max_edges", 1, 32)
+        check_int_field(self, "samples", 2, 10_000)
+        check_int_field(self, "dpi", 10, 1200)
