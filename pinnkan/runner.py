@@ -24,14 +24,13 @@ from . import distributed
 from .device import device_name, resolve_device, resolve_dtype
 from .environment import environment_info
 from .geometry import Ball
-from .nn.build import build_model, count_parameters, get_spec
+from .nn.build import build_model, count_parameters
 from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
 from .problems import get_problem, problem_file, resolved_problem_file
 from .results import Run, check_writable, read_run, write_run
-from .train import PDETrainer, TrainConfig
+from .train import PDETrainer, TrainConfig, check_derivative_order
 from .train_grid import check_grid_model
 
-KAN_FAMILY_WITH_ORDER = ("kan", "metakan")
 DEFAULT_HIDDEN = [32, 32, 32]
 
 
@@ -61,17 +60,6 @@ def resolve_width(width: list[int] | None, dim: int) -> list[int]:
     if width[-1] != 1:
         raise ValueError(f"width={width} ends with {width[-1]}; a scalar PDE solution needs 1")
     return list(width)
-
-
-def check_order(problem: PDE, model: str, options: dict[str, Any]) -> None:
-    """B-splines of order k < 2 have no second derivative: refuse them for second-order PDEs."""
-    if model in KAN_FAMILY_WITH_ORDER and problem.order >= 2:
-        k = options.get("k", get_spec(model).defaults["k"])
-        if isinstance(k, int) and k < 2:
-            raise ValueError(
-                f"k={k} cannot represent a Laplacian (splines of order {k} have zero second "
-                "derivative); use k ≥ 2"
-            )
 
 
 def check_samples(train: TrainConfig, dim: int) -> None:
@@ -178,9 +166,9 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     width = resolve_width(spec.width, problem.dim)
     check_samples(spec.train, problem.dim)
     check_problem(problem, spec.train, dtype)
-    check_order(problem, spec.model, spec.model_options)
     generator = torch.Generator().manual_seed(spec.train.seed)
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
+    check_derivative_order(problem, model)
     check_grid_model(model, spec.train)
     return problem, model, device, dtype
 

@@ -61,6 +61,24 @@ class TrainResult:
     message: str = ""
 
 
+SPLINE_MODELS = ("kan", "metakan")  # backbones whose edges are B-splines of order k
+
+
+def check_derivative_order(problem: PDE, model: nn.Module) -> None:
+    """B-splines of order k < 2 have zero second derivative (almost everywhere): a KAN or
+    MetaKAN with such k cannot represent the Laplacian of a second-order PDE (only its SiLU
+    base branch could). One ``ValueError`` line."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict) or config.get("name") not in SPLINE_MODELS:
+        return
+    k = config.get("k")
+    if problem.order >= 2 and isinstance(k, int) and k < 2:
+        raise ValueError(
+            f"k={k} cannot represent a Laplacian (splines of order {k} have zero second "
+            "derivative); use k ≥ 2"
+        )
+
+
 class PDETrainer:
     """Trains ``model`` on ``problem`` with ``config``; :meth:`run` returns a :class:`TrainResult`.
 
@@ -87,6 +105,7 @@ class PDETrainer:
         self.dtype = dtype
         self.progress = progress
         check_grid_model(model, config)
+        check_derivative_order(problem, model)
         self.model = model.to(device=self.device, dtype=dtype)
         hard = config.constraint == "hard"
         self.network = (

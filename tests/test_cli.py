@@ -203,6 +203,7 @@ INVALID = [
     ("samples zero", "poisson", ["--laplacian", "hutchinson", "--laplacian-samples", "-1"], "=-1"),
     ("k=1, second order", "poisson", ["--k", "1"], "k=1"),
     ("k=1, metakan", "poisson", ["--model", "metakan", "--k", "1"], "k=1"),
+    ("k=-1", "poisson", ["--k=-1"], "k=-1 is not allowed; it must be an integer ≥ 1"),
     ("unknown dtype", "poisson", ["--dtype", "float16"], "dtype='float16'"),
     ("unknown device", "poisson", ["--device", "tpu"], "device='tpu'"),
     ("unknown preset", "poisson", ["--preset", "fastest"], "'fastest'"),

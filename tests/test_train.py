@@ -162,6 +162,15 @@ def test_adam_is_fused_on_the_cpu_and_equals_the_default_adam():
     assert not fused_adam_applies([{"params": [torch.zeros(2, dtype=torch.int64)]}])
 
 
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+def test_trainer_refuses_splines_without_a_second_derivative(name: str):
+    """k = 1 (piecewise linear) has Δ = 0 on every spline: refused for a second-order PDE by
+    the trainer itself (the CLI's check used to be the only one), accepted with k = 2."""
+    with pytest.raises(ValueError, match=r"^k=1 cannot represent a Laplacian .* use k ≥ 2$"):
+        PDETrainer(poisson(), kan([3, 4, 1], name=name, k=1), small_config())
+    PDETrainer(poisson(), kan([3, 4, 1], name=name, k=2), small_config())
+
+
 # --- parameter groups ---------------------------------------------------------------------------
 
 
