@@ -16,7 +16,8 @@ An existing file is replaced only if pinnkan wrote it, with a note: a run file (
 
 Reports (``pinnkan report --out``, ``pinnkan fit --recipe … --table``) are regenerated from run
 files, but their readers need the explanations written by hand under the generated rows. Those
-notes start at the line :data:`NOTES_MARKER`; regenerating a file replaces everything above it
+notes start at a marker line: :data:`NOTES_MARKER`, or any line that starts with
+``<!-- notes:`` and ends with ``-->`` (``<!-- notes: … -->``); regenerating a file replaces everything above it
 and keeps the marker and everything below it unchanged::
 
     generated rows …                  <- replaced on each regeneration
@@ -38,6 +39,7 @@ NOTES_MARKER = (
     "<!-- notes: everything below this line is written by hand and kept when the generated "
     "part above is remade -->"
 )
+NOTES_OPENING = "<!-- notes:"  # how every marker line starts
 SEPARATORS = tuple(separator for separator in (os.sep, os.altsep) if separator)
 
 
@@ -227,7 +229,7 @@ def write_text(path: Path, text: str) -> None:
 def hand_written_notes(path: str | Path) -> str:
     """The part of an existing file from :data:`NOTES_MARKER` on ("" if no file or no marker).
 
-    Only a line that is exactly the marker counts, so a generated cell quoting it does not.
+    Only a marker line counts (:func:`notes_in`), so a generated cell quoting it does not.
     """
     target = Path(path)
     if not target.is_file():
@@ -236,12 +238,19 @@ def hand_written_notes(path: str | Path) -> str:
 
 
 def notes_in(text: str) -> str:
-    """``text`` from its first line that is exactly :data:`NOTES_MARKER` on ("" without one)."""
+    """``text`` from its first notes marker line on ("" without one): a line that starts with
+    ``<!-- notes:`` and ends with ``-->`` (:data:`NOTES_MARKER`, or the short
+    ``<!-- notes: … -->`` the help shows). A table cell or an indented line quoting it does
+    not count."""
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
-        if line.rstrip("\r\n") == NOTES_MARKER:
+        if is_notes_marker(line.rstrip("\r\n")):
             return "".join(lines[index:])
     return ""
+
+
+def is_notes_marker(line: str) -> bool:
+    return line.startswith(NOTES_OPENING) and line.rstrip().endswith("-->")
 
 
 def write_generated_markdown(path: str | Path, generated: str) -> bool:

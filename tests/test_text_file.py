@@ -48,11 +48,32 @@ def test_without_a_marker_the_file_is_replaced_whole(tmp_path):
     assert (tmp_path / "sub" / "fresh.md").read_text() == "x\n"
 
 
-def test_only_a_line_that_is_exactly_the_marker_counts(tmp_path):
+def test_only_a_marker_line_counts(tmp_path):
     path = tmp_path / "table.md"
     path.write_text(f"| cell quoting {NOTES_MARKER} |\n  {NOTES_MARKER}\nrest\n")
     assert hand_written_notes(path) == ""
     assert hand_written_notes(tmp_path / "missing.md") == ""
+    path.write_text("| cell |\n<!-- notes:\nnot closed on its line\n")
+    assert hand_written_notes(path) == ""
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "<!-- notes: … -->",  # as `--help` shows it
+        "<!-- notes: everything below this line is written by hand … -->",  # as the README
+        "<!-- notes:-->",
+        "<!-- notes: mine -->  ",
+    ],
+)
+def test_short_markers_as_the_help_writes_them_keep_the_notes(tmp_path, marker):
+    """The help's and README's shortened marker lines keep the notes (they were dropped,
+    silently, because only the full sentence counted)."""
+    path = tmp_path / "table.md"
+    notes = f"{marker}\nHAND NOTE\n"
+    path.write_text("# old rows\n\n" + notes)
+    assert write_generated_markdown(path, "# new rows")
+    assert path.read_text() == "# new rows\n\n" + notes
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
