@@ -23,6 +23,7 @@ the paper's numbers beside them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import sys
 import time
@@ -38,7 +39,7 @@ from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import read_run
 from .summary import slug
-from .text_file import check_markdown_output, write_generated_markdown
+from .text_file import check_markdown_output, check_output_folder, write_generated_markdown
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
 
@@ -140,8 +141,9 @@ def plan(
     return runs
 
 
-def execute(planned: PlannedRun) -> str:
-    """Train one planned run (in a worker process) and return a one-line report."""
+def execute(planned: PlannedRun) -> tuple[bool, str]:
+    """Train one planned run (in a worker process): whether it wrote its run file, and a
+    one-line report."""
     import torch
 
     torch.set_num_threads(1)
@@ -149,9 +151,10 @@ def execute(planned: PlannedRun) -> str:
     try:
         run = fit(planned.config, str(planned.path))
     except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
-        return f"{planned.path.name}: FAILED ({type(error).__name__}: {error})"
+        return False, f"{planned.path.name}: FAILED ({type(error).__name__}: {error})"
     seconds = time.perf_counter() - start
-    return f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
+    line = f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
+    return True, line
 
 
 def check_kept_runs(runs: list[PlannedRun]) -> None:
@@ -190,21 +193,26 @@ def run_recipe(
     jobs: int = 1,
     overrides: dict[str, Any] | None = None,
 ) -> list[PlannedRun]:
-    """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan."""
+    """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan and
+    the number of runs that failed (no run file written)."""
     runs = plan(recipe, seeds, directory, overrides)
     todo = [planned for planned in runs if not planned.path.exists()]
     print(
         f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to train", flush=True
     )
-    if jobs <= 1:
-        reports = map(execute, todo)
-        for index, report in enumerate(reports, 1):
+    failed = 0
+    with contextlib.ExitStack() as stack:
+        if jobs <= 1:
+            reports = map(execute, todo)
+        else:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(max_workers=jobs, initializer=reuse_freed_memory)
+            )
+            reports = pool.map(execute, todo)
+        for index, (written, report) in enumerate(reports, 1):
+            failed += not written
             print(f"[{index}/{len(todo)}] {report}", flush=True)
-        return runs
-    with ProcessPoolExecutor(max_workers=jobs, initializer=reuse_freed_memory) as pool:
-        for index, report in enumerate(pool.map(execute, todo), 1):
-            print(f"[{index}/{len(todo)}] {report}", flush=True)
-    return runs
+    return runs, failed
 
 
 def run_recipe_command(args: argparse.Namespace) -> int:
@@ -221,15 +229,32 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
     directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
     runs = plan(recipe, seeds, directory, overrides)  # validates the recipe before training
+    check_output_folder(directory)
     if args.table is not None:
         check_markdown_output(args.table)
     check_kept_runs(runs)
+    failed = 0
     if args.table is None or not all(planned.path.exists() for planned in runs):
-        run_recipe(recipe, seeds, directory, args.jobs, overrides)
-    if args.table is not None:
+        _, failed = run_recipe(recipe, seeds, directory, args.jobs, overrides)
+    have_runs = any(planned.path.exists() for planned in runs)
+    if args.table is not None and have_runs:
         from .tables import make_table
 
         command = " ".join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
         kept = write_generated_markdown(args.table, make_table(recipe, runs, command))
         print(f"table: {args.table}" + ("; hand-written notes kept" if kept else ""))
-    return 0
+    return failed_exit(failed, len(runs), None if have_runs else args.table)
+
+
+def failed_exit(failed: int, planned: int, unwritten_table: str | None) -> int:
+    """Exit status 1, with one line on stderr, when runs failed (their errors are above);
+    0 otherwise. ``unwritten_table``: the table not written because no run has a file."""
+    if not failed:
+        return 0
+    table_note = f"; no table written to {unwritten_table}" if unwritten_table else ""
+    print(
+        f"pinnkan: {failed} of {planned} runs failed (FAILED lines above){table_note}; fix the "
+        "cause and rerun the same command: finished runs are kept",
+        file=sys.stderr,
+    )
+    return 1

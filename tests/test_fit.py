@@ -319,6 +319,49 @@ def test_recipe_table_path_is_checked_before_training(tmp_path: Path, capsys) ->
     assert not (tmp_path / "runs").exists()
 
 
+def test_recipe_out_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys) -> None:
+    from pinnkan.cli import main
+
+    taken = tmp_path / "fit.h5"
+    taken.write_text("a file")
+    command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(taken)]
+    assert main([*command, "--table", str(tmp_path / "t.md")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(taken) in err[0] and "not a folder" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.h5", "tiny.toml"]
+
+
+@pytest.mark.parametrize("failing", ["all", "one"])
+def test_recipe_with_failed_runs_exits_1_and_tables_only_what_ran(
+    tmp_path, capsys, monkeypatch, failing: str
+) -> None:
+    """Failed runs are reported (exit 1, one summary line); a table is written only when some
+    run has a file (it used to exit 0 with a table of 'missing' cells)."""
+    import pinnkan.recipes as recipes
+    from pinnkan.cli import main
+
+    real_fit = recipes.fit
+
+    def fit_or_fail(config, out):
+        if failing == "all" or config.model == "metakan":
+            raise ValueError("this run cannot be trained")
+        return real_fit(config, out)
+
+    monkeypatch.setattr(recipes, "fit", fit_or_fail)
+    recipe = tiny_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace('model = "kan"', 'model = ["kan", "metakan"]'))
+    table = tmp_path / "t.md"
+    command = ["fit", "--recipe", str(recipe), "--out-dir", str(tmp_path / "runs")]
+    assert main([*command, "--table", str(table), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    summary = captured.err.strip().splitlines()[-1]
+    planned = captured.out.count("FAILED") + captured.out.count("MSE")
+    assert "FAILED (ValueError: this run cannot be trained)" in captured.out
+    assert summary.startswith(f"pinnkan: {captured.out.count('FAILED')} of {planned} runs failed")
+    assert table.exists() == (failing == "one")
+    assert ("no table written" in summary) == (failing == "all")
+
+
 @pytest.mark.parametrize(("until", "expected"), [(0, [0, 2, 4]), (3, [0, 2])])
 def test_fit_updates_the_grid_on_the_schedule(tmp_path, monkeypatch, until, expected):
     """``update_grid_until`` = 0 (its default): updates every e steps to the end of the fit."""
