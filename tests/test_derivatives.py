@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -20,14 +21,18 @@ from pinnkan.directions import Directions
 from pinnkan.forward_laplacian import forward_laplacian, supports
 from pinnkan.gram import gram_plan
 from pinnkan.nn import KANLayer, build_model
+from pinnkan.nn.activations import ACTIVATIONS
 from pinnkan.nn.constraint import BallHardConstraint
 
 DIMS = (1, 2, 5, 20, 100)
+SHALLOW = (4, 3)  # [d, 4, 3, 1]: the last hidden output carries diag G only
+DEEP = (5, 4, 3)  # [d, 5, 4, 3, 1]: a full G crosses a hidden layer (W G Wᵀ, Aᵀ G A)
+NAMES = ("mlp", "kan", "metakan", "fastkan", "metafastkan", "wavkan", "metawavkan")
 
 BACKBONES = [
     *[
         ("mlp", {"activation": a, "bias": b})
-        for a in ("tanh", "silu", "sin")
+        for a in ACTIVATIONS  # the registry: every activation the MLP accepts
         for b in (True, False)
     ],
     *[("kan", {"k": k, "bias": b}) for k in (2, 3) for b in (True, False)],
@@ -43,13 +48,23 @@ BACKBONES = [
 ]
 
 
+# one configuration per backbone (every MLP activation) for the costlier checks
+DEEP_BACKBONES = [
+    *[("mlp", {"activation": a}) for a in ACTIVATIONS],
+    *[(name, {"bias": True}) for name in NAMES[1:]],
+]
+
+
 def backbone_id(entry: tuple[str, dict]) -> str:
     name, options = entry
     return "-".join([name, *(f"{k}={v}" for k, v in options.items())])
 
 
-def build(name: str, dim: int, seed: int = 3, **options) -> nn.Module:
-    """A small float64 backbone [d, 4, 3, 1] (three layers, so J/G crosses a hidden layer).
+def build(
+    name: str, dim: int, seed: int = 3, hidden: tuple[int, ...] = SHALLOW, **options
+) -> nn.Module:
+    """A small float64 backbone [d, *hidden, 1], by default [d, 4, 3, 1] (three layers, so J/G
+    crosses a hidden layer); ``hidden=DEEP`` makes the full Gram matrix cross one too.
 
     KAN-layer biases and MetaKAN node means start at zero; they are set to random values so
     that they count. Meta
@@ -59,7 +74,7 @@ def build(name: str, dim: int, seed: int = 3, **options) -> nn.Module:
     generator = torch.Generator().manual_seed(seed)
     if name.startswith("meta"):
         options = {"meta_init": "paper", **options}
-    model = build_model(name, [dim, 4, 3, 1], generator=generator, **options).double()
+    model = build_model(name, [dim, *hidden, 1], generator=generator, **options).double()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, KANLayer) and module.bias is not None:
@@ -82,15 +97,16 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, tolerance: float 
     torch.testing.assert_close(actual, expected, rtol=0, atol=tolerance * scale)
 
 
-# --- exactness of the forward engine --------------------------------------------------------
+def assert_full_gram_crosses_a_hidden_layer(width: list[int], count: int) -> None:
+    """The engine's plan for ``count`` directions carries G at hidden outputs 1 and 2, so the full
+    G' = Aᵀ G A (KAN) or W G Wᵀ (MLP) is formed, not only its diagonal (shared first J or not)."""
+    for shared_first in (False, True):
+        plan = gram_plan(width, count, shared_first)
+        assert plan[:2] == [True, True], (width, count, plan)
 
 
-@pytest.mark.parametrize("dim", DIMS)
-@pytest.mark.parametrize("backbone", BACKBONES, ids=backbone_id)
-def test_forward_equals_autograd(backbone: tuple[str, dict], dim: int) -> None:
-    name, options = backbone
-    net = build(name, dim, **options)
-    x = ball_points(3, dim)
+def assert_forward_equals_autograd(net: nn.Module, x: torch.Tensor) -> None:
+    """u and Δu of the forward engine equal autograd's (1e-10), with and without the constraint."""
     for model in (net, BallHardConstraint(net, radius=1.3)):
         u_ref, lap_ref = laplacian(model, x, "autograd")
         assert lap_ref.abs().max() > 1e-6  # a test that cannot fail is a defect
@@ -99,10 +115,36 @@ def test_forward_equals_autograd(backbone: tuple[str, dict], dim: int) -> None:
         assert_close(lap, lap_ref)
 
 
+# --- exactness of the forward engine --------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", DIMS)
+@pytest.mark.parametrize("backbone", BACKBONES, ids=backbone_id)
+def test_forward_equals_autograd(backbone: tuple[str, dict], dim: int) -> None:
+    name, options = backbone
+    assert_forward_equals_autograd(build(name, dim, **options), ball_points(3, dim))
+
+
+@pytest.mark.parametrize("dim", [20, 100])
+@pytest.mark.parametrize("backbone", DEEP_BACKBONES, ids=backbone_id)
+def test_forward_equals_autograd_through_a_hidden_gram(
+    backbone: tuple[str, dict], dim: int
+) -> None:
+    """Width [d, 5, 4, 3, 1] at d = 20, 100: the automatic plan carries the full Gram matrix
+    through hidden layer 2 (G' = Aᵀ G A, or G_y = σ'σ'ᵀ ∘ W G Wᵀ), which [d, 4, 3, 1] never does
+    (its last hidden output needs diag G only); u and Δu must still equal autograd's."""
+    name, options = backbone
+    net = build(name, dim, hidden=DEEP, **options)
+    assert_full_gram_crosses_a_hidden_layer(net.width, dim)
+    assert_forward_equals_autograd(net, ball_points(3, dim))
+
+
 @pytest.mark.parametrize("representation", ["jacobian", "gram"])
-@pytest.mark.parametrize("name", ["mlp", "kan", "metakan", "wavkan"])
+@pytest.mark.parametrize("name", NAMES)
 def test_both_representations_are_exact(name: str, representation: str) -> None:
-    model = BallHardConstraint(build(name, 6))
+    """Forced J everywhere (J' = J A, J Wᵀ) or G everywhere (G' = Aᵀ G A, W G Wᵀ through two
+    hidden layers of [6, 5, 4, 3, 1]): both give autograd's Δu."""
+    model = BallHardConstraint(build(name, 6, hidden=DEEP))
     x = ball_points(4, 6)
     _, expected = autograd_laplacian(model, x)
     _, lap = forward_laplacian(model, x, Directions(6, 1.0), representation=representation)
@@ -117,10 +159,18 @@ def test_plan_carries_jacobian_for_few_directions_and_gram_for_many() -> None:
         gram_plan(width, 16, representation="dense")
 
 
-@pytest.mark.parametrize("name", ["mlp", "kan", "metakan", "metawavkan"])
-def test_parameter_gradients_match_autograd(name: str) -> None:
-    model = BallHardConstraint(build(name, 5, bias=True))
-    x = ball_points(6, 5)
+@pytest.mark.parametrize(
+    ("dim", "hidden"), [(5, SHALLOW), (5, DEEP), (100, SHALLOW), (100, DEEP)], ids=str
+)
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_gradients_match_autograd(name: str, dim: int, hidden: tuple[int, ...]) -> None:
+    """∂/∂θ of a loss of u and Δu through the forward engine equals the gradient through the
+    autograd Laplacian: J plans at d = 5 (the MLP's shared first J turns to G), Gram plans at
+    d = 100 (the full G through a hidden layer for [100, 5, 4, 3, 1])."""
+    model = BallHardConstraint(build(name, dim, hidden=hidden, bias=True))
+    if (dim, hidden) == (100, DEEP):
+        assert_full_gram_crosses_a_hidden_layer(model.net.width, dim)
+    x = ball_points(4, dim)
     forcing = torch.sin(x.sum(dim=1))
 
     def parameter_gradients(method: str) -> list[torch.Tensor]:
@@ -155,10 +205,18 @@ def test_gradients_through_torch_func_match_backward() -> None:
         assert_close(grads[name], reference)
 
 
-def test_chunks_give_identical_results_and_one_coefficient_call() -> None:
+def test_chunks_give_identical_results_and_one_coefficient_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = BallHardConstraint(build("metakan", 5))
     calls = []
-    model.net.coefficients.register_forward_hook(lambda *args: calls.append(1))
+    generate = model.net.coefficients.forward
+
+    def counted(*args, **kwargs):  # not a forward hook: a hooked model goes to autograd
+        calls.append(1)
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(model.net.coefficients, "forward", counted)
     x = ball_points(7, 5)
     u, lap = laplacian(model, x, "forward")
     calls.clear()
@@ -207,6 +265,8 @@ def draws(model: nn.Module, x: torch.Tensor, method: str, samples: int, count: i
 
 @pytest.mark.parametrize("method", ["sdgd", "hutchinson"])
 def test_estimators_are_unbiased(method: str) -> None:
+    """End to end through the sampler: the mean of 400 draws is Δu within 4 standard errors (the
+    exact expectations are checked by the next test, the sampler's law by the two after)."""
     dim, samples, count = 8, 2, 400
     model = BallHardConstraint(build("kan", dim))
     x = ball_points(3, dim)
@@ -220,6 +280,68 @@ def test_estimators_are_unbiased(method: str) -> None:
         assert ((unscaled - exact).abs() > 4 * error).any()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_estimator_means_over_every_draw_are_the_laplacian(name: str) -> None:
+    """Exact unbiasedness at d = 8, K = 2 (no sampling): the mean of SDGD's (d/K) Σ_{i∈S} ∂²u/∂x_i²
+    over all C(8, 2) = 28 subsets S, and of Hutchinson's vᵀ∇²u v over all 2⁸ sign vectors v (one
+    probe each, fed as explicit directions), both equal the autograd Δu to 1e-10."""
+    dim, samples = 8, 2
+    model = BallHardConstraint(build(name, dim, hidden=DEEP))
+    x = ball_points(3, dim)
+    exact = autograd_laplacian(model, x, create_graph=False)[1]
+    with torch.no_grad():
+        subsets = [
+            Directions(dim, dim / samples, coordinates=torch.tensor(subset))
+            for subset in itertools.combinations(range(dim), samples)
+        ]
+        sdgd = torch.stack([forward_laplacian(model, x, subset)[1] for subset in subsets])
+        signs = torch.tensor(list(itertools.product((-1.0, 1.0), repeat=dim)), dtype=x.dtype)
+        probes = signs.repeat(len(x), 1).unsqueeze(1)  # point-major: (batch · 2^d, 1, d)
+        points = x.repeat_interleave(len(signs), dim=0)
+        hutchinson = forward_laplacian(model, points, Directions(dim, 1.0, vectors=probes))[1]
+        hutchinson = hutchinson.view(len(x), len(signs)).T
+    for estimates in (sdgd, hutchinson):
+        assert (estimates.std(dim=0) > 1e-6).all()  # single draws are not exact
+        assert_close(estimates.mean(dim=0), exact)
+
+
+def test_sdgd_draws_every_subset_equally_often() -> None:
+    """The SDGD sampler draws S uniformly among the C(d, K) subsets, with weight d/K: so each
+    coordinate enters with probability K/d and the exact means above are its expectation.
+    2800 draws at d = 8, K = 2: every one of the 28 subsets within 5σ of 100."""
+    from pinnkan.directions import draw_directions
+
+    dim, samples, count = 8, 2, 2800
+    x = ball_points(1, dim)
+    generator = torch.Generator().manual_seed(2)
+    frequencies = dict.fromkeys(itertools.combinations(range(dim), samples), 0)
+    for _ in range(count):
+        directions = draw_directions("sdgd", x, samples, generator)
+        assert directions.vectors is None and directions.weight == dim / samples
+        frequencies[tuple(sorted(directions.coordinates.tolist()))] += 1
+    expected = count / len(frequencies)
+    sigma = math.sqrt(expected * (1 - 1 / len(frequencies)))
+    assert len(frequencies) == math.comb(dim, samples)  # no repeated or out-of-range index
+    assert all(abs(n - expected) < 5 * sigma for n in frequencies.values()), frequencies
+
+
+def test_hutchinson_draws_every_sign_vector_with_identity_second_moment() -> None:
+    """The Hutchinson sampler draws probes v ∈ {−1, 1}^d with weight 1/K and E[v vᵀ] = I (what
+    unbiasedness needs): 8000 probes at d = 8 give every one of the 2⁸ sign vectors and
+    (1/n) Σ v vᵀ within 5σ = 5/√n of I."""
+    from pinnkan.directions import draw_directions
+
+    dim, samples, batch = 8, 2, 4000
+    x = ball_points(batch, dim)
+    directions = draw_directions("hutchinson", x, samples, torch.Generator().manual_seed(2))
+    assert directions.coordinates is None and directions.weight == 1 / samples
+    probes = directions.vectors.reshape(-1, dim)
+    assert directions.vectors.shape == (batch, samples, dim) and (probes.abs() == 1).all()
+    assert len({tuple(v) for v in probes.tolist()}) == 2**dim
+    moment = probes.T @ probes / len(probes)
+    assert_close(moment, torch.eye(dim, dtype=x.dtype), 5 / math.sqrt(len(probes)))
+
+
 @pytest.mark.parametrize("name", ["mlp", "kan", "wavkan"])
 def test_sdgd_with_all_coordinates_is_exact(name: str) -> None:
     model = BallHardConstraint(build(name, 5))
@@ -229,16 +351,20 @@ def test_sdgd_with_all_coordinates_is_exact(name: str) -> None:
     assert_close(estimate, exact)
 
 
+@pytest.mark.parametrize("constrained", [True, False], ids=["hard", "free"])
 @pytest.mark.parametrize("representation", ["jacobian", "gram"])
 @pytest.mark.parametrize("method", ["sdgd", "hutchinson"])
-@pytest.mark.parametrize("name", ["mlp", "kan", "metawavkan"])
+@pytest.mark.parametrize("name", NAMES)
 def test_estimators_equal_their_autograd_versions(
-    name: str, method: str, representation: str
+    name: str, method: str, representation: str, constrained: bool
 ) -> None:
-    """Same seed, same directions: the forward estimator and the autograd one agree exactly."""
+    """Same seed, same directions: the forward estimator (SDGD's sampled-coordinate first layer,
+    Hutchinson's dense-probe first layer, then J or G through [7, 5, 4, 3, 1]) and the autograd
+    one agree exactly, for every backbone, with and without the hard constraint."""
     from pinnkan.directions import draw_directions
 
-    model = BallHardConstraint(build(name, 7), radius=1.2)
+    net = build(name, 7, hidden=DEEP)
+    model = BallHardConstraint(net, radius=1.2) if constrained else net
     x = ball_points(5, 7)
     directions = draw_directions(method, x, 3, torch.Generator().manual_seed(4))
     _, lap = forward_laplacian(model, x, directions, representation=representation)
@@ -437,20 +563,34 @@ def test_points_of_another_dtype_device_or_dimension_raise_one_line(name: str, m
 
 
 @pytest.mark.parametrize("method", LAPLACIAN_METHODS)
-def test_every_method_keeps_the_graph_through_x(method: str) -> None:
-    torch.manual_seed(0)
-    model = build_model("kan", width=[3, 8, 1]).double()
-    x = (0.5 * torch.rand(4, 3, dtype=torch.float64)).requires_grad_()
-    u, lap = laplacian(model, x, method=method)
-    du = gradient(u, x)
-    (dlap,) = torch.autograd.grad(lap.sum(), x)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_method_keeps_the_graph_through_x(name: str, method: str) -> None:
+    """∇ₓu is the model's gradient, and ∇ₓ(L̂u) equals that of the other engine on the same
+    directions (autograd: the forward engine's; sdgd and hutchinson: the autograd estimator's
+    with the same seed, K = 2 < d = 6), so the estimators' first layers pass back the whole
+    x-gradient of their basis derivatives."""
+    model = build(name, 6, bias=True)
+    x = ball_points(4, 6).requires_grad_()
+    samples = 2 if method in ("sdgd", "hutchinson") else None
+
+    def through_x(engine_model, engine_method: str) -> tuple[torch.Tensor, torch.Tensor]:
+        u, lap = laplacian(
+            engine_model, x, engine_method, samples=samples,
+            generator=torch.Generator().manual_seed(8),
+        )  # fmt: skip
+        return u, torch.autograd.grad(lap.sum(), x, retain_graph=True)[0]
+
+    u, dlap = through_x(model, method)
     reference = x.detach().requires_grad_()
     expected = gradient(model(reference).squeeze(-1), reference)
-    torch.testing.assert_close(du, expected)
-    assert dlap.shape == (4, 3)
-    if method == "autograd":  # ∇Δu through x equals the forward engine's
-        _, lap_forward = laplacian(model, x, method="forward")
-        torch.testing.assert_close(dlap, torch.autograd.grad(lap_forward.sum(), x)[0])
+    assert_close(gradient(u, x), expected)
+    if method == "autograd":
+        _, dlap_reference = through_x(model, "forward")
+    else:
+        with pytest.warns(EngineFallbackWarning):
+            _, dlap_reference = through_x(lambda points: model(points), method)
+    assert dlap_reference.abs().max() > 1e-6
+    assert_close(dlap, dlap_reference)
 
 
 @pytest.mark.parametrize("generator", ["cpu", 0, torch.device("cpu")])
