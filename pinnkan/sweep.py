@@ -41,6 +41,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from .batch import exit_status, failure_line
 from .device import resolve_device
 from .malloc import reuse_freed_memory
 from .presets import SWEEP_RECIPE, check_keys, load_preset
@@ -161,17 +162,20 @@ def done(path: Path) -> bool:
         return False
 
 
-def run_one(job: tuple[SolveSpec, str, str, int]) -> str:
-    """Worker: one solve with one torch thread; returns a line for the log. A worker whose sweep
-    process has gone (killed) starts nothing new."""
+def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
+    """Worker: one solve with one torch thread; returns whether it did not fail and a line for
+    the log. A worker whose sweep process has gone (killed) starts nothing new."""
     import torch
 
     spec, out, device, parent = job
     if os.getppid() != parent:
-        return f"{out}: skipped, the sweep process has stopped"
+        return True, f"{out}: skipped, the sweep process has stopped"
     torch.set_num_threads(1)
-    run = solve_pde(replace(spec, device=device), out)
-    return f"{out}: {run.status}, rel_l2 {run.metrics.get('rel_l2', float('nan')):.3e}"
+    try:
+        run = solve_pde(replace(spec, device=device), out)
+    except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
+        return False, failure_line(out, error)
+    return True, f"{out}: {run.status}, rel_l2 {run.metrics.get('rel_l2', float('nan')):.3e}"
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -258,11 +262,14 @@ def run_sweep(args: argparse.Namespace) -> int:
     jobs = [(spec, str(path), args.device, os.getpid()) for spec, path in todo]
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=reuse_freed_memory) as pool:
         futures = [pool.submit(run_one, job) for job in jobs]
+        failed = 0
         try:
             for future in futures:
-                print(future.result(), flush=True)
+                finished, line = future.result()
+                failed += not finished
+                print(line, flush=True)
         except KeyboardInterrupt:
             pool.shutdown(wait=True, cancel_futures=True)
             print("sweep interrupted; rerun the same command to continue", flush=True)
             return 1
-    return 0
+    return exit_status(failed, len(jobs))

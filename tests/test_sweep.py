@@ -56,6 +56,30 @@ def test_sweep_runs_each_entry_and_seed_then_skips_them(tmp_path: Path, capsys) 
     assert "4 runs planned, 4 already done" in capsys.readouterr().out
 
 
+def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A run that raises (e.g. CUDA out of memory) is one FAILED line; the other runs are
+    written and the sweep exits 1 with one summary line (it ended with the error before)."""
+    import pinnkan.sweep as sweep
+
+    real_solve = sweep.solve_pde
+
+    def solve_or_fail(spec, out, *args, **kwargs):
+        if spec.problem == "allen_cahn":
+            raise RuntimeError("out of memory")
+        return real_solve(spec, out, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "solve_pde", solve_or_fail)  # the workers are forked
+    out = tmp_path / "runs"
+    argv = ["sweep", str(tiny_recipe(tmp_path)), "--out-dir", str(out), "--device", "cpu"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "allen_cahn-d2-mlp-s0.h5: FAILED (RuntimeError: out of memory)" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("pinnkan: 1 of 2 runs failed")
+    assert sorted(path.name for path in out.glob("*.h5")) == ["poisson-d2-mlp-s0.h5"]
+
+
 def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     assert main(["sweep", "table8", "--seeds", "0,1,2", "--out-dir", "unused", "--dry-run"]) == 0
     # (3 PDEs x 4 dims x 3 models + 3 PDEs x 2 wide models at d = 100
