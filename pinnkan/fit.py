@@ -11,7 +11,9 @@ seeded generator (the training seed also seeds the data), inputs mapped onto [�
 iterations per step; every loss evaluation is logged) or Adam. For B-spline models the grid may
 be adapted to the data every ``update_grid_every`` steps up to step ``update_grid_until`` (0: to
 the end), and
-extended to the finer grids ``extend_grids`` at equally spaced steps (see :mod:`pinnkan.grid`);
+extended to the finer grids ``extend_grids`` (strictly increasing, each finer than the model's
+grid; n of them need ``steps`` ≥ n + 1) at equally spaced steps, so that every grid is trained
+before the next extension and the last one until the end (see :mod:`pinnkan.grid`);
 the optimiser is rebuilt after each grid change.
 
 The run file (``config["kind"] = "regression"``) stores raw test points ``x``, ``exact`` = f(x)
@@ -39,7 +41,7 @@ from torch import Tensor, nn
 from .device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, resolve_dtype
 from .early_stopping import BestState, split_validation
 from .environment import environment_info
-from .fit_config import FitConfig, load_problem, resolve_width
+from .fit_config import FitConfig, check_extend_grids, load_problem, resolve_width
 from .fixed_points import FixedPoints
 from .grid import check_bspline_network, extend_grid, update_grid
 from .grid_options import grid_update_due
@@ -72,7 +74,18 @@ def initial_model(config: FitConfig, problem: Regression, seed: int) -> nn.Modul
     model = build_model(config.model, width, generator=generator, **config.model_options)
     if config.update_grid_every or config.extend_grids:
         check_bspline_network(model)
+    check_extensions_refine(config.extend_grids, model.config.get("grid"))
     return model.to(device=resolve_device(config.device), dtype=resolve_dtype(config.dtype))
+
+
+def check_extensions_refine(grids: list[int], grid: int | None) -> None:
+    """Grid extension only refines: the first of ``grids`` (strictly increasing, see
+    :func:`pinnkan.fit_config.check_extend_grids`) must be finer than the model's ``grid``."""
+    if grids and grid is not None and grids[0] <= grid:
+        raise ValueError(
+            f"extend_grids={grids} is not allowed with grid={grid}; its entries must be strictly "
+            f"increasing and larger than the model's starting grid {grid}"
+        )
 
 
 Validation = tuple[Tensor, Tensor]  # held-out (x (n_v, d), y (n_v,))
@@ -104,7 +117,7 @@ class RegressionTrainer:
         self.step = 0
         self.evaluations = 0
         self.start = time.perf_counter()
-        self.extension_steps = extension_schedule(config.steps, len(config.extend_grids))
+        self.extensions = extension_schedule(config.steps, config.extend_grids)
         self.optimizer = self.new_optimizer()
         self.guard = StepGuard(model, self.train_loss) if config.step_guard else None
         self.restart_index = 0  # which candidate of the restarts this trainer is
@@ -139,9 +152,10 @@ class RegressionTrainer:
         if grid_update_due(self.step, every, until):
             update_grid(self.model, self.data.x_train, self.config.grid_eps)
             changed = True
-        if self.step in self.extension_steps:
-            grid = self.config.extend_grids[self.extension_steps.index(self.step)]
-            extend_grid(self.model, grid, self.data.x_train, self.config.grid_eps)
+        if self.step in self.extensions:
+            extend_grid(
+                self.model, self.extensions[self.step], self.data.x_train, self.config.grid_eps
+            )
             changed = True
         if changed:
             self.optimizer = self.new_optimizer()
@@ -207,9 +221,18 @@ class RegressionTrainer:
             self.best.restore()
 
 
-def extension_schedule(steps: int, count: int) -> list[int]:
-    """Steps at which the ``count`` grid extensions happen: equal stages of the run."""
-    return [round(steps * (index + 1) / (count + 1)) for index in range(count)]
+def extension_schedule(steps: int, grids: list[int]) -> dict[int, int]:
+    """``{step: grid}``: before step t = round(steps·i/(n + 1)), i = 1 … n, the grid is extended
+    to ``grids[i − 1]``, so the n + 1 stages of the run are as equal as the steps allow.
+
+    The paper's algorithm trains, extends and trains more: needs ``steps`` ≥ n + 1 (refused
+    otherwise, :func:`pinnkan.fit_config.check_extend_grids`). Then the stage length
+    steps/(n + 1) ≥ 1 puts every extension on its own step in 1 … steps − 1: each grid is
+    trained at least one step before the next extension, the last one until the end.
+    """
+    check_extend_grids(grids, steps)
+    count = len(grids)
+    return {round(steps * (index + 1) / (count + 1)): grid for index, grid in enumerate(grids)}
 
 
 def current_grid(model: nn.Module) -> float:

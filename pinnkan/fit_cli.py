@@ -36,7 +36,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--update-grid-until", type=int, help="no grid updates from this step on (0 = to the end)"
     )
-    group.add_argument("--extend-grids", type=int_list, help="finer grids, e.g. 10,20")
+    group.add_argument(
+        "--extend-grids",
+        type=int_list,
+        help="finer grids, increasing and above --grid (e.g. 10,20): n of them need --steps ≥ "
+        "n+1, trained in n+1 equal stages",
+    )
     group.add_argument("--restarts", type=int, help="K initialisations, keep the best (default 1)")
     group.add_argument("--restart-steps", type=int, help="warm-up steps of each restart (3)")
     group.add_argument(

@@ -87,14 +87,52 @@ class FitConfig:
             raise ValueError(
                 f"validation={self.validation!r} is not allowed; it must be a fraction in [0, 1)"
             )
-        holdout_size(self.train_points, self.validation)
-        grids = [check_int("extend_grids entry", grid, 1) for grid in self.extend_grids]
+        fitting_points = self.train_points - holdout_size(self.train_points, self.validation)
+        if self.standardize:
+            check_standardizable(fitting_points, self.train_points)
+        grids = check_extend_grids(self.extend_grids, self.steps)
         object.__setattr__(self, "extend_grids", grids)  # Python ints (frozen dataclass)
         if self.dim is not None:
             check_int_field(self, "dim", 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_standardizable(fitting_points: int, train_points: int) -> None:
+    """``standardize`` divides by the standard deviation of the fitting targets, which needs at
+    least 2 of them (counted after the validation split)."""
+    if fitting_points < 2:
+        split = (
+            f" ({fitting_points} after the validation split)"
+            if fitting_points < train_points
+            else ""
+        )
+        raise ValueError(
+            f"standardize=True needs at least 2 fitting points; got train_points={train_points}"
+            + split
+        )
+
+
+def check_extend_grids(grids: list[Any], steps: int) -> list[int]:
+    """``grids`` as Python ints: strictly increasing, and few enough for ``steps``.
+
+    Grid extension trains, extends, and trains more (the paper's algorithm), so n extensions
+    split the run into n + 1 stages of at least one step each: ``steps`` ≥ n + 1. Whether the
+    first entry is finer than the model's grid is checked when the model is built
+    (:func:`pinnkan.fit.check_extensions_refine`).
+    """
+    grids = [check_int("extend_grids entry", grid, 1) for grid in grids]
+    if any(coarse >= fine for coarse, fine in zip(grids, grids[1:])):
+        raise ValueError(
+            f"extend_grids={grids} is not allowed; its entries must be strictly increasing"
+        )
+    if grids and steps < len(grids) + 1:
+        raise ValueError(
+            f"extend_grids={grids} needs steps ≥ {len(grids) + 1} (at least one training step "
+            f"before and after each extension); got steps={steps}"
+        )
+    return grids
 
 
 def default_width(problem: Regression) -> list[int]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .batch import exit_status, failure_line
 from .fit import fit
 from .fit_config import FitConfig
 from .malloc import reuse_freed_memory
@@ -113,9 +114,15 @@ def block_configs(
     return configs
 
 
+def starting_grid(config: FitConfig) -> int | None:
+    """The grid a run starts with: its ``grid`` option, or the model's default when the recipe
+    does not set one; None for a model without a grid."""
+    return config.model_options.get("grid", model_options(config.model).get("grid"))
+
+
 def final_grid(config: FitConfig) -> int | None:
-    """The grid a run ends with: the last extension, else the model's grid option."""
-    return config.extend_grids[-1] if config.extend_grids else config.model_options.get("grid")
+    """The grid a run ends with: the last extension, else :func:`starting_grid`."""
+    return config.extend_grids[-1] if config.extend_grids else starting_grid(config)
 
 
 def run_path(directory: Path, config: FitConfig) -> Path:
@@ -151,7 +158,7 @@ def execute(planned: PlannedRun) -> tuple[bool, str]:
     try:
         run = fit(planned.config, str(planned.path))
     except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
-        return False, f"{planned.path.name}: FAILED ({type(error).__name__}: {error})"
+        return False, failure_line(planned.path.name, error)
     seconds = time.perf_counter() - start
     line = f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
     return True, line
@@ -243,18 +250,4 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         command = " ".join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
         kept = write_generated_markdown(args.table, make_table(recipe, runs, command))
         print(f"table: {args.table}" + ("; hand-written notes kept" if kept else ""))
-    return failed_exit(failed, len(runs), None if have_runs else args.table)
-
-
-def failed_exit(failed: int, planned: int, unwritten_table: str | None) -> int:
-    """Exit status 1, with one line on stderr, when runs failed (their errors are above);
-    0 otherwise. ``unwritten_table``: the table not written because no run has a file."""
-    if not failed:
-        return 0
-    table_note = f"; no table written to {unwritten_table}" if unwritten_table else ""
-    print(
-        f"pinnkan: {failed} of {planned} runs failed (FAILED lines above){table_note}; fix the "
-        "cause and rerun the same command: finished runs are kept",
-        file=sys.stderr,
-    )
-    return 1
+    return exit_status(failed, len(runs), None if have_runs else args.table)

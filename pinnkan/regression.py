@@ -179,8 +179,12 @@ class TargetScaling:
 
     @classmethod
     def of(cls, y: Tensor, standardize: bool) -> TargetScaling:
+        """(0, 1), or with ``standardize`` the mean and standard deviation (1 when the targets
+        are constant) of ``y (n,)``; the latter needs n ≥ 2."""
         if not standardize:
             return cls()
+        if y.numel() < 2:
+            raise ValueError(f"standardize=True needs at least 2 training targets; got {y.numel()}")
         return cls(float(y.mean()), float(y.std()) or 1.0)
 
     def __call__(self, output: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .fit_config import FitConfig
-from .recipes import PlannedRun, final_grid
+from .recipes import PlannedRun, final_grid, starting_grid
 from .results import RunFileError, read_run
 
 
@@ -122,15 +122,32 @@ def header(
         f"- command: `{command}`",
         f"- seeds: {', '.join(map(str, seeds))} (each seed draws its own data set and initialisation)",
         f"- device: {cpu_name()}, {os.cpu_count()} cores shared with other jobs; one torch thread "
-        "per run, float64",
+        f"per run, {listed(runs, 'dtype')}",
         "- sampling: every variable uniform in its range (problems/feynman.csv; [-1, 1] for "
-        "f1–f3), 1000 training and 1000 test points, inputs mapped onto [-1, 1]^d",
+        f"f1–f3), {listed(runs, 'train_points')} training and {listed(runs, 'test_points')} test "
+        f"points, {input_mapping(runs)}",
         f"- fit settings: {settings}; model: {model}",
         "- MSE: mean ± sample standard deviation over the seeds of the test MSE",
         f"- runs: {done} of {len(runs)} planned runs completed, {minutes:.1f} min of training "
         "in all (wall time of the runs, on the shared CPU)",
         "",
     ]
+
+
+def listed(runs: list[PlannedRun], field: str) -> str:
+    """The values of the config ``field`` over the runs: ``"1000"``, or ``"50 / 1000"``."""
+    values = sorted({getattr(planned.config, field) for planned in runs}, key=str)
+    return " / ".join(map(str, values)) or "?"
+
+
+def input_mapping(runs: list[PlannedRun]) -> str:
+    """How the inputs reach the network (the runs' ``normalize``)."""
+    mapped = {planned.config.normalize for planned in runs}
+    if mapped == {True}:
+        return "inputs mapped onto [-1, 1]^d"
+    if mapped == {False}:
+        return "inputs as drawn (not mapped)"
+    return "inputs mapped onto [-1, 1]^d in the runs with normalize = true, as drawn in the others"
 
 
 class Tally:
@@ -215,7 +232,7 @@ def grid_history(runs: list[PlannedRun], grid: int) -> str:
     for planned in runs:
         config = planned.config
         if final_grid(config) == grid and config.extend_grids:
-            start = config.model_options.get("grid")
+            start = starting_grid(config)
             chain = " → ".join(str(g) for g in [start, *config.extend_grids])
             return (
                 f"Grid extension G = {chain} at equally spaced steps of the {config.steps} "

@@ -197,7 +197,7 @@ RECIPE = {
     "runs": [
         {"problem": ["feynman:I.12.5", "feynman:I.14.3"], "model": ["kan", "metakan"],
          "grid": 5, "meta_hidden": 4},
-        {"problem": "feynman:I.12.5", "model": "kan", "grid": 3, "extend_grids": [6]},
+        {"problem": "feynman:I.12.5", "model": "kan", "grid": 3, "extend_grids": [6], "steps": 2},
     ],
 }  # fmt: skip
 
@@ -223,6 +223,33 @@ def test_recipe_table_has_ours_beside_the_paper(tmp_path: Path) -> None:
     assert "1.32e-03" in row  # the paper's KAN G=5 MSE
     assert "57 / 57" in row  # paper's and our KAN parameter count agree
     assert "missing" in text  # runs not trained are reported as missing
+
+
+def test_recipe_table_header_states_the_runs_settings(tmp_path: Path) -> None:
+    """Points, input mapping and dtype come from the runs (they were fixed text: "1000
+    training and 1000 test points, inputs mapped onto [-1, 1]^d", "float64")."""
+    runs = plan(RECIPE, [0], tmp_path)
+    text = make_table(RECIPE, runs, "pinnkan fit --recipe test.toml")
+    assert "50 training and 20 test points, inputs mapped onto [-1, 1]^d" in text
+    assert "one torch thread per run, float64" in text
+    recipe = {**RECIPE, "fit": {**RECIPE["fit"], "normalize": False, "dtype": "float32"}}
+    text = make_table(recipe, plan(recipe, [0], tmp_path), "pinnkan fit --recipe test.toml")
+    assert "50 training and 20 test points, inputs as drawn (not mapped)" in text
+    assert "one torch thread per run, float32" in text and "1000" not in text
+
+
+def test_a_recipe_without_grid_is_labelled_with_the_models_default_grid(tmp_path: Path) -> None:
+    recipe = {**RECIPE, "runs": [{"problem": "feynman:I.12.5", "model": ["kan", "mlp"]}]}
+    runs = plan(recipe, [0], tmp_path)
+    assert [p.path.name for p in runs] == [
+        "feynman-I.12.5-kan-g5-s0.h5",  # the default G = 5, named as if the recipe said so
+        "feynman-I.12.5-mlp-s0.h5",  # no grid at all
+    ]
+    fit(runs[0].config, str(runs[0].path))
+    text = make_table(recipe, runs[:1], "pinnkan fit --recipe test.toml")
+    assert "## G = 5" in text and "G = None" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| I.12.5 |"))
+    assert "1.32e-03" in row  # the paper's KAN G = 5 value is found
 
 
 def test_recipe_table_keeps_hand_written_notes(tmp_path: Path, capsys) -> None:
