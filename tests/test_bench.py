@@ -31,6 +31,8 @@ def test_laplacian_benchmark_writes_ratios_against_autograd(tmp_path: Path) -> N
     assert comments[0].startswith("# command: pinnkan bench laplacian")
     assert f"# meta kernels: {describe_meta_kernels('cpu')}" in comments
     assert f"# malloc: {malloc_setting()}" in comments
+    assert "# seed: 0 (models, points and the estimators' draws)" in comments
+    assert any("r ~ U(0, 1) (radial law)" in line for line in comments)
     assert {row["engine"] for row in rows} >= {"autograd", "forward"}
     for model in ("kan", "mlp"):
         by_engine = {row["engine"]: row for row in rows if row["model"] == model}
@@ -43,7 +45,7 @@ def test_laplacian_benchmark_writes_ratios_against_autograd(tmp_path: Path) -> N
         assert int(forward["parameters"]) == count_parameters(build_model(model, width))
 
 
-def test_memory_benchmark_rows_add_up(tmp_path: Path) -> None:
+def test_memory_benchmark_rows_add_up(tmp_path: Path, capsys) -> None:
     out = tmp_path / "mem.csv"
     code = main(["bench", "memory", "--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8",
                  "--repeats", "1", "--out", str(out)])  # fmt: skip
@@ -52,7 +54,14 @@ def test_memory_benchmark_rows_add_up(tmp_path: Path) -> None:
     assert comments[0].startswith("# command: pinnkan bench memory")
     assert f"# meta kernels: {describe_meta_kernels('cpu')}" in comments
     assert f"# malloc: {malloc_setting()}" in comments
+    assert (
+        "# seed: 0 (models and data; each model built from a generator seeded with it)" in comments
+    )
+    assert any(line.startswith("# points: x uniform in [-1, 1]^4") for line in comments)
     assert [row["model"] for row in rows] == ["kan", "metakan", "mlp"]
+    assert float(rows[0]["time_ratio_to_kan"]) == 1.0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 4 and all("(paired, vs KAN)" in line for line in printed[:3])
     for row in rows:
         parts = ("parameter_bytes", "gradient_bytes", "optimizer_bytes", "saved_bytes")
         assert int(row["modelled_peak_bytes"]) == sum(int(row[name]) for name in parts)
@@ -91,7 +100,11 @@ MEMORY_SMALL = ["--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8", "
         ("laplacian", ["--repeats", "0"], "repeats=0 is not allowed"),
         ("laplacian", ["--samples", "0"], "samples=0 is not allowed"),
         ("laplacian", ["--max-seconds", "-1"], "max_seconds=-1.0 is not allowed"),
-        ("laplacian", ["--threads", "-1"], "threads=-1 is not allowed"),
+        ("laplacian", ["--threads", "-1"], "give a count ≥ 1, or 0 to leave torch's setting"),
+        ("laplacian", ["--dim", "4,4"], "dim=4,4 names 4 twice; give each once"),
+        ("laplacian", ["--points", "5,7,5"], "points=5,7,5 names 5 twice"),
+        ("memory", ["--grids", "5,5"], "grids=5,5 names 5 twice"),
+        ("memory", ["--threads", "-2"], "threads=-2 is not allowed"),
         ("laplacian", ["--device", "gpu"], "device='gpu' is not known; allowed: auto, cpu"),
         ("memory", ["--grids", "0"], "grids=0 is not allowed"),
         ("memory", ["--hidden-widths", ""], "hidden_widths is empty"),
@@ -188,6 +201,31 @@ def test_laplacian_cases_are_timed_in_interleaved_rounds(monkeypatch) -> None:
     assert [len(case.times) for case in cases] == [3, 1 + 2, 1]
     assert bench.paired_ratio(cases[1], cases[0]) == pytest.approx(1.1)  # median of 1.1, 1.2, 1
     assert bench.time_columns(cases[1])["step_ms"] == pytest.approx(2400.0)
+
+
+def test_memory_benchmark_times_its_models_in_interleaved_rounds(monkeypatch) -> None:
+    """KAN, MetaKAN and MLP of one (width, G) are timed round by round, and the time ratio is
+    the median of same-round ratios (they were timed one model after the other)."""
+    from pinnkan.bench import laplacian as bench
+    from pinnkan.bench.memory import run_memory_benchmark
+
+    order: list[int] = []
+    cost, slowdown = [1.0, 1.5, 2.0], [1.0, 3.0, 2.0]  # per case (first-seen order), per round
+
+    def fake_step(loss, device):
+        order.append(id(loss))
+        first_seen = list(dict.fromkeys(order))
+        value = cost[first_seen.index(id(loss))] * slowdown[(len(order) - 1) // 3]
+        return value, value
+
+    monkeypatch.setattr(bench, "timed_step", fake_step)
+    rows = run_memory_benchmark((4,), (5,), (8,), repeats=3)
+    assert len(set(order[:3])) == 3 and set(order[3:6]) == set(order[:3])  # one of each per round
+    by_model = {row["model"]: row for row in rows}
+    assert by_model["kan"]["time_ratio_to_kan"] == 1.0
+    # every round's ratios are 1.5 and 2 whichever case starts it: paired medians are exact
+    ratios = sorted(row["time_ratio_to_kan"] for row in rows)
+    assert ratios == [1.0, 1.5, 2.0]
 
 
 def test_laplacian_benchmark_pairs_models_against_the_first(tmp_path: Path) -> None:

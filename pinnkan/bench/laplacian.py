@@ -443,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "meta kernels": describe_meta_kernels(device),
         "malloc": malloc_setting(),
         "date": started,
+        "seed": f"{args.seed} (models, points and the estimators' draws)",
+        "points": "x = direction * r with r ~ U(0, 1) (radial law), drawn per case from the seed",
         "measured": (
             "one training step of (1-|x|^2)*N(x): Laplacian + mean((lap - sum sin x)^2) + "
             f"backward, float32; step_ms (wall) and step_cpu_ms (process CPU) = medians of up to {args.repeats} repeats after a "

@@ -23,7 +23,8 @@ operations. On CUDA the true peak of one full step, ``torch.cuda.max_memory_allo
 reported as well (``device_peak_bytes``; empty on CPU).
 
 Time: median over ``repeats`` of forward + loss + backward (no optimiser step), after one warm-up,
-and its ratio to the KAN of the same (structure, G) measured in the same process.
+the models of one (structure, G) timed round by round (one step of each per round); its ratio to
+the KAN of the same group is the median over rounds of the paired ratio (the same round's KAN).
 
 Run: ``pinnkan bench memory --out results/bench_memory.csv`` (or ``python -m benchmarks.memory``).
 """
@@ -34,19 +35,20 @@ import argparse
 import datetime
 import statistics
 import sys
-import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from pinnkan.cli import ArgumentParser, int_list
-from pinnkan.device import draw, resolve_device, synchronize
+from pinnkan.device import draw, resolve_device
 from pinnkan.environment import describe_meta_kernels
 from pinnkan.malloc import malloc_setting
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.validation import check_int
 
+from .laplacian import Case as Timed
+from .laplacian import interleaved_rounds, paired_ratio
 from .saved import saved_for_backward_bytes
 from .table import check_counts, check_csv_path, check_threads, describe_device, write_csv
 
@@ -95,20 +97,9 @@ def tensor_bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def step_times(step, device: torch.device, repeats: int) -> list[float]:
-    """Seconds of ``step().backward()`` for ``repeats`` runs after one warm-up."""
-    times = []
-    for _ in range(repeats + 1):
-        synchronize(device)
-        start = time.perf_counter()
-        step().backward()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return times[1:]
-
-
-def measure(case: Case, batch: int, repeats: int, device: torch.device, seed: int) -> dict:
-    """Memory and time of one training step of ``case``: one CSV row (without ratios)."""
+def measure(case: Case, batch: int, device: torch.device, seed: int, repeats: int) -> Timed:
+    """Memory of one training step of ``case`` (its CSV row, without times and ratios), with
+    the step (the loss to run backward on) to be timed in interleaved rounds (warm already)."""
     generator = torch.Generator().manual_seed(seed)
     model = case.build(generator).to(device)
     x = (draw(torch.rand, (batch, case.width[0]), generator=generator) * 2 - 1).to(device)
@@ -130,8 +121,7 @@ def measure(case: Case, batch: int, repeats: int, device: torch.device, seed: in
     parameter_bytes = tensor_bytes(parameters)
     gradient_bytes = tensor_bytes(p.grad for p in parameters if p.grad is not None)
     peak = parameter_bytes + gradient_bytes + optimizer_bytes + saved
-    times = step_times(step, device, repeats)
-    return {
+    row = {
         "model": case.name,
         "width": "-".join(map(str, case.width)),
         "edges": sum(a * b for a, b in zip(case.width[:-1], case.width[1:])),
@@ -145,10 +135,9 @@ def measure(case: Case, batch: int, repeats: int, device: torch.device, seed: in
         "modelled_peak_bytes": peak,
         "modelled_peak_mb": round(peak / 2**20, 3),
         "device_peak_bytes": device_peak if device_peak is not None else "",
-        "time_ms": round(1e3 * statistics.median(times), 3),
-        "time_ms_min": round(1e3 * min(times), 3),
         "batch": batch,
     }
+    return Timed(row, model, step, planned=repeats)
 
 
 def device_peak_bytes(model: nn.Module, step, optimizer, device: torch.device) -> int | None:
@@ -224,17 +213,27 @@ def measure_all(
         width = (inputs, hidden, hidden, 1)
         for grid in grids:
             group = [
-                measure(case, batch, repeats, torch_device, seed)
+                measure(case, batch, torch_device, seed, repeats)
                 for case in cases_for(width, grid, meta_hiddens)
             ]
-            kan = group[0]
-            for row in group:
-                row["memory_ratio_to_kan"] = round(
-                    row["modelled_peak_bytes"] / kan["modelled_peak_bytes"], 4
-                )
-                row["time_ratio_to_kan"] = round(row["time_ms"] / kan["time_ms"], 4)
-            rows.extend(group)
+            interleaved_rounds(group, torch_device)
+            add_times_and_ratios(group)
+            rows.extend(timed.row for timed in group)
     return rows
+
+
+def add_times_and_ratios(group: list[Timed]) -> None:
+    """Times of the group's rows (median and min over rounds) and their ratios to the group's
+    first case, the KAN: memory ratio, and time ratio = median over rounds of the paired ratio
+    t_case / t_KAN of the same round."""
+    kan = group[0]
+    for timed in group:
+        timed.row["time_ms"] = round(1e3 * statistics.median(timed.times), 3)
+        timed.row["time_ms_min"] = round(1e3 * min(timed.times), 3)
+        timed.row["memory_ratio_to_kan"] = round(
+            timed.row["modelled_peak_bytes"] / kan.row["modelled_peak_bytes"], 4
+        )
+        timed.row["time_ratio_to_kan"] = round(paired_ratio(timed, kan), 4)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -250,6 +249,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
     return parser
+
+
+def summary_line(row: dict) -> str:
+    """One printed line per row: the case, its memory and time, and both ratios to the KAN."""
+    hidden = f" h={row['meta_hidden']}" if row["meta_hidden"] else ""
+    return (
+        f"[{row['width']}] G={row['grid']:<4} {row['model']:<8}{hidden:<6} "
+        f"{row['modelled_peak_mb']:>10.3f} MB  x{row['memory_ratio_to_kan']:<7} "
+        f"{row['time_ms']:>9.3f} ms  x{row['time_ratio_to_kan']} (paired, vs KAN)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,9 +293,14 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "measured": "modelled_peak = parameters + gradients + Adam state + saved-for-backward "
         f"in bytes (float32; batch {args.batch}); time = median and min of forward+backward "
-        f"over {args.repeats} repeats",
+        f"over {args.repeats} rounds, the models of one (width, G) interleaved round by round; "
+        "time_ratio_to_kan = median over rounds of the paired ratio to that round's KAN",
+        "seed": f"{args.seed} (models and data; each model built from a generator seeded with it)",
+        "points": f"x uniform in [-1, 1]^{args.inputs}, targets uniform in [0, 1], batch {args.batch}",
     }
     write_csv(rows, args.out, header, COLUMNS)
+    for row in rows:
+        print(summary_line(row), flush=True)
     print(f"wrote {len(rows)} rows to {args.out}")
     return 0
 

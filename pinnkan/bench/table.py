@@ -21,11 +21,21 @@ from ..validation import check_choice, check_int
 
 
 def check_counts(option: str, values: Sequence[int], minimum: int = 1) -> None:
-    """A non-empty list of integers ≥ ``minimum`` (dimensions, point counts, widths, grids)."""
+    """A non-empty list of distinct integers ≥ ``minimum`` (dimensions, point counts, widths,
+    grids): a repeated value would measure its cases twice."""
     if not values:
         raise ValueError(f"{option} is empty; give at least one integer ≥ {minimum}")
     for value in values:
         check_int(option, value, minimum)
+    check_once(option, [str(value) for value in values])
+
+
+def check_once(option: str, values: Sequence[str]) -> None:
+    repeated = sorted({value for value in values if list(values).count(value) > 1})
+    if repeated:
+        raise ValueError(
+            f"{option}={','.join(values)} names {', '.join(repeated)} twice; give each once"
+        )
 
 
 def check_names(option: str, values: Sequence[str], allowed: Sequence[str]) -> None:
@@ -34,17 +44,17 @@ def check_names(option: str, values: Sequence[str], allowed: Sequence[str]) -> N
         raise ValueError(f"{option} is empty; allowed: {', '.join(allowed)}")
     for value in values:
         check_choice(option, value, allowed)
-    repeated = sorted({value for value in values if list(values).count(value) > 1})
-    if repeated:
-        raise ValueError(
-            f"{option}={','.join(values)} names {', '.join(repeated)} twice; give each once"
-        )
+    check_once(option, values)
 
 
 def check_threads(threads: int | None) -> None:
-    """``None`` (leave torch's setting) or a thread count ≥ 1."""
-    if threads is not None:
-        check_int("threads", threads, 1)
+    """``None`` or 0 (leave torch's setting) or a thread count ≥ 1."""
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 0
+    ):
+        raise ValueError(
+            f"threads={threads!r} is not allowed; give a count ≥ 1, or 0 to leave torch's setting"
+        )
 
 
 def check_csv_path(path: str | Path) -> None:
