@@ -26,6 +26,7 @@ Neighbours: the checkpoint bytes are :mod:`pinnkan.checkpoint`, ``config["enviro
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -129,9 +130,20 @@ def kept_checkpoint(path: Path) -> str:
 
 
 def write_file(path: Path, run: Run) -> None:
-    """The HDF5 layout of ``run`` into the (new, empty) file ``path``."""
-    with h5py.File(path, "w", track_order=True) as file:
+    """The HDF5 layout of ``run`` into the (new, empty) file ``path``.
+
+    The file is built in memory and then written with plain file I/O: a full disk or a failing
+    device is then one ``OSError`` (one line, naming the checkpoint kept in the old file), not
+    HDF5 errors while closing the file that end in a crash of the interpreter."""
+    path.write_bytes(file_image(run))
+
+
+def file_image(run: Run) -> bytes:
+    """The bytes of the run file of ``run``."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", track_order=True) as file:
         write_contents(file, run)
+    return buffer.getvalue()
 
 
 def write_contents(file: h5py.File, run: Run) -> None:

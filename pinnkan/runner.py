@@ -318,18 +318,20 @@ def solve_pde(
         if distributed.is_main():
             write_run(out, snapshot(t, config, out, "running"))
 
-    try:
-        with stop_on_signals(trainer):
+    # SIGINT/SIGTERM during the final write too: the write finishes (the run is complete),
+    # instead of the process dying with no run file and a temporary file left behind
+    with stop_on_signals(trainer):
+        try:
             result = trainer.run(save_checkpoint)
-    finally:
-        distributed.teardown()
-    run = snapshot(trainer, config, out, result.status)
-    run.metrics.update(result.metrics)
-    run.test_set = {name: tensor.cpu().numpy() for name, tensor in result.test_set.items()}
-    if result.message:
-        run.metrics["message"] = result.message
-    if distributed.is_main():
-        write_run(out, run)
+        finally:
+            distributed.teardown()
+        run = snapshot(trainer, config, out, result.status)
+        run.metrics.update(result.metrics)
+        run.test_set = {name: tensor.cpu().numpy() for name, tensor in result.test_set.items()}
+        if result.message:
+            run.metrics["message"] = result.message
+        if distributed.is_main():
+            write_run(out, run)
     return run
 
 
@@ -349,15 +351,19 @@ def resume_pde(
     spec = spec_from_dict(stored.config["spec"], train)
     if device is not None:
         spec = replace(spec, device=device)
-    check_steps_left(path, stored.checkpoint["step"], steps, spec.train.steps)
+    check_steps_left(path, stored.checkpoint["step"], steps, spec.train.steps, stored.status)
     created = (stored.config.get("environment") or {}).get("created_utc")
     return solve_pde(spec, path, progress, checkpoint=stored.checkpoint, created_utc=created)
 
 
-def check_steps_left(path: str, done: int, steps: int | None, total: int) -> None:
+def check_steps_left(
+    path: str, done: int, steps: int | None, total: int, status: str = "completed"
+) -> None:
     """A resume must have steps left: ``--steps`` (``steps``; None: the run's own ``total``) is
-    the new total, so it must exceed the ``done`` steps of the checkpoint."""
-    if done < total:
+    the new total, so it must exceed the ``done`` steps of the checkpoint. A run whose last
+    checkpoint is its final step but whose final write failed (``status`` "running", e.g. a
+    full disk) is finished: evaluated and written without further steps."""
+    if done < total or (done == total and status == "running"):
         return
     if steps is None:
         raise ValueError(

@@ -341,6 +341,64 @@ def test_a_failed_write_at_the_end_of_a_solve_names_the_checkpoint_kept(
     assert read_run(out, load_model=False).status == "completed"
 
 
+def test_a_full_disk_at_the_final_write_after_a_last_step_checkpoint_can_be_finished(
+    tmp_path, capsys, monkeypatch
+):
+    """The file is built in memory and written by plain I/O, so a full disk is one line (h5py's
+    own writes failed inside its close and ended in a segmentation fault); the checkpoint of the
+    last step is kept, and ``resume`` finishes that run (it used to refuse: no steps left)."""
+    out, twin = tmp_path / "run.h5", tmp_path / "twin.h5"
+    write_file, write_bytes = results.write_file, Path.write_bytes
+    final = []
+
+    def flag_final(path: Path, run: Run) -> None:
+        final.append(run.status != "running")
+        write_file(path, run)
+
+    def disk_full_at_the_end(self: Path, data: bytes) -> int:
+        if final and final[-1]:
+            no_space()
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(results, "write_file", flag_final)
+    monkeypatch.setattr(Path, "write_bytes", disk_full_at_the_end)
+    code, _, err = run_cli(solve_argv(out, "--checkpoint-every", "5"), capsys)
+    assert_one_line_error(code, err, f"cannot write {out}: No space left on device",
+                          f"checkpoint of step 5: pinnkan resume {out} continues it")  # fmt: skip
+    assert read_run(out).status == "running" and os.listdir(tmp_path) == ["run.h5"]
+    monkeypatch.undo()
+    code, _, err = run_cli(["resume", out, "--quiet"], capsys)
+    assert code == 0, err
+    assert run_cli(solve_argv(twin, "--checkpoint-every", "5"), capsys)[0] == 0
+    finished, reference = read_run(out, load_model=False), read_run(twin, load_model=False)
+    assert finished.status == "completed" and finished.metrics["steps"] == 5
+    assert finished.metrics["rel_l2"] == reference.metrics["rel_l2"]
+    assert list(finished.history["loss"]) == list(reference.history["loss"])
+
+
+def test_signals_during_the_final_write_let_it_finish(tmp_path, capsys, monkeypatch):
+    """SIGINT/SIGTERM while the finished run is written only ask the trainer to stop (it has):
+    the default handlers killed the process there, leaving no run file and a temporary one."""
+    import signal
+
+    out = tmp_path / "run.h5"
+    write_file, handlers = results.write_file, []
+
+    def recording(path: Path, run: Run) -> None:
+        if run.status != "running":
+            handlers.append(signal.getsignal(signal.SIGTERM))
+            if callable(handlers[-1]):  # never the default handler: it would end the tests
+                signal.raise_signal(signal.SIGTERM)  # handled: the write goes on
+        write_file(path, run)
+
+    monkeypatch.setattr(results, "write_file", recording)
+    code, _, err = run_cli(solve_argv(out), capsys)
+    assert code == 0, err
+    assert len(handlers) == 1 and callable(handlers[0])
+    assert read_run(out, load_model=False).status == "completed"
+    assert os.listdir(tmp_path) == ["run.h5"]
+
+
 def test_a_folder_refused_during_a_solve_names_the_checkpoint_kept(tmp_path, capsys, monkeypatch):
     """The folder is checked again at each write: made read-only mid-run, one line."""
     out = tmp_path / "run.h5"
