@@ -238,8 +238,21 @@ def read_run(
     with open_run_file(path, "r") as file:
         try:
             return read_contents(file, Path(path), load_model, load_checkpoint, allow_pickle)
-        except (OSError, KeyError, RuntimeError, ValueError, pickle.UnpicklingError) as error:
+        except DAMAGE as error:
             raise RunFileError(f"run file {path} is damaged: {one_line(error)}") from error
+
+
+# what h5py, JSON and the layout raise for damaged bytes or a wrong structure (a dataset where a
+# group belongs, a config that is not a JSON object, a checksum that does not match …)
+DAMAGE = (
+    OSError,
+    KeyError,
+    RuntimeError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    pickle.UnpicklingError,
+)
 
 
 def read_contents(
@@ -250,8 +263,11 @@ def read_contents(
     if load_checkpoint and "checkpoint" in file:
         blob = file["checkpoint/state"][()].tobytes()
         checkpoint = deserialize_state(blob, allow_pickle=allow_pickle)
+    config = json.loads(file["config"].asstr()[()])
+    if not isinstance(config, dict):
+        raise ValueError(f"its config is a JSON {type(config).__name__}, not an object")
     return Run(
-        config=json.loads(file["config"].asstr()[()]),
+        config=config,
         history={name: dataset[()] for name, dataset in file["history"].items()},
         metrics={name: python_scalar(value) for name, value in file["metrics"].attrs.items()},
         status=str(file.attrs["status"]),
@@ -291,6 +307,11 @@ def open_run_file(path: str | os.PathLike, mode: str) -> h5py.File:
         ) from error
     try:
         check_format(file, location)
+    except DAMAGE as error:
+        file.close()
+        if isinstance(error, RunFileError):
+            raise
+        raise RunFileError(f"run file {location} is damaged: {one_line(error)}") from error
     except BaseException:
         file.close()
         raise
@@ -358,5 +379,5 @@ def has_run_format(location: Path) -> bool:
     try:
         with h5py.File(location, "r") as file:
             return python_scalar(file.attrs.get("format")) == FORMAT
-    except OSError:
+    except DAMAGE:  # not HDF5, or damaged: not recognisably ours
         return False

@@ -470,3 +470,46 @@ def test_write_run_modes_new_files_as_usual_and_keeps_a_replaced_files_mode(tmp_
     finally:
         os.umask(previous)
     assert os.stat(path).st_mode & 0o777 == 0o604 and read_run(path).status == "completed"
+
+
+# --- damaged bytes and wrong structures: one RunFileError line ---------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # damaged checkpoint
+def test_damaged_bytes_anywhere_are_one_run_file_error_line(tmp_path: Path) -> None:
+    """2,000 random bytes written over a run file at every 400th offset: reading either works
+    or is one :class:`RunFileError` line (a KeyError, OSError or TypeError escaped before), and
+    recognising the file for ``--out`` never raises."""
+    run, _, _ = make_run()
+    good = tmp_path / "good.h5"
+    write_run(good, run)
+    data, rng = good.read_bytes(), random.Random(0)
+    damaged, bad = 0, tmp_path / "bad.h5"
+    for offset in range(0, len(data), 400):
+        noise = bytes(rng.randrange(256) for _ in range(2000))
+        bad.write_bytes(data[:offset] + noise[: len(data) - offset] + data[offset + 2000 :])
+        results.has_run_format(bad)
+        try:
+            read_run(bad)
+        except RunFileError as error:
+            damaged += 1
+            assert "\n" not in str(error) and str(bad) in str(error)
+    assert damaged > len(data) // 800  # most offsets do damage something read
+
+
+@pytest.mark.parametrize("change", ["numeric config", "config list", "history dataset"])
+def test_a_run_file_of_the_wrong_structure_is_one_run_file_error_line(tmp_path, change) -> None:
+    run, _, _ = make_run()
+    path = tmp_path / "run.h5"
+    write_run(path, run)
+    with h5py.File(path, "r+") as file:
+        if change == "history dataset":
+            del file["history"]
+            file["history"] = np.arange(3)
+        else:
+            del file["config"]
+            value = np.float64(1.0) if change == "numeric config" else json.dumps([1, 2])
+            file.create_dataset("config", data=value)
+    with pytest.raises(RunFileError, match=f"run file {re.escape(str(path))} is damaged") as caught:
+        read_run(path)
+    assert "\n" not in str(caught.value)
