@@ -51,6 +51,7 @@ from .optim import make_optimizer, parameter_groups
 from .regression import Regression, RegressionData, TargetScaling
 from .restarts import choose_start, init_seed
 from .results import Run, check_writable, write_run
+from .text_file import writing_alone
 from .train import WARM_UP_POINTS
 
 Progress = Callable[[int, dict], None]
@@ -273,6 +274,20 @@ def fit(config: FitConfig, out: str, progress: Progress | None = None) -> Run:
     problem, model, data = prepare(config)
     data, validation = split_validation(data, config.validation)
     check_writable(out)
+    with writing_alone(out):  # one writer per run file, as for solve
+        return train_and_write(config, out, problem, model, data, validation, progress)
+
+
+def train_and_write(
+    config: FitConfig,
+    out: str,
+    problem: Regression,
+    model: nn.Module,
+    data: RegressionData,
+    validation: Validation | None,
+    progress: Progress | None,
+) -> Run:
+    """The training and the run file of :func:`fit` (validated, ``out`` checked and locked)."""
     device = resolve_device(config.device)
     warm_up_time = warm_up(model, data.x_train)
     reset_peak_memory(device)

@@ -28,6 +28,7 @@ from .nn.build import build_model, count_parameters
 from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
 from .problems import get_problem, problem_file, resolved_problem_file
 from .results import Run, check_writable, read_run, write_run
+from .text_file import writing_alone
 from .train import PDETrainer, TrainConfig, check_derivative_order
 from .train_grid import check_grid_model
 
@@ -304,34 +305,36 @@ def solve_pde(
     problem, model, _, dtype = prepare(spec)  # validate before creating any directory
     if distributed.is_main():
         check_writable(out, note=checkpoint is None)  # a resume rewrites its own file
-    trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
-    config = run_config(spec, problem, model, device)
-    config["processes"] = distributed.world_size()
-    if created_utc is not None:
-        environment = config["environment"]
-        environment["resumed_utc"] = environment["created_utc"]
-        environment["created_utc"] = created_utc
+    # one writer per run file: another solve given the same --out is refused, not overwritten
+    with writing_alone(out) if distributed.is_main() else contextlib.nullcontext():
+        trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
+        if checkpoint is not None:
+            trainer.load_state_dict(checkpoint)
+        config = run_config(spec, problem, model, device)
+        config["processes"] = distributed.world_size()
+        if created_utc is not None:
+            environment = config["environment"]
+            environment["resumed_utc"] = environment["created_utc"]
+            environment["created_utc"] = created_utc
 
-    def save_checkpoint(t: PDETrainer) -> None:
-        if distributed.is_main():
-            write_run(out, snapshot(t, config, out, "running"))
+        def save_checkpoint(t: PDETrainer) -> None:
+            if distributed.is_main():
+                write_run(out, snapshot(t, config, out, "running"))
 
-    # SIGINT/SIGTERM during the final write too: the write finishes (the run is complete),
-    # instead of the process dying with no run file and a temporary file left behind
-    with stop_on_signals(trainer):
-        try:
-            result = trainer.run(save_checkpoint)
-        finally:
-            distributed.teardown()
-        run = snapshot(trainer, config, out, result.status)
-        run.metrics.update(result.metrics)
-        run.test_set = {name: tensor.cpu().numpy() for name, tensor in result.test_set.items()}
-        if result.message:
-            run.metrics["message"] = result.message
-        if distributed.is_main():
-            write_run(out, run)
+        # SIGINT/SIGTERM during the final write too: the write finishes (the run is complete),
+        # instead of the process dying with no run file and a temporary file left behind
+        with stop_on_signals(trainer):
+            try:
+                result = trainer.run(save_checkpoint)
+            finally:
+                distributed.teardown()
+            run = snapshot(trainer, config, out, result.status)
+            run.metrics.update(result.metrics)
+            run.test_set = {name: tensor.cpu().numpy() for name, tensor in result.test_set.items()}
+            if result.message:
+                run.metrics["message"] = result.message
+            if distributed.is_main():
+                write_run(out, run)
     return run
 
 

@@ -27,13 +27,19 @@ and keeps the marker and everything below it unchanged::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock (writing_alone then only checks nothing)
+    fcntl = None
 
 NOTES_MARKER = (
     "<!-- notes: everything below this line is written by hand and kept when the generated "
@@ -147,6 +153,39 @@ def probe_folder(folder: Path, make_folder: bool) -> None:
 def reason(error: OSError) -> str:
     """The operating system's words for ``error`` (``"Permission denied"``), else its text."""
     return error.strerror or str(error) or type(error).__name__
+
+
+# --- one writer per output ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[None]:
+    """No other pinnkan process writes ``path`` while the block runs (a solve, its checkpoints
+    and its final write): an exclusive, non-blocking ``flock`` on ``.NAME.lock`` beside it,
+    removed afterwards. Held by another process: one ``ValueError`` line (two runs given one
+    ``--out`` would overwrite each other's checkpoints and one result would be lost). Makes the
+    folder (the run is about to write there). Without ``fcntl`` (Windows): no check."""
+    target = Path(path)
+    if fcntl is None:
+        yield
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.parent / f".{target.name}.lock"
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"{what} {target} is being written by another pinnkan process (lock {lock}); "
+                "give another --out, or wait for that run to end"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # while held: the next writer makes a new one
+    finally:
+        os.close(descriptor)
 
 
 # --- writing atomically ------------------------------------------------------------------------

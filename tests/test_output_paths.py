@@ -399,6 +399,21 @@ def test_signals_during_the_final_write_let_it_finish(tmp_path, capsys, monkeypa
     assert os.listdir(tmp_path) == ["run.h5"]
 
 
+@pytest.mark.parametrize("command", ["solve", "fit"])
+def test_a_run_file_being_written_by_another_process_is_refused(tmp_path, capsys, command):
+    """Two runs given one --out overwrote each other's checkpoints and both reported success;
+    the second is now refused in one line while the first holds the file's lock, and a run
+    leaves no lock file behind."""
+    out = tmp_path / "run.h5"
+    with text_file.writing_alone(out):  # as another pinnkan process would hold it
+        code, _, err = run_cli(COMMANDS[command](str(out), out), capsys)
+        assert_one_line_error(code, err, str(out), "is being written by another pinnkan process")
+        assert not out.exists()
+    code, _, err = run_cli(COMMANDS[command](str(out), out), capsys)
+    assert code == 0, err
+    assert os.listdir(tmp_path) == ["run.h5"]
+
+
 def test_a_folder_refused_during_a_solve_names_the_checkpoint_kept(tmp_path, capsys, monkeypatch):
     """The folder is checked again at each write: made read-only mid-run, one line."""
     out = tmp_path / "run.h5"
