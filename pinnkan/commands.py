@@ -193,11 +193,24 @@ def finish(run, out: str) -> int:
     print(format_summary(run))
     print(f"run file: {out}")
     if run.status == "completed":
+        note_unlearned(run)
         return 0
     print(f"pinnkan: {run.status}: {run.metrics.get('message', '')}", file=sys.stderr)
     if run.status == "interrupted":
         print(f"pinnkan: continue with: pinnkan resume {out}", file=sys.stderr)
     return 1
+
+
+def note_unlearned(run) -> None:
+    """A completed run whose relative L2 error is above 1 (û further from u than 0 is) learned
+    nothing useful, though its loss stayed finite (e.g. Adam at a huge --lr): one note."""
+    error = run.metrics.get("rel_l2")
+    if isinstance(error, float) and math.isfinite(error) and error > 1:
+        print(
+            f"pinnkan: note: relative L2 error {error:.3g} > 1: the solution was not learned; "
+            f"try a smaller --lr (this run: {run.config.get('train', {}).get('lr')}) or more steps",
+            file=sys.stderr,
+        )
 
 
 def show(args: argparse.Namespace) -> int:

@@ -465,3 +465,14 @@ def test_progress_speed_is_steps_over_training_time(capsys):
     untimed = commands.Progress(10)
     untimed(2, {"loss": 1.0})
     assert capsys.readouterr().err.strip().endswith("-- it/s")
+
+
+def test_a_completed_run_that_learned_nothing_gets_a_note(tmp_path, capsys):
+    """Adam at a huge --lr keeps a finite loss (not 'diverged') but ends with rel. L2 ≫ 1: a note
+    says so and suggests a smaller --lr; a run that learned gets none. Both exit 0."""
+    argv = ["solve", "--problem", "poisson", *TINY, "--steps", "5"]
+    code, _, err = run_cli([*argv, "--lr", "1e6", "--out", str(tmp_path / "a.h5")], capsys)
+    assert code == 0
+    assert "the solution was not learned; try a smaller --lr (this run: 1000000.0)" in err
+    code, _, err = run_cli([*argv, "--lr", "1e-2", "--out", str(tmp_path / "b.h5")], capsys)
+    assert code == 0 and "not learned" not in err
