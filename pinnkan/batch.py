@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
+
+from .malloc import reuse_freed_memory
 
 
 def failure_line(name: str, error: BaseException) -> str:
@@ -23,3 +27,16 @@ def exit_status(failed: int, planned: int, unwritten_table: str | None = None) -
         file=sys.stderr,
     )
     return 1
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes for the runs of a batch (each reusing freed memory).
+
+    Where CUDA is available the workers are spawned: asking torch whether CUDA is there already
+    makes a forked child unable to use it ("Cannot re-initialize CUDA in forked subprocess"), so
+    every run of a sweep on a GPU machine would fail. Elsewhere the platform's default (fork on
+    Linux: workers start at once, without importing torch again)."""
+    import torch
+
+    context = multiprocessing.get_context("spawn") if torch.cuda.is_available() else None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=reuse_freed_memory)

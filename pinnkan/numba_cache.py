@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from numba import njit
+from numba.core import serialize
 
 try:
     import fcntl
@@ -39,11 +41,28 @@ def cached_njit(**options: Any) -> Callable[[Callable], Any]:
     """``numba.njit(cache=True, **options)`` with its disk cache locked across processes."""
 
     def decorate(function: Callable) -> Any:
-        dispatcher = njit(cache=True, **options)(function)
+        dispatcher = njit(cache=True, **options)(named_by_closure(function))
         lock_cache(dispatcher)
         return dispatcher
 
     return decorate
+
+
+def named_by_closure(function: Callable) -> Callable:
+    """``function`` with a digest of its closure's values appended to its ``__qualname__``.
+
+    The closures of one factory (``kernels_of_width(m)`` for each m) share a qualname, and numba
+    names compiled code by qualname, a per-process counter and the argument types. Two closures
+    compiled in different processes can so get the same symbol names; loaded together from the
+    disk cache they clash, and one runs with the other's environment (``'descr' is NULL``, seen
+    with MetaKAN, MetaFastKAN and MetaWavKAN generations cached by three processes). With the
+    digest each closure value has its own names (and its own cache index file); the digest is
+    that of numba's own cache key, so it is the same in every process."""
+    if function.__closure__:
+        values = tuple(cell.cell_contents for cell in function.__closure__)
+        digest = hashlib.sha256(serialize.dumps(values)).hexdigest()[:12]
+        function.__qualname__ = f"{function.__qualname__}_{digest}"
+    return function
 
 
 def lock_cache(dispatcher: Any) -> bool:

@@ -27,15 +27,13 @@ import contextlib
 import itertools
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line
+from .batch import exit_status, failure_line, worker_pool
 from .fit import fit
 from .fit_config import FitConfig
-from .malloc import reuse_freed_memory
 from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import read_run
@@ -212,9 +210,7 @@ def run_recipe(
         if jobs <= 1:
             reports = map(execute, todo)
         else:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(max_workers=jobs, initializer=reuse_freed_memory)
-            )
+            pool = stack.enter_context(worker_pool(jobs))
             reports = pool.map(execute, todo)
         for index, (written, report) in enumerate(reports, 1):
             failed += not written

@@ -36,14 +36,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line
+from .batch import exit_status, failure_line, worker_pool
 from .device import resolve_device
-from .malloc import reuse_freed_memory
 from .presets import SWEEP_RECIPE, check_keys, load_preset
 from .results import RunFileError, check_writable, read_run
 from .runner import SolveSpec, prepare, solve_pde
@@ -260,7 +258,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     jobs = [(spec, str(path), args.device, os.getpid()) for spec, path in todo]
-    with ProcessPoolExecutor(max_workers=args.jobs, initializer=reuse_freed_memory) as pool:
+    with worker_pool(args.jobs) as pool:
         futures = [pool.submit(run_one, job) for job in jobs]
         failed = 0
         try:

@@ -12,11 +12,13 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 
 def integer(value: Any) -> int | None:
     """``value`` as a Python int when it is an integer: an int or an integer scalar of NumPy or
     torch (``np.int64(5)``); None for anything else, bools and floats included."""
-    if isinstance(value, (bool, float)) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_, float)):
         return None
     try:
         return operator.index(value)
@@ -27,7 +29,7 @@ def integer(value: Any) -> int | None:
 def real(value: Any) -> float | None:
     """``value`` as a Python float when it is a real number (int, float, NumPy scalars); None
     for anything else, bools included."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return None
     if isinstance(value, numbers.Real):
         return float(value)

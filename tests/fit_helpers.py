@@ -19,3 +19,18 @@ def small_fit_config(**changes) -> FitConfig:
         "standardize": True,
     }
     return FitConfig(**{**settings, **changes})
+
+
+def small_kan_fit_config(**changes) -> FitConfig:
+    """A KAN [2, 2, 1] (G = 5) fit of feynman:I.12.5 in 3 steps on 200 / 100 points."""
+    settings = {
+        "problem": "feynman:I.12.5",
+        "model": "kan",
+        "width": [2, 2, 1],
+        "model_options": {"grid": 5},
+        "steps": 3,
+        "train_points": 200,
+        "test_points": 100,
+        "normalize": True,
+    }
+    return FitConfig(**{**settings, **changes})

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fit_helpers import small_fit_config
+from fit_helpers import small_fit_config, small_kan_fit_config
 
 from pinnkan import build_model
 from pinnkan import fit as fit_module
@@ -26,17 +26,7 @@ from pinnkan.tables import make_table
 
 
 def small(**changes) -> FitConfig:
-    settings = {
-        "problem": "feynman:I.12.5",
-        "model": "kan",
-        "width": [2, 2, 1],
-        "model_options": {"grid": 5},
-        "steps": 3,
-        "train_points": 200,
-        "test_points": 100,
-        "normalize": True,
-    }
-    return FitConfig(**{**settings, **changes})
+    return small_kan_fit_config(**changes)
 
 
 @pytest.fixture(scope="module")

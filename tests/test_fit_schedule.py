@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fit_helpers import small_kan_fit_config
 
 from pinnkan.cli import main
 from pinnkan.fit import extension_schedule, fit, prepare
@@ -15,17 +16,7 @@ from pinnkan.regression import TargetScaling
 
 
 def small(**changes) -> FitConfig:
-    settings = {
-        "problem": "feynman:I.12.5",
-        "model": "kan",
-        "width": [2, 2, 1],
-        "model_options": {"grid": 5},
-        "steps": 3,
-        "train_points": 50,
-        "test_points": 20,
-        "normalize": True,
-    }
-    return FitConfig(**{**settings, **changes})
+    return small_kan_fit_config(**{"train_points": 50, "test_points": 20, **changes})
 
 
 @pytest.mark.parametrize("count", range(1, 6))

@@ -111,3 +111,20 @@ def test_input_major_coefficients_are_read_in_place_with_the_same_results(produc
     for got, want in zip(permuted_grads, contiguous_grads, strict=True):
         assert_close(got, want, rtol=1e-13, atol=1e-13)
     assert permuted_grads[1].permute(1, 2, 0).is_contiguous()  # in the layout it arrived in
+
+
+def test_cpu_models_work_when_the_default_device_is_another() -> None:
+    """A CPU model's Laplacian step with torch's default device set elsewhere (``meta`` stands
+    in for CUDA, as after ``torch.set_default_device("cuda")``): the kernel's output buffer was
+    made on the default device and ``.numpy()`` failed."""
+    import pinnkan
+
+    for name in ("kan", "metakan", "fastkan"):
+        model = pinnkan.build_model(name, [3, 4, 1], generator=torch.Generator().manual_seed(0))
+        x = torch.rand(5, 3, generator=torch.Generator().manual_seed(1)) - 0.5
+        expected = pinnkan.laplacian(model, x)[1]
+        with torch.device("meta"):
+            u, lap = pinnkan.laplacian(model, x)
+            lap.pow(2).mean().backward()
+        assert lap.device.type == "cpu"
+        assert_close(lap, expected)

@@ -318,3 +318,19 @@ def test_an_entry_that_cannot_be_built_is_refused_before_the_folder_is_made(
     err = capsys.readouterr().err
     assert "k=1 cannot represent a Laplacian" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_workers_are_spawned_where_cuda_is_available(monkeypatch, cuda: bool) -> None:
+    """Asking torch about CUDA makes forked children unable to use it: on a GPU machine every
+    run of a sweep failed with "Cannot re-initialize CUDA in forked subprocess"."""
+    import multiprocessing
+
+    import torch
+
+    from pinnkan.batch import worker_pool
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    with worker_pool(1) as pool:
+        method = pool._mp_context.get_start_method()  # noqa: SLF001 (no public accessor)
+    assert method == ("spawn" if cuda else multiprocessing.get_start_method())

@@ -80,7 +80,7 @@ class PerEdge(torch.autograd.Function):
     def forward(ctx, expansion: Tensor, coefficients: Tensor) -> Tensor:
         batch, inputs, _ = expansion.shape
         transposed = coefficients.detach().permute(1, 2, 0).contiguous()
-        out = torch.empty(batch, inputs, coefficients.shape[0], dtype=expansion.dtype)
+        out = torch.empty(batch, inputs, coefficients.shape[0], dtype=expansion.dtype, device="cpu")
         contract_edges(array(expansion), transposed.numpy(), out.numpy())
         ctx.save_for_backward(expansion, coefficients, transposed)  # all counted as saved memory
         return out
