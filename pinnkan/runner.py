@@ -118,15 +118,42 @@ def check_constraint(problem: PDE, train: TrainConfig) -> None:
         )
 
 
-def check_problem(problem: PDE, train: TrainConfig, dtype: torch.dtype | None = None) -> None:
-    """f (and g for the soft constraint) must be computable: try them at a few points, so that
-    a problem with neither an exact solution nor ``forcing`` fails before training. The exact
-    solution, the operator and f must give one finite value per point, ``(n,)``."""
+def check_problem(
+    problem: PDE,
+    train: TrainConfig,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> None:
+    """f (and g for the soft constraint) must be computable: try them at a few points on the
+    run's ``device``, so that a problem with neither an exact solution nor ``forcing`` fails
+    before training. The exact solution, the operator and f must give one finite value per
+    point, ``(n,)``; a problem computing with tensors on another device than the points (a
+    constant made on the CPU, points on a GPU) is one line, not a traceback at the first step."""
+    try:
+        probe_problem(problem, train, dtype, device)
+    except RuntimeError as error:
+        if "same device" not in str(error):
+            raise
+        raise ValueError(
+            f"problem {problem.name!r} computes with tensors on another device than its points "
+            f"({device}): {first_line(error)}; make constants on x.device (or register them "
+            "where the problem moves them)"
+        ) from None
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def probe_problem(
+    problem: PDE, train: TrainConfig, dtype: torch.dtype | None, device: torch.device | str | None
+) -> None:
+    """The checks of :func:`check_problem`, at points on ``device``."""
     check_attributes(problem)
     check_constraint(problem, train)
     generator = torch.Generator().manual_seed(0)
     n = CHECK_POINTS
-    x = problem.geometry.sample_interior(n, generator=generator, dtype=dtype)
+    x = problem.geometry.sample_interior(n, generator=generator, dtype=dtype, device=device)
     exact = problem.exact_solution()
     if exact is not None:
         check_values(problem, "exact_solution()", as_solution(exact).value(x), n, finite=True)
@@ -142,7 +169,9 @@ def check_problem(problem: PDE, train: TrainConfig, dtype: torch.dtype | None = 
     else:  # f = L[u_exact]: the operator made it
         check_values(problem, "operator (f = L[u_exact], the forcing)", forcing, n, finite=True)
     try:
-        on_sphere = problem.geometry.sample_boundary(64, generator=generator, dtype=torch.float64)
+        on_sphere = problem.geometry.sample_boundary(
+            64, generator=generator, dtype=torch.float64, device=device
+        )
         boundary = problem.boundary_value(on_sphere)  # float64: no round-off on |x| = R
     except NotImplementedError as error:
         if train.constraint == "soft" or "boundary" not in str(error):
@@ -166,7 +195,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     check_attributes(problem)
     width = resolve_width(spec.width, problem.dim)
     check_samples(spec.train, problem.dim)
-    check_problem(problem, spec.train, dtype)
+    check_problem(problem, spec.train, dtype, device)
     generator = torch.Generator().manual_seed(spec.train.seed)
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
     check_derivative_order(problem, model)

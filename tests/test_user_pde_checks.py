@@ -363,3 +363,52 @@ def test_builtin_problem_still_accepted():
     check_problem(get_problem("poisson", dim=5), TrainConfig(constraint="hard"), torch.float64)
     assert isinstance(get_problem("poisson", dim=5), PDE)
     assert isinstance(Ball(3), Ball)
+
+
+class OtherDeviceForcing(PDE):
+    """A forcing that combines the points with a tensor on another device; the error text is
+    torch's (a CPU-only machine cannot make the mismatch itself)."""
+
+    name = "other_device"
+
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim)
+
+    def operator(self, fields):
+        return fields.laplacian
+
+    def forcing(self, x):
+        raise RuntimeError(
+            "Expected all tensors to be on the same device, but found at least two devices, "
+            "cuda:0 and cpu!\nmore torch text"
+        )
+
+    def boundary_value(self, x):
+        return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+
+
+def test_a_problem_mixing_devices_is_one_line_before_training():
+    with pytest.raises(ValueError) as caught:
+        check_problem(OtherDeviceForcing(), TrainConfig(steps=1), torch.float32, "cpu")
+    message = str(caught.value)
+    assert (
+        "\n" not in message and "'other_device' computes with tensors on another device" in message
+    )
+    assert "cuda:0 and cpu!" in message and "x.device" in message
+
+
+def test_the_problem_is_probed_at_points_on_the_run_device(monkeypatch):
+    from pinnkan import runner
+
+    seen = []
+    real = Ball.sample_interior
+
+    def recording(self, n, *args, **kwargs):
+        seen.append(kwargs.get("device"))
+        return real(self, n, *args, **kwargs)
+
+    monkeypatch.setattr(Ball, "sample_interior", recording)
+    spec = SolveSpec(problem="poisson", problem_options={"dim": 3}, width=[3, 4, 1],
+                     train=TrainConfig(steps=1), device="cpu")  # fmt: skip
+    runner.prepare(spec)
+    assert seen and all(str(device) == "cpu" for device in seen)
