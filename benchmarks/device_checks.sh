@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # All the GPU checks of a session that is lent a GPU machine, in one call of at most 9.5 minutes
-# (the parts' limits below add up to 560 s; give the call a timeout of 600 s):
+# (the parts' limits below add up to 570 s; give the call a timeout of 600 s):
 #
 #   bash benchmarks/device_checks.sh          # files under $OUT (default: device_out/)
 #
@@ -12,7 +12,9 @@
 #    cases as results/bench_laplacian.csv) and benchmarks/meta_step.py (MetaKAN vs KAN step);
 # 4. the trainer's throughput: 300 steps of the sdgd preset at d = 100 (KAN and MetaKAN), steps/s
 #    against the bench's step time: what the trainer adds per step on a GPU (point and direction
-#    draws on the CPU generator, the per-step loss read-back).
+#    draws on the CPU generator, the per-step loss read-back);
+# 5. paths the tests do not take on a GPU: a sweep with two worker processes (spawned where CUDA
+#    is available), the soft constraint with L-BFGS, Hutchinson with grid updates.
 #
 # Uses the machine's own python3 and torch (PYTHON=... for another), installs pinnkan from this
 # checkout without dependencies and without the network (deepxde is needed only by the DeepXDE
@@ -48,7 +50,7 @@ part tests 140 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py \
     tests/test_scalar_relu_numba.py -k "cuda or device"
 part meta_step 90 "$PY" benchmarks/meta_step.py --device "$DEVICE" --dim 100 --points 100 \
     --repeats "$REPEATS"
-part bench_laplacian 200 "$PY" -m pinnkan bench laplacian --device "$DEVICE" \
+part bench_laplacian 160 "$PY" -m pinnkan bench laplacian --device "$DEVICE" \
     --dim "$DIMS" --model kan,metakan,mlp --points "$POINTS" --max-seconds 10 \
     --out "$OUT/bench_laplacian_$DEVICE.csv"
 
@@ -58,6 +60,16 @@ for model in kan metakan; do
         --out "$OUT/solve_$model.h5"
     "$PY" -m pinnkan show --json "$OUT/solve_$model.h5" >"$OUT/solve_$model.json" 2>&1
 done
+
+printf 'name = "gpu"\ndescription = "device check"\n[train]\nsteps = 5\ntest_points = 50\npoints = 16\n[[runs]]\nproblem = ["poisson", "sine_gordon"]\ndim = 3\nmodel = ["kan", "metakan"]\n' \
+    >"$OUT/sweep.toml"
+part sweep 60 "$PY" -m pinnkan sweep "$OUT/sweep.toml" --out-dir "$OUT/sweep" --device "$DEVICE" \
+    --jobs 2
+part variants 30 bash -c "$PY -m pinnkan solve --problem allen_cahn --dim 5 --width 5,8,1 \
+    --constraint soft --optimizer lbfgs --lr 1 --steps 5 --device $DEVICE --quiet \
+    --out $OUT/soft_lbfgs.h5 && $PY -m pinnkan solve --problem poisson --dim 20 --width 20,8,1 \
+    --laplacian hutchinson --steps 20 --update-grid-every 10 --device $DEVICE --quiet \
+    --out $OUT/hutchinson_grid.h5"
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "== failed: ${failed[*]}"
