@@ -49,6 +49,15 @@ class BoxNormalization:
         return {"lower": list(self.lower), "upper": list(self.upper)}
 
 
+def network_inputs(x: Tensor, normalization: dict[str, Any] | None) -> Tensor:
+    """Raw points ``(n, d)`` as the network of a run saw them: mapped by the run's stored box
+    map (``config["normalization"]``, :meth:`BoxNormalization.config`), unchanged without one."""
+    if normalization is None:
+        return x
+    box = BoxNormalization(tuple(normalization["lower"]), tuple(normalization["upper"]))
+    return box.apply(x)
+
+
 @dataclass(frozen=True, eq=False)
 class RegressionData:
     """Seeded train / test sets: ``x_* (n, d)`` (normalised when ``normalization`` is set), ``y_* (n,)``.

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from .basis.base import LinearBasis, per_edge
 from .device import draw
 from .nn.kan import KANNetwork
+from .regression import network_inputs
 from .symbolic_edge import LIBRARY, POLISH_POINTS, EdgeFormula, fit_edge
 
 # --- the network -----------------------------------------------------------------------------
@@ -274,14 +275,6 @@ def box_samples(problem: dict, count: int, seed: int = 0) -> Tensor:
     return bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
 
 
-def model_inputs(x: Tensor, normalization: dict | None) -> Tensor:
-    if normalization is None:
-        return x
-    lower = torch.tensor(normalization["lower"], dtype=x.dtype)
-    upper = torch.tensor(normalization["upper"], dtype=x.dtype)
-    return 2 * (x - lower) / (upper - lower) - 1
-
-
 def run_symbolic(args: argparse.Namespace) -> int:
     """Handler of ``pinnkan symbolic RUN.h5``: formula, per-edge choices, test MSE."""
     from .grid import rebuild_model
@@ -294,7 +287,7 @@ def run_symbolic(args: argparse.Namespace) -> int:
     model = rebuild_model(run.model_config or run.config["model"], run.model_state).double()
     normalization = run.config.get("normalization")
     problem = run.config["problem"]
-    x = model_inputs(box_samples(problem, args.samples), normalization)
+    x = network_inputs(box_samples(problem, args.samples), normalization)
     scaling = run.config.get("target_scaling") or {"shift": 0.0, "scale": 1.0}
     shift, scale = scaling["shift"], scaling["scale"]
     result = symbolic_network(
@@ -303,7 +296,7 @@ def run_symbolic(args: argparse.Namespace) -> int:
     )  # fmt: skip
     test_x, exact = np.asarray(run.test_set["x"]), np.asarray(run.test_set["exact"])
     with torch.no_grad():
-        network = model(model_inputs(torch.from_numpy(test_x).double(), normalization))
+        network = model(network_inputs(torch.from_numpy(test_x).double(), normalization))
     network_mse = float(np.mean((shift + scale * network.squeeze(-1).numpy() - exact) ** 2))
     formula_mse = float(np.mean((result.evaluate(test_x) - exact) ** 2))
     arguments = ", ".join(problem["variables"])

@@ -513,3 +513,25 @@ def test_the_committed_laplacian_benchmarks_plot(tmp_path, name: str, panels: tu
         assert figure.axes[-1].get_ylabel() == "speedup vs autograd"
     assert cli.main(["plot", str(RESULTS / name), "--out", str(tmp_path), "--dpi", "30"]) == 0
     assert (tmp_path / f"{Path(name).stem}-laplacian.png").exists()
+
+
+def test_activation_probes_of_a_normalized_fit_are_the_network_inputs(tmp_path):
+    """A fit with ``normalize`` trained on inputs mapped onto [-1, 1]^d: the edge functions are
+    drawn over those (the raw inputs were fed before: ranges in physical units, and every later
+    layer's inputs from a wrong forward pass)."""
+    from fit_helpers import small_kan_fit_config
+
+    from pinnkan.fit import fit
+    from pinnkan.plots.activations import probe_points
+    from pinnkan.plots.rebuild import rebuild_kan
+
+    out = tmp_path / "fit.h5"
+    fit(small_kan_fit_config(problem="feynman:I.6.20", steps=2, normalize=True), str(out))
+    run = read_run(out, load_model=True)
+    network = rebuild_kan(run)
+    x = probe_points(run, network)
+    raw = torch.as_tensor(run.test_set["x"]).to(x.dtype)
+    assert x.abs().max() <= 1 + 1e-6 and not torch.allclose(x, raw)
+    with torch.no_grad():
+        predicted = network(x).squeeze(-1).numpy()
+    np.testing.assert_allclose(predicted, run.test_set["prediction"], rtol=1e-5, atol=1e-6)

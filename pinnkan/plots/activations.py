@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..nn.kan import KANNetwork
+from ..regression import network_inputs
 from ..results import Run
 from .canvas import new_figure
 from .edges import edge_coefficients, edge_values, input_ranges, layer_inputs, sample_ranges
@@ -24,12 +25,14 @@ PANEL_WIDTH, PANEL_HEIGHT = 1.35, 1.0  # inches per small plot
 
 
 def probe_points(run: Run, network: KANNetwork) -> torch.Tensor:
-    """The stored test inputs ``(n, n_0)`` in the model's dtype, or ``(0, n_0)`` if none fit."""
+    """The stored test inputs ``(n, n_0)`` in the model's dtype as the network saw them (a fit
+    with ``normalize`` mapped them onto [-1, 1]^d), or ``(0, n_0)`` if none fit."""
     dtype = model_dtype(network)
     x = run.test_set.get("x")
     if x is None or np.ndim(x) != 2 or np.shape(x)[1] != network.width[0]:
         return torch.zeros((0, network.width[0]), dtype=dtype)
-    return torch.as_tensor(np.asarray(x)).to(dtype)
+    raw = torch.as_tensor(np.asarray(x)).to(dtype)
+    return network_inputs(raw, run.config.get("normalization"))
 
 
 def edge_curves(run: Run, network: KANNetwork, samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
