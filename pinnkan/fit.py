@@ -132,7 +132,9 @@ class RegressionTrainer:
         )
 
     def record(self, **values: float) -> None:
-        row = {"evaluation": self.evaluations, "step": self.step, **values}
+        """One history row per loss evaluation, ``step`` = the optimiser step it belongs to
+        (1 … steps, as in solve runs: the test error on a step's last row is after that step)."""
+        row = {"evaluation": self.evaluations, "step": self.step + 1, **values}
         row["wall_time_s"] = time.perf_counter() - self.start
         for name in ("evaluation", "step", "loss", "test_mse", "val_mse", "grid", "wall_time_s"):
             self.history.setdefault(name, []).append(row.get(name, math.nan))

@@ -65,10 +65,8 @@ def test_run_ends_at_the_state_of_lowest_validation_mse(tmp_path: Path) -> None:
     config = small()
     run = fit(config, str(tmp_path / "run.h5"))
     history = run.history
-    # a history row belongs to the step being taken (0-based); its val_mse is measured after it
-    per_step = {
-        int(s) + 1: v for s, v in zip(history["step"], history["val_mse"]) if not math.isnan(v)
-    }
+    # a history row belongs to the step being taken (1 … steps); its val_mse is measured after it
+    per_step = {int(s): v for s, v in zip(history["step"], history["val_mse"]) if not math.isnan(v)}
     assert len(per_step) == config.steps  # one validation MSE per optimiser step
     best_step = min(per_step, key=per_step.__getitem__)
     # the initial state (step 0) is measured too: compute it independently
