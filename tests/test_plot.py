@@ -535,3 +535,18 @@ def test_activation_probes_of_a_normalized_fit_are_the_network_inputs(tmp_path):
     with torch.no_grad():
         predicted = network(x).squeeze(-1).numpy()
     np.testing.assert_allclose(predicted, run.test_set["prediction"], rtol=1e-5, atol=1e-6)
+
+
+def test_histogram_names_the_error_of_its_kind_of_run(files, tmp_path):
+    """A fit stores ``exact``/``prediction`` like a solve: the label follows the run's kind
+    (a fit's histogram said |û − u| beside a parity plot of y and ŷ)."""
+    from fit_helpers import small_kan_fit_config
+
+    from pinnkan.fit import fit
+    from pinnkan.plots.errors import draw_histogram
+
+    out = tmp_path / "fit.h5"
+    fit(small_kan_fit_config(steps=2), str(out))
+    for path, symbol in ((out, r"|\hat y - y|"), (files["kan"], r"|\hat u - u|")):
+        figure = draw_histogram(read_run(path, load_model=False), SMALL)
+        assert symbol in figure.axes[0].get_xlabel()

@@ -127,7 +127,7 @@ def draw_histogram(run: Run, options) -> Figure:
     axis.set_xscale("log")
     for value, style, name in ((np.median(error), "--", "median"), (error.max(), ":", "maximum")):
         axis.axvline(value, linestyle=style, color="k", label=f"{name} {value:.2e}")
-    symbol = r"|\hat u - u|" if "exact" in run.test_set else r"|\hat y - y|"
+    symbol = r"|\hat y - y|" if run.config.get("kind") == "regression" else r"|\hat u - u|"
     axis.set_xlabel(f"pointwise error ${symbol}$ at the test points")
     axis.set_ylabel("test points per bin")
     note = f" ({zeros} exact zeros not shown)" if zeros else ""
