@@ -231,9 +231,22 @@ def short_name(name: str) -> str:
     return name if section == "problem" or not option else option
 
 
+def labels(names: Iterable[str]) -> dict[str, str]:
+    """:func:`short_name` of each name, except where two names would read alike (a fit's
+    ``model.width`` and ``train.width``, ``dtype`` and ``train.dtype``): those keep their full
+    names."""
+    names = list(names)
+    shorts = [short_name(name) for name in names]
+    return {
+        name: short if shorts.count(short) == 1 else name
+        for name, short in zip(names, shorts, strict=True)
+    }
+
+
 def setting_cell(fact: RunFacts, varying: list[str]) -> str:
     """``name=value`` for the options that differ between rows and that this run has."""
-    parts = [f"{short_name(n)}={fact.setting[n]}" for n in varying if n in fact.setting]
+    label = labels(varying)
+    parts = [f"{label[n]}={fact.setting[n]}" for n in varying if n in fact.setting]
     return "; ".join(parts).replace("|", "\\|").replace('"', "") or "—"
 
 
@@ -286,7 +299,8 @@ def table_lines(groups: list[list[RunFacts]], against: str | None) -> list[str]:
         ]
         lines.append("| " + " | ".join(row) + " |")
     if common:
-        shared = "; ".join(f"{short_name(n)}={v}" for n, v in common.items()).replace('"', "")
+        label = labels(common)
+        shared = "; ".join(f"{label[n]}={v}" for n, v in common.items()).replace('"', "")
         lines += ["", f"Common to all rows: {shared}."]
     return lines
 

@@ -326,3 +326,30 @@ def test_regenerated_report_keeps_the_hand_written_notes(tmp_path, capsys):
     generated = text[: text.index(NOTES_MARKER)]
     assert "2 run file(s)" in generated and "| mlp |" in generated
     assert "hand-written notes kept" in capsys.readouterr().out
+
+
+def test_options_that_would_read_alike_keep_their_full_names(tmp_path):
+    """A fit records its model's width and the (unset) --width of the command, and the run's
+    dtype beside train.dtype: the common line read "width=[d, 2, 1]; … width=null"."""
+    assert report.labels(["model.width", "train.width", "train.lr", "dtype", "train.dtype"]) == {
+        "model.width": "model.width",
+        "train.width": "train.width",
+        "train.lr": "lr",
+        "dtype": "dtype",
+        "train.dtype": "train.dtype",
+    }
+    runs = []
+    for seed in (0, 1):
+        run = regression_run(
+            {"name": "feynman:I.12.5", "dim": 2, "variant": "I.12.5"},
+            {"name": "kan", "width": [2, 2, 1], "grid": 5, "k": 3},
+            mse=1e-3 * (1 + seed),
+            seed=seed,
+        )
+        run.config["train"] = {"width": None, "dtype": "float64", "seed": seed}
+        run.config["dtype"] = "float64"
+        runs.append(run)
+    text = make_report(tmp_path, runs)
+    common = next(line for line in text.splitlines() if line.startswith("Common to all rows"))
+    assert "model.width=[d, 2, 1]" in common and "train.width=null" in common
+    assert "; width=" not in common and "train.dtype=float64; dtype=float64" in common
