@@ -319,7 +319,11 @@ def get_args_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
     (:func:`add_module_parser`), else every subcommand is complete."""
     chosen = None if argv is None else chosen_command(argv)
     ArgumentParser.argv = () if argv is None else tuple(argv)
-    parser = ArgumentParser(prog="pinnkan", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="pinnkan",
+        description="Physics-informed Kolmogorov-Arnold networks (KAN, MetaKAN, FastKAN, WavKAN, "
+        "MLP): solve PDEs, fit data, benchmark, plot and report.",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     add_solve_parser(subparsers)

@@ -238,16 +238,37 @@ def add_times_and_ratios(group: list[Timed]) -> None:
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="pinnkan bench memory", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="results/bench_memory.csv", help="CSV file to write")
-    parser.add_argument("--hidden-widths", type=int_list, default=[8, 32, 128, 512])
-    parser.add_argument("--grids", type=int_list, default=[5, 20, 80, 160])
-    parser.add_argument("--meta-hiddens", type=int_list, default=[16, 64])
-    parser.add_argument("--inputs", type=int, default=4, help="input dimension n_0")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is)")
+    parser.add_argument(
+        "--out", default="results/bench_memory.csv", help="CSV file to write (%(default)s)"
+    )
+    parser.add_argument(
+        "--hidden-widths",
+        type=int_list,
+        default=[8, 32, 128, 512],
+        help="hidden widths n of the nets [inputs, n, n, 1] (8,32,128,512)",
+    )
+    parser.add_argument(
+        "--grids", type=int_list, default=[5, 20, 80, 160], help="grid sizes G (5,20,80,160)"
+    )
+    parser.add_argument(
+        "--meta-hiddens",
+        type=int_list,
+        default=[16, 64],
+        help="hidden widths h of the MetaKAN meta-learner 1 -> h -> G+k+1 (16,64)",
+    )
+    parser.add_argument("--inputs", type=int, default=4, help="input dimension n_0 (%(default)s)")
+    parser.add_argument("--batch", type=int, default=64, help="points per step (%(default)s)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed rounds, every model of one (width, G) once per round (%(default)s)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (%(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of models and data (%(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (0: leave as is; %(default)s)"
+    )
     return parser
 
 
