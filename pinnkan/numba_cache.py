@@ -10,10 +10,10 @@ writer wins, and the index then sends one signature to the other's machine code,
 (numba/numba#10128 describes the same race for gufuncs).
 
 :func:`cached_njit` is ``njit(cache=True, …)`` whose cache reads and writes run one process at
-a time: under an exclusive ``flock`` on :data:`LOCK_NAME` in the cache folder. Compiling itself
+a time: under an exclusive lock (``flock``; ``msvcrt.locking`` on Windows) on :data:`LOCK_NAME`
+in the cache folder. Compiling itself
 stays parallel; only the short read-modify-write of the index and the write of the data file
-wait. Where ``fcntl`` is missing (Windows) or the lock file cannot be opened, the cache works as
-numba's alone.
+wait. Where the lock file cannot be opened, the cache works as numba's alone.
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ from typing import Any
 from numba import njit
 from numba.core import serialize
 
-try:
-    import fcntl
-except ImportError:  # Windows: numba's own cache, unlocked
-    fcntl = None
+from . import file_lock as locks
 
 LOCK_NAME = "pinnkan-numba-cache.lock"
 CACHE_METHODS = ("load_overload", "save_overload")  # numba's FunctionCache reads and writes
@@ -70,7 +67,7 @@ def lock_cache(dispatcher: Any) -> bool:
     its cache folder; returns whether it could (False: numba's cache as it is)."""
     cache = getattr(dispatcher, "_cache", None)
     folder = getattr(cache, "_cache_path", None)
-    if fcntl is None or folder is None or not all(hasattr(cache, m) for m in CACHE_METHODS):
+    if not locks.AVAILABLE or folder is None or not all(hasattr(cache, m) for m in CACHE_METHODS):
         return False
     path = os.path.join(folder, LOCK_NAME)
     for name in CACHE_METHODS:
@@ -91,16 +88,21 @@ def holding_lock(path: str, method: Callable) -> Callable:
 
 @contextlib.contextmanager
 def file_lock(path: str) -> Iterator[None]:
-    """An exclusive ``flock`` on the file ``path`` (created if missing) for the block; without
-    one where the file cannot be opened (a read-only folder: numba then does not write either)."""
+    """An exclusive lock (:mod:`pinnkan.file_lock`, waiting for it) on the file ``path``
+    (created if missing) for the block; without one where the file cannot be opened (a
+    read-only folder: numba then does not write either)."""
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
         descriptor = None
-    try:
-        if descriptor is not None:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+    if descriptor is None:
         yield
+        return
+    try:
+        locks.acquire(descriptor, wait=True)
+        try:
+            yield
+        finally:
+            locks.release(descriptor)
     finally:
-        if descriptor is not None:
-            os.close(descriptor)  # releases the lock
+        os.close(descriptor)

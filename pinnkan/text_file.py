@@ -36,10 +36,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: no lock (writing_alone then only checks nothing)
-    fcntl = None
+from . import file_lock
 
 NOTES_MARKER = (
     "<!-- notes: everything below this line is written by hand and kept when the generated "
@@ -161,31 +158,35 @@ def reason(error: OSError) -> str:
 @contextlib.contextmanager
 def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[None]:
     """No other pinnkan process writes ``path`` while the block runs (a solve, its checkpoints
-    and its final write): an exclusive, non-blocking ``flock`` on ``.NAME.lock`` beside it,
-    removed afterwards. Held by another process: one ``ValueError`` line (two runs given one
-    ``--out`` would overwrite each other's checkpoints and one result would be lost). Makes the
-    folder (the run is about to write there). Without ``fcntl`` (Windows): no check."""
+    and its final write): an exclusive, non-blocking lock (:mod:`pinnkan.file_lock`) on
+    ``.NAME.lock`` beside it, removed afterwards. Held by another process: one ``ValueError``
+    line (two runs given one ``--out`` would overwrite each other's checkpoints and one result
+    would be lost). Makes the folder (the run is about to write there). Where the system has
+    no file locks: no check."""
     target = Path(path)
-    if fcntl is None:
+    if not file_lock.AVAILABLE:
         yield
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.lock"
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not file_lock.acquire(descriptor, wait=False):
             raise ValueError(
                 f"{what} {target} is being written by another pinnkan process (lock {lock}); "
                 "give another --out, or wait for that run to end"
-            ) from None
+            )
         try:
             yield
         finally:
-            lock.unlink(missing_ok=True)  # while held: the next writer makes a new one
+            if file_lock.REMOVE_WHILE_HELD:
+                lock.unlink(missing_ok=True)  # the next writer makes a new one
+            file_lock.release(descriptor)
     finally:
         os.close(descriptor)
+    if not file_lock.REMOVE_WHILE_HELD:
+        with contextlib.suppress(OSError):  # kept where another process has opened it since
+            lock.unlink(missing_ok=True)
 
 
 # --- writing atomically ------------------------------------------------------------------------
