@@ -12,11 +12,13 @@ import importlib
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
 from . import commands
 from .malloc import reuse_freed_memory
+from .run_failure import RunFailedError
 from .text_file import WriteError
 
 
@@ -358,6 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args) or 0
     except BrokenPipeError:  # `pinnkan list | head`: the reader has all it wanted
         return stop_writing_stdout()
+    except RunFailedError as error:  # training raised: its traceback, then what the run file keeps
+        if args.debug:
+            raise
+        traceback.print_exception(error.__cause__ or error, file=sys.stderr)
+        print(f"pinnkan: error: {error}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, WriteError, KeyboardInterrupt) as error:
         if args.debug:
             raise

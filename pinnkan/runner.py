@@ -10,6 +10,7 @@ never leaves a file behind. The run file is written atomically once training end
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import threading
 from collections.abc import Callable
@@ -28,7 +29,8 @@ from .nn.build import build_model, count_parameters
 from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
 from .problems import get_problem, problem_file, resolved_problem_file
 from .results import Run, check_writable, read_run, write_run
-from .text_file import writing_alone
+from .run_failure import RunFailedError, error_summary
+from .text_file import WriteError, writing_alone
 from .train import PDETrainer, TrainConfig, check_derivative_order
 from .train_grid import check_grid_model
 
@@ -299,6 +301,34 @@ def snapshot(trainer: PDETrainer, config: dict, out: str, status: str) -> Run:
     )
 
 
+def keep_last_checkpoint(
+    trainer: PDETrainer, config: dict, out: str, error: Exception
+) -> RunFailedError:
+    """After ``error`` stopped training: the run file rewritten at the last checkpoint (rolled
+    back to it) with status "failed" and the error as its message; returns the one-line
+    :class:`RunFailedError` that says so. An error before the first step (the warm-up) writes
+    nothing: there is no progress to keep, and a resumed run's file stays as it was."""
+    summary = error_summary(error)
+    if not trainer.last_good:
+        return RunFailedError(
+            f"the run failed before its first step: {summary}; nothing was written"
+        )
+    message = f"the run stopped after step {trainer.step}: {summary}"
+    trainer.roll_back()
+    run = snapshot(trainer, config, out, "failed")
+    run.metrics["message"] = message
+    try:
+        if distributed.is_main():
+            write_run(out, run)
+    except (WriteError, ValueError) as write_error:  # names the checkpoint the old file keeps
+        return RunFailedError(f"{message}; writing the run file failed too: {write_error}")
+    command = shlex.join(["pinnkan", "resume", out])
+    return RunFailedError(
+        f"{message}; {out} holds the checkpoint of step {trainer.step} (status failed): "
+        f"{command} continues it"
+    )
+
+
 @contextlib.contextmanager
 def stop_on_signals(trainer: PDETrainer):
     """SIGINT/SIGTERM ask the trainer to stop after its current step (main thread only)."""
@@ -355,6 +385,8 @@ def solve_pde(
         with stop_on_signals(trainer):
             try:
                 result = trainer.run(save_checkpoint)
+            except Exception as error:  # a user's problem, the device …: keep the checkpoint
+                raise keep_last_checkpoint(trainer, config, out, error) from error
             finally:
                 distributed.teardown()
             run = snapshot(trainer, config, out, result.status)

@@ -20,7 +20,7 @@ from .environment import utc_now
 from .results import Run, python_scalar
 
 SUMMARY_KEYS = (
-    "path", "status", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
+    "path", "status", "message", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
     "wall_time_s", "warm_up_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian",
     "device", "dtype", "created_utc",
 )  # fmt: skip
@@ -38,6 +38,7 @@ def summary(run: Run) -> dict[str, Any]:
     values = {
         "path": str(run.path) if run.path is not None else None,
         "status": run.status,
+        "message": metrics.get("message") or None,  # why a run did not complete
         "problem": problem.get("name") if isinstance(problem, dict) else problem,
         "dim": first_known(config.get("dim"), nested(problem, "dim"), width[0]),
         "model": first_known(model_config.get("name"), model if isinstance(model, str) else None),
@@ -81,6 +82,7 @@ def format_summary(run: Run) -> str:
     shown = {
         "run": facts["path"],
         "status": facts["status"],
+        **({"message": facts["message"]} if facts["message"] else {}),
         "problem": facts["problem"],
         "dimension": facts["dim"],
         "model": facts["model"],

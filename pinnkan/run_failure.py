@@ -1,0 +1,31 @@
+"""A training run stopped by an exception: a bug in a user's problem class, CUDA out of memory,
+a failing device.
+
+The run file then keeps the last checkpoint (every ``--checkpoint-every`` steps, 1,000 by
+default), with status "failed" and the error in ``metrics/message``, so that nothing before
+that checkpoint is lost and ``pinnkan resume`` continues from it once the cause is fixed. The
+command prints the exception's traceback (the user's code needs it) and then one line::
+
+    pinnkan: error: step 38 raised ZeroDivisionError: my bug (my_pde.py:11, in operator);
+    run.h5 holds the checkpoint of step 30 (status failed): pinnkan resume run.h5 continues it
+"""
+
+from __future__ import annotations
+
+import traceback
+
+
+class RunFailedError(RuntimeError):
+    """A training run stopped by an exception (its ``__cause__``); the text is one line: what
+    was raised, where, and what the run file keeps."""
+
+
+def error_summary(error: BaseException) -> str:
+    """``"TypeName: first line of the message (file:line, in function)"``, the place being the
+    innermost frame of the traceback (where the error was raised)."""
+    text = str(error).splitlines()[0] if str(error).strip() else ""
+    summary = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        summary += f" ({frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})"
+    return summary
