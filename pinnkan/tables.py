@@ -123,8 +123,8 @@ def header(
         f"- seeds: {', '.join(map(str, seeds))} (each seed draws its own data set and initialisation)",
         f"- device: {cpu_name()}, {os.cpu_count()} cores shared with other jobs; one torch thread "
         f"per run, {listed(runs, 'dtype')}",
-        "- sampling: every variable uniform in its range (problems/feynman.csv; [-1, 1] for "
-        f"f1–f3), {listed(runs, 'train_points')} training and {listed(runs, 'test_points')} test "
+        f"- sampling: every variable uniform in its range ({variable_ranges(runs)}), "
+        f"{listed(runs, 'train_points')} training and {listed(runs, 'test_points')} test "
         f"points, {input_mapping(runs)}",
         f"- fit settings: {settings}; model: {model}",
         "- MSE: mean ± sample standard deviation over the seeds of the test MSE",
@@ -138,6 +138,16 @@ def listed(runs: list[PlannedRun], field: str) -> str:
     """The values of the config ``field`` over the runs: ``"1000"``, or ``"50 / 1000"``."""
     values = sorted({getattr(planned.config, field) for planned in runs}, key=str)
     return " / ".join(map(str, values)) or "?"
+
+
+def variable_ranges(runs: list[PlannedRun]) -> str:
+    """Where the runs' variable ranges come from, for the problem families they fit."""
+    families = {planned.config.problem.split(":")[0] for planned in runs}
+    sources = {"feynman": "problems/feynman.csv", "highdim": "[-1, 1] for f1–f3"}
+    named = [sources[family] for family in sorted(families) if family in sources]
+    if families - sources.keys():
+        named.append("the problem's own ranges")
+    return "; ".join(named)
 
 
 def input_mapping(runs: list[PlannedRun]) -> str:
@@ -242,10 +252,14 @@ def grid_history(runs: list[PlannedRun], grid: int) -> str:
 
 
 TABLE2_NOTES = [
-    "Parameters: ours count every trainable scalar (KAN: E·(G+k+1) plus node biases; MetaKAN: "
-    "E prompts, the meta-learner and node biases), the meta-learner alone in brackets. The "
-    "paper's MetaKAN counts do not follow from its stated settings (e.g. 30 for I.12.5, less "
-    "than a hidden-32 meta-learner alone), so parameters are compared as reported, not matched.",
+    "Parameters: ours count every trainable scalar (KAN: E·(G+k+1) plus node biases; MetaKAN: E "
+    "prompts, the meta-learner and node biases), the meta-learner alone in brackets. The paper's"
+    " MetaKAN counts do not follow from its stated settings (e.g. 30 for I.12.5, less than a "
+    "hidden-32 meta-learner alone), so parameters are compared as reported, not matched. Its KAN"
+    " counts differ from E·(G+k+1) plus biases in 4 rows at G = 5 besides I.9.18 (e.g. I.8.4: "
+    "979 for 461) and in every row at G = 20, and are not consistent among themselves (I.12.4 "
+    "and I.15.10 share the width [3, 3, 2, 1] but are given 70 and 159 at G = 5, the two numbers"
+    " the same rows give their MetaKANs the other way round).",
     "",
     "Widths are the paper's except the first entry, which is the number of variables of our "
     "equation (I.9.18 has 9 physical variables here, the paper's version 6).",
@@ -257,7 +271,9 @@ TABLE4_NOTES = [
     "2 node biases), the meta-learner alone in brackets. The paper's MetaKAN counts match a "
     "meta-learner alone (97 = 8 + 8·9 + 8 + 9 for hidden 8 at n = 10; 713 for hidden 64 at "
     "n = 1000), i.e. they leave out the n + 1 prompts; its KAN counts are ours (E·9 + 2) for "
-    "f1 and f3.",
+    "f1 and f3. For f2 they are 18n + 11 (191 at n = 10), our KAN's count at 2n inputs: the "
+    "paper's f2 KAN had twice the parameters of ours (and of its own f1 and f3 KANs), for a "
+    "reason the paper does not give.",
     "",
 ]
 

@@ -228,6 +228,15 @@ def test_recipe_table_header_states_the_runs_settings(tmp_path: Path) -> None:
     assert "one torch thread per run, float32" in text and "1000" not in text
 
 
+def test_recipe_table_header_names_the_ranges_of_its_problems(tmp_path: Path) -> None:
+    """A Feynman table's header named the high-dimensional functions' range too (fixed text)."""
+    text = make_table(RECIPE, plan(RECIPE, [0], tmp_path), "pinnkan fit --recipe test.toml")
+    assert "uniform in its range (problems/feynman.csv), 50 training" in text
+    recipe = {**RECIPE, "runs": [{"problem": ["highdim:f1", "feynman:I.12.5"], "model": "kan"}]}
+    text = make_table(recipe, plan(recipe, [0], tmp_path), "pinnkan fit --recipe test.toml")
+    assert "uniform in its range (problems/feynman.csv; [-1, 1] for f1–f3), 50" in text
+
+
 def test_a_recipe_without_grid_is_labelled_with_the_models_default_grid(tmp_path: Path) -> None:
     recipe = {**RECIPE, "runs": [{"problem": "feynman:I.12.5", "model": ["kan", "mlp"]}]}
     runs = plan(recipe, [0], tmp_path)

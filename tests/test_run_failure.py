@@ -96,8 +96,8 @@ def test_a_run_that_raises_keeps_its_checkpoint_and_resumes_to_the_same_result(
     last = err.strip().splitlines()[-1]
     assert last == (
         f"pinnkan: error: the run stopped after step 7: ZeroDivisionError: a bug in the user's "
-        f"operator ({flaky.split(':')[0]}:{RAISING_LINE}, in operator); {out} holds the checkpoint of step 5 "
-        f"(status failed): pinnkan resume {out} continues it"
+        f"operator ({flaky.split(':')[0]}:{RAISING_LINE}, in operator); {out} holds the "
+        f"checkpoint of step 5 (status failed): pinnkan resume {out} continues it"
     )
     failed = read_run(out, load_model=False, load_checkpoint=True)
     assert failed.status == "failed" and failed.checkpoint["step"] == 5

@@ -40,8 +40,10 @@ meta-learner's weights read once for all the layers of its cluster. For p = 1 an
 meta-learner (the paper's setting) M is piecewise linear in z and is evaluated exactly (to
 round-off) from a table of its h + 1 linear pieces (``scalar_relu.py``): O(E·m) per pass instead
 of O(E·h·m). Trainable parameters:
-``Σ_l E_l·p + C·(p·h + h·m [+ h + m if meta_bias])``; for p = 1 with biases this is the paper's
-``E + C·((h + 1)·m + 2h)``, e.g. 4,137 for [20, 32, 32, 32, 1], G = 5, k = 3, h = 128.
+``Σ_l E_l·p + C·(p·h + h·m [+ h + m if meta_bias])``; for p = 1 with biases this is
+``E + C·((h + 1)·m + 2h)``, e.g. 4,137 for [20, 32, 32, 32, 1], G = 5, k = 3, h = 128: the count
+the paper's Table 8 gives. (Its Table 1 and §3 formula ``E + C·(h + 1)·m`` leaves out the first
+layer's h weights and h biases: 3,881 there.)
 """
 
 from __future__ import annotations
