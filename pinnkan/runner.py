@@ -356,7 +356,9 @@ def solve_pde(
 
     The run file is rewritten atomically at every checkpoint (status "running") and at the
     end with status "completed", "interrupted" (SIGINT/SIGTERM) or "diverged"; it always holds
-    a checkpoint from which ``pinnkan resume`` continues. ``created_utc``: the creation time of
+    a checkpoint from which ``pinnkan resume`` continues. If training raises, the file is
+    rewritten at its last checkpoint with status "failed" and :class:`RunFailedError` is raised
+    from the error (:func:`keep_last_checkpoint`). ``created_utc``: the creation time of
     the run being continued, kept in ``environment.created_utc`` (this process's start goes to
     ``environment.resumed_utc``).
     """
