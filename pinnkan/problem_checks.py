@@ -1,0 +1,127 @@
+"""Checks of a problem before any training: its attributes, its geometry against the
+constraint, and its exact solution, operator, forcing and boundary values evaluated at a few
+points of the run's device (one finite value per point). A user's problem that cannot be
+trained is so one ``ValueError`` line before a run starts, not a traceback at its first step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .geometry import Ball
+from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
+from .train_config import TrainConfig
+
+CHECK_POINTS = 16  # points of the domain at which check_problem evaluates a problem
+
+
+class ProbeSolution(ExactSolution):
+    """u(x) = 1 + |x|²/2 with closed-form derivatives: what ``check_problem`` applies the
+    operator to when the forcing does not already (so the check costs O(d), not d passes)."""
+
+    def value(self, x: Tensor) -> Tensor:
+        return 1 + 0.5 * x.pow(2).sum(-1)
+
+    def gradient(self, x: Tensor) -> Tensor:
+        return x.clone()
+
+    def laplacian(self, x: Tensor) -> Tensor:
+        return torch.full((x.shape[0],), float(x.shape[1]), dtype=x.dtype, device=x.device)
+
+
+def check_attributes(problem: PDE) -> None:
+    """``dim`` and ``geometry`` set, and the geometry of dimension ``dim``."""
+    name = getattr(problem, "name", type(problem).__name__)
+    for attribute in ("dim", "geometry"):
+        if not hasattr(problem, attribute):
+            raise ValueError(
+                f"problem {name!r} ({type(problem).__name__}) has no attribute {attribute!r}; "
+                f"set self.{attribute} in __init__, e.g. self.dim, self.geometry = dim, Ball(dim)"
+            )
+    dim = problem.dim
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"problem {name!r} has dim={dim!r}; it must be a positive integer")
+    geometry_dim = getattr(problem.geometry, "dim", None)
+    if geometry_dim != dim:
+        raise ValueError(
+            f"problem {name!r} has dim={dim} but its geometry {problem.geometry!r} has "
+            f"dimension {geometry_dim}; they must agree"
+        )
+
+
+def check_constraint(problem: PDE, train: TrainConfig) -> None:
+    """The hard constraint û = (1 − |x|²/R²)·NN(x) vanishes on the sphere |x| = R: only a Ball."""
+    if train.constraint == "hard" and not isinstance(problem.geometry, Ball):
+        raise ValueError(
+            f"constraint='hard' needs a pinnkan Ball (û = (1 − |x|²/R²)·NN vanishes on its "
+            f"sphere), but problem {problem.name!r} has geometry "
+            f"{type(problem.geometry).__name__}; use --constraint soft"
+        )
+
+
+def check_problem(
+    problem: PDE,
+    train: TrainConfig,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> None:
+    """f (and g for the soft constraint) must be computable: try them at a few points on the
+    run's ``device``, so that a problem with neither an exact solution nor ``forcing`` fails
+    before training. The exact solution, the operator and f must give one finite value per
+    point, ``(n,)``; a problem computing with tensors on another device than the points (a
+    constant made on the CPU, points on a GPU) is one line, not a traceback at the first step."""
+    try:
+        probe_problem(problem, train, dtype, device)
+    except RuntimeError as error:
+        if "same device" not in str(error):
+            raise
+        raise ValueError(
+            f"problem {problem.name!r} computes with tensors on another device than its points "
+            f"({device}): {first_line(error)}; make constants on x.device (or register them "
+            "where the problem moves them)"
+        ) from None
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def probe_problem(
+    problem: PDE, train: TrainConfig, dtype: torch.dtype | None, device: torch.device | str | None
+) -> None:
+    """The checks of :func:`check_problem`, at points on ``device``."""
+    check_attributes(problem)
+    check_constraint(problem, train)
+    generator = torch.Generator().manual_seed(0)
+    n = CHECK_POINTS
+    x = problem.geometry.sample_interior(n, generator=generator, dtype=dtype, device=device)
+    exact = problem.exact_solution()
+    if exact is not None:
+        check_values(problem, "exact_solution()", as_solution(exact).value(x), n, finite=True)
+    overridden = type(problem).forcing is not PDE.forcing
+    try:
+        forcing = problem.forcing(x)
+    except NotImplementedError as error:
+        raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
+    if overridden:
+        check_values(problem, "forcing", forcing, n, finite=True, constant=True)
+        operator = problem.operator(SolutionFields(ProbeSolution(), x))
+        check_values(problem, "operator", operator, n)
+    else:  # f = L[u_exact]: the operator made it
+        check_values(problem, "operator (f = L[u_exact], the forcing)", forcing, n, finite=True)
+    try:
+        on_sphere = problem.geometry.sample_boundary(
+            64, generator=generator, dtype=torch.float64, device=device
+        )
+        boundary = problem.boundary_value(on_sphere)  # float64: no round-off on |x| = R
+    except NotImplementedError as error:
+        if train.constraint == "soft" or "boundary" not in str(error):
+            raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
+        return
+    check_values(problem, "boundary_value", boundary, 64, finite=True)
+    if train.constraint == "hard" and float(boundary.abs().max()) > 1e-6:
+        raise ValueError(
+            f"constraint='hard' needs u = 0 on the boundary, but problem {problem.name!r} has "
+            f"boundary values up to {float(boundary.abs().max()):.3g}; use --constraint soft"
+        )
