@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from . import distributed
-from .derivatives import ESTIMATORS
 from .nn.build import get_spec, list_models, model_options
 from .presets import PRESET, builtin_names, check_keys, list_presets, load_preset
 from .problems import list_problems
@@ -21,6 +20,7 @@ from .results import read_run
 from .runner import SolveSpec, resume_pde, solve_pde
 from .summary import format_summary, new_run_path, summary
 from .train import TrainConfig
+from .unused_flags import note_unused_flags
 from .validation import check_int
 
 MODEL_FLAGS = (
@@ -151,20 +151,10 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def note_unused_samples(args: argparse.Namespace, config: TrainConfig) -> None:
-    """One stderr line when ``--laplacian-samples`` is given to an engine that takes none."""
-    if args.laplacian_samples and config.laplacian not in ESTIMATORS:
-        print(
-            f"pinnkan: note: --laplacian-samples {args.laplacian_samples} is not used by the "
-            f"{config.laplacian!r} Laplacian; only {' and '.join(ESTIMATORS)} sample",
-            file=sys.stderr,
-        )
-
-
 def solve(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     spec = solve_spec(args)
-    note_unused_samples(args, spec.train)
+    note_unused_flags(args, spec.train)
     out = args.out or str(
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
     )

@@ -128,7 +128,10 @@ class RegressionTrainer:
     def new_optimizer(self) -> torch.optim.Optimizer:
         groups = parameter_groups(self.model, self.config.lr)
         return make_optimizer(
-            self.config.optimizer, groups, lbfgs_max_iter=self.config.lbfgs_iterations
+            self.config.optimizer,
+            groups,
+            self.config.lr,
+            lbfgs_max_iter=self.config.lbfgs_iterations,
         )
 
     def record(self, **values: float) -> None:

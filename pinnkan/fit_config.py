@@ -18,6 +18,7 @@ from .optim import OPTIMIZERS
 from .problems import get_problem
 from .regression import Regression
 from .validation import (
+    SEED_MAX,
     check_bool,
     check_choice,
     check_int,
@@ -60,7 +61,7 @@ class FitConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_positive_field(self, "lr")
         check_int_field(self, "lbfgs_iterations", 1)
-        check_int_field(self, "seed", 0)
+        check_int_field(self, "seed", 0, SEED_MAX)
         check_int_field(self, "train_points", 1)
         check_int_field(self, "test_points", 1)
         check_bool("normalize", self.normalize)

@@ -62,11 +62,18 @@ def schedule_factor(name: str, steps: int, final_fraction: float = 0.01) -> Call
 
 
 def make_optimizer(
-    name: str, groups: list[dict], lbfgs_history: int = 50, lbfgs_max_iter: int = 20
+    name: str,
+    groups: list[dict],
+    lr: float | None = None,
+    lbfgs_history: int = 50,
+    lbfgs_max_iter: int = 20,
 ) -> torch.optim.Optimizer:
-    """Adam, or L-BFGS (strong Wolfe) with ``lbfgs_max_iter`` inner iterations per step.
+    """Adam over the ``groups`` at their rates, or L-BFGS (strong Wolfe) with
+    ``lbfgs_max_iter`` inner iterations per step.
 
-    L-BFGS takes one parameter group in PyTorch: all parameters share the network's rate.
+    L-BFGS takes one parameter group in PyTorch: all parameters run at the base rate ``lr``
+    (the groups' own rates, e.g. ``prompt_lr``, are Adam's); without ``lr``, at the groups'
+    rate if they share one.
     """
     if name == "adam":
         return torch.optim.Adam(groups, fused=fused_adam_applies(groups))
@@ -74,7 +81,7 @@ def make_optimizer(
         params = [p for group in groups for p in group["params"]]
         return torch.optim.LBFGS(
             params,
-            lr=groups[-1]["lr"],
+            lr=lbfgs_rate(groups, lr),
             history_size=lbfgs_history,
             max_iter=lbfgs_max_iter,
             line_search_fn="strong_wolfe",
@@ -82,6 +89,16 @@ def make_optimizer(
             tolerance_change=1e-14,
         )
     raise ValueError(f"optimizer={name!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def lbfgs_rate(groups: list[dict], lr: float | None) -> float:
+    """L-BFGS's one rate: ``lr``, else the rate all ``groups`` share."""
+    if lr is not None:
+        return lr
+    rates = {group["lr"] for group in groups}
+    if len(rates) != 1:
+        raise ValueError(f"L-BFGS runs one rate; the groups have {sorted(rates)}: give lr")
+    return rates.pop()
 
 
 def fused_adam_applies(groups: list[dict]) -> bool:

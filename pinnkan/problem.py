@@ -39,7 +39,7 @@ from torch import Tensor
 from . import derivatives
 from .geometry import Ball
 from .kernels import basis_recursion
-from .validation import check_int
+from .validation import check_seed
 
 Model = Callable[[Tensor], Tensor]
 
@@ -337,7 +337,7 @@ class BallPDE(PDE):
 
     def __init__(self, dim: int, seed: int = 0, coefficients: str = "torch"):
         check_ball_dim(dim)
-        check_int("seed", seed, 0)
+        check_seed("seed", seed)
         from pinnkan.problems.two_body import TwoBodySolution  # problems/ imports this module
 
         self.dim = dim

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .device import default_device, sampling_device
-from .validation import check_bool, check_int, check_range
+from .validation import check_bool, check_int, check_range, check_seed
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class Regression(abc.ABC):
         """
         check_int("n_train", n_train, 1)
         check_int("n_test", n_test, 1)
-        check_int("seed", seed, 0)
+        check_seed("seed", seed)
         check_bool("normalize", normalize)
         dtype = _check_dtype(dtype)
         generator = torch.Generator().manual_seed(seed)

@@ -113,7 +113,7 @@ class PDETrainer:
         )
         groups = parameter_groups(self.model, config.lr, config.prompt_lr, config.meta_lr)
         self.optimizer = make_optimizer(
-            config.optimizer, groups, lbfgs_max_iter=config.lbfgs_max_iter
+            config.optimizer, groups, config.lr, lbfgs_max_iter=config.lbfgs_max_iter
         )
         self.scheduler = make_scheduler(
             self.optimizer, config.schedule, config.steps, config.final_lr_fraction
@@ -133,6 +133,7 @@ class PDETrainer:
         self.started = time.perf_counter()
         self.stop_requested = False
         self.last_good = b""
+        self.step_lr = config.lr
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -210,6 +211,7 @@ class PDETrainer:
             return last["loss"]
 
         self.optimizer.step(closure)
+        self.step_lr = self.config.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
         self.scheduler.step()
         return {name: float(value.detach()) for name, value in last.items()}
 
@@ -378,7 +380,7 @@ class PDETrainer:
 
     def clock(self) -> dict[str, float]:
         return {
-            "lr": self.optimizer.param_groups[-1]["lr"],
+            "lr": self.step_lr,  # the base rate (--lr × ρ) the logged step ran at
             "train_time_s": self.train_time,
             "wall_time_s": self.elapsed(),
             "peak_memory_bytes": peak_memory_bytes(self.device),

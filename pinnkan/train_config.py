@@ -13,7 +13,7 @@ from .derivatives import METHODS
 from .geometry import LAWS
 from .grid_options import check_grid_eps, check_margin
 from .optim import OPTIMIZERS, SCHEDULES
-from .validation import check_choice, check_int_field, check_positive_field
+from .validation import SEED_MAX, check_choice, check_int_field, check_positive_field
 
 CONSTRAINTS = ("hard", "soft")
 
@@ -79,7 +79,7 @@ class TrainConfig:
         check_int_field(self, "test_points", 1)
         check_int_field(self, "eval_every", 1)
         check_choice("laplacian", self.laplacian, METHODS)
-        check_int_field(self, "seed", 0)
+        check_int_field(self, "seed", 0, SEED_MAX)
         check_int_field(self, "lbfgs_max_iter", 1)
         check_int_field(self, "checkpoint_every", 0)
         check_int_field(self, "laplacian_samples", 0)

@@ -47,6 +47,14 @@ def check_int(option: str, value: Any, minimum: int, maximum: int | None = None)
     return number
 
 
+SEED_MAX = 2**32 - 1  # NumPy's RandomState (the problems' "numpy" coefficients) takes no more
+
+
+def check_seed(option: str, value: Any) -> int:
+    """A seed: an integer in 0 … 2³² − 1 (one the NumPy and torch generators both take)."""
+    return check_int(option, value, 0, SEED_MAX)
+
+
 def check_positive(option: str, value: Any) -> float:
     """A finite number > 0 (learning rates, weights, radii), as a Python float."""
     number = real(value)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from pinnkan.device import draw
 from pinnkan.problem import ExactSolution, check_ball_dim
-from pinnkan.validation import check_choice, check_int
+from pinnkan.validation import check_choice, check_seed
 
 COEFFICIENT_LAWS = ("torch", "numpy")
 
@@ -55,7 +55,7 @@ class TwoBodySolution(ExactSolution):
 
     def __init__(self, dim: int, seed: int = 0, coefficients: str = "torch"):
         check_ball_dim(dim)
-        check_int("seed", seed, 0)
+        check_seed("seed", seed)
         self.dim = dim
         self.seed = seed
         self.coefficient_law = coefficients

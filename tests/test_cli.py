@@ -65,8 +65,42 @@ def test_solve_notes_laplacian_samples_only_where_no_estimator_uses_them(
     argv = solve_argv(tmp_path / "run.h5", "--laplacian", engine, "--laplacian-samples", "2")
     code, _, stderr = run_cli(argv, capsys)
     assert code == 0
-    note = f"--laplacian-samples 2 is not used by the '{engine}' Laplacian"
+    note = f"--laplacian-samples 2 is not used: the '{engine}' Laplacian takes no samples"
     assert (note in stderr) == noted
+
+
+UNUSED_FLAGS = [  # flags, and the note's start (None: used, no note)
+    (["--schedule", "linear", "--final-lr-fraction", "0.1"], "--final-lr-fraction 0.1 is not used"),
+    (["--schedule", "exponential", "--final-lr-fraction", "0.1"], None),
+    (["--alpha", "0.5"], "--alpha 0.5 is not used: the hard constraint"),
+    (["--boundary-points", "30"], "--boundary-points 30 is not used: the hard constraint"),
+    (["--constraint", "soft", "--alpha", "0.5", "--boundary-points", "30"], None),
+    (["--update-grid-until", "3"], "--update-grid-until 3 is not used: the grid is never"),
+    (["--update-grid-every", "2", "--update-grid-until", "3"], None),
+]
+
+
+@pytest.mark.parametrize(("flags", "note"), UNUSED_FLAGS)
+def test_solve_notes_each_flag_the_run_does_not_use(tmp_path, capsys, flags, note):
+    """These flags changed nothing and were accepted silently; each is now one note."""
+    code, _, stderr = run_cli(solve_argv(tmp_path / "run.h5", *flags), capsys)
+    assert code == 0, stderr
+    notes = [line for line in stderr.splitlines() if "is not used" in line]
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith(f"pinnkan: note: {note}")
+
+
+def test_solve_notes_meta_rates_that_lbfgs_does_not_use(tmp_path, capsys):
+    flags = ["--optimizer", "lbfgs", "--prompt-lr", "0.5", "--schedule", "constant"]
+    argv = solve_argv(tmp_path / "run.h5", *flags)
+    code, _, stderr = run_cli([*argv, "--model", "metakan", "--meta-hidden", "4"], capsys)
+    assert code == 0, stderr
+    assert "pinnkan: note: --prompt-lr 0.5 is not used: L-BFGS runs every parameter at --lr" in (
+        stderr
+    )
+    assert read_run(tmp_path / "run.h5").history["lr"][-1] == pytest.approx(1e-3)  # the step row
 
 
 def test_solve_then_show_and_show_json(tmp_path, capsys):

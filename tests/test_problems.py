@@ -97,6 +97,11 @@ def test_two_body_seeds_differ_and_errors():
         ValueError, match="dim=1 is not allowed; the two-body solution needs dim ≥ 2"
     ):
         TwoBodySolution(1)
+    largest = TwoBodySolution(3, 2**32 - 1, coefficients="numpy")  # NumPy's largest seed
+    assert torch.isfinite(largest.coefficients).all()
+    for law in ("torch", "numpy"):  # a larger seed overflowed inside the generators
+        with pytest.raises(ValueError, match="seed=4294967296 is not allowed.*at most 4294967295"):
+            TwoBodySolution(3, 2**32, coefficients=law)
 
 
 def test_two_body_numpy_law_draws_the_sdgd_scripts_coefficients():

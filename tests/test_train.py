@@ -76,6 +76,7 @@ BAD_FIELDS = [
     ("laplacian_samples", -1),
     ("seed", -1),
     ("seed", True),
+    ("seed", 2**32),  # overflowed the generators: "Overflow when unpacking long long"
     ("lbfgs_max_iter", 0),
     ("checkpoint_every", -1),
 ]
@@ -194,6 +195,31 @@ def test_trainer_optimizer_uses_the_group_rates():
     trainer = PDETrainer(poisson(), model, config)
     rates = {group["name"]: group["lr"] for group in trainer.optimizer.param_groups}
     assert rates["prompts"] == 3e-2 and rates["meta_learner"] == 4e-4
+
+
+@pytest.mark.parametrize("options", [{}, {"bias": True}])
+def test_lbfgs_runs_every_parameter_at_the_base_rate(options):
+    """L-BFGS has one group: it took the last group's rate, which for a MetaKAN
+    (no "network" group: no node biases) was --meta-lr (0.25 under --lr 1e-3)."""
+    model = kan([3, 4, 1], name="metakan", meta_hidden=8, **options)
+    config = small_config(optimizer="lbfgs", lr=1e-3, prompt_lr=0.5, meta_lr=0.25)
+    trainer = PDETrainer(poisson(), model, config)
+    assert [group["lr"] for group in trainer.optimizer.param_groups] == [1e-3]
+    assert make_optimizer("lbfgs", parameter_groups(model, 2e-3)).param_groups[0]["lr"] == 2e-3
+    with pytest.raises(ValueError, match="L-BFGS runs one rate"):
+        make_optimizer("lbfgs", parameter_groups(model, 1e-3, 0.5))
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "constant"])
+def test_the_logged_rate_is_the_one_the_step_ran_at(schedule):
+    """Row s of the history gives lr·ρ(s − 1), the rate step s used (it gave the next step's
+    rate, lr·ρ(s): 0 on the last row of a linear schedule)."""
+    config = small_config(steps=10, eval_every=1, schedule=schedule, lr=0.02)
+    history = train(config).history
+    factor = schedule_factor(schedule, 10)
+    expected = [0.02 * factor(step - 1) for step in history["step"]]
+    assert history["lr"] == pytest.approx(expected, rel=1e-12, abs=0)
+    assert history["lr"][-1] > 0 or schedule == "constant"
 
 
 def test_plain_kan_has_one_group_at_the_base_rate():

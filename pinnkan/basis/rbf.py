@@ -1,4 +1,5 @@
-"""Gaussian radial basis functions (the FastKAN edge function).
+"""Gaussian radial basis functions (the edge function of FastKAN, without its base branch and
+layer norm: README, backbones).
 
     φ(t; w) = Σ_{m=1}^{c} w_m exp(−((t − μ_m)/h)²)
 

@@ -1,4 +1,5 @@
-"""Wavelet edge functions (the WavKAN edge function), three parameters per edge.
+"""Wavelet edge functions (the edge function of WavKAN, without its base branch and batch norm:
+README, backbones), three parameters per edge.
 
     φ(t; w) = a ψ(u),   u = (t − μ)/σ,   σ = softplus(s),   w = [a, μ, s]
 
