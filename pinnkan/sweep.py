@@ -45,6 +45,7 @@ from .device import resolve_device
 from .presets import SWEEP_RECIPE, check_keys, load_preset
 from .results import RunFileError, check_writable, read_run
 from .runner import SolveSpec, prepare, solve_pde
+from .summary import slug
 from .train import TrainConfig
 from .validation import check_choice, check_int
 
@@ -90,9 +91,24 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
                     preset=recipe.get("name"),
                     device="auto",
                 )
-                name = "-".join([problem, f"d{dim}", model, *tag, f"s{seed}"])
+                name = "-".join([slug(problem), f"d{dim}", model, *tag, f"s{seed}"])
                 planned.append((spec, out_dir / f"{name}.h5"))
+    check_distinct_files(planned)
     return planned
+
+
+def check_distinct_files(planned: list[tuple[SolveSpec, Path]]) -> None:
+    """Two runs of a recipe must not write one file (the second would overwrite or, on a rerun,
+    skip the first): blocks that differ in a key the file name leaves out need tags."""
+    first: dict[Path, SolveSpec] = {}
+    for spec, path in planned:
+        if path in first:
+            raise ValueError(
+                f"two runs of the recipe would both write {path.name} (problem {spec.problem!r}, "
+                f"model {spec.model!r}, seed {spec.train.seed}); give their [[runs]] blocks "
+                'different tags (tag = "…")'
+            )
+        first[path] = spec
 
 
 def block_keys(block: dict[str, Any], train_names: set[str]) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,22 @@ def test_a_block_can_set_hidden_widths_and_a_file_tag(tmp_path: Path) -> None:
     assert run.metrics["params"] == 46 * 7
 
 
+@pytest.mark.parametrize("given", ["absolute", "relative"])
+def test_a_user_problem_path_names_a_file_inside_the_out_dir(tmp_path, capsys, monkeypatch, given):
+    """The run file was named by the raw problem string: "/abs/x.py:C-d3-…" was written beside
+    the user's file and "../x.py:C-…" outside --out-dir, always with a ':'."""
+    source = Path(__file__).parent.parent / "examples" / "helmholtz.py"
+    monkeypatch.chdir(tmp_path)
+    problem = str(source) if given == "absolute" else os.path.relpath(source, tmp_path)
+    recipe = tmp_path / "user.toml"
+    recipe.write_text(f"[[runs]]\nproblem = '{problem}:Helmholtz'\ndim = 3\nmodel = 'mlp'\n")
+    assert main(["sweep", str(recipe), "--out-dir", "runs", "--dry-run"]) == 0
+    planned = [line.split("would run ", 1)[1] for line in capsys.readouterr().out.splitlines()
+               if "would run" in line]  # fmt: skip
+    assert len(planned) == 1 and Path(planned[0]).parent == Path("runs")
+    assert ":" not in planned[0] and planned[0].endswith("helmholtz.py-Helmholtz-d3-mlp-s0.h5")
+
+
 def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
     """coefficients and problem_seed = "training": one instance per seed, as the SDGD scripts."""
     recipe = tmp_path / "anchor.toml"
@@ -177,6 +194,11 @@ RUN = "[[runs]]\nproblem = 'poisson'\ndim = 2\nmodel = 'mlp'\n"
         ("[model]\ngird = 3\n" + RUN, "[model] key='gird' is not known; allowed: activation"),
         ("[trian]\nsteps = 3\n" + RUN, "key='trian' is not known; allowed: description, model"),
         ("[train]\nstepz = 3\n" + RUN, "[train] key='stepz' is not known; allowed: alpha"),
+        # two blocks whose runs differ only in what the file name leaves out
+        (
+            RUN + RUN.replace("[[runs]]\n", "[[runs]]\nlr = 0.1\n"),
+            "would both write poisson-d2-mlp-s0.h5",
+        ),
     ],
 )
 def test_bad_recipes_are_refused(tmp_path: Path, capsys, text: str, message: str) -> None:
