@@ -22,7 +22,8 @@ of runs, each the product of its lists::
 
     pinnkan sweep table8 --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
 
-Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>[-<tag>]-s<seed>.h5``; runs whose
+Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>[-<tag>]-s<seed>.h5`` (in the problem,
+every character but letters, digits, "." and "_" becomes "-"); runs whose
 file already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
 Runs go to ``--jobs`` worker processes, one torch thread each. A key the recipe format does not
 define is an error, not ignored; the training seeds come from ``--seeds``, not from the recipe.

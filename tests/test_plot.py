@@ -433,6 +433,23 @@ def test_activation_grid_is_capped_per_layer(files):
     assert capped.shape == (11, 2)
 
 
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+def test_activations_of_a_run_without_test_points_span_the_grid(files, name):
+    """A run file whose test set has no x (the format allows it) crashed the figure: the layers
+    ran on 0 points and reshape(0, -1) is ambiguous. The curves now span the grid range, and
+    the caption says so."""
+    run = read_run(files[name])
+    run.test_set = {}
+    figure = plot.KINDS["activations"].draw(run, PlotOptions(max_edges=2, samples=11))
+    t = figure.axes[0].lines[0].get_xydata()[:, 0]
+    assert t[0] == -1.0 and t[-1] == 1.0
+    assert "t spans the grid range [-1, 1] (the run file stores no test points)" in (
+        figure._suptitle.get_text()
+    )
+    with_points = plot.KINDS["activations"].draw(read_run(files[name]), SMALL)
+    assert "t spans the values input i takes at the test points" in with_points._suptitle.get_text()
+
+
 def test_pdf_and_png_formats(files, tmp_path):
     written = plot.plot_file(files["kan"], ["histogram"], tmp_path, ("png", "pdf"), SMALL)
     assert [path.suffix for path in written] == [".png", ".pdf"]

@@ -91,7 +91,8 @@ def contract(expansion: Tensor, coefficients: Tensor) -> Tensor:
 
     Done as one matrix product ``(batch, in·m) @ (in·m, out)``.
     """
-    return expansion.reshape(expansion.shape[0], -1) @ coefficient_matrix(coefficients)
+    batch, inputs, m = expansion.shape  # sizes named: no points (batch 0) leaves -1 ambiguous
+    return expansion.reshape(batch, inputs * m) @ coefficient_matrix(coefficients)
 
 
 def coefficient_matrix(coefficients: Tensor) -> Tensor:

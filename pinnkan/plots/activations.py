@@ -46,6 +46,14 @@ def edge_curves(run: Run, network: KANNetwork, samples: int) -> list[tuple[np.nd
     return curves
 
 
+def span_text(run: Run, network: KANNetwork) -> str:
+    """What the curves' t ranges are: the inputs' values at the test points, else the grid."""
+    if len(probe_points(run, network)):
+        return "the values input i takes at the test points"
+    low, high = model_config(run).get("grid_range", (-1.0, 1.0))
+    return f"the grid range [{low:g}, {high:g}] (the run file stores no test points)"
+
+
 def draw_activations(run: Run, options) -> Figure:
     """One block of small plots per layer (see the module docstring)."""
     network = rebuild_kan(run)
@@ -57,7 +65,7 @@ def draw_activations(run: Run, options) -> Figure:
     figure = new_figure(0.7 + max(PANEL_WIDTH * columns, 4.8), 0.7 + sum(heights))
     figure.suptitle(
         f"{run_title(run)}\nlearned edge functions $\\phi_{{ji}}(t)$ (row j = output, "
-        "column i = input)\nt spans the values input i takes at the test points",
+        f"column i = input)\nt spans {span_text(run, network)}",
         fontsize="medium",
     )
     blocks = np.atleast_1d(figure.subfigures(len(curves), 1, height_ratios=heights))
