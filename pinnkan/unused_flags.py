@@ -37,10 +37,13 @@ def unused_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
             config.constraint == "hard",
             "the hard constraint samples no boundary points",
         ),
-        "update_grid_until": (
-            not config.update_grid_every,
-            "the grid is never updated (--update-grid-every 0)",
-        ),
+        **{
+            name: (
+                not config.update_grid_every,
+                "the grid is never updated (--update-grid-every 0)",
+            )
+            for name in ("update_grid_until", "grid_eps", "grid_points", "grid_margin")
+        },
         "prompt_lr": (
             config.optimizer == "lbfgs",
             "L-BFGS runs every parameter at --lr (separate rates are Adam's)",

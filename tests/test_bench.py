@@ -116,14 +116,18 @@ MEMORY_SMALL = ["--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8", "
 def test_bench_bad_input_is_one_line_and_writes_nothing(
     tmp_path: Path, capsys, which: str, flags: list[str], message: str
 ) -> None:
-    """Checked before any measurement: exit code 2, one line naming the value, no CSV."""
+    """Checked before any measurement: exit code 2, one line naming the value (no note that a
+    previous CSV will be replaced: it was printed before the options were checked), the
+    previous CSV unchanged."""
     out = tmp_path / "bench.csv"
+    previous = f"# command: pinnkan bench {which} --out {out}\nmodel\nkan\n"
+    out.write_text(previous)
     small = LAPLACIAN_SMALL if which == "laplacian" else MEMORY_SMALL
     assert main(["bench", which, *small, *flags, "--out", str(out)]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("pinnkan: error: ")
+    assert error.count("\n") == 1 and error.startswith("pinnkan: error: "), error
     assert message in error
-    assert not out.exists()
+    assert out.read_text() == previous
 
 
 def test_bench_out_must_be_a_file_path(tmp_path: Path, capsys) -> None:

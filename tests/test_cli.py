@@ -77,6 +77,10 @@ UNUSED_FLAGS = [  # flags, and the note's start (None: used, no note)
     (["--constraint", "soft", "--alpha", "0.5", "--boundary-points", "30"], None),
     (["--update-grid-until", "3"], "--update-grid-until 3 is not used: the grid is never"),
     (["--update-grid-every", "2", "--update-grid-until", "3"], None),
+    (["--grid-eps", "0.5"], "--grid-eps 0.5 is not used: the grid is never"),
+    (["--grid-points", "50"], "--grid-points 50 is not used: the grid is never"),
+    (["--grid-margin", "0.1"], "--grid-margin 0.1 is not used: the grid is never"),
+    (["--update-grid-every", "2", "--grid-eps", "0.5", "--grid-margin", "0.1"], None),
 ]
 
 

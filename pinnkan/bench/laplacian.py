@@ -197,6 +197,31 @@ def paired_ratio(case: Case, base: Case) -> float:
     return statistics.median(a / b for a, b in zip(case.times, base.times, strict=False))
 
 
+def check_options(
+    dims: Sequence[int],
+    models: Sequence[str],
+    points: Sequence[int],
+    engines: Sequence[str],
+    repeats: int,
+    samples: int,
+    autograd_max_dim: int,
+    max_seconds: float,
+    autograd_max_work: float,
+    threads: int | None,
+) -> None:
+    """The checks of :func:`run_laplacian_benchmark`'s arguments (one-line ``ValueError``)."""
+    check_counts("dim", dims)
+    check_names("model", models, list_models())
+    check_counts("points", points)
+    check_names("engine", engines, ENGINES)
+    check_int("repeats", repeats, 1)
+    check_int("samples", samples, 1)
+    check_int("autograd_max_dim", autograd_max_dim, 0)
+    check_positive("max_seconds", max_seconds)
+    check_positive("autograd_max_work", autograd_max_work)
+    check_threads(threads)
+
+
 def run_laplacian_benchmark(
     dims: Sequence[int],
     models: Sequence[str],
@@ -225,16 +250,8 @@ def run_laplacian_benchmark(
 
     Every argument is checked before anything runs (``ValueError``, one line).
     """
-    check_counts("dim", dims)
-    check_names("model", models, list_models())
-    check_counts("points", points)
-    check_names("engine", engines, ENGINES)
-    check_int("repeats", repeats, 1)
-    check_int("samples", samples, 1)
-    check_int("autograd_max_dim", autograd_max_dim, 0)
-    check_positive("max_seconds", max_seconds)
-    check_positive("autograd_max_work", autograd_max_work)
-    check_threads(threads)
+    check_options(dims, models, points, engines, repeats, samples, autograd_max_dim,
+                  max_seconds, autograd_max_work, threads)  # fmt: skip
     torch_device = resolve_device(device)
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -423,9 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     command = " ".join(["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)])
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    check_threads(args.threads or None)
-    check_csv_path(args.out)  # before minutes of measurements, not after
+    check_options(args.dim, args.model, args.points, args.engines, args.repeats, args.samples,
+                  args.autograd_max_dim, args.max_seconds, args.autograd_max_work,
+                  args.threads or None)  # fmt: skip
     device = str(resolve_device(args.device))
+    check_csv_path(args.out)  # after the options (its note is printed), before the measurements
     previous_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -35,6 +35,7 @@ import argparse
 import datetime
 import statistics
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -161,6 +162,24 @@ def cases_for(width: tuple[int, ...], grid: int, meta_hiddens: tuple[int, ...]) 
     ]
 
 
+def check_options(
+    hidden_widths: Sequence[int],
+    grids: Sequence[int],
+    meta_hiddens: Sequence[int],
+    inputs: int,
+    batch: int,
+    repeats: int,
+    threads: int | None,
+) -> None:
+    """The checks of :func:`run_memory_benchmark`'s arguments (one-line ``ValueError``)."""
+    check_counts("hidden_widths", hidden_widths)
+    check_counts("grids", grids)
+    check_counts("meta_hiddens", meta_hiddens)
+    for option, value in (("inputs", inputs), ("batch", batch), ("repeats", repeats)):
+        check_int(option, value, 1)
+    check_threads(threads)
+
+
 def run_memory_benchmark(
     hidden_widths: tuple[int, ...] = (8, 32, 128, 512),
     grids: tuple[int, ...] = (5, 20, 80, 160),
@@ -180,12 +199,7 @@ def run_memory_benchmark(
     ``device`` is "cpu", "cuda", "cuda:N" or "auto". Every argument is checked before anything
     runs (``ValueError``, one line).
     """
-    check_counts("hidden_widths", hidden_widths)
-    check_counts("grids", grids)
-    check_counts("meta_hiddens", meta_hiddens)
-    for option, value in (("inputs", inputs), ("batch", batch), ("repeats", repeats)):
-        check_int(option, value, 1)
-    check_threads(threads)
+    check_options(hidden_widths, grids, meta_hiddens, inputs, batch, repeats, threads)
     torch_device = resolve_device(device)
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -285,8 +299,10 @@ def summary_line(row: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``pinnkan bench memory [options]``: run the benchmark and write the CSV."""
     args = get_args_parser().parse_args(argv)
-    check_csv_path(args.out)  # before the measurements, not after (the rest: run_memory_benchmark)
+    check_options(args.hidden_widths, args.grids, args.meta_hiddens, args.inputs, args.batch,
+                  args.repeats, args.threads or None)  # fmt: skip
     device = str(resolve_device(args.device))
+    check_csv_path(args.out)  # after the options (its note is printed), before the measurements
     rows = run_memory_benchmark(
         tuple(args.hidden_widths),
         tuple(args.grids),
