@@ -39,6 +39,7 @@ from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import read_run
 from .summary import slug
 from .text_file import check_markdown_output, check_output_folder, write_generated_markdown
+from .wording import counted
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
 
@@ -203,7 +204,8 @@ def run_recipe(
     runs = plan(recipe, seeds, directory, overrides)
     todo = [planned for planned in runs if not planned.path.exists()]
     print(
-        f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to train", flush=True
+        f"{counted(len(runs), 'run')}, {len(runs) - len(todo)} already done, {len(todo)} to train",
+        flush=True,
     )
     failed = 0
     with contextlib.ExitStack() as stack:

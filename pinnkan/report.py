@@ -26,6 +26,7 @@ from typing import Any
 from .paper_values import paper_value
 from .results import Run, read_run
 from .text_file import check_markdown_output, write_generated_markdown
+from .wording import counted
 
 AGAINST = ("paper",)
 
@@ -374,7 +375,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.out:
         kept = write_generated_markdown(args.out, text)
         notes = "; hand-written notes kept" if kept else ""
-        print(f"report: {args.out} ({len(facts)} runs{notes})")
+        print(f"report: {args.out} ({counted(len(facts), 'run')}{notes})")
     else:
         print(text, end="")
     return 0

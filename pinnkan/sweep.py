@@ -49,6 +49,7 @@ from .runner import SolveSpec, prepare, solve_pde
 from .summary import slug
 from .train import TrainConfig
 from .validation import check_choice, check_int
+from .wording import counted
 
 PRODUCT_KEYS = ("problem", "dim", "model")
 BLOCK_KEYS = ("hidden", "tag", "coefficients", "problem_seed")  # read by the sweep itself
@@ -267,7 +268,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     planned = select(planned, args.only)
     todo = [(spec, path) for spec, path in planned if not done(path)]
     check_runs(todo, args.device)
-    print(f"{len(planned)} runs planned, {len(planned) - len(todo)} already done")
+    print(f"{counted(len(planned), 'run')} planned, {len(planned) - len(todo)} already done")
     if args.dry_run:
         for _, path in todo:
             print(f"  would run {path}")

@@ -488,7 +488,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    assert process.stdout.readline().startswith(b"2700 runs planned")
+    assert process.stdout.readline().startswith(b"2,700 runs planned")
     process.stdout.close()
     assert process.wait(timeout=120) == 141
     assert process.stderr.read() == b""

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..results import Run
+from ..wording import counted
 from .canvas import new_figure
 from .rebuild import run_label
 from .titles import run_title
@@ -122,5 +123,7 @@ def draw_curves(run: Run, options) -> Figure:
             axis.set_ylabel(ylabel)
             if column == 0:
                 axis.legend(fontsize="small")
-    figure.suptitle(f"{run_title(run)}\ntraining curves ({len(history['step'])} records)")
+    figure.suptitle(
+        f"{run_title(run)}\ntraining curves ({counted(len(history['step']), 'record')})"
+    )
     return figure

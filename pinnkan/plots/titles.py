@@ -8,6 +8,7 @@ from typing import Any
 from ..problems import problem_file
 from ..report import given_problem
 from ..results import Run
+from ..wording import counted
 
 PRETTY_MODELS = {
     "mlp": "MLP",
@@ -40,7 +41,7 @@ def title_parts(run: Run) -> list[str]:
         parts.append(f"{pretty_model(model['name'])} {list(model.get('width', []))}{size}")
     steps = run.metrics.get("steps")
     if isinstance(steps, int):
-        parts.append(f"{steps:,} steps")
+        parts.append(counted(steps, "step"))
     return parts
 
 
