@@ -148,7 +148,9 @@ def run_facts(run: Run) -> RunFacts:
         params=params if isinstance(params, int) else None,
         wall_time_s=number(metrics.get("wall_time_s")),
         steps=steps if isinstance(steps, int) else None,
-        sampling=str(config.get("sampling_law") or train.get("law") or "—"),
+        sampling=str(
+            config.get("sampling_law") or train.get("law") or config.get("sampling") or "—"
+        ),  # a fit records "sampling" (as `pinnkan show` reads it)
         status=run.status,
         model_config=model,
         problem_config=problem,

@@ -49,7 +49,13 @@ def pde_run(
 
 def regression_run(problem: dict, model: dict, mse: float, seed: int = 0) -> Run:
     return Run(
-        config={"kind": "regression", "problem": problem, "model": model, "seed": seed},
+        config={  # as pinnkan.fit.run_config writes it
+            "kind": "regression",
+            "problem": problem,
+            "model": model,
+            "seed": seed,
+            "sampling": "uniform box",
+        },  # fmt: skip
         metrics={"mse": mse, "params": 100, "steps": 50, "wall_time_s": 1.0},
         status="completed",
     )
@@ -267,6 +273,7 @@ def test_regression_runs_get_their_own_table(tmp_path):
     assert "test MSE (mean ± std)" in regression
     (row,) = table_rows(regression)
     assert row[5] == "4.00e-04" and row[6] == "4.63e-04 (Table 4)"
+    assert row[-1] == "uniform box"  # the sampling column read "—" for every fit
 
 
 # --- command line ----------------------------------------------------------------------------------
