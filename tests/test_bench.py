@@ -184,7 +184,7 @@ def test_bench_csv_goes_into_a_new_folder_with_the_usual_mode(tmp_path: Path) ->
 def test_laplacian_cases_are_timed_in_interleaved_rounds(monkeypatch) -> None:
     """One step of every case per round, the starting case rotating; a case stops at its planned
     repeats; paired ratios divide step times of the same round."""
-    from pinnkan.bench import laplacian as bench
+    from pinnkan.bench import rounds as bench
 
     order: list[str] = []
     seconds = {"kan": [1.0, 2.0, 4.0], "metakan": [1.1, 2.4, 4.0], "slow": [30.0]}
@@ -210,7 +210,7 @@ def test_laplacian_cases_are_timed_in_interleaved_rounds(monkeypatch) -> None:
 def test_memory_benchmark_times_its_models_in_interleaved_rounds(monkeypatch) -> None:
     """KAN, MetaKAN and MLP of one (width, G) are timed round by round, and the time ratio is
     the median of same-round ratios (they were timed one model after the other)."""
-    from pinnkan.bench import laplacian as bench
+    from pinnkan.bench import rounds as bench
     from pinnkan.bench.memory import run_memory_benchmark
 
     order: list[int] = []

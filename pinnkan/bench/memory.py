@@ -48,8 +48,8 @@ from pinnkan.malloc import malloc_setting
 from pinnkan.nn import build_model, count_parameters
 from pinnkan.validation import check_int
 
-from .laplacian import Case as Timed
-from .laplacian import interleaved_rounds, paired_ratio
+from .rounds import Case as Timed
+from .rounds import interleaved_rounds, paired_ratio
 from .saved import saved_for_backward_bytes
 from .table import check_counts, check_csv_path, check_threads, describe_device, write_csv
 
