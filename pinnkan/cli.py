@@ -343,7 +343,7 @@ def get_args_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
         subparsers, "sweep", "sweep", "run a TOML grid of solves (e.g. Table 8)", chosen
     )
     add_module_parser(
-        subparsers, "plot", "plot", "figures from a run file or benchmark CSV", chosen
+        subparsers, "plot", "plot_cli", "figures from a run file or benchmark CSV", chosen
     )
     add_module_parser(subparsers, "report", "report", "markdown table comparing runs", chosen)
     return parser

@@ -13,7 +13,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.image import imread
 from scipy import stats
 
-from pinnkan import plot
+from pinnkan import plot, plot_cli
 from pinnkan.geometry import Ball
 from pinnkan.nn import build_model
 from pinnkan.plots.canvas import error_norm, spans_decades
@@ -461,14 +461,14 @@ def test_pdf_and_png_formats(files, tmp_path):
 
 def plot_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pinnkan plot")
-    plot.add_plot_arguments(parser)
+    plot_cli.add_plot_arguments(parser)
     return parser
 
 
 def test_run_plot_from_command_line_flags(files, tmp_path, capsys):
     argv = [str(files["kan"]), "--kind", "field,curves", "--out", str(tmp_path)]
     argv += ["--plane", "random", "--plane-seed", "3", "--resolution", "17", "--dpi", "30"]
-    assert plot.run_plot(plot_parser().parse_args(argv)) == 0
+    assert plot_cli.run_plot(plot_parser().parse_args(argv)) == 0
     printed = capsys.readouterr().out.split()
     assert [Path(line).name for line in printed] == ["kan-field.png", "kan-curves.png"]
     check_png(tmp_path / "kan-field.png", EXPECTED_INCHES["field"], 30)
@@ -486,7 +486,7 @@ def test_run_plot_from_command_line_flags(files, tmp_path, capsys):
 def test_run_plot_bad_flags(files, tmp_path, flags, message):
     args = plot_parser().parse_args([str(files["kan"]), "--out", str(tmp_path), *flags])
     with pytest.raises(ValueError, match=message):
-        plot.run_plot(args)
+        plot_cli.run_plot(args)
 
 
 def cli_has(command: str) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from pinnkan import plot
+from pinnkan import plot, plot_cli
 from pinnkan.plots.fields import slice_field
 from pinnkan.plots.options import PlotOptions
 from pinnkan.plots.plane import disc_grid
@@ -73,7 +73,7 @@ def solve_poisson(out: Path) -> Path:
 
 def plot_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pinnkan plot")
-    plot.add_plot_arguments(parser)
+    plot_cli.add_plot_arguments(parser)
     return parser
 
 
@@ -154,7 +154,7 @@ def test_two_inputs_writing_one_figure_file_are_refused_before_drawing(runs, tmp
     argv = [str(runs["poisson"]), str(runs["poisson_b"]), "--kind", "curves"]
     args = plot_parser().parse_args([*argv, "--out", str(tmp_path)])
     with pytest.raises(ValueError) as caught:
-        plot.run_plot(args)
+        plot_cli.run_plot(args)
     message = str(caught.value)
     assert "\n" not in message
     assert str(runs["poisson"]) in message and str(runs["poisson_b"]) in message
@@ -168,7 +168,7 @@ def test_a_kind_that_does_not_apply_to_a_later_file_draws_nothing(runs, tmp_path
         [str(runs["poisson"]), str(runs["gone"]), "--kind", "field", "--out", str(tmp_path)]
     )
     with pytest.raises(ValueError, match="figure kind 'field' does not apply"):
-        plot.run_plot(args)
+        plot_cli.run_plot(args)
     assert not list(tmp_path.iterdir())
 
 
@@ -176,5 +176,5 @@ def test_repeated_kinds_are_drawn_once(runs, tmp_path, capsys):
     args = plot_parser().parse_args(
         [str(runs["poisson"]), "--kind", "curves,curves", "--out", str(tmp_path), "--dpi", "30"]
     )
-    assert plot.run_plot(args) == 0
+    assert plot_cli.run_plot(args) == 0
     assert [Path(line).name for line in capsys.readouterr().out.split()] == ["run-curves.png"]
