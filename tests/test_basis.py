@@ -238,6 +238,25 @@ def test_wavelet_edge_derivatives_match_autograd(name: str) -> None:
             torch.testing.assert_close(c[..., j], e, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(MOTHER_WAVELETS))
+def test_wavelets_of_a_tiny_scale_are_zero_not_nan(name: str, dtype: torch.dtype) -> None:
+    """σ = softplus(−23) ≈ 1e-10 puts |u| near 1e10: e^{−u²/2} is 0 but u⁴ overflowed float32,
+    and ∞·0 made φ'' NaN (the forward engine's Laplacian, a diverged run). The values there are
+    0, with finite gradients; near the centre the edge is unchanged, and NaN still propagates."""
+    family = WaveletFamily(name)
+    coefficients = torch.tensor([[[0.7, 0.1, -23.0]]], dtype=dtype, requires_grad=True)
+    x = torch.tensor([[-0.9], [0.35], [0.1], [float("nan")]], dtype=dtype)
+    values = family.edge_values(x, coefficients, order=2)
+    for value in values:
+        assert torch.all(value[:2] == 0) and torch.isnan(value[3]).all()
+    centre = 0.7 * float(MOTHER_WAVELETS[name](torch.zeros(1, dtype=dtype))[0][0])
+    assert float(values[0][2, 0, 0].detach()) == pytest.approx(centre, rel=1e-6)
+    finite = family.edge_values(x[:3], coefficients, order=2)  # (a NaN point's gradient is NaN)
+    (gradient,) = torch.autograd.grad(sum(v[:2].sum() for v in finite), coefficients)
+    assert torch.isfinite(gradient).all()
+
+
 def test_wavelet_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="haar"):
         WaveletFamily("haar")

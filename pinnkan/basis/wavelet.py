@@ -12,7 +12,8 @@ so   φ'(t) = a ψ'(u)/σ   and   φ''(t) = a ψ''(u)/σ².  Mother wavelets, wi
 * derivative of Gaussian (DoG):  ψ = −u g,   ψ' = (u² − 1) g,   ψ'' = (3u − u³) g.
 
 The scale is stored through a softplus so that any real coefficient (trained directly or emitted
-by a meta-learner) gives a positive σ.
+by a meta-learner) gives a positive σ. u is clamped to ±40, where e^{−u²/2} is already 0 (a
+small σ would else overflow the polynomial factors into ∞·0 = NaN).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from .base import ParametricFamily
 MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 MORLET_FREQUENCY = 5.0
 UNIT_SCALE = math.log(math.e - 1.0)  # softplus(UNIT_SCALE) == 1
+# |u| beyond which e^{−u²/2} is 0 in float64 (and float32): there ψ, ψ', ψ'' are 0, but their
+# polynomial factors overflow first (u⁴ at |u| ≈ 4e9 in float32, e.g. for σ ≈ 1e-10), and
+# ∞·0 would make them NaN. u is clamped to it: the same values, and a zero gradient.
+GAUSSIAN_TAIL = 40.0
 
 
 def mexican_hat(u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -91,9 +96,10 @@ class WaveletFamily(ParametricFamily):
     def edge_values(self, x: Tensor, coefficients: Tensor, order: int = 0) -> tuple[Tensor, ...]:
         amplitude, translation, raw_scale = (c.t() for c in coefficients.unbind(-1))  # (in, out)
         scale = torch.nn.functional.softplus(raw_scale)
-        u = (x.unsqueeze(-1) - translation) / scale  # (batch, in, out)
+        u = ((x.unsqueeze(-1) - translation) / scale).clamp(-GAUSSIAN_TAIL, GAUSSIAN_TAIL)
         psi = self.mother(u)
         values = [amplitude * psi[0]]
+        inverse = scale.reciprocal()  # ψ⁽ⁿ⁾·σ⁻ⁿ: dividing by σⁿ underflowed σ²ⁿ in its gradient
         for n in range(1, order + 1):
-            values.append(amplitude * psi[n] / scale**n)
+            values.append(amplitude * psi[n] * inverse**n)
         return tuple(values)
