@@ -188,24 +188,32 @@ def snapshot(trainer: PDETrainer, config: dict, out: str, status: str) -> Run:
 
 
 def keep_last_checkpoint(
-    trainer: PDETrainer, config: dict, out: str, error: Exception
+    trainer: PDETrainer, config: dict, out: str, error: Exception, kept: bool
 ) -> RunFailedError:
     """After ``error`` stopped training: the run file rewritten at the last checkpoint (rolled
     back to it) with status "failed" and the error as its message; returns the one-line
-    :class:`RunFailedError` that says so. An error before the first step (the warm-up) writes
-    nothing: there is no progress to keep, and a resumed run's file stays as it was."""
+    :class:`RunFailedError` that says so. Without a checkpoint in the file yet (``kept``
+    false: none written and none resumed from) nothing is written, so a previous file at
+    ``out`` stays as it was; nor before the first step (the warm-up)."""
     summary = error_summary(error)
     if not trainer.last_good:
         return RunFailedError(
             f"the run failed before its first step: {summary}; nothing was written"
         )
     message = f"the run stopped after step {trainer.step}: {summary}"
+    if not kept:
+        every = trainer.config.checkpoint_every
+        return RunFailedError(
+            f"{message}; nothing was written (no checkpoint yet: --checkpoint-every "
+            f"{every or 'end of run'})"
+        )
     trainer.roll_back()
+    if not distributed.is_main():
+        return RunFailedError(f"{message} (process {distributed.rank()}; process 0 writes {out})")
     run = snapshot(trainer, config, out, "failed")
     run.metrics["message"] = message
     try:
-        if distributed.is_main():
-            write_run(out, run)
+        write_run(out, run)
     except (WriteError, ValueError) as write_error:  # names the checkpoint the old file keeps
         return RunFailedError(f"{message}; writing the run file failed too: {write_error}")
     command = shlex.join(["pinnkan", "resume", out])
@@ -264,9 +272,12 @@ def solve_pde(
             environment["resumed_utc"] = environment["created_utc"]
             environment["created_utc"] = created_utc
 
+        kept = [checkpoint is not None]  # the file holds a checkpoint: resumed, or written
+
         def save_checkpoint(t: PDETrainer) -> None:
             if distributed.is_main():
                 write_run(out, snapshot(t, config, out, "running"))
+            kept[0] = True
 
         # SIGINT/SIGTERM during the final write too: the write finishes (the run is complete),
         # instead of the process dying with no run file and a temporary file left behind
@@ -274,7 +285,7 @@ def solve_pde(
             try:
                 result = trainer.run(save_checkpoint)
             except Exception as error:  # a user's problem, the device …: keep the checkpoint
-                raise keep_last_checkpoint(trainer, config, out, error) from error
+                raise keep_last_checkpoint(trainer, config, out, error, kept[0]) from error
             finally:
                 distributed.teardown()
             run = snapshot(trainer, config, out, result.status)
@@ -314,8 +325,9 @@ def check_steps_left(
     """A resume must have steps left: ``--steps`` (``steps``; None: the run's own ``total``) is
     the new total, so it must exceed the ``done`` steps of the checkpoint. A run whose last
     checkpoint is its final step but whose final write failed (``status`` "running", e.g. a
-    full disk) is finished: evaluated and written without further steps."""
-    if done < total or (done == total and status == "running"):
+    full disk) or whose final evaluation raised ("failed") is finished: evaluated and written
+    without further steps."""
+    if done < total or (done == total and status in ("running", "failed")):
         return
     if steps is None:
         raise ValueError(

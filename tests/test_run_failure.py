@@ -128,6 +128,48 @@ def test_a_run_that_raises_before_its_first_step_writes_nothing(
     assert sorted(os.listdir(tmp_path)) == ["flaky.py"]
 
 
+def test_a_rerun_that_raises_before_its_first_checkpoint_keeps_the_previous_file(
+    tmp_path, flaky, capsys, monkeypatch
+):
+    """The replace note promises the old file is kept if the command fails: a rerun raising
+    at step 3 (before its first checkpoint) replaced a completed run by a step-0 "failed" one."""
+    out = tmp_path / "run.h5"
+    assert solve(flaky, out, 0, capsys, monkeypatch)[0] == 0
+    before = out.read_bytes()
+    code, err = solve(flaky, out, in_step(3), capsys, monkeypatch)
+    assert code == 1
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith("nothing was written (no checkpoint yet: --checkpoint-every 5)")
+    )
+    assert out.read_bytes() == before and read_run(out, load_model=False).status == "completed"
+
+
+def test_a_run_whose_final_evaluation_raises_is_finished_by_resume(
+    tmp_path, flaky, capsys, monkeypatch
+):
+    """After the last step the evaluation raised (e.g. out of memory in the final prediction):
+    the printed resume command was refused ("the run already has 10 steps")."""
+    result = runner.PDETrainer.result
+    calls = []
+
+    def out_of_memory_once(trainer, status, message):
+        calls.append(status)
+        if len(calls) == 1:
+            raise MemoryError("the final prediction")
+        return result(trainer, status, message)
+
+    monkeypatch.setattr(runner.PDETrainer, "result", out_of_memory_once)
+    out = tmp_path / "run.h5"
+    monkeypatch.setenv("FAIL_AT", "0")
+    argv = ["solve", "--problem", flaky, *TINY, "--steps", "10", "--checkpoint-every", "5"]
+    assert cli.main([*argv, "--out", str(out)]) == 1
+    assert "holds the checkpoint of step 10 (status failed)" in capsys.readouterr().err
+    assert cli.main(["resume", str(out), "--quiet"]) == 0
+    assert read_run(out, load_model=False).status == "completed"
+
+
 def test_a_failed_write_of_the_failed_run_is_named(tmp_path, flaky, capsys, monkeypatch):
     out = tmp_path / "run.h5"
     write = runner.write_run
