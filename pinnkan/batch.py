@@ -8,6 +8,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from .malloc import reuse_freed_memory
+from .wording import counted
 
 
 def failure_line(name: str, error: BaseException) -> str:
@@ -15,15 +16,21 @@ def failure_line(name: str, error: BaseException) -> str:
     return f"{name}: FAILED ({type(error).__name__}: {error})"
 
 
-def exit_status(failed: int, planned: int, unwritten_table: str | None = None) -> int:
+def exit_status(
+    failed: int, planned: int, unwritten_table: str | None = None, continues: bool = False
+) -> int:
     """1, with one line on stderr, when runs failed (their FAILED lines are above); else 0.
-    ``unwritten_table``: a table not written because no run has a file."""
+    ``unwritten_table``: a table not written because no run has a file; ``continues``: a rerun
+    continues unfinished runs from their checkpoints (a sweep's solves)."""
     if not failed:
         return 0
     table_note = f"; no table written to {unwritten_table}" if unwritten_table else ""
+    kept = "finished runs are kept"
+    if continues:
+        kept += " and unfinished ones continue from their checkpoints"
     print(
-        f"pinnkan: {failed} of {planned} runs failed (FAILED lines above){table_note}; fix the "
-        "cause and rerun the same command: finished runs are kept",
+        f"pinnkan: {failed} of {counted(planned, 'run')} failed (FAILED lines above)"
+        f"{table_note}; fix the cause and rerun the same command: {kept}",
         file=sys.stderr,
     )
     return 1

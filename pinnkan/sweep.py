@@ -23,8 +23,11 @@ of runs, each the product of its lists::
     pinnkan sweep table8 --seeds 0,1,2 --out-dir results/runs/table8 --jobs 2
 
 Each (run × seed) writes ``<out-dir>/<problem>-d<dim>-<model>[-<tag>]-s<seed>.h5`` (in the problem,
-every character but letters, digits, "." and "_" becomes "-"); runs whose
-file already holds a completed run are skipped, so an interrupted sweep continues where it stopped.
+every run of characters other than letters, digits, "." and "_" becomes one "-", and leading
+and trailing "-" and "." are dropped); runs whose
+file already holds a completed run are skipped, and an unfinished run of the same settings
+(interrupted, failed, or stopped while running) continues from its checkpoint, so a sweep that
+stopped continues where it stopped.
 Runs go to ``--jobs`` worker processes, one torch thread each. A key the recipe format does not
 define is an error, not ignored; the training seeds come from ``--seeds``, not from the recipe.
 Before the output folder is made (and in a ``--dry-run``), the device, every run file and each
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 from dataclasses import fields, replace
 from pathlib import Path
@@ -45,7 +49,7 @@ from .batch import exit_status, failure_line, worker_pool
 from .device import resolve_device
 from .presets import SWEEP_RECIPE, check_keys, load_preset
 from .results import RunFileError, check_writable, read_run
-from .runner import SolveSpec, prepare, solve_pde
+from .runner import SolveSpec, prepare, resume_pde, solve_pde, spec_to_dict
 from .summary import slug
 from .train import TrainConfig
 from .validation import check_choice, check_int
@@ -187,11 +191,40 @@ def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
     if os.getppid() != parent:
         return True, f"{out}: skipped, the sweep process has stopped"
     torch.set_num_threads(1)
+    continued = unfinished(Path(out), spec)
     try:
-        run = solve_pde(replace(spec, device=device), out)
+        if continued:
+            run = resume_pde(out, device=device)
+        else:
+            run = solve_pde(replace(spec, device=device), out)
     except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
         return False, failure_line(out, error)
-    return True, f"{out}: {run.status}, rel_l2 {run.metrics.get('rel_l2', float('nan')):.3e}"
+    how = " (continued from its checkpoint)" if continued else ""
+    rel_l2 = run.metrics.get("rel_l2", float("nan"))
+    return True, f"{out}: {run.status}{how}, rel_l2 {rel_l2:.3e}"
+
+
+def unfinished(path: Path, spec: SolveSpec) -> bool:
+    """Whether ``path`` holds an unfinished run of this very ``spec`` (interrupted, failed, or
+    stopped while "running", with a checkpoint): the sweep then continues it (``pinnkan
+    resume``) instead of training it again from step 0. A run of other settings (the recipe
+    changed) or a diverged one starts again."""
+    try:
+        stored = read_run(path, load_model=False, load_checkpoint=True)
+    except (RunFileError, ValueError):
+        return False
+    if stored.status not in ("running", "interrupted", "failed") or stored.checkpoint is None:
+        return False
+    planned = as_stored(
+        {"spec": {**spec_to_dict(spec), "device": None}, "train": spec.train.to_dict()}
+    )
+    stored_part = {"spec": {**stored.config.get("spec", {}), "device": None}}
+    return planned == as_stored({**stored_part, "train": stored.config.get("train")})
+
+
+def as_stored(data: dict[str, Any]) -> Any:
+    """``data`` as a run file's JSON config reads back (tuples as lists)."""
+    return json.loads(json.dumps(data))
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -236,10 +269,10 @@ def name_parts(planned: list[tuple[SolveSpec, Path]]) -> str:
     """What the run names of ``planned`` are made of, for a message."""
     parts: dict[str, set] = {key: set() for key in ("problem", "dim", "model", "tag", "seed")}
     for spec, path in planned:
-        dim, seed = spec.problem_options["dim"], spec.train.seed
-        head, tail = f"{spec.problem}-d{dim}-{spec.model}", f"-s{seed}"
+        dim, seed, problem = spec.problem_options["dim"], spec.train.seed, slug(spec.problem)
+        head, tail = f"{problem}-d{dim}-{spec.model}", f"-s{seed}"
         tag = path.stem.removeprefix(head).removesuffix(tail).removeprefix("-")
-        for key, value in zip(parts, (spec.problem, dim, spec.model, tag, seed)):
+        for key, value in zip(parts, (problem, dim, spec.model, tag, seed)):
             if value != "":
                 parts[key].add(value)
     listed = "; ".join(
@@ -288,4 +321,4 @@ def run_sweep(args: argparse.Namespace) -> int:
             pool.shutdown(wait=True, cancel_futures=True)
             print("sweep interrupted; rerun the same command to continue", flush=True)
             return 1
-    return exit_status(failed, len(jobs))
+    return exit_status(failed, len(jobs), continues=True)

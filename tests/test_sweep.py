@@ -81,6 +81,38 @@ def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(
     assert sorted(path.name for path in out.glob("*.h5")) == ["poisson-d2-mlp-s0.h5"]
 
 
+def test_a_rerun_continues_a_failed_run_from_its_checkpoint(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The FAILED line of a run that raised says `pinnkan resume` continues it; rerunning the
+    sweep trained it again from step 0 (over the kept checkpoint). It now continues it."""
+    from pinnkan.train import PDETrainer
+
+    step = PDETrainer.training_step
+
+    def fail_in_step_4(trainer):
+        if trainer.problem.name == "allen_cahn" and trainer.step == 3:
+            raise RuntimeError("out of memory")
+        return step(trainer)
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE.replace("points = 16\n", "points = 16\ncheckpoint_every = 2\n"))
+    out = tmp_path / "runs"
+    argv = ["sweep", str(recipe), "--out-dir", str(out), "--device", "cpu"]
+    with monkeypatch.context() as patch:
+        patch.setattr(PDETrainer, "training_step", fail_in_step_4)  # the workers are forked
+        assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "allen_cahn-d2-mlp-s0.h5 holds the checkpoint of step 2 (status failed)" in captured.out
+    assert "unfinished ones continue from their checkpoints" in captured.err
+    assert main(argv) == 0
+    lines = capsys.readouterr().out
+    assert "2 runs planned, 1 already done" in lines
+    assert "allen_cahn-d2-mlp-s0.h5: completed (continued from its checkpoint)" in lines
+    run = read_run(out / "allen_cahn-d2-mlp-s0.h5", load_model=False)
+    assert run.status == "completed" and run.metrics["steps"] == 5
+
+
 def test_shipped_table8_recipe_plans_the_paper_grid(capsys) -> None:
     assert main(["sweep", "table8", "--seeds", "0,1,2", "--out-dir", "unused", "--dry-run"]) == 0
     # (3 PDEs x 4 dims x 3 models + 3 PDEs x 2 wide models at d = 100
@@ -145,6 +177,9 @@ def test_a_user_problem_path_names_a_file_inside_the_out_dir(tmp_path, capsys, m
                if "would run" in line]  # fmt: skip
     assert len(planned) == 1 and Path(planned[0]).parent == Path("runs")
     assert ":" not in planned[0] and planned[0].endswith("helmholtz.py-Helmholtz-d3-mlp-s0.h5")
+    assert main(["sweep", str(recipe), "--out-dir", "runs", "--only", "nothing"]) == 2
+    listed = capsys.readouterr().err  # the names' parts as the files have them
+    assert "helmholtz.py-Helmholtz; dim 3; model mlp; seed 0" in listed and ":H" not in listed
 
 
 def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
