@@ -10,6 +10,7 @@ exists, :data:`AVAILABLE` is false and callers go on unlocked.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -27,6 +28,7 @@ AVAILABLE = fcntl is not None or msvcrt is not None
 # remove a file that is open, so there it is removed after the lock is released.
 REMOVE_WHILE_HELD = fcntl is not None
 RETRY_SECONDS = 0.05  # Windows, waiting: the pause between tries
+HELD = {errno.EACCES, errno.EDEADLOCK}  # msvcrt.locking's errors for a byte another file locked
 
 
 def acquire(descriptor: int, wait: bool) -> bool:
@@ -42,7 +44,9 @@ def acquire(descriptor: int, wait: bool) -> bool:
         try:
             os.lseek(descriptor, 0, os.SEEK_SET)  # msvcrt locks bytes from the file position
             msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
-        except OSError:  # held by another process (EACCES, or EDEADLOCK)
+        except OSError as error:
+            if error.errno not in HELD:  # no locks on this file system …: not "held"
+                raise
             if not wait:
                 return False
             time.sleep(RETRY_SECONDS)

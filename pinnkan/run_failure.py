@@ -6,8 +6,11 @@ default), with status "failed" and the error in ``metrics/message``, so that not
 that checkpoint is lost and ``pinnkan resume`` continues from it once the cause is fixed. The
 command prints the exception's traceback (the user's code needs it) and then one line::
 
-    pinnkan: error: step 38 raised ZeroDivisionError: my bug (my_pde.py:11, in operator);
-    run.h5 holds the checkpoint of step 30 (status failed): pinnkan resume run.h5 continues it
+    pinnkan: error: the run stopped after step 37: ZeroDivisionError: my bug (my_pde.py:11,
+    in operator); run.h5 holds the checkpoint of step 30 (status failed): pinnkan resume run.h5
+    continues it
+
+Before the run's first checkpoint nothing is written (a previous file at the path is kept).
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ def unused_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
             )
             for name in ("update_grid_until", "grid_eps", "grid_points", "grid_margin")
         },
+        "lbfgs_max_iter": (
+            config.optimizer != "lbfgs",
+            f"only L-BFGS has inner iterations (optimizer {config.optimizer!r})",
+        ),
         "prompt_lr": (
             config.optimizer == "lbfgs",
             "L-BFGS runs every parameter at --lr (separate rates are Adam's)",
@@ -54,10 +58,15 @@ def unused_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
         ),
     }
     return [
-        f"--{name.replace('_', '-')} {getattr(args, name)} is not used: {reason}"
+        f"--{name.replace('_', '-')} {as_given(getattr(args, name))} is not used: {reason}"
         for name, (unused, reason) in reasons.items()
         if unused and getattr(args, name, None) is not None
     ]
+
+
+def as_given(value: object) -> str:
+    """A flag's parsed value as it would be typed (``2`` for the float 2.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def note_unused_flags(args: argparse.Namespace, config: TrainConfig) -> None:

@@ -72,11 +72,20 @@ class WindowsLocks:
 
 @pytest.fixture
 def windows(monkeypatch) -> WindowsLocks:
-    """pinnkan.file_lock as on Windows (no fcntl, msvcrt's locks, no removal while held)."""
+    """pinnkan.file_lock as on Windows (no fcntl, msvcrt's locks, and a locked file cannot be
+    removed: Windows refuses to remove a file that is open)."""
     locks = WindowsLocks()
     monkeypatch.setattr(file_lock, "fcntl", None)
     monkeypatch.setattr(file_lock, "msvcrt", locks)
     monkeypatch.setattr(file_lock, "REMOVE_WHILE_HELD", False)
+    unlink = Path.unlink
+
+    def refuse_while_locked(path: Path, missing_ok: bool = False) -> None:
+        if path.exists() and path.stat().st_ino in locks.holders:
+            raise PermissionError(errno.EACCES, "The process cannot access the file", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse_while_locked)
     return locks
 
 
@@ -110,6 +119,21 @@ def test_windows_a_waiting_lock_retries_until_free(tmp_path, windows, monkeypatc
     file_lock.release(waiter)
     os.close(holder)
     os.close(waiter)
+
+
+def test_windows_an_error_that_is_not_a_held_lock_is_raised(tmp_path, windows, monkeypatch):
+    """Every OSError counted as "held": a file system without locks made the writer report
+    another pinnkan process, and a waiting lock retry forever."""
+
+    def no_locks(descriptor: int, mode: int, length: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(windows, "locking", no_locks)
+    descriptor = open_lock(tmp_path / "a.lock")
+    for wait in (False, True):
+        with pytest.raises(OSError, match="No locks available"):
+            file_lock.acquire(descriptor, wait=wait)
+    os.close(descriptor)
 
 
 def test_without_file_locks_a_writer_runs_unchecked(tmp_path, monkeypatch):
