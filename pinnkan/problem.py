@@ -256,7 +256,9 @@ class PDE(abc.ABC):
 
     def forcing(self, x: Tensor) -> Tensor:
         """f(x) = L[u_exact](x), ``(batch,)``, detached."""
-        return self.operator(SolutionFields(self.require_exact_solution("forcing"), x)).detach()
+        values = self.operator(SolutionFields(self.require_exact_solution("forcing"), x))
+        check_values(self, "operator (f = L[u_exact], the forcing)", values, x.shape[0])
+        return values.detach()
 
     def boundary_value(self, x: Tensor) -> Tensor:
         """g(x) = u_exact(x) on the boundary, ``(batch,)``, detached."""

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from .geometry import Ball
 from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
+from .run_failure import error_summary
 from .train_config import TrainConfig
 
 CHECK_POINTS = 16  # points of the domain at which check_problem evaluates a problem
@@ -73,14 +74,26 @@ def check_problem(
     constant made on the CPU, points on a GPU) is one line, not a traceback at the first step."""
     try:
         probe_problem(problem, train, dtype, device)
+    except (ValueError, NotImplementedError):
+        raise
     except RuntimeError as error:
         if "same device" not in str(error):
-            raise
+            raise raised_by(problem, error) from error
         raise ValueError(
             f"problem {problem.name!r} computes with tensors on another device than its points "
             f"({device}): {first_line(error)}; make constants on x.device (or register them "
             "where the problem moves them)"
         ) from None
+    except Exception as error:  # a bug in a user's problem: one line naming where
+        raise raised_by(problem, error) from error
+
+
+def raised_by(problem: PDE, error: Exception) -> ValueError:
+    """The one-line error for an exception raised by ``problem``'s own methods at the check."""
+    return ValueError(
+        f"problem {problem.name!r} raised {error_summary(error)} when evaluated at "
+        f"{CHECK_POINTS} points of its domain, before training (--debug shows the traceback)"
+    )
 
 
 def first_line(error: BaseException) -> str:

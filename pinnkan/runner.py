@@ -273,10 +273,13 @@ def solve_pde(
             environment["created_utc"] = created_utc
 
         kept = [checkpoint is not None]  # the file holds a checkpoint: resumed, or written
+        writing = [False]  # an error now is the run file's own (its one line names the checkpoint)
 
         def save_checkpoint(t: PDETrainer) -> None:
+            writing[0] = True
             if distributed.is_main():
                 write_run(out, snapshot(t, config, out, "running"))
+            writing[0] = False
             kept[0] = True
 
         # SIGINT/SIGTERM during the final write too: the write finishes (the run is complete),
@@ -285,6 +288,8 @@ def solve_pde(
             try:
                 result = trainer.run(save_checkpoint)
             except Exception as error:  # a user's problem, the device …: keep the checkpoint
+                if writing[0]:
+                    raise
                 raise keep_last_checkpoint(trainer, config, out, error, kept[0]) from error
             finally:
                 distributed.teardown()

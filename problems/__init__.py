@@ -19,13 +19,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import json
 import re
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from pinnkan.run_failure import error_summary
 
 BUILTIN_MODULES: tuple[str, ...] = ("poisson", "allen_cahn", "sine_gordon", "feynman", "highdim")
 
@@ -132,6 +136,48 @@ def accepted_options(factory: Callable[..., Any]) -> list[str] | None:
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+BOOLEAN_WORDS = {"true": True, "false": False}  # also as Python writes them: True, False
+TYPE_WORDS = {bool: "a bool (true or false)", int: "an integer", float: "a number", str: "a string"}
+
+
+def typed_option(factory: Callable[..., Any], name: str, value: Any, label: str) -> Any:
+    """``value`` for the parameter ``name`` of ``factory`` annotated ``bool``, ``int``, ``float``
+    or ``str``: "False" (a command line's text) is False, not a truthy string; 3 is 3.0 for a
+    float and "3" for a str. A value that is not of the type is one line. Parameters with
+    other annotations (or none) take the value as it is."""
+    kind = annotation(factory, name)
+    if kind is bool:
+        word = BOOLEAN_WORDS.get(value.lower()) if isinstance(value, str) else None
+        if isinstance(value, bool) or word is not None:
+            return value if word is None else word
+    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif kind is str:
+        return value if isinstance(value, str) else json_text(value)
+    elif kind not in (bool, int, float):
+        return value
+    raise ValueError(
+        f"option {name}={value!r} of problem {label!r} is not allowed; it must be "
+        f"{TYPE_WORDS[kind]}"
+    )
+
+
+def annotation(factory: Callable[..., Any], name: str) -> Any:
+    """The annotated type of parameter ``name`` (None when it cannot be resolved)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target).get(name)
+    except Exception:  # an annotation the user's module cannot resolve: no check
+        return None
+
+
+def json_text(value: Any) -> str:
+    """A value read from ``KEY=VALUE`` as JSON, written back as its text (``3`` -> ``"3"``)."""
+    return json.dumps(value)
+
+
 def required_options(factory: Callable[..., Any]) -> list[str]:
     parameters = inspect.signature(factory).parameters.values()
     keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -151,10 +197,18 @@ def construct(factory: Callable[..., Any], options: dict[str, Any], label: str) 
     missing = [option for option in required_options(factory) if option not in options]
     if missing:
         raise ValueError(f"problem {label!r} needs option {missing[0]!r}; options: {allowed}")
+    options = {name: typed_option(factory, name, value, label) for name, value in options.items()}
     try:
         return factory(**options)
     except TypeError as error:
         raise ValueError(f"bad options for problem {label!r}: {first_line(error)}") from error
+    except (ValueError, NotImplementedError):
+        raise  # the problem's own one-line refusal
+    except Exception as error:  # a bug, or an assert on an option: one line naming where
+        raise ValueError(
+            f"problem {label!r} could not be built with options {options}: "
+            f"{error_summary(error)} (--debug shows the traceback)"
+        ) from error
 
 
 # --- user files -----------------------------------------------------------------------------

@@ -95,6 +95,21 @@ def test_field_of_a_user_problem_uses_the_user_class(runs, tmp_path, name):
     assert [path.name for path in written] == [f"{runs[name].stem}-field.png"]
 
 
+def test_field_of_an_exact_solution_given_as_a_plain_function(tmp_path):
+    """exact_solution() may return a plain function (training takes it); the field figure
+    failed on it ('function' object has no attribute 'value') and plot wrote no file."""
+    source = tmp_path / "plain.py"
+    source.write_text(
+        EXAMPLE.read_text() + "\n\nclass Plain(Helmholtz):\n    def exact_solution(self):\n"
+        "        return PlaneWaveBubble(self.dim, self.wavenumber).value\n"
+    )
+    out = solve(f"{source}:Plain", tmp_path / "plain.h5")
+    field = slice_field(read_run(out, load_model=True), SMALL)
+    assert np.isfinite(field.exact[np.isfinite(field.exact)]).all() and np.nanmax(field.exact) > 0
+    written = plot.plot_file(out, None, out=tmp_path / "figures", options=SMALL)
+    assert "plain-field.png" in [path.name for path in written]
+
+
 def test_impostor_exact_solution_is_not_the_builtin_poisson(runs):
     from pinnkan.problems import get_problem
 

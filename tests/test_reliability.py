@@ -187,7 +187,8 @@ def test_resume_with_more_steps_continues_on_the_longer_schedule(tmp_path, capsy
     after = read_run(out)
     assert after.status == "completed" and after.metrics["steps"] == 5
     assert any(not torch.equal(before[key], after.model_state[key]) for key in before)
-    assert after.history["lr"][-1] == 0.0  # ρ(5/5): the new schedule's end
+    # step 5 ran at lr·ρ(4/5) of the 5-step schedule (on the 4-step one it would be ρ(4/4) = 0)
+    assert after.history["lr"][-1] == pytest.approx(1e-2 * (1 - 4 / 5), rel=1e-12)
 
 
 # --- damaged and foreign files -----------------------------------------------------------------

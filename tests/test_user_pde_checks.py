@@ -196,6 +196,41 @@ class Hessian(Base):
     def operator(self, fields):
         h = fields.hessian
         return h[:, 0, 0] + 2 * h[:, 1, 1] + fields.laplacian
+
+
+class Options(Base):
+    """Δu (+ u³ if nonlinear) = f with typed options."""
+
+    name = "options"
+
+    def __init__(self, dim: int = 3, nonlinear: bool = True, scale: float = 1.0, label: str = "a"):
+        super().__init__(dim)
+        self.nonlinear, self.scale, self.label = nonlinear, scale, label
+
+    def operator(self, fields):
+        return self.scale * fields.laplacian + (fields.u**3 if self.nonlinear else 0)
+
+
+class IndexBug(Base):
+    name = "index_bug"
+
+    def operator(self, fields):
+        return fields.laplacian + fields.x[:, 7]  # d = 3: no coordinate 7
+
+
+class AssertingInit(Base):
+    name = "asserting_init"
+
+    def __init__(self, dim: int = 3, mode: str = "sin"):
+        assert mode in ("sin", "cos"), mode
+        super().__init__(dim)
+
+
+class FloatOperator(Base):
+    name = "float_operator"
+
+    def operator(self, fields):
+        return 1.0
 '''
 
 
@@ -245,6 +280,63 @@ def test_wrong_shapes_are_refused_naming_the_method(user_file, tmp_path, capsys,
     assert_refused(code, stdout, err, out, *needles)
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["nonlinear=False"], {"nonlinear": False}),  # was the truthy string 'False'
+        (["nonlinear=false", "scale=2"], {"nonlinear": False, "scale": 2.0}),
+        (["nonlinear=True", "label=7"], {"nonlinear": True, "label": "7"}),
+    ],
+)
+def test_problem_options_take_the_annotated_types(user_file, options, expected):
+    """``--problem-option nonlinear=False`` arrived as the string 'False' (truthy): the run
+    solved the nonlinear problem. Values now take the constructor's annotated types."""
+    from pinnkan.problems import get_problem
+
+    given = dict(cli.key_value(option) for option in options)  # as the command line reads them
+    problem = get_problem(f"{user_file}:Options", **given)
+    for name, value in expected.items():
+        assert getattr(problem, name) == value and type(getattr(problem, name)) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("option", "needles"),
+    [
+        ("nonlinear=maybe", ["option nonlinear='maybe'", "must be a bool (true or false)"]),
+        ("nonlinear=0", ["option nonlinear=0", "must be a bool"]),
+        ("scale=fast", ["option scale='fast'", "must be a number"]),
+        ("dim=2.5", ["option dim=2.5", "must be an integer"]),
+    ],
+)
+def test_problem_options_of_another_type_are_one_line(user_file, tmp_path, capsys, option, needles):
+    out = tmp_path / "run.h5"
+    argv = ["solve", "--problem", f"{user_file}:Options", *TINY[2:], "--steps", "3"]
+    code, stdout, err = run_cli([*argv, "--problem-option", option, "--out", str(out)], capsys)
+    assert_refused(code, stdout, err, out, *needles)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "needles"),
+    [
+        ("IndexBug", [], ["'index_bug' raised IndexError", "in operator)", "before training"]),
+        (
+            "AssertingInit",
+            ["--problem-option", "mode=tan"],
+            ["could not be built", "AssertionError: tan"],
+        ),
+        ("FloatOperator", [], ["operator (f = L[u_exact], the forcing) returned float"]),
+    ],
+)
+def test_errors_raised_by_user_code_before_training_are_one_line(
+    user_file, tmp_path, capsys, name, extra, needles
+):
+    """They were tracebacks with exit 1 (an IndexError in the probe, an assert in __init__, a
+    float from operator, whose forcing called .detach() on it)."""
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", out, *extra), capsys)
+    assert_refused(code, stdout, err, out, *needles)
+
+
 def test_residual_checks_its_shape(user_file):
     from pinnkan.problems import get_problem
 
@@ -252,7 +344,7 @@ def test_residual_checks_its_shape(user_file):
     x = torch.rand(5, 3) / 2
     with pytest.raises(ValueError, match=r"forcing returned shape \(5, 1\)"):
         get_problem(f"{user_file}:ForcingColumn").residual(model, x)
-    with pytest.raises(ValueError, match=r"operator returned shape \(5, 3\)"):
+    with pytest.raises(ValueError, match=r"operator .*returned shape \(5, 3\)"):
         get_problem(f"{user_file}:OperatorGradient").residual(model, x)
     assert get_problem(f"{user_file}:Base").residual(model, x).shape == (5,)
 

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from ..evaluation import predict
+from ..problem import as_solution
 from ..results import Run
 from .canvas import error_norm, new_figure, symmetric_limit
 from .options import PlotOptions
@@ -50,9 +51,9 @@ def slice_plane(dim: int, ball_radius: float, options: PlotOptions) -> SlicePlan
 def slice_field(run: Run, options: PlotOptions) -> SliceField:
     """Evaluate the exact solution (float64) and the rebuilt network on the slice grid."""
     problem = rebuild_problem(run)
-    solution = problem.exact_solution()
-    if solution is None:
+    if problem.exact_solution() is None:
         raise ValueError(f"problem {problem.name!r} of {run_label(run)} has no exact solution")
+    solution = as_solution(problem.exact_solution())  # a plain function too, as in training
     ball_radius = float(problem.geometry.radius)
     plane = slice_plane(problem.dim, ball_radius, options)
     points, inside = disc_grid(plane, options.resolution)
