@@ -106,7 +106,9 @@ def flat_setting(run: Run, model: dict[str, Any], problem: dict[str, Any]) -> di
     given = given_problem(run.config)
     spec = run.config.get("spec") if isinstance(run.config.get("spec"), dict) else {}
     if given is not None and is_problem_file(given):  # never grouped with a built-in namesake
-        setting["problem.file"] = given
+        # where the file was: two files given alike from two folders are two problems
+        located = spec.get("problem_path")
+        setting["problem.file"] = f"{located}:{given.rpartition(':')[2]}" if located else given
         # the options given to its constructor, which its config() may not record
         for key, value in (spec.get("problem_options") or {}).items():
             if key != "dim":

@@ -258,6 +258,22 @@ def test_user_problem_runs_with_other_constructor_options_are_other_groups(tmp_p
     assert sum("problem.advection=0.5" in " ".join(row) for row in rows) == 1
 
 
+def test_user_problem_files_given_alike_from_two_folders_are_two_problems(tmp_path):
+    """``--problem x.py:NonLin`` run in folders dA and dB names two different files: the
+    report averaged them as seeds of one problem (it keyed on the path as typed); the runs
+    record the absolute path (``spec.problem_path``), which tells them apart."""
+    runs = []
+    for folder, seed in (("/work/dA", 0), ("/work/dA", 1), ("/work/dB", 0)):
+        run = with_given_problem(
+            pde_run("nonlin", 3, "kan", seed=seed, width=[3, 4, 1]), "x.py:NonLin"
+        )
+        run.config["spec"]["problem_path"] = f"{folder}/x.py"
+        runs.append(run)
+    rows = table_rows(make_report(tmp_path, runs))
+    assert sorted(row[4] for row in rows) == ["1", "2"]  # runs per group
+    assert sum("/work/dB/x.py:NonLin" in " ".join(row) for row in rows) == 1
+
+
 def test_regression_runs_get_their_own_table(tmp_path):
     runs = [
         pde_run(rel_l2=1e-3),
