@@ -7,6 +7,8 @@ from .nn import build_model, count_parameters, list_models, model_options
 from .problem import PDE, ExactSolution, Fields
 from .problems import get_problem, list_problems
 from .results import Run, RunFileError, read_run, write_run
+from .runner import SolveSpec, resume_pde, solve_pde
+from .train_config import TrainConfig
 
 __version__ = "0.1.0"
 
@@ -20,6 +22,8 @@ __all__ = [
     "PDE",
     "Run",
     "RunFileError",
+    "SolveSpec",
+    "TrainConfig",
     "build_model",
     "count_parameters",
     "get_problem",
@@ -31,7 +35,9 @@ __all__ = [
     "list_problems",
     "model_options",
     "read_run",
+    "resume_pde",
     "reuse_freed_memory",
+    "solve_pde",
     "write_run",
     "__version__",
 ]

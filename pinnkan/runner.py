@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -88,7 +89,28 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
     check_derivative_order(problem, model)
     check_grid_model(model, spec.train)
+    if distributed.is_main():
+        note_uncovered_domain(problem, model)
     return problem, model, device, dtype
+
+
+def note_uncovered_domain(problem: PDE, model: nn.Module) -> None:
+    """One stderr note when the first layer's grid (B-spline or RBF ``grid_range``) does not
+    span the coordinates [−R, R] of the problem's ball: outside the grid the splines vanish
+    (the SiLU base remains) and the centres do not reach, so the fit there is poor."""
+    grid = (
+        model.config.get("grid_range") if isinstance(getattr(model, "config", None), dict) else None
+    )
+    radius = getattr(problem.geometry, "radius", None)
+    if grid is None or not isinstance(radius, int | float):
+        return
+    low, high = grid
+    if low > -radius or high < radius:
+        print(
+            f"pinnkan: note: the grid range [{low:g}, {high:g}] does not cover the coordinates "
+            f"of the ball of radius {radius:g}; give --grid-range=-{radius:g},{radius:g}",
+            file=sys.stderr,
+        )
 
 
 def problem_keywords(spec: SolveSpec) -> dict[str, Any]:

@@ -411,6 +411,34 @@ def test_hard_constraint_accepts_a_ball_of_any_radius(user_file):
     check_problem(problem, TrainConfig(constraint="hard"))
 
 
+@pytest.mark.parametrize(("extra", "noted"), [([], True), (["--grid-range=-2,2"], False)])
+def test_a_grid_that_does_not_cover_the_ball_is_noted(user_file, tmp_path, capsys, extra, noted):
+    """On the ball of radius 2 the default grid [-1, 1] left half of each coordinate's range
+    to the SiLU base (1.1e-2 against 3.0e-3 with --grid-range=-2,2), silently."""
+    argv = ["solve", "--problem", f"{user_file}:BigBall", *TINY, "--model", "kan", "--steps", "2"]
+    code, _, err = run_cli([*argv, *extra, "--out", str(tmp_path / "run.h5")], capsys)
+    assert code == 0, err
+    note = "note: the grid range [-1, 1] does not cover the coordinates of the ball of radius 2"
+    assert (note in err) == noted
+
+
+def test_the_readme_python_solve_runs(tmp_path, monkeypatch):
+    """README, "Your own PDE": the top-level API solves a user file and writes the run file."""
+    import pinnkan
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    spec = pinnkan.SolveSpec(
+        problem="examples/helmholtz.py:Helmholtz",
+        problem_options={"dim": 3, "wavenumber": 3.0},
+        model="kan",
+        width=[3, 4, 1],
+        train=pinnkan.TrainConfig(steps=3, test_points=50),
+    )
+    run = pinnkan.solve_pde(spec, out=str(tmp_path / "helmholtz.h5"))
+    assert run.status == "completed" and run.metrics["rel_l2"] > 0
+    assert pinnkan.read_run(tmp_path / "helmholtz.h5").status == "completed"
+
+
 def test_solve_run_stores_the_model_config(tmp_path):
     out = tmp_path / "run.h5"
     spec = SolveSpec(
