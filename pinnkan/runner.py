@@ -89,26 +89,27 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
     check_derivative_order(problem, model)
     check_grid_model(model, spec.train)
-    if distributed.is_main():
+    if distributed.is_main() and "grid_range" not in spec.model_options:
         note_uncovered_domain(problem, model)
     return problem, model, device, dtype
 
 
 def note_uncovered_domain(problem: PDE, model: nn.Module) -> None:
-    """One stderr note when the first layer's grid (B-spline or RBF ``grid_range``) does not
-    span the coordinates [−R, R] of the problem's ball: outside the grid the splines vanish
-    (the SiLU base remains) and the centres do not reach, so the fit there is poor."""
-    grid = (
-        model.config.get("grid_range") if isinstance(getattr(model, "config", None), dict) else None
-    )
+    """One stderr note when the first layer's default grid (B-spline or RBF ``grid_range``
+    [−1, 1]) does not span the coordinates [−R, R] of a ball of radius R > 1: outside the grid
+    the splines vanish (the SiLU base remains) and the centres do not reach. (A grid range the
+    user gave is theirs: narrower ones suit high d, where the coordinates are ~R/√d.)"""
+    config = getattr(model, "config", None)
+    grid = config.get("grid_range") if isinstance(config, dict) else None
     radius = getattr(problem.geometry, "radius", None)
     if grid is None or not isinstance(radius, int | float):
         return
     low, high = grid
     if low > -radius or high < radius:
         print(
-            f"pinnkan: note: the grid range [{low:g}, {high:g}] does not cover the coordinates "
-            f"of the ball of radius {radius:g}; give --grid-range=-{radius:g},{radius:g}",
+            f"pinnkan: note: the default grid range [{low:g}, {high:g}] does not cover the "
+            f"coordinates of the ball of radius {radius:g}; give "
+            f"--grid-range=-{radius:g},{radius:g}",
             file=sys.stderr,
         )
 

@@ -411,14 +411,17 @@ def test_hard_constraint_accepts_a_ball_of_any_radius(user_file):
     check_problem(problem, TrainConfig(constraint="hard"))
 
 
-@pytest.mark.parametrize(("extra", "noted"), [([], True), (["--grid-range=-2,2"], False)])
+@pytest.mark.parametrize(
+    ("extra", "noted"),
+    [([], True), (["--grid-range=-2,2"], False), (["--grid-range=-0.5,0.5"], False)],  # theirs
+)
 def test_a_grid_that_does_not_cover_the_ball_is_noted(user_file, tmp_path, capsys, extra, noted):
     """On the ball of radius 2 the default grid [-1, 1] left half of each coordinate's range
     to the SiLU base (1.1e-2 against 3.0e-3 with --grid-range=-2,2), silently."""
     argv = ["solve", "--problem", f"{user_file}:BigBall", *TINY, "--model", "kan", "--steps", "2"]
     code, _, err = run_cli([*argv, *extra, "--out", str(tmp_path / "run.h5")], capsys)
     assert code == 0, err
-    note = "note: the grid range [-1, 1] does not cover the coordinates of the ball of radius 2"
+    note = "note: the default grid range [-1, 1] does not cover the coordinates of the ball"
     assert (note in err) == noted
 
 
