@@ -60,6 +60,7 @@ from pinnkan.validation import check_int, check_positive
 from .rounds import Case, interleaved_rounds, paired_ratio, time_columns, timed_step
 from .saved import saved_for_backward_bytes
 from .table import (
+    add_machine_arguments,
     check_counts,
     check_csv_path,
     check_names,
@@ -364,9 +365,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=2.5e7,
         help="skip autograd above d^2*points (2.5e7)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave as is; 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of models and points (0)")
+    add_machine_arguments(parser, "models and points")
     parser.add_argument(
         "--out",
         default="results/bench_laplacian.csv",

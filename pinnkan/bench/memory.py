@@ -51,7 +51,14 @@ from pinnkan.validation import check_int
 from .rounds import Case as Timed
 from .rounds import interleaved_rounds, paired_ratio
 from .saved import saved_for_backward_bytes
-from .table import check_counts, check_csv_path, check_threads, describe_device, write_csv
+from .table import (
+    add_machine_arguments,
+    check_counts,
+    check_csv_path,
+    check_threads,
+    describe_device,
+    write_csv,
+)
 
 COLUMNS = [
     "model",
@@ -278,11 +285,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=5,
         help="timed rounds, every model of one (width, G) once per round (%(default)s)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (%(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of models and data (%(default)s)")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (0: leave as is; %(default)s)"
-    )
+    add_machine_arguments(parser, "models and data")
     return parser
 
 

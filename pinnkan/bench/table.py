@@ -7,6 +7,7 @@ value fails at once with one line (``ValueError``) instead of after minutes of m
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import os
@@ -55,6 +56,15 @@ def check_threads(threads: int | None) -> None:
         raise ValueError(
             f"threads={threads!r} is not allowed; give a count ≥ 1, or 0 to leave torch's setting"
         )
+
+
+def add_machine_arguments(parser: argparse.ArgumentParser, seeded: str) -> None:
+    """The flags every benchmark has: ``--device``, ``--threads`` and ``--seed`` (of ``seeded``)."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (%(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (0: leave as is; %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of {seeded} (%(default)s)")
 
 
 def check_csv_path(path: str | Path) -> None:
