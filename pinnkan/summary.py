@@ -76,6 +76,12 @@ def finite_or_none(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+NOT_APPLICABLE = {  # rows of format_summary a kind of run never fills
+    "pde": ("test MSE",),
+    "regression": ("rel. L1 / Linf", "laplacian"),
+}
+
+
 def format_summary(run: Run) -> str:
     """Aligned ``label  value`` lines for ``pinnkan show RUN.h5``."""
     facts = summary(run)
@@ -99,6 +105,9 @@ def format_summary(run: Run) -> str:
         "device / dtype": pair(facts["device"], facts["dtype"]),
         "created (UTC)": facts["created_utc"],
     }
+    for label in NOT_APPLICABLE.get(run.config.get("kind"), ()):
+        if shown[label] is None:  # a row such runs never have, not a missing value
+            del shown[label]
     width = max(len(label) for label in shown)
     return "\n".join(
         f"{label:<{width}}  {'n/a' if value is None else value}" for label, value in shown.items()

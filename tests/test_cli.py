@@ -121,6 +121,7 @@ def test_solve_then_show_and_show_json(tmp_path, capsys):
     code, stdout, _ = run_cli(["show", str(out)], capsys)
     assert code == 0
     assert "completed" in stdout and "poisson" in stdout
+    assert "test MSE" not in stdout and "rel. L1 / Linf" in stdout  # no row a solve never fills
 
     code, stdout, _ = run_cli(["show", str(out), "--json"], capsys)
     assert code == 0

@@ -81,6 +81,9 @@ def test_run_file_round_trip_through_show(trained: Path, capsys) -> None:
     assert run.metrics["mse"] == pytest.approx(float(np.mean(residual**2)))
     x = run.test_set["x"]
     assert np.allclose(run.test_set["exact"], x[:, 0] * x[:, 1])  # raw points, f = q2·Ef
+    assert main(["show", str(trained)]) == 0
+    shown = capsys.readouterr().out
+    assert "test MSE" in shown and "laplacian" not in shown and "rel. L1" not in shown
 
 
 def test_rebuilt_model_reproduces_the_stored_predictions(trained: Path) -> None:
