@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from . import commands
 from .malloc import reuse_freed_memory
-from .run_failure import RunFailedError
+from .run_failure import RunFailedError, first_line
 from .text_file import WriteError
 
 
@@ -369,8 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, WriteError, KeyboardInterrupt) as error:
         if args.debug:
             raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"pinnkan: error: {message}", file=sys.stderr)
+        print(f"pinnkan: error: {first_line(error)}", file=sys.stderr)
         return 2
 
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .geometry import Ball
 from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
-from .run_failure import error_summary
+from .run_failure import error_summary, first_line
 from .train_config import TrainConfig
 
 CHECK_POINTS = 16  # points of the domain at which check_problem evaluates a problem
@@ -94,10 +94,6 @@ def raised_by(problem: PDE, error: Exception) -> ValueError:
         f"problem {problem.name!r} raised {error_summary(error)} when evaluated at "
         f"{CHECK_POINTS} points of its domain, before training (--debug shows the traceback)"
     )
-
-
-def first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def probe_problem(

@@ -23,11 +23,18 @@ class RunFailedError(RuntimeError):
     was raised, where, and what the run file keeps."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name where it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def error_summary(error: BaseException) -> str:
     """``"TypeName: first line of the message (file:line, in function)"``, the place being the
     innermost frame of the traceback (where the error was raised)."""
-    text = str(error).splitlines()[0] if str(error).strip() else ""
-    summary = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    text = first_line(error)
+    name = type(error).__name__
+    summary = name if text == name else f"{name}: {text}"
     frames = traceback.extract_tb(error.__traceback__)
     if frames:
         summary += f" ({frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})"

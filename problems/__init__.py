@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pinnkan.run_failure import error_summary
+from pinnkan.run_failure import error_summary, first_line
 
 BUILTIN_MODULES: tuple[str, ...] = ("poisson", "allen_cahn", "sine_gordon", "feynman", "highdim")
 
@@ -273,8 +273,3 @@ def is_problem_class(value: Any, bases: tuple[type, ...], module: ModuleType) ->
     return (
         isinstance(value, type) and issubclass(value, bases) and value.__module__ == module.__name__
     )
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
