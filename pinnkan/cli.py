@@ -159,7 +159,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--constraint", help="hard: (1-|x|²)·NN(x); soft: boundary loss")
     group.add_argument("--alpha", type=float, help="soft constraint weight of the interior loss")
     group.add_argument("--test-points", type=int, help="fixed test points")
-    group.add_argument("--eval-every", type=int, help="log and evaluate every N steps")
+    group.add_argument(
+        "--eval-every",
+        type=int,
+        help="log and evaluate every N steps (and after the first and the last step)",
+    )
     group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
     group.add_argument(
         "--laplacian-samples",

@@ -304,7 +304,7 @@ class PDETrainer:
                 status, message = "diverged", self.parameter_divergence_message()
                 self.roll_back()
                 break
-            if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
+            if self.config.records_step(self.step):
                 self.log({"step": self.step, **terms, **self.evaluate(), **self.clock()})
             if checkpoint_due:
                 self.last_good = serialize_state(self.state_dict())

@@ -92,5 +92,11 @@ class TrainConfig:
         check_int_field(self, "grid_points", 1)
         check_margin("grid_margin", self.grid_margin)
 
+    def records_step(self, step: int) -> bool:
+        """Whether the history gets a record (and the test set an evaluation) after ``step``:
+        step 1, where the curves start, every ``eval_every`` steps and the last step, so that a
+        run shorter than ``eval_every`` still has a curve of two points."""
+        return step == 1 or step % self.eval_every == 0 or step == self.steps
+
     def to_dict(self) -> dict:
         return asdict(self)

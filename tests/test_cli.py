@@ -116,7 +116,7 @@ def test_solve_then_show_and_show_json(tmp_path, capsys):
     assert f"run file: {out}" in stdout
     run = read_run(out)
     assert run.status == "completed"
-    assert list(run.history["step"]) == [4, 8, 12]
+    assert list(run.history["step"]) == [1, 4, 8, 12]
 
     code, stdout, _ = run_cli(["show", str(out)], capsys)
     assert code == 0

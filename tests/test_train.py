@@ -320,6 +320,17 @@ def test_soft_constraint_logs_both_loss_terms():
     np.testing.assert_allclose(history["loss"], combined, rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("steps", "every", "expected"),
+    [(3, 100, [1, 3]), (12, 4, [1, 4, 8, 12]), (10, 4, [1, 4, 8, 10]), (1, 5, [1])],
+)
+def test_records_after_the_first_every_nth_and_the_last_step(steps, every, expected):
+    """A run shorter than ``eval_every`` has a curve of two points, not one."""
+    history = train(small_config(steps=steps, eval_every=every)).history
+    assert history["step"] == expected
+    assert all(math.isfinite(value) for value in history["rel_l2"])
+
+
 # --- L-BFGS -------------------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
 
     Adam with ``spec.train.lr`` and its schedule, or L-BFGS (DeepXDE's, step length 1) for
     ``spec.train.steps`` steps of ``lbfgs_max_iter`` iterations; errors on pinnkan's fixed test
-    set, logged every ``eval_every`` steps.
+    set, logged after the steps ``config.records_step`` names.
     """
     config = spec.train
     check_engine_options(config, spec.model)
@@ -170,9 +170,9 @@ def compile_model(dde: ModuleType, trainer: Any, config: TrainConfig) -> int | N
 
 
 class HistoryRecorderAdapter:
-    """DeepXDE callback that logs pinnkan's history every ``eval_every`` optimizer steps and
-    at the end: step, loss (and its terms), relative ℓ2/ℓ1/ℓ∞ on the test set, lr,
-    train_time_s (wall time less this logging), wall_time_s, peak_memory_bytes.
+    """DeepXDE callback that logs pinnkan's history after the steps ``records_step`` names
+    (the first, every ``eval_every``-th, the last): step, loss (and its terms), relative
+    ℓ2/ℓ1/ℓ∞ on the test set, lr, train_time_s (wall time less this logging), wall_time_s, peak_memory_bytes.
 
     The loss is DeepXDE's, evaluated after the step on that step's points.
     """
@@ -206,7 +206,7 @@ class HistoryRecorderAdapter:
 
     def on_batch_end(self) -> None:
         self.step += 1
-        if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
+        if self.config.records_step(self.step):
             self.log()
         if self.step >= self.config.steps:  # L-BFGS: exactly `steps` optimizer steps
             self.model.stop_training = True
