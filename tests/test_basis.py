@@ -257,6 +257,25 @@ def test_wavelets_of_a_tiny_scale_are_zero_not_nan(name: str, dtype: torch.dtype
     assert torch.isfinite(gradient).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rbf_far_outside_its_grid_is_zero_not_nan(dtype: torch.dtype) -> None:
+    """u² overflowed at |u| ≈ 2e19 in float32 (1e154 in float64), and (4u² − 2)·e^{−u²} was
+    ∞·0 = NaN; there B, B', B'' are 0 (gradient 0). Inside the grid nothing changes."""
+    basis = GaussianRBFBasis(centers=5)
+    huge = torch.finfo(dtype).max / 10
+    far = torch.tensor([[-1e30], [1e30], [huge]], dtype=dtype, requires_grad=True)
+    values = basis.basis_derivatives(far)
+    for value in values:
+        assert torch.all(value == 0)
+    (gradient,) = torch.autograd.grad(sum(v.sum() for v in values), far)
+    assert torch.all(gradient == 0)
+    x = torch.tensor([[-0.3], [0.8]], dtype=dtype)
+    u = (x.unsqueeze(-1) - basis.centers.to(dtype)) / basis.width
+    torch.testing.assert_close(
+        basis.basis_derivatives(x)[2], (4 * u**2 - 2) * torch.exp(-(u**2)) / basis.width**2
+    )
+
+
 def test_wavelet_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="haar"):
         WaveletFamily("haar")

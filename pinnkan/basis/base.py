@@ -27,6 +27,12 @@ from torch import Tensor, nn
 
 from ..kernels import compiled_module, kernel_applies, numba_enabled
 
+# |u| beyond which the Gaussian factors e^{−u²/2} (wavelets) and e^{−u²} (RBF) are 0 in float64
+# and float32: there the basis and its derivatives are 0, but their polynomial factors overflow
+# first (u⁴ at |u| ≈ 4e9 in float32, e.g. for a wavelet scale σ ≈ 1e-10; u² at |u| ≈ 2e19 in
+# float32), and ∞·0 would make them NaN. u is clamped to it: the same values, a zero gradient.
+GAUSSIAN_TAIL = 40.0
+
 
 class EdgeFamily(nn.Module, abc.ABC):
     """Abstract family of univariate edge functions with ``num_coefficients`` numbers per edge."""

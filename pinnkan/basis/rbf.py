@@ -4,7 +4,7 @@ layer norm: README, backbones).
     φ(t; w) = Σ_{m=1}^{c} w_m exp(−((t − μ_m)/h)²)
 
 with c centres μ_m spread uniformly over ``grid_range = [lo, hi]`` and width h = (hi − lo)/(c − 1).
-With u = (t − μ)/h and B = exp(−u²):  B' = −2u B / h,  B'' = (4u² − 2) B / h².
+With u = (t − μ)/h (clamped to ±40, where B is 0) and B = exp(−u²):  B' = −2u B / h,  B'' = (4u² − 2) B / h².
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..device import draw
-from .base import LinearBasis
+from .base import GAUSSIAN_TAIL, LinearBasis
 
 
 class GaussianRBFBasis(LinearBasis):
@@ -42,8 +42,10 @@ class GaussianRBFBasis(LinearBasis):
         return draw(torch.randn, shape, generator=generator) * std
 
     def scaled_distance(self, x: Tensor) -> Tensor:
-        """u = (x − μ)/h: ``(batch, in)`` -> ``(batch, in, c)``."""
-        return (x.unsqueeze(-1) - self.centers.to(x.dtype)) / self.width
+        """u = (x − μ)/h: ``(batch, in)`` -> ``(batch, in, c)``, clamped to ±``GAUSSIAN_TAIL``
+        (where e^{−u²} is 0, so that u²·e^{−u²} cannot become ∞·0)."""
+        u = (x.unsqueeze(-1) - self.centers.to(x.dtype)) / self.width
+        return u.clamp(-GAUSSIAN_TAIL, GAUSSIAN_TAIL)
 
     def basis(self, x: Tensor) -> Tensor:
         return torch.exp(-(self.scaled_distance(x) ** 2))

@@ -25,15 +25,11 @@ import torch
 from torch import Tensor
 
 from ..device import draw
-from .base import ParametricFamily
+from .base import GAUSSIAN_TAIL, ParametricFamily
 
 MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 MORLET_FREQUENCY = 5.0
 UNIT_SCALE = math.log(math.e - 1.0)  # softplus(UNIT_SCALE) == 1
-# |u| beyond which e^{−u²/2} is 0 in float64 (and float32): there ψ, ψ', ψ'' are 0, but their
-# polynomial factors overflow first (u⁴ at |u| ≈ 4e9 in float32, e.g. for σ ≈ 1e-10), and
-# ∞·0 would make them NaN. u is clamped to it: the same values, and a zero gradient.
-GAUSSIAN_TAIL = 40.0
 
 
 def mexican_hat(u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
