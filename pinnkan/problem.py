@@ -261,7 +261,8 @@ class PDE(abc.ABC):
         return values.detach()
 
     def boundary_value(self, x: Tensor) -> Tensor:
-        """g(x) = u_exact(x) on the boundary, ``(batch,)``, detached."""
+        """g(x) = u_exact(x) on the boundary, ``(batch,)``, detached. An override may return one
+        number for a constant g, as :meth:`forcing` may for a constant f."""
         return self.require_exact_solution("boundary_value").value(x).detach()
 
     def exact_value(self, x: Tensor) -> Tensor:
@@ -302,6 +303,21 @@ class PDE(abc.ABC):
             )
 
 
+def is_constant(values: Any) -> bool:
+    """One number: a float or int (not a bool) or a 0-d tensor."""
+    number = isinstance(values, int | float) and not isinstance(values, bool)
+    return number or (isinstance(values, Tensor) and values.ndim == 0)
+
+
+def expand_constant(values: Any, n: int, like: Tensor | None = None) -> Any:
+    """One number (a constant forcing or boundary value) as a tensor ``(n,)`` (in ``like``'s
+    dtype and device where given); anything else as it is."""
+    if not is_constant(values):
+        return values
+    options = {"dtype": like.dtype, "device": like.device} if like is not None else {}
+    return torch.as_tensor(values, **options).expand(n)
+
+
 def check_values(
     problem: PDE, method: str, values: Any, n: int, finite: bool = False, constant: bool = False
 ) -> None:
@@ -309,10 +325,8 @@ def check_values(
     shape ``(n,)`` (and finite with ``finite``); a one-line ValueError naming the method if not.
     With ``constant``, one number (a float or a 0-d tensor: a constant forcing) is allowed too."""
     name = getattr(problem, "name", type(problem).__name__)
-    if constant and isinstance(values, int | float) and not isinstance(values, bool):
-        values = torch.tensor(float(values))
-    if constant and isinstance(values, Tensor) and values.ndim == 0:
-        values = values.expand(n)
+    if constant:
+        values = expand_constant(values, n)
     if not isinstance(values, Tensor):
         raise ValueError(
             f"problem {name!r}: {method} returned {type(values).__name__}, not a tensor of "

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .geometry import Ball
-from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values
+from .problem import PDE, ExactSolution, SolutionFields, as_solution, check_values, expand_constant
 from .run_failure import error_summary, first_line
 from .train_config import TrainConfig
 
@@ -128,7 +128,8 @@ def probe_problem(
         if train.constraint == "soft" or "boundary" not in str(error):
             raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
         return
-    check_values(problem, "boundary_value", boundary, 64, finite=True)
+    check_values(problem, "boundary_value", boundary, 64, finite=True, constant=True)
+    boundary = expand_constant(boundary, 64, like=on_sphere)
     if train.constraint == "hard" and float(boundary.abs().max()) > 1e-6:
         raise ValueError(
             f"constraint='hard' needs u = 0 on the boundary, but problem {problem.name!r} has "

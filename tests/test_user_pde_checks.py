@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,6 +84,22 @@ class ConstantForcing(Forced):
 
     def forcing(self, x):
         return 1.0
+
+
+class ConstantBoundary(Forced):
+    """-Δu = 1, u = 1/2 on the sphere, g written as one number."""
+
+    name = "constant_boundary"
+
+    def boundary_value(self, x):
+        return 0.5
+
+
+class TensorBoundary(Forced):
+    name = "tensor_boundary"
+
+    def boundary_value(self, x):
+        return torch.full((x.shape[0],), 0.5, dtype=x.dtype, device=x.device)
 
 
 class OperatorColumnOwnForcing(Forced):
@@ -361,6 +378,28 @@ def test_a_constant_forcing_may_be_one_number(user_file, tmp_path, capsys):
     out = tmp_path / "run.h5"
     assert cli.main(solve_argv(f"{user_file}:ConstantForcing", out)) == 0
     assert out.is_file()
+
+
+def test_a_constant_boundary_value_may_be_one_number(user_file, tmp_path, capsys):
+    """``boundary_value`` returning 0.5 trains under the soft constraint like the same problem
+    written with a tensor (equal histories), is refused under the hard one (g ≠ 0) like it, and
+    gives DeepXDE's boundary condition the same values."""
+    from pinnkan.interop.deepxde import numpy_function
+    from pinnkan.problems import get_problem
+
+    histories = []
+    for name in ("ConstantBoundary", "TensorBoundary"):
+        out = tmp_path / f"{name}.h5"
+        soft = ("--constraint", "soft", "--boundary-points", "8", "--eval-every", "1")
+        assert run_cli(solve_argv(f"{user_file}:{name}", out, *soft), capsys)[0] == 0
+        histories.append(read_run(out).history["loss_boundary"])
+        code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", tmp_path / "hard.h5"), capsys)
+        assert_refused(code, stdout, err, tmp_path / "hard.h5", "boundary values up to 0.5")
+    np.testing.assert_array_equal(histories[0], histories[1])
+    assert np.all(histories[0] > 0)
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    g = numpy_function(get_problem(f"{user_file}:ConstantBoundary").boundary_value)(x)
+    np.testing.assert_array_equal(g, np.full((4, 1), 0.5))
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..geometry import LAWS, Ball
-from ..problem import PDE, Fields
+from ..problem import PDE, Fields, expand_constant
 from ..validation import check_choice, check_int
 
 BACKEND = "pytorch"
@@ -182,13 +182,14 @@ def deepxde_pde(problem: PDE) -> Callable[[Tensor, Tensor], Tensor]:
 
 
 def numpy_function(function: Callable[[Tensor], Tensor]) -> Callable[[np.ndarray], np.ndarray]:
-    """``function: (n, d) -> (n,)`` on torch tensors as DeepXDE's ``(n, d) -> (n, 1)`` on
+    """``function: (n, d) -> (n,)`` (or one number) on torch tensors as DeepXDE's ``(n, d) -> (n, 1)`` on
     NumPy arrays (evaluated in float64 on the CPU, returned in the input's dtype; new tensors
     that ``function`` makes go to the CPU too, even when DeepXDE runs with a GPU as default)."""
 
     def on_arrays(x: np.ndarray) -> np.ndarray:
         with torch.device("cpu"):
-            values = function(torch.from_numpy(np.asarray(x, dtype=np.float64)))
+            points = torch.from_numpy(np.asarray(x, dtype=np.float64))
+            values = expand_constant(function(points), points.shape[0], like=points)
         return values.detach().numpy()[:, None].astype(np.asarray(x).dtype)
 
     return on_arrays
@@ -251,7 +252,8 @@ class BallDirichletAdapter:
     def error(
         self, X: np.ndarray, inputs: Tensor, outputs: Tensor, beg: int, end: int, aux_var=None
     ) -> Tensor:
-        values = self.problem.boundary_value(inputs[beg:end].detach()).unsqueeze(-1)
+        x = inputs[beg:end].detach()
+        values = expand_constant(self.problem.boundary_value(x), x.shape[0], like=x).unsqueeze(-1)
         return outputs[beg:end, self.component : self.component + 1] - values
 
 
