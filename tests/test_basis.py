@@ -238,6 +238,28 @@ def test_wavelet_edge_derivatives_match_autograd(name: str) -> None:
             torch.testing.assert_close(c[..., j], e, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(MOTHER_WAVELETS))
+def test_wavelet_edge_is_amplitude_times_shifted_scaled_mother(name: str) -> None:
+    """φ_ji(t) = a ψ((t − μ)/σ), σ = log(1 + e^s), written out in NumPy for coefficients whose
+    softplus is far from e^s and from 1 (the derivative tests compare the code with itself)."""
+    coefficients = torch.tensor(
+        [[[0.7, 0.2, 0.3], [-1.3, -0.5, -1.0]], [[2.0, 0.9, 1.5], [0.4, 0.0, -0.2]]], dtype=DTYPE
+    )  # (out 2, in 2, [a, μ, s])
+    x = uniform_points((30, 2), -2.0, 2.0)
+    computed = WaveletFamily(name).edge_values(x, coefficients)[0].numpy()  # (30, in, out)
+    mother = {
+        "mexican_hat": lambda u: 2 / (np.sqrt(3) * np.pi**0.25) * (1 - u**2),
+        "morlet": lambda u: np.cos(5 * u),
+        "dog": lambda u: -u,
+    }[name]
+    for j in range(2):
+        for i in range(2):
+            a, mu, s = coefficients[j, i].tolist()
+            u = (x[:, i].numpy() - mu) / np.log1p(np.exp(s))
+            expected = a * mother(u) * np.exp(-(u**2) / 2)
+            np.testing.assert_allclose(computed[:, i, j], expected, rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", sorted(MOTHER_WAVELETS))
 def test_wavelets_of_a_tiny_scale_are_zero_not_nan(name: str, dtype: torch.dtype) -> None:

@@ -63,6 +63,36 @@ def test_directions_are_uniform(dim: int, where: str):
     assert (second_moment - identity).abs().max() < 6.0 / (dim * math.sqrt(n))
 
 
+def coordinate_marginal_p_value(directions: torch.Tensor, coordinate: int) -> float:
+    """Kolmogorov–Smirnov p-value of one coordinate of unit vectors in R^d against the exact
+    marginal of the uniform law on the sphere: (x_i + 1)/2 ~ Beta((d − 1)/2, (d − 1)/2)."""
+    a = (directions.shape[1] - 1) / 2
+    values = (directions[:, coordinate].numpy() + 1) / 2
+    return float(stats.kstest(values, stats.beta(a, a).cdf).pvalue)
+
+
+@pytest.mark.parametrize("dim", [2, 5, 50])
+@pytest.mark.parametrize("where", ["interior", "boundary"])
+def test_direction_coordinates_have_the_uniform_spheres_marginal(dim: int, where: str):
+    """The moments above are matched by any law symmetric under sign flips and coordinate
+    swaps (normalised uniform-cube draws too); the marginal distribution is not."""
+    ball, n = Ball(dim), 20000
+    if where == "interior":
+        points = ball.sample_interior(n, law="radial", generator=generator(7), dtype=torch.float64)
+    else:
+        points = ball.sample_boundary(n, generator=generator(7), dtype=torch.float64)
+    directions = points / points.norm(dim=1, keepdim=True)
+    for coordinate in (0, dim - 1):
+        assert coordinate_marginal_p_value(directions, coordinate) > 1e-3
+
+
+@pytest.mark.parametrize("dim", [2, 5, 50])
+def test_normalised_cube_draws_would_be_caught(dim: int):
+    cube = torch.rand(20000, dim, generator=generator(7), dtype=torch.float64) * 2 - 1
+    directions = cube / cube.norm(dim=1, keepdim=True)
+    assert coordinate_marginal_p_value(directions, 0) < 1e-6
+
+
 def test_a_biased_direction_law_would_be_caught():
     points = Ball(5).sample_boundary(20000, generator=generator(7), dtype=torch.float64)
     points[:, 0] = points[:, 0].abs()  # directions folded onto a half-space
