@@ -39,6 +39,23 @@ def test_centered_coefficients_have_zero_mean_over_each_cluster(clusters: int) -
     assert shift > 1e-2  # there was a mean to remove
 
 
+def test_a_cluster_of_one_edge_is_not_centred_to_zero() -> None:
+    """[1, 2, 1, 1] with a meta-learner per layer (a Feynman I.6.20a shape): the last layer's
+    one edge was its own mean, centring made it 0 and the network's output identically 0 (and
+    the gradients of the layers before it). It keeps the paper's start; the others are centred."""
+    width = [1, 2, 1, 1]
+    centered, paper = metakan("centered", width, clusters=3), metakan("paper", width, clusters=3)
+    raw, start = raw_coefficients(centered), raw_coefficients(paper)
+    torch.testing.assert_close(raw[2], start[2])
+    assert float(raw[2].detach().abs().max()) > 1e-2
+    for layer in (0, 1):  # two edges each: centred, w_1 = −w_2
+        assert raw[layer].mean(dim=(0, 1)).abs().max() < 1e-6
+    x = torch.linspace(-1, 1, 50, dtype=torch.float64)[:, None]
+    assert float(centered(x).detach().std()) > 1e-3
+    centered(x).pow(2).sum().backward()
+    assert all(float(p.grad.abs().max()) > 0 for p in centered.coefficients.prompts[:2])
+
+
 def test_centered_differs_from_paper_only_in_the_output_bias_by_the_mean() -> None:
     paper, centered = metakan("paper"), metakan("centered")
     assert count_parameters(paper) == count_parameters(centered)

@@ -16,7 +16,8 @@ of layer 0 is ``Σ_i φ(x_i; w_ji) = √n_0·φ(·; w̄)``-sized common part plu
 differs between units: at n_0 = 1,000 every first-layer unit sits near the same value (≈ 6)
 outside the next layer's grid, and training stays at the radial floor. "centered" shifts the
 output bias once at construction, ``c ← c − mean_e M(z_e)`` over the cluster's initial prompts, so
-that the generated coefficients start with zero mean over the edges, as a KAN's do; same
+that the generated coefficients start with zero mean over the edges, as a KAN's do (not in a
+cluster of one edge, which it would set to 0); same
 parameters, same function class, only the starting point moves. Measured (results/table2.md,
 table4.md, table8.md): fewer stalled seeds in fits and in PDE solves at d = 20 and 50, all 18
 Table 4 rows at the paper's accuracy; it does not rescue MetaKAN at d = 1000.
@@ -199,9 +200,15 @@ class MetaCoefficients(nn.Module):
 
     @torch.no_grad()
     def center_outputs(self) -> None:
-        """``c ← c − mean_e M(z_e)`` per cluster: the generated coefficients get zero edge-mean."""
+        """``c ← c − mean_e M(z_e)`` per cluster: the generated coefficients get zero edge-mean.
+
+        A cluster of one edge (a 1 → 1 layer of its own) is left as it is: its mean is its only
+        edge, which the shift would set to 0 (and with it the network's output and the
+        gradients of the layers before it)."""
         for meta, members in zip(self.meta_learners, self.members, strict=True):
-            meta.output.bias -= meta(self.cluster_prompts(members)).mean(dim=0)
+            prompts = self.cluster_prompts(members)
+            if prompts.shape[0] > 1:
+                meta.output.bias -= meta(prompts).mean(dim=0)
 
     def forward(self) -> list[Tensor]:
         """``[w^{(0)}, …]``, each ``(n_{l+1}, n_l, m)``: one meta-learner call per cluster.
