@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import Tensor
@@ -117,10 +119,23 @@ def as_function_of_parameters(model: torch.nn.Module):
     return function
 
 
-@pytest.mark.parametrize("name", MODELS)
+VARIANTS = {
+    "wavkan-morlet": ("wavkan", {"wavelet": "morlet"}),
+    "wavkan-dog": ("wavkan", {"wavelet": "dog"}),
+    "metawavkan-morlet": ("metawavkan", {"wavelet": "morlet"}),
+    "kan-k2-nobias": ("kan", {"k": 2, "bias": False}),
+    "kan-k5": ("kan", {"k": 5, "grid": 3}),
+    "fastkan-nobias": ("fastkan", {"bias": False}),
+    "metakan-clusters-node": ("metakan", {"clusters": 2, "node_mean": True}),
+    "metakan-prompt3-tanh": ("metakan", {"prompt_dim": 3, "meta_activation": "tanh"}),
+}
+
+
+@pytest.mark.parametrize("name", [*MODELS, *VARIANTS])
 def test_gradcheck_and_gradgradcheck_inputs_and_parameters(name: str) -> None:
-    options = {"meta_hidden": 4} if name in META else {}
-    model = small_model(name, [2, 3, 2], bias=True, **options)
+    name, variant = VARIANTS.get(name, (name, {}))
+    options = {"meta_hidden": 4, **variant} if name in META else {"bias": True, **variant}
+    model = small_model(name, [2, 3, 2], **options)
     x = inputs(4, 2).requires_grad_(True)
     parameters = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
     function = as_function_of_parameters(model)
@@ -280,6 +295,16 @@ def test_initialisation_is_deterministic_given_a_generator(name: str) -> None:
     first, again, other = parameters(0), parameters(0), parameters(1)
     assert all(torch.equal(p, q) for p, q in zip(first, again, strict=True))
     assert all(not torch.equal(p, q) for p, q in zip(first, other, strict=True) if p.std() > 0)
+
+
+@pytest.mark.parametrize("name", [name for name in MODELS if name != "mlp"])
+@pytest.mark.parametrize("shape", [(5, 1), (5, 2, 1), (5, 3), (2,)])
+def test_kan_networks_refuse_inputs_of_another_width(name: str, shape: tuple[int, ...]) -> None:
+    """A wavelet layer broadcast (5, 1) to both inputs and (5, 2, 1) to a (5, 3, 1) output."""
+    model = small_model(name, [2, 3, 1])
+    expected = re.escape(f"input of shape {shape} is not allowed; this network takes (batch, 2)")
+    with pytest.raises(ValueError, match=expected):
+        model(torch.zeros(shape, dtype=DTYPE))
 
 
 def test_kan_network_is_the_composition_of_its_layers() -> None:

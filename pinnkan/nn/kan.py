@@ -77,7 +77,13 @@ class KANNetwork(nn.Module):
         self.coefficients = coefficients
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(batch, n_0)`` -> ``(batch, n_L)``."""
+        """``(batch, n_0)`` -> ``(batch, n_L)``; any other shape is a ValueError naming it (a
+        wavelet layer would broadcast ``(batch, 1)`` or ``(batch, n_0, 1)`` silently)."""
+        if x.ndim != 2 or x.shape[1] != self.width[0]:
+            raise ValueError(
+                f"network input of shape {tuple(x.shape)} is not allowed; this network takes "
+                f"(batch, {self.width[0]})"
+            )
         for layer, weight in zip(self.layers, self.coefficients(), strict=True):
             x = layer(x, weight)
         return x
