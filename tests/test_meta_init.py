@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pinnkan.basis.wavelet import UNIT_SCALE
 from pinnkan.nn import build_model, count_parameters
 
 WIDTH = [6, 5, 4, 1]
@@ -151,3 +152,37 @@ def test_node_mean_keeps_the_common_gradient_away_from_the_prompts() -> None:
         if node_mean:
             for mean, c, (_, inputs) in zip(source.node_means, directions, source.shapes):
                 torch.testing.assert_close(mean.grad, inputs * c.squeeze(1))
+
+
+@pytest.mark.parametrize("node_mean", [False, True])
+def test_metawavkan_divides_only_the_amplitude_by_the_fan_in(node_mean: bool) -> None:
+    """φ = a ψ((t − μ)/softplus(s)) is linear in a only: w = (M_a(z)/√n, M_μ(z), M_s(z)). The
+    factor on μ and s put all 32,000 first-layer edges of a d = 1000 net at one wavelet near 0
+    (μ spread 0.004) and made a unit move of μ take an output change of √n."""
+    width = [400, 6, 1]
+    model = build_model(
+        "metawavkan", width, torch.Generator().manual_seed(0), meta_hidden=8, node_mean=node_mean
+    ).double()
+    source = model.coefficients
+    (meta,) = source.meta_learners
+    prompts = source.prompts[0]
+    generated = source()[0].detach()
+    expected = meta(prompts).detach() * torch.tensor([400**-0.5, 1.0, 1.0], dtype=torch.float64)
+    if node_mean:
+        expected = expected - expected.mean(dim=1, keepdim=True) + source.node_means[0][:, None]
+    torch.testing.assert_close(generated, expected.detach())
+    # the centred start is the direct WavKAN's mean: a and μ at 0, σ = softplus(s) at 1
+    edges = meta(source.cluster_prompts([0, 1])).detach()  # M(z) of the cluster's edges
+    if node_mean:
+        edges = torch.cat([w.detach().reshape(-1, 3) for w in source()])
+    target = torch.tensor([0.0, 0.0, UNIT_SCALE], dtype=torch.float64)
+    torch.testing.assert_close(edges.mean(dim=0), target, rtol=0, atol=1e-6)  # (float32 shift)
+
+
+def test_metawavkan_gradient_reaches_translations_without_the_fan_in_factor() -> None:
+    """∂w_μ/∂(output bias of μ) = 1 for every edge (it was 1/√n)."""
+    model = build_model("metawavkan", [100, 3, 1], torch.Generator().manual_seed(1), meta_hidden=4)
+    (meta,) = model.coefficients.meta_learners
+    model.coefficients()[0][..., 1].sum().backward()
+    assert float(meta.output.bias.grad[1]) == pytest.approx(100 * 3)
+    assert float(meta.output.bias.grad[0]) == 0.0

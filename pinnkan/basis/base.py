@@ -38,6 +38,13 @@ class EdgeFamily(nn.Module, abc.ABC):
     """Abstract family of univariate edge functions with ``num_coefficients`` numbers per edge."""
 
     num_coefficients: int
+    # The coefficients φ is linear in (None: all, as in a basis expansion). A MetaKAN divides
+    # only these by √n_l: the fixed factor keeps a layer's output of order one whatever its
+    # fan-in, which a wavelet's translation and scale have no part in.
+    linear_coefficients: tuple[bool, ...] | None = None
+    # The mean of a directly trained layer's initial coefficients (None: 0), where a centred
+    # MetaKAN start puts the generated coefficients' mean.
+    initial_mean: tuple[float, ...] | None = None
 
     @abc.abstractmethod
     def initial_coefficients(

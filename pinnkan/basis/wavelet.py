@@ -66,6 +66,8 @@ class WaveletFamily(ParametricFamily):
     """``φ(t) = a ψ((t − μ)/softplus(s))`` with coefficients ``[a, μ, s]`` per edge."""
 
     num_coefficients = 3
+    linear_coefficients = (True, False, False)  # a; not μ, s
+    initial_mean = (0.0, 0.0, UNIT_SCALE)  # σ = 1
 
     def __init__(self, wavelet: str = "mexican_hat") -> None:
         super().__init__()

@@ -8,7 +8,11 @@
 
 The fixed factor 1/√n_l (not trained) keeps a layer's output of order one at initialisation
 whatever its fan-in, since a smooth M maps nearby prompts to similar coefficients; it plays the
-role of the 1/√n_l of a direct KAN's initialisation.
+role of the 1/√n_l of a direct KAN's initialisation. It applies to the coefficients the edge is
+linear in (``EdgeFamily.linear_coefficients``): all of a B-spline's or RBF's, a wavelet's
+amplitude a but not its translation μ and scale s, which a direct WavKAN does not scale by the
+fan-in either (divided by √n_l, every first-layer edge of a d = 1000 net started at one wavelet
+centred near 0, and moving μ by 1 took a meta-learner output change of √n_l).
 
 Initialisation (``init``): the prompts z ~ N(0, 1) and the meta-learner's default Linear init
 ("paper"), then by default "centered" (below). With "paper" alone the mean generated coefficient w̄ = mean_e M(z_e) is not zero, and a hidden unit
@@ -17,7 +21,8 @@ differs between units: at n_0 = 1,000 every first-layer unit sits near the same 
 outside the next layer's grid, and training stays at the radial floor. "centered" shifts the
 output bias once at construction, ``c ← c − mean_e M(z_e)`` over the cluster's initial prompts, so
 that the generated coefficients start with zero mean over the edges, as a KAN's do (not in a
-cluster of one edge, which it would set to 0); same
+cluster of one edge, which it would set to 0), or with the mean of the direct init where that
+is not zero (``EdgeFamily.initial_mean``: a wavelet's σ = 1; node means start there too); same
 parameters, same function class, only the starting point moves. Measured (results/table2.md,
 table4.md, table8.md): fewer stalled seeds in fits and in PDE solves at d = 20 and 50, all 18
 Table 4 rows at the paper's accuracy; it does not rescue MetaKAN at d = 1000.
@@ -123,6 +128,19 @@ class MetaLearner(nn.Module):
         return node_centered(blocks, means) if means else blocks
 
 
+def fan_in_factors(
+    layers: list[KANLayer], linear: tuple[bool, ...] | None
+) -> tuple[list[tuple[float, ...]] | None, list[float]]:
+    """The fixed factors 1/√n_l: ``(None, [1/√n_l per layer])`` when φ is linear in every
+    coefficient, else ``([per-column factors per layer], [1.0 per layer])``, the factor only in
+    the columns φ is linear in (a wavelet's amplitude, not its translation and scale)."""
+    factors = [1.0 / math.sqrt(layer.in_features) for layer in layers]
+    if linear is None or all(linear):
+        return None, factors
+    columns = [tuple(f if is_linear else 1.0 for is_linear in linear) for f in factors]
+    return columns, [1.0] * len(layers)
+
+
 META_INITS = ("paper", "centered")
 
 
@@ -172,7 +190,9 @@ class MetaCoefficients(nn.Module):
             )
         self.labels = list(labels)
         self.shapes = [(layer.out_features, layer.in_features) for layer in layers]
-        self.scales = [1.0 / math.sqrt(layer.in_features) for layer in layers]
+        family = layers[0].family
+        self.column_scales, self.scales = fan_in_factors(layers, family.linear_coefficients)
+        self.initial_mean = family.initial_mean
         self.prompts = nn.ParameterList(
             nn.Parameter(draw(torch.randn, (out, inp, prompt_dim), generator=generator))
             for out, inp in self.shapes
@@ -186,8 +206,9 @@ class MetaCoefficients(nn.Module):
             MetaLearner(prompt_dim, hidden, out_dim, bias, activation, generator)
             for _ in range(max(labels) + 1)
         )
+        start = torch.tensor(self.initial_mean or [0.0] * out_dim)  # a_j: the direct init's mean
         self.node_means = (
-            nn.ParameterList(nn.Parameter(torch.zeros(out, out_dim)) for out, _ in self.shapes)
+            nn.ParameterList(nn.Parameter(start.repeat(out, 1)) for out, _ in self.shapes)
             if node_mean
             else None
         )
@@ -208,7 +229,10 @@ class MetaCoefficients(nn.Module):
         for meta, members in zip(self.meta_learners, self.members, strict=True):
             prompts = self.cluster_prompts(members)
             if prompts.shape[0] > 1:
-                meta.output.bias -= meta(prompts).mean(dim=0)
+                shift = meta(prompts).mean(dim=0)
+                if self.initial_mean is not None:  # only in columns without the factor
+                    shift -= shift.new_tensor(self.initial_mean)
+                meta.output.bias -= shift
 
     def forward(self) -> list[Tensor]:
         """``[w^{(0)}, …]``, each ``(n_{l+1}, n_l, m)``: one meta-learner call per cluster.
@@ -221,7 +245,14 @@ class MetaCoefficients(nn.Module):
         for meta, members in zip(self.meta_learners, self.members, strict=True):
             prompts = [self.prompts[index] for index in members]
             means = None if self.node_means is None else [self.node_means[i] for i in members]
-            blocks = meta.blocks(prompts, [self.scales[index] for index in members], means)
+            scales = [self.scales[index] for index in members]
+            if self.column_scales is None:
+                blocks = meta.blocks(prompts, scales, means)
+            else:  # a factor per column (1.0 in the kernel), then the node means
+                blocks = meta.blocks(prompts, scales)
+                columns = [self.column_scales[index] for index in members]
+                blocks = [block * block.new_tensor(c) for block, c in zip(blocks, columns)]
+                blocks = node_centered(blocks, means) if means else blocks
             for index, block in zip(members, blocks, strict=True):
                 coefficients[index] = block
         return coefficients
