@@ -7,6 +7,7 @@ RBF, wavelets and the MLP activations against autograd of their value.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -316,3 +317,21 @@ def test_silu_value_is_t_times_sigmoid() -> None:
     t = torch.tensor([-1.0, 0.0, 2.0], dtype=DTYPE)
     expected = [-1 / (1 + math.e), 0.0, 2 / (1 + math.exp(-2))]
     torch.testing.assert_close(silu_derivatives(t)[0], torch.tensor(expected, dtype=DTYPE))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: BSplineBasis(2, 0, 3), "grid=0 is not allowed"),  # was ZeroDivisionError
+        (lambda: BSplineBasis(2, -1, 3), "grid=-1 is not allowed"),  # built 3 columns
+        (lambda: BSplineBasis(2, 5, 0), "order=0 is not allowed"),
+        (lambda: BSplineBasis(0, 5, 3), "in_features=0 is not allowed"),
+        (lambda: BSplineBasis(2, 5, 3, (1.0, -1.0)), "grid_range=(1.0, -1.0) is not allowed"),
+        (lambda: GaussianRBFBasis(1), "centers=1 is not allowed"),  # was ZeroDivisionError
+        (lambda: GaussianRBFBasis(0), "centers=0 is not allowed"),  # gave width −2
+        (lambda: GaussianRBFBasis(4, (0.0, 0.0)), "grid_range=(0.0, 0.0) is not allowed"),
+    ],
+)
+def test_basis_constructors_name_the_bad_argument(make, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from ..device import draw
 from ..kernels import RECURSION_ONLY, compiled_module, kernel_applies, numba_enabled
+from ..validation import check_int, check_range
 from .base import LinearBasis
 from .silu import silu_derivatives
 
@@ -152,12 +153,15 @@ class BSplineBasis(LinearBasis):
         base: bool = True,
     ) -> None:
         super().__init__()
-        self.grid = grid
-        self.order = order
+        check_int("in_features", in_features, 1)
+        self.grid = check_int("grid", grid, 1)
+        self.order = check_int("order", order, 1)
+        check_range("grid_range", grid_range)
         self.base = base
         self.num_coefficients = grid + order + int(base)
         knots = uniform_knots(grid, order, grid_range).expand(in_features, -1).clone()
-        # Kept in float64 (cast to x's dtype on use) so that model.double() gets exact knots.
+        # Kept in float64 (cast to x's dtype on use) so that model.double() gets exact knots
+        # (model.float() casts buffers too: a model cast to float32 keeps float32 knots).
         self.register_buffer("knots", knots)
 
     def extra_repr(self) -> str:

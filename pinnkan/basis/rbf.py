@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..device import draw
+from ..validation import check_int, check_range
 from .base import GAUSSIAN_TAIL, LinearBasis
 
 
@@ -23,11 +24,14 @@ class GaussianRBFBasis(LinearBasis):
 
     def __init__(self, centers: int = 8, grid_range: tuple[float, float] = (-1.0, 1.0)) -> None:
         super().__init__()
+        check_int("centers", centers, 2)
+        check_range("grid_range", grid_range)
         lo, hi = grid_range
         self.num_coefficients = centers
         self.width = (hi - lo) / (centers - 1)
         grid = torch.linspace(lo, hi, centers, dtype=torch.float64)
-        # Kept in float64 (cast to x's dtype on use) so that model.double() gets exact centres.
+        # Kept in float64 (cast to x's dtype on use) so that model.double() gets exact centres
+        # (model.float() casts buffers too: a model cast to float32 keeps float32 centres).
         self.register_buffer("centers", grid)
 
     def extra_repr(self) -> str:
