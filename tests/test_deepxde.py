@@ -23,6 +23,7 @@ import torch
 from pinnkan.geometry import Ball
 from pinnkan.interop import deepxde as interop
 from pinnkan.interop import deepxde_solve
+from pinnkan.optim import schedule_factor
 from pinnkan.problem import BallPDE, ExactSolution, Fields
 from pinnkan.problems import get_problem
 from pinnkan.runner import SolveSpec, prepare
@@ -215,8 +216,20 @@ def measure_parity(dde, out: Path) -> dict:
         result[constraint] = {
             "deepxde": deepxde_run.metrics["rel_l2"],
             "pinnkan": pinnkan_run.metrics["rel_l2"],
-            "step10": pinnkan_run.history["rel_l2"][0],
+            "step10": pinnkan_run.history["rel_l2"][list(pinnkan_run.history["step"]).index(10)],
         }
+    schedule = spec(steps=4, eval_every=1, schedule="exponential", lr=1e-2)
+    result["lr"] = {
+        engine: {
+            name: np.asarray(run.history[name]).tolist()
+            for name in ("step", "lr", "rel_l2")
+            if name in run.history
+        }
+        for engine, run in (
+            ("deepxde", deepxde_solve.solve_with_deepxde(schedule, str(out / "dde_lr.h5"))),
+            ("pinnkan", solve_pde(schedule, str(out / "pk_lr.h5"))),
+        )
+    }
     lbfgs = spec(optimizer="lbfgs", steps=4, lbfgs_max_iter=5, eval_every=1)
     run = deepxde_solve.solve_with_deepxde(lbfgs, str(out / "lbfgs.h5"))
     result["lbfgs"] = {"loss": list(run.history["loss"]), "steps": run.metrics["steps"]}
@@ -339,7 +352,7 @@ def test_short_deepxde_solve_reduces_the_error_and_writes_a_run(measured: dict) 
     assert solve["status"] == "completed" and solve["engine"] == "deepxde"
     assert solve["rel_l2"] < 0.5 * solve["untrained_rel_l2"]
     history = solve["history"]
-    assert history["step"] == [1, 100, 200, 300]
+    assert history["step"] == [100, 200, 300]
     assert history["rel_l2"][-1] == pytest.approx(solve["rel_l2"])
     assert all(math.isfinite(value) for value in history["loss"])
     assert history["wall_time_s"] == sorted(history["wall_time_s"])
@@ -352,6 +365,17 @@ def test_deepxde_engine_matches_pinnkans_trainer(measured: dict, constraint: str
     parity = measured["parity"][constraint]
     assert abs(parity["pinnkan"] - parity["step10"]) > 1e-3 * parity["step10"]  # it trained
     assert parity["deepxde"] == pytest.approx(parity["pinnkan"], rel=1e-9)
+
+
+def test_deepxde_history_logs_the_rate_each_step_ran_at(measured: dict) -> None:
+    """Exponential schedule: both engines log lr·ρ(step − 1) (DeepXDE's column was the next
+    step's rate, its last row 0 under the linear schedule)."""
+    deepxde, pinnkan = measured["parity"]["lr"]["deepxde"], measured["parity"]["lr"]["pinnkan"]
+    assert deepxde["step"] == pinnkan["step"] == [1, 2, 3, 4]
+    factor = schedule_factor("exponential", 4, 0.01)
+    expected = [1e-2 * factor(step - 1) for step in (1, 2, 3, 4)]
+    assert deepxde["lr"] == pytest.approx(expected, rel=1e-12)
+    assert pinnkan["lr"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_lbfgs_through_deepxde_lowers_the_loss(measured: dict) -> None:

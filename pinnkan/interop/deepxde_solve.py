@@ -58,7 +58,7 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
 
     Adam with ``spec.train.lr`` and its schedule, or L-BFGS (DeepXDE's, step length 1) for
     ``spec.train.steps`` steps of ``lbfgs_max_iter`` iterations; errors on pinnkan's fixed test
-    set, logged after the steps ``config.records_step`` names.
+    set, logged every ``eval_every`` steps and after the last.
     """
     config = spec.train
     check_engine_options(config, spec.model)
@@ -170,9 +170,11 @@ def compile_model(dde: ModuleType, trainer: Any, config: TrainConfig) -> int | N
 
 
 class HistoryRecorderAdapter:
-    """DeepXDE callback that logs pinnkan's history after the steps ``records_step`` names
-    (the first, every ``eval_every``-th, the last): step, loss (and its terms), relative
-    ℓ2/ℓ1/ℓ∞ on the test set, lr, train_time_s (wall time less this logging), wall_time_s, peak_memory_bytes.
+    """DeepXDE callback that logs pinnkan's history every ``eval_every`` steps and after the
+    last, the steps after which DeepXDE evaluates its loss (``display_every``; not after step
+    1 as the pinnkan engine does, where DeepXDE's loss would be the one before the step): step,
+    loss (and its terms), relative ℓ2/ℓ1/ℓ∞ on the test set, lr (the rate the step ran at, as
+    in the pinnkan engine), train_time_s (wall time less this logging), wall_time_s, peak_memory_bytes.
 
     The loss is DeepXDE's, evaluated after the step on that step's points.
     """
@@ -195,6 +197,7 @@ class HistoryRecorderAdapter:
         self.progress = progress
         self.history: dict[str, list[float]] = {}
         self.step = 0
+        self.step_lr = config.lr
         self.logged_step = 0
         self.start = time.perf_counter()
         self.logging_time = 0.0
@@ -204,9 +207,12 @@ class HistoryRecorderAdapter:
     def on_train_begin(self) -> None:
         self.start = time.perf_counter()
 
+    def on_batch_begin(self) -> None:
+        self.step_lr = self.model.opt.param_groups[-1]["lr"]  # the rate this step runs at
+
     def on_batch_end(self) -> None:
         self.step += 1
-        if self.config.records_step(self.step):
+        if self.step % self.config.eval_every == 0 or self.step == self.config.steps:
             self.log()
         if self.step >= self.config.steps:  # L-BFGS: exactly `steps` optimizer steps
             self.model.stop_training = True
@@ -224,7 +230,7 @@ class HistoryRecorderAdapter:
         tick = time.perf_counter()
         train_time, wall_time = self.elapsed()
         record: dict[str, float] = {"step": self.step, **self.loss_terms(), **self.evaluate()}
-        record["lr"] = self.model.opt.param_groups[-1]["lr"]
+        record["lr"] = self.step_lr
         record["train_time_s"] = train_time
         record["wall_time_s"] = wall_time
         record["peak_memory_bytes"] = peak_memory_bytes(self.device)
