@@ -20,7 +20,7 @@ from .results import read_run
 from .runner import SolveSpec, resume_pde, solve_pde
 from .summary import format_summary, new_run_path, summary
 from .train import TrainConfig
-from .unused_flags import note_unused_flags
+from .unused_flags import note_unused_flags, solve_reasons
 from .validation import check_int
 
 MODEL_FLAGS = (
@@ -154,7 +154,7 @@ def set_threads(threads: int) -> None:
 def solve(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     spec = solve_spec(args)
-    note_unused_flags(args, spec.train)
+    note_unused_flags(args, solve_reasons(args, spec.train))
     out = args.out or str(
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
     )

@@ -8,6 +8,7 @@ import sys
 from .fit import fit
 from .fit_config import FitConfig
 from .summary import new_run_path
+from .unused_flags import fit_reasons, note_unused_flags
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +24,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--steps", type=int, help="optimizer steps (default 100)")
     group.add_argument("--optimizer", help="lbfgs (default) or adam")
-    group.add_argument("--lr", type=float, help="learning rate (default 1 for L-BFGS)")
+    group.add_argument(
+        "--lr", type=float, help="learning rate (default 1 for L-BFGS, 1e-3 for Adam)"
+    )
     group.add_argument("--lbfgs-iterations", type=int, help="L-BFGS inner iterations per step")
     group.add_argument("--seed", type=int, help="seed of data and initialisation (default 0)")
     group.add_argument("--train-points", type=int, help="training points (default 1000)")
@@ -94,14 +97,13 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
             "--problem is required, or --recipe with a built-in recipe's name (e.g. --recipe "
             "table2; `pinnkan list` names them) or a recipe's .toml file"
         )
-    lr = {"lr": 1e-3} if args.optimizer == "adam" and args.lr is None else {}
     return FitConfig(
         problem=args.problem,
         model=args.model or "kan",
         model_options=given(args, MODEL_FLAGS),
         device=args.device or "cpu",
         dtype=args.dtype or "float64",
-        **{**lr, **given(args, FLAG_FIELDS)},
+        **given(args, FLAG_FIELDS),
     )
 
 
@@ -130,6 +132,7 @@ def run_fit(args: argparse.Namespace) -> int:
         return run_recipe_command(args)
     check_no_recipe_flags(args)
     config = fit_config(args)
+    note_unused_flags(args, fit_reasons(config))
     out = args.out or str(
         new_run_path("results/runs", config.problem, config.model, config.dim, config.seed)
     )

@@ -26,6 +26,10 @@ from .validation import (
     check_positive_field,
 )
 
+# L-BFGS takes steps of length lr along its quasi-Newton direction (1: the full step); Adam's
+# rate is an absolute step size. A recipe or a FitConfig without lr gets the optimizer's own.
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-3}
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -38,7 +42,7 @@ class FitConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     steps: int = 100
     optimizer: str = "lbfgs"
-    lr: float = 1.0
+    lr: float | None = None  # None: DEFAULT_LR of the optimizer (1 for L-BFGS, 1e-3 for Adam)
     lbfgs_iterations: int = 20
     seed: int = 0
     train_points: int = 1000
@@ -59,6 +63,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         check_int_field(self, "steps", 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         check_positive_field(self, "lr")
         check_int_field(self, "lbfgs_iterations", 1)
         check_int_field(self, "seed", 0, SEED_MAX)

@@ -1,8 +1,9 @@
 """Flags given on the command line that the resolved run does not use.
 
-A flag that does not apply to the run's settings (``--alpha`` under the hard constraint,
-``--final-lr-fraction`` with a linear schedule …) would change nothing, which a user who typed
-it should hear about: each is one ``pinnkan: note:`` line on stderr before training, naming the
+A flag of ``pinnkan solve`` or ``pinnkan fit`` that does not apply to the run's settings
+(``--alpha`` under the hard constraint, ``--final-lr-fraction`` with a linear schedule,
+``--restart-steps`` without restarts …) would change nothing, which a user who typed it should
+hear about: each is one ``pinnkan: note:`` line on stderr before training, naming the
 setting that makes it unused. (A preset's values that do not apply are kept silently: a preset
 sets many keys at once. Flags that cannot apply to the *model*, such as ``--prompt-lr`` for a
 KAN, are refused instead: :func:`pinnkan.commands.check_meta_rates`.)
@@ -14,12 +15,15 @@ import argparse
 import sys
 
 from .derivatives import ESTIMATORS
+from .fit_config import FitConfig
 from .train_config import TrainConfig
 
+Reasons = dict[str, tuple[bool, str]]  # flag's field -> (unused?, why)
 
-def unused_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
-    """One sentence per flag in ``args`` (set, not None) that ``config`` does not use."""
-    reasons = {
+
+def solve_reasons(args: argparse.Namespace, config: TrainConfig) -> Reasons:
+    """``pinnkan solve``: when each training flag goes unused, and why."""
+    return {
         "laplacian_samples": (
             config.laplacian not in ESTIMATORS,
             f"the {config.laplacian!r} Laplacian takes no samples; only "
@@ -56,7 +60,33 @@ def unused_flags(args: argparse.Namespace, config: TrainConfig) -> list[str]:
             config.optimizer == "lbfgs",
             "L-BFGS runs every parameter at --lr (separate rates are Adam's)",
         ),
+        "checkpoint_every": (
+            getattr(args, "engine", None) == "deepxde",
+            "the deepxde engine writes no checkpoints (its run file is written at the end)",
+        ),
     }
+
+
+def fit_reasons(config: FitConfig) -> Reasons:
+    """``pinnkan fit``: when each training flag goes unused, and why."""
+    return {
+        "lbfgs_iterations": (
+            config.optimizer != "lbfgs",
+            f"only L-BFGS has inner iterations (optimizer {config.optimizer!r})",
+        ),
+        "restart_steps": (
+            config.restarts == 1,
+            "there is one initialisation to train (--restarts 1)",
+        ),
+        "update_grid_until": (
+            not config.update_grid_every,
+            "the grid is never updated (--update-grid-every 0)",
+        ),
+    }
+
+
+def unused_flags(args: argparse.Namespace, reasons: Reasons) -> list[str]:
+    """One sentence per flag in ``args`` (set, not None) that ``reasons`` marks unused."""
     return [
         f"--{name.replace('_', '-')} {as_given(getattr(args, name))} is not used: {reason}"
         for name, (unused, reason) in reasons.items()
@@ -69,7 +99,7 @@ def as_given(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def note_unused_flags(args: argparse.Namespace, config: TrainConfig) -> None:
+def note_unused_flags(args: argparse.Namespace, reasons: Reasons) -> None:
     """:func:`unused_flags` as ``pinnkan: note:`` lines on stderr."""
-    for sentence in unused_flags(args, config):
+    for sentence in unused_flags(args, reasons):
         print(f"pinnkan: note: {sentence}", file=sys.stderr)

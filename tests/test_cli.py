@@ -517,3 +517,24 @@ def test_a_completed_run_that_learned_nothing_gets_a_note(tmp_path, capsys):
     assert "the solution was not learned; try a smaller --lr (this run: 1000000.0)" in err
     code, _, err = run_cli([*argv, "--lr", "1e-2", "--out", str(tmp_path / "b.h5")], capsys)
     assert code == 0 and "not learned" not in err
+
+
+def test_checkpoint_every_is_noted_as_unused_by_the_deepxde_engine():
+    from argparse import Namespace
+
+    from pinnkan.train import TrainConfig
+    from pinnkan.unused_flags import solve_reasons, unused_flags
+
+    config = TrainConfig()
+    for engine, expected in (("deepxde", 1), ("pinnkan", 0)):
+        args = Namespace(engine=engine, checkpoint_every=5)
+        notes = unused_flags(args, solve_reasons(args, config))
+        assert len(notes) == expected
+    assert (
+        notes == []
+        and "deepxde engine writes no checkpoints"
+        in unused_flags(
+            Namespace(engine="deepxde", checkpoint_every=5),
+            solve_reasons(Namespace(engine="deepxde"), config),
+        )[0]
+    )

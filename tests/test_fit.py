@@ -207,6 +207,31 @@ def test_recipe_plan_expands_products_and_names_files(tmp_path: Path) -> None:
         plan({**RECIPE, "runs": [{"problem": "feynman:I.12.5", "colour": "red"}]}, [0], tmp_path)
 
 
+def test_adam_without_a_rate_gets_adams_default_everywhere(tmp_path: Path) -> None:
+    """A recipe's Adam (and FitConfig's) ran at lr = 1, L-BFGS's default; the command line's
+    at 1e-3."""
+    assert FitConfig(problem="feynman:I.12.5", optimizer="adam").lr == 1e-3
+    assert FitConfig(problem="feynman:I.12.5").lr == 1.0
+    assert FitConfig(problem="feynman:I.12.5", optimizer="adam", lr=0.5).lr == 0.5
+    recipe = {**RECIPE, "fit": {**RECIPE["fit"], "optimizer": "adam"}}
+    assert {planned.config.lr for planned in plan(recipe, [0], tmp_path)} == {1e-3}
+
+
+def test_fit_notes_flags_its_settings_leave_unused(tmp_path: Path, capsys) -> None:
+    argv = ["fit", "--problem", "feynman:I.12.5", "--optimizer", "adam", "--steps", "2"]
+    unused = ["--lbfgs-iterations", "5", "--restart-steps", "2", "--update-grid-until", "3"]
+    assert main([*argv, *unused, "--quiet", "--out", str(tmp_path / "run.h5")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "is not used" in line]
+    assert notes == [
+        "pinnkan: note: --lbfgs-iterations 5 is not used: only L-BFGS has inner iterations "
+        "(optimizer 'adam')",
+        "pinnkan: note: --restart-steps 2 is not used: there is one initialisation to train "
+        "(--restarts 1)",
+        "pinnkan: note: --update-grid-until 3 is not used: the grid is never updated "
+        "(--update-grid-every 0)",
+    ]
+
+
 def test_recipe_table_has_ours_beside_the_paper(tmp_path: Path) -> None:
     runs = plan(RECIPE, [0], tmp_path)
     for planned in runs[:2]:

@@ -414,6 +414,16 @@ def test_a_run_file_being_written_by_another_process_is_refused(tmp_path, capsys
     assert os.listdir(tmp_path) == ["run.h5"]
 
 
+def test_the_deepxde_engine_refuses_a_run_file_being_written(tmp_path, capsys):
+    """It wrote over a run file that another pinnkan process held (refused before DeepXDE is
+    imported, so this runs in-process)."""
+    out = tmp_path / "run.h5"
+    with text_file.writing_alone(out):
+        code, _, err = run_cli(solve_argv(out, "--engine", "deepxde"), capsys)
+        assert_one_line_error(code, err, str(out), "is being written by another pinnkan process")
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_folder_refused_during_a_solve_names_the_checkpoint_kept(tmp_path, capsys, monkeypatch):
     """The folder is checked again at each write: made read-only mid-run, one line."""
     out = tmp_path / "run.h5"

@@ -38,6 +38,7 @@ from ..optim import schedule_factor
 from ..problem import PDE
 from ..results import Run, check_writable, write_run
 from ..runner import SolveSpec, prepare, run_config
+from ..text_file import writing_alone
 from ..train_config import TrainConfig
 from .deepxde import (
     BACKEND,
@@ -64,6 +65,21 @@ def solve_with_deepxde(spec: SolveSpec, out: str, progress: Progress | None = No
     check_engine_options(config, spec.model)
     problem, model, device, dtype = prepare(spec)  # validate before creating any directory
     check_writable(out)
+    with writing_alone(out):  # one writer per run file, as for the pinnkan engine
+        return train_and_write(spec, out, problem, model, device, dtype, progress)
+
+
+def train_and_write(
+    spec: SolveSpec,
+    out: str,
+    problem: PDE,
+    model: nn.Module,
+    device: torch.device,
+    dtype: torch.dtype,
+    progress: Progress | None,
+) -> Run:
+    """The training and the run file of :func:`solve_with_deepxde` (``out`` checked, locked)."""
+    config = spec.train
     x_test, u_test = make_test_set(problem, config, device, dtype)
     sample_dtype = torch.get_default_dtype()  # the dtype pinnkan's trainer samples in
     dde = import_deepxde()
