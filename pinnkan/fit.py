@@ -153,7 +153,7 @@ class RegressionTrainer:
 
     def adapt_grid(self) -> None:
         """Grid update / extension when due; the optimiser restarts after a change."""
-        changed = False
+        changed = reshaped = False
         every, until = self.config.update_grid_every, self.config.update_grid_until
         if grid_update_due(self.step, every, until):
             update_grid(self.model, self.data.x_train, self.config.grid_eps)
@@ -162,16 +162,20 @@ class RegressionTrainer:
             extend_grid(
                 self.model, self.extensions[self.step], self.data.x_train, self.config.grid_eps
             )
-            changed = True
+            changed = reshaped = True
         if changed:
             self.optimizer = self.new_optimizer()
-            for points in (self.train_points, self.test_points, self.validation_points):
-                if points is not None:
-                    points.refresh()
+            self.refresh_points()
             if self.guard is not None:
                 self.guard.forget()
-            if self.best is not None:
-                self.best.forget()
+            if self.best is not None and reshaped:  # an update keeps the shapes: the best
+                self.best.forget()  # state (knots included) can still be restored
+
+    def refresh_points(self) -> None:
+        """The cached first-layer expansions of the fixed point sets, after the knots changed."""
+        for points in (self.train_points, self.test_points, self.validation_points):
+            if points is not None:
+                points.refresh()
 
     def take_step(self) -> float:
         """One optimiser step (guarded when ``step_guard``); the loss it started from."""
@@ -224,7 +228,7 @@ class RegressionTrainer:
     def finish(self) -> None:
         """End of training: with a validation set, go back to the state of lowest validation MSE."""
         if self.best is not None:
-            self.best.restore()
+            self.best.restore()  # (final_metrics evaluates the model, not the cached points)
 
 
 def extension_schedule(steps: int, grids: list[int]) -> dict[int, int]:

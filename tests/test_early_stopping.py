@@ -100,6 +100,29 @@ def test_early_stopping_returns_an_earlier_state_when_validation_rises(tmp_path:
     assert validation_mse_of(run, config) == pytest.approx(min(values), rel=1e-10)
 
 
+def test_a_grid_update_keeps_the_best_state_a_candidate(tmp_path: Path) -> None:
+    """Updates keep every shape, so the state before one can still be restored (knots and
+    all); they made the run forget it and end at the best state after the last update
+    (here: best step 9 at 8.9e-4 instead of step 4 at 7.2e-4)."""
+    config = FitConfig(
+        problem="feynman:I.9.18", train_points=60, validation=0.3, update_grid_every=4, steps=12
+    )
+    run = fit(config, str(tmp_path / "run.h5"))
+    per_step = {
+        int(s): v for s, v in zip(run.history["step"], run.history["val_mse"]) if not math.isnan(v)
+    }
+    best = min(per_step, key=per_step.__getitem__)
+    assert best < 5 < config.steps and min(list(per_step.values())[4:]) > per_step[best]
+    assert run.metrics["best_step"] == best
+    assert run.metrics["val_mse"] == pytest.approx(per_step[best], rel=1e-12)
+    assert validation_mse_of(run, config) == pytest.approx(per_step[best], rel=1e-10)
+    _, model, data = prepare(config)  # the test MSE is the restored state's, on its own knots
+    model.load_state_dict(run.model_state)
+    with torch.no_grad():
+        test_mse = float((model(data.x_test).squeeze(-1) - data.y_test).square().mean())
+    assert run.metrics["mse"] == pytest.approx(test_mse, rel=1e-10)
+
+
 def validation_mse_of(run, config: FitConfig) -> float:
     """Validation MSE of the model state saved in ``run``, recomputed from scratch."""
     _, model, data = prepare(config)
