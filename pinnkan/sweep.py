@@ -175,11 +175,40 @@ def model_options_for(model: str, options: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if k == "grid_range" else v for k, v in options.items() if k in accepted}
 
 
-def done(path: Path) -> bool:
+def done(path: Path, spec: SolveSpec) -> bool:
+    """Whether ``path`` holds a completed run of ``spec`` (kept, not trained again). A completed
+    run of other settings (the recipe changed since) is refused, naming the first difference:
+    training over it would lose it, keeping it would report the old settings as the recipe's."""
     try:
-        return read_run(path, load_model=False, load_checkpoint=False).status == "completed"
+        stored = read_run(path, load_model=False, load_checkpoint=False)
     except (RunFileError, ValueError):
         return False
+    if stored.status != "completed":
+        return False
+    difference = settings_difference(stored.config, spec)
+    if difference:
+        raise ValueError(
+            f"{path} holds a completed run of other settings ({difference}); give another "
+            "--out-dir, or remove the file to train the recipe's run"
+        )
+    return True
+
+
+def settings_difference(config: dict[str, Any], spec: SolveSpec) -> str:
+    """The first setting in which a run file's ``config`` differs from ``spec`` (the device
+    aside), as ``key X (the recipe: Y)``; "" when none does."""
+    planned = as_stored(
+        {"spec": {**spec_to_dict(spec), "device": None}, "train": spec.train.to_dict()}
+    )
+    stored = as_stored(
+        {"spec": {**config.get("spec", {}), "device": None}, "train": config.get("train") or {}}
+    )
+    for section in ("spec", "train"):
+        for key in sorted(set(planned[section]) | set(stored[section])):
+            mine, theirs = stored[section].get(key), planned[section].get(key)
+            if mine != theirs:
+                return f"{key} {mine!r}, the recipe: {theirs!r}"
+    return ""
 
 
 def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
@@ -215,11 +244,7 @@ def unfinished(path: Path, spec: SolveSpec) -> bool:
         return False
     if stored.status not in ("running", "interrupted", "failed") or stored.checkpoint is None:
         return False
-    planned = as_stored(
-        {"spec": {**spec_to_dict(spec), "device": None}, "train": spec.train.to_dict()}
-    )
-    stored_part = {"spec": {**stored.config.get("spec", {}), "device": None}}
-    return planned == as_stored({**stored_part, "train": stored.config.get("train")})
+    return not settings_difference(stored.config, spec)
 
 
 def as_stored(data: dict[str, Any]) -> Any:
@@ -299,7 +324,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     planned = plan(load_preset(args.recipe, SWEEP_RECIPE), args.seeds or [0], out_dir)
     planned = select(planned, args.only)
-    todo = [(spec, path) for spec, path in planned if not done(path)]
+    todo = [(spec, path) for spec, path in planned if not done(path, spec)]
     check_runs(todo, args.device)
     print(f"{counted(len(planned), 'run')} planned, {len(planned) - len(todo)} already done")
     if args.dry_run:

@@ -57,6 +57,26 @@ def test_sweep_runs_each_entry_and_seed_then_skips_them(tmp_path: Path, capsys) 
     assert "4 runs planned, 4 already done" in capsys.readouterr().out
 
 
+def test_a_completed_run_of_other_settings_is_refused_not_kept(tmp_path: Path, capsys) -> None:
+    """After the recipe's steps went from 5 to 7, its completed runs counted as "already
+    done" (the files said 5 steps); they are refused by name, and kept as they are."""
+    recipe = tiny_recipe(tmp_path)
+    out = tmp_path / "runs"
+    argv = ["sweep", str(recipe), "--out-dir", str(out), "--only", "poisson"]
+    assert main(argv) == 0
+    kept = (out / "poisson-d2-mlp-s0.h5").read_bytes()
+    recipe.write_text(RECIPE.replace("steps = 5", "steps = 7"))
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"pinnkan: error: {out / 'poisson-d2-mlp-s0.h5'} holds a completed run of other settings "
+        "(steps 5, the recipe: 7); give another --out-dir, or remove the file to train the "
+        "recipe's run"
+    )
+    assert (out / "poisson-d2-mlp-s0.h5").read_bytes() == kept
+
+
 def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:
@@ -200,6 +220,22 @@ def test_a_block_can_pick_the_problem_instance(tmp_path: Path) -> None:
         assert problem.config["spec"]["problem_options"]["seed"] == "training"
         fixed = read_run(out / f"poisson-d3-mlp-fixed-s{seed}.h5", load_model=False)
         assert fixed.config["problem"] == {"name": "poisson", "dim": 3, "seed": 5}
+    assert (
+        main(
+            [
+                "sweep",
+                str(recipe),
+                "--seeds",
+                "1,2",
+                "--out-dir",
+                str(out),
+                "--only",
+                "anchor,fixed",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )  # fmt: skip  (all kept)
 
 
 RUN = "[[runs]]\nproblem = 'poisson'\ndim = 2\nmodel = 'mlp'\n"
