@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -36,7 +37,7 @@ from .fit import fit
 from .fit_config import FitConfig
 from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
-from .results import read_run
+from .results import RunFileError, read_run
 from .summary import slug
 from .text_file import check_markdown_output, check_output_folder, write_generated_markdown
 from .wording import counted
@@ -160,14 +161,29 @@ def execute(planned: PlannedRun) -> tuple[bool, str]:
         return False, failure_line(planned.path.name, error)
     seconds = time.perf_counter() - start
     line = f"{planned.path.name}: MSE {run.metrics['mse']:.3e} ({seconds:.1f} s, {run.status})"
+    if run.status != "completed":  # written, but not a result: a rerun trains it again
+        message = run.metrics.get("message", "")
+        return False, f"{planned.path.name}: FAILED ({run.status}: {message})"
     return True, line
 
 
+def completed(planned: PlannedRun) -> bool:
+    """Whether the planned run's file holds a completed run (kept, not trained again); one
+    that diverged, or is not a run file, is trained (again)."""
+    try:
+        return read_run(planned.path, load_model=False, load_checkpoint=False).status == (
+            "completed"
+        )
+    except (RunFileError, ValueError):
+        return False
+
+
 def check_kept_runs(runs: list[PlannedRun]) -> None:
-    """A run file already there is kept rather than trained again: it must hold the precision
-    the plan asks for (the file names do not say it)."""
+    """A completed run file already there is kept rather than trained again: it must hold the
+    run the plan asks for (the file names do not say the precision or the training settings:
+    a recipe changed since would otherwise report its old runs as the new ones)."""
     for planned in runs:
-        if not planned.path.exists():
+        if not completed(planned):
             continue
         kept = read_run(planned.path, load_model=False, load_checkpoint=False).config
         if kept.get("dtype") != planned.config.dtype:
@@ -175,6 +191,23 @@ def check_kept_runs(runs: list[PlannedRun]) -> None:
                 f"{planned.path} holds a {kept.get('dtype')} run, and this plan asks for "
                 f"{planned.config.dtype}; give another --out-dir (or the same --dtype)"
             )
+        difference = config_difference(kept.get("train") or {}, planned.config.to_dict())
+        if difference:
+            raise ValueError(
+                f"{planned.path} holds a completed run of other settings ({difference}); give "
+                "another --out-dir, or remove the file to train the recipe's run"
+            )
+
+
+def config_difference(stored: dict[str, Any], planned: dict[str, Any]) -> str:
+    """The first field (the device aside) in which a run file's stored fit config differs from
+    the planned one, as ``key X, the recipe: Y``; "" when none does."""
+    planned = json.loads(json.dumps({**planned, "device": None}))  # as the file reads back
+    stored = {**stored, "device": None}
+    for key in sorted(set(planned) | set(stored)):
+        if stored.get(key) != planned.get(key):
+            return f"{key} {stored.get(key)!r}, the recipe: {planned.get(key)!r}"
+    return ""
 
 
 def check_no_run_flags(args: argparse.Namespace) -> None:
@@ -202,7 +235,7 @@ def run_recipe(
     """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan and
     the number of runs that failed (no run file written)."""
     runs = plan(recipe, seeds, directory, overrides)
-    todo = [planned for planned in runs if not planned.path.exists()]
+    todo = [planned for planned in runs if not completed(planned)]
     print(
         f"{counted(len(runs), 'run')}, {len(runs) - len(todo)} already done, {len(todo)} to train",
         flush=True,
@@ -237,9 +270,12 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     check_output_folder(directory)
     if args.table is not None:
         check_markdown_output(args.table)
+        from .tables import check_table_kind
+
+        check_table_kind(recipe)
     check_kept_runs(runs)
     failed = 0
-    if args.table is None or not all(planned.path.exists() for planned in runs):
+    if args.table is None or not all(completed(planned) for planned in runs):
         _, failed = run_recipe(recipe, seeds, directory, args.jobs, overrides)
     have_runs = any(planned.path.exists() for planned in runs)
     if args.table is not None and have_runs:

@@ -83,12 +83,23 @@ def collect(runs: list[PlannedRun]) -> dict[tuple, Cell]:
     return cells
 
 
-def make_table(recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> str:
-    makers = {"table2": table2_markdown, "table4": table4_markdown}
+TABLE_KINDS = ("table2", "table4")  # the paper tables a recipe's --table can be
+
+
+def check_table_kind(recipe: dict[str, Any]) -> None:
+    """The recipe names the table ``--table`` writes (checked before any training)."""
     kind = recipe.get("table")
-    if kind not in makers:
-        raise ValueError(f"recipe table={kind!r} is not known; allowed: {', '.join(makers)}")
-    return makers[kind](recipe, collect(runs), runs, command)
+    if kind not in TABLE_KINDS:
+        raise ValueError(
+            f"recipe table={kind!r} is not known; allowed: {', '.join(TABLE_KINDS)} (a recipe "
+            'written for --table sets it at the top, e.g. table = "table2")'
+        )
+
+
+def make_table(recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> str:
+    check_table_kind(recipe)
+    makers = {"table2": table2_markdown, "table4": table4_markdown}
+    return makers[recipe["table"]](recipe, collect(runs), runs, command)
 
 
 def scientific(value: float | None) -> str:

@@ -462,3 +462,41 @@ def test_recipe_flags_without_recipe_are_refused(
     assert err.startswith(f"pinnkan: error: {flags} only used with --recipe")
     assert err.count("\n") == 1
     assert not out.exists() and not (tmp_path / "zz").exists() and not (tmp_path / "t.md").exists()
+
+
+def test_a_diverged_recipe_run_fails_and_is_trained_again(tmp_path: Path, capsys) -> None:
+    """A run that diverged (here Adam at lr 1e200) printed its NaN MSE as a result, the command
+    exited 0 and a rerun counted it as done; it is a FAILED line, exit 1, and trained again."""
+    recipe = tiny_recipe(tmp_path)
+    recipe.write_text(
+        recipe.read_text().replace("steps = 1", 'steps = 3\noptimizer = "adam"\nlr = 1e200')
+    )
+    command = ["fit", "--recipe", str(recipe), "--out-dir", str(tmp_path / "runs")]
+    for _ in range(2):
+        assert main(command) == 1
+        out, err = capsys.readouterr()
+        assert "1 run, 0 already done, 1 to train" in out
+        assert "FAILED (diverged: loss became non-finite" in out
+        assert "1 of 1 run failed" in err
+    (path,) = (tmp_path / "runs").iterdir()
+    assert read_run(path, load_model=False).status == "diverged"
+
+
+def test_a_recipe_run_of_other_settings_is_refused_not_kept(tmp_path: Path, capsys) -> None:
+    recipe = tiny_recipe(tmp_path)
+    command = ["fit", "--recipe", str(recipe), "--out-dir", str(tmp_path / "runs")]
+    assert main(command) == 0
+    recipe.write_text(recipe.read_text().replace("steps = 1", "steps = 2"))
+    capsys.readouterr()
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "holds a completed run of other settings (steps 1, the recipe: 2)" in err
+
+
+def test_a_table_the_recipe_does_not_name_is_refused_before_training(tmp_path, capsys) -> None:
+    recipe = tiny_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace('table = "table2"\n', ""))
+    command = ["fit", "--recipe", str(recipe), "--out-dir", str(tmp_path / "runs")]
+    assert main([*command, "--table", str(tmp_path / "t.md")]) == 2
+    assert "recipe table=None is not known" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
