@@ -63,20 +63,22 @@ class RunFacts:
 
 
 def run_paths(inputs: Iterable[str]) -> list[Path]:
-    """Files as given; folders expand to the ``*.h5`` files below them (sorted)."""
-    paths: list[Path] = []
+    """Files as given; folders expand to the ``*.h5`` files below them (sorted). A file given
+    twice (twice by name, or also inside a given folder) counts once: a run is one sample."""
+    paths: dict[Path, Path] = {}
     for text in inputs:
         location = Path(text)
         if location.is_dir():
             found = sorted(location.rglob("*.h5"))
             if not found:
                 raise ValueError(f"folder {location} holds no .h5 run files")
-            paths.extend(found)
         elif location.exists():
-            paths.append(location)
+            found = [location]
         else:
             raise ValueError(f"run file {location} does not exist")
-    return paths
+        for path in found:
+            paths.setdefault(path.resolve(), path)
+    return list(paths.values())
 
 
 def is_problem_file(given: str) -> bool:

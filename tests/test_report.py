@@ -128,6 +128,17 @@ def test_seeds_are_grouped_and_settings_are_not(tmp_path):
     assert "seed=" not in text.split("Common to all rows:")[1].replace("problem.seed", "")
 
 
+def test_a_run_given_twice_counts_once(tmp_path):
+    """``report a.h5 ./a.h5``, ``report DIR DIR`` or a folder and a file in it: each run is one
+    sample (it was counted once per mention, with std 0 or shrunk)."""
+    paths = write_all(tmp_path, [pde_run(seed=s, rel_l2=v) for s, v in enumerate([1e-3, 3e-3])])
+    twice = [paths[0], str(Path(paths[0]).parent / "." / Path(paths[0]).name), str(tmp_path)]
+    out = tmp_path / "report.md"
+    assert report.run_report(parser().parse_args([*twice, "--out", str(out)])) == 0
+    (row,) = table_rows(out.read_text())
+    assert row[4] == "2" and row[5] == "2.00e-03 ± 1.4e-03"
+
+
 def test_problem_seed_tied_to_the_training_seed_groups_as_seeds(tmp_path):
     """Runs made with problem seed "training" (one instance per seed) form one group."""
     tied = []
