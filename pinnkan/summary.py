@@ -18,6 +18,7 @@ import numpy as np
 
 from .environment import utc_now
 from .results import Run, python_scalar
+from .text_file import being_written
 
 SUMMARY_KEYS = (
     "path", "status", "message", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
@@ -38,7 +39,7 @@ def summary(run: Run) -> dict[str, Any]:
     values = {
         "path": str(run.path) if run.path is not None else None,
         "status": run.status,
-        "message": metrics.get("message") or None,  # why a run did not complete
+        "message": metrics.get("message") or running_message(run),  # why it did not complete
         "problem": problem.get("name") if isinstance(problem, dict) else problem,
         "dim": first_known(config.get("dim"), nested(problem, "dim"), width[0]),
         "model": first_known(model_config.get("name"), model if isinstance(model, str) else None),
@@ -56,6 +57,22 @@ def summary(run: Run) -> dict[str, Any]:
         if key not in values:
             values[key] = metrics.get(key, config.get(key))
     return {key: finite_or_none(values[key]) for key in SUMMARY_KEYS}
+
+
+def running_message(run: Run) -> str | None:
+    """For a run file whose status is "running": whether a pinnkan process is writing it now,
+    or none is (the run was killed without a word: its last checkpoint is what is left)."""
+    if run.status != "running" or run.path is None:
+        return None
+    writing = being_written(run.path)
+    if writing is None:
+        return None
+    if writing:
+        return "a pinnkan process is writing it now"
+    return (
+        "no pinnkan process is writing it (the run was stopped without a word, e.g. killed): "
+        f"pinnkan resume {run.path} continues it from its last checkpoint"
+    )
 
 
 def first_known(*candidates: Any) -> Any:

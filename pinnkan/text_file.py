@@ -189,6 +189,25 @@ def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[N
             lock.unlink(missing_ok=True)
 
 
+def being_written(path: str | os.PathLike) -> bool | None:
+    """Whether a pinnkan process holds the :func:`writing_alone` lock of ``path`` now (None where
+    the system has no file locks). Tried without waiting, and let go at once."""
+    if not file_lock.AVAILABLE:
+        return None
+    target = Path(path)
+    try:
+        descriptor = os.open(target.parent / f".{target.name}.lock", os.O_RDWR)
+    except OSError:  # no lock file: no writer
+        return False
+    try:
+        if not file_lock.acquire(descriptor, wait=False):
+            return True
+        file_lock.release(descriptor)
+        return False
+    finally:
+        os.close(descriptor)
+
+
 # --- writing atomically ------------------------------------------------------------------------
 
 

@@ -534,3 +534,25 @@ def test_checkpoint_every_is_noted_as_unused_by_the_deepxde_engine():
         "file is written at the end)"
     ]
     assert notes("pinnkan") == []
+
+
+def test_show_says_whether_a_running_run_file_is_being_written(tmp_path, capsys):
+    """A run killed with SIGKILL reads "status running" for ever; show says that no process
+    holds its lock (and how to continue it), or that one is writing it now."""
+    import dataclasses
+
+    from pinnkan.results import write_run
+    from pinnkan.text_file import writing_alone
+
+    out = tmp_path / "run.h5"
+    assert cli.main(solve_argv(out)) == 0
+    write_run(out, dataclasses.replace(read_run(out), status="running"))
+    capsys.readouterr()
+    assert cli.main(["show", str(out)]) == 0
+    assert (
+        "no pinnkan process is writing it (the run was stopped without a word, e.g. killed): "
+        f"pinnkan resume {out} continues it from its last checkpoint"
+    ) in capsys.readouterr().out
+    with writing_alone(out):
+        assert cli.main(["show", str(out)]) == 0
+        assert "a pinnkan process is writing it now" in capsys.readouterr().out
