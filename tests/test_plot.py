@@ -567,3 +567,16 @@ def test_histogram_names_the_error_of_its_kind_of_run(files, tmp_path):
     for path, symbol in ((out, r"|\hat y - y|"), (files["kan"], r"|\hat u - u|")):
         figure = draw_histogram(read_run(path, load_model=False), SMALL)
         assert symbol in figure.axes[0].get_xlabel()
+
+
+@pytest.mark.parametrize("status", ["diverged", "failed", "interrupted", "running"])
+def test_titles_say_when_a_run_did_not_complete(files, status):
+    """A diverged run's figures read "· 0 steps", like a finished run of zero steps."""
+    from pinnkan.plots.titles import run_title
+
+    run = read_run(files["kan"])
+    assert run.status == "completed" and "DIVERGED" not in run_title(run)
+    run.status = status
+    run.metrics["steps"] = 7
+    title = run_title(run)
+    assert title.endswith(f" · {status.upper()}, weights of step 7") and "7 steps" not in title

@@ -26,7 +26,8 @@ def pretty_model(name: Any) -> str:
 
 
 def title_parts(run: Run) -> list[str]:
-    """``["poisson, d = 5", "KAN [5, 16, 16, 1], 1,296 parameters", "400 steps"]``."""
+    """``["poisson, d = 5", "KAN [5, 16, 16, 1], 1,296 parameters", "400 steps"]``, and the
+    status in capitals where the run did not complete (``"DIVERGED, weights of step 0"``)."""
     problem = run.config.get("problem")
     model = run.model_config or run.config.get("model") or {}
     parts = []
@@ -40,7 +41,10 @@ def title_parts(run: Run) -> list[str]:
         size = f", {params:,} parameters" if isinstance(params, int) else ""
         parts.append(f"{pretty_model(model['name'])} {list(model.get('width', []))}{size}")
     steps = run.metrics.get("steps")
-    if isinstance(steps, int):
+    known = isinstance(steps, int)
+    if run.status != "completed":  # a diverged, failed, interrupted or running run says so
+        parts.append(run.status.upper() + (f", weights of step {steps}" if known else ""))
+    elif known:
         parts.append(counted(steps, "step"))
     return parts
 
