@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.image import imread
 from scipy import stats
 
@@ -265,6 +265,8 @@ def test_a_loss_term_equal_to_the_total_is_drawn_once():
     assert lines["loss"] == "total loss (= interior residual loss)"
     soft = {**hard, "loss": 0.01 * interior + boundary}
     assert len(merged_losses(soft, ["loss_interior", "loss", "loss_boundary"])) == 3
+    labels = dict(merged_losses(soft, ["loss_interior", "loss", "loss_boundary"], alpha=0.01))
+    assert labels["loss"] == "total = α·interior + boundary (α = 0.01)"  # below the interior
 
 
 # --- what the network learned ------------------------------------------------------------------
@@ -580,3 +582,31 @@ def test_titles_say_when_a_run_did_not_complete(files, status):
     run.metrics["steps"] = 7
     title = run_title(run)
     assert title.endswith(f" · {status.upper()}, weights of step 7") and "7 steps" not in title
+
+
+def test_u_and_prediction_share_a_scale_unless_far_apart():
+    """A prediction 6e7 large put u (≈ 1) in one flat colour of a shared ±6e7 scale."""
+    from pinnkan.plots.fields import solution_norms
+
+    u = np.array([[-1.0, 0.5], [np.nan, 1.0]])
+    exact, prediction, note = solution_norms(u, 3 * u)
+    assert exact is prediction and (exact.vmin, exact.vmax, note) == (-3.0, 3.0, "")
+    exact, prediction, note = solution_norms(u, 6e7 * u)
+    assert (exact.vmax, prediction.vmax, note) == (1.0, 6e7, " (own scale)")
+
+
+def test_field_pixels_are_centred_on_the_nodes_and_clipping_is_marked():
+    """Nodes at linspace(−ρ, ρ, N): pixel edges half a spacing beyond ±ρ (they were at ±ρ)."""
+    import matplotlib.pyplot as plt
+
+    from pinnkan.plots.fields import clipped_below, show_disc
+
+    plane = axis_plane(3, (0, 1), 0.0, 1.0)
+    values = np.arange(25.0).reshape(5, 5)
+    figure, axis = plt.subplots()
+    image = show_disc(axis, values, plane, "viridis", Normalize(0, 24))
+    assert image.get_extent() == pytest.approx([-1.25, 1.25, -1.25, 1.25])
+    plt.close(figure)
+    errors = np.array([1e-9, 1e-3, 1e-1, 1.0])
+    assert clipped_below(errors, LogNorm(vmin=1e-3, vmax=1.0))
+    assert not clipped_below(errors, Normalize(vmin=1e-3, vmax=1.0))

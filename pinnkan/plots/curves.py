@@ -62,10 +62,24 @@ def time_axis(history: dict[str, np.ndarray]) -> tuple[str, str] | None:
     return next(((n, label) for n, label in TIME_COLUMNS if n in history), None)
 
 
-def merged_losses(history: dict[str, np.ndarray], names: list[str]) -> list[tuple[str, str]]:
-    """(column, label) pairs; a term equal to the total loss is drawn once, as the total."""
+def merged_losses(
+    history: dict[str, np.ndarray], names: list[str], alpha: float | None = None
+) -> list[tuple[str, str]]:
+    """(column, label) pairs; a term equal to the total loss is drawn once, as the total. With
+    a boundary term the total is α·interior + boundary (the soft constraint's ``alpha``), which
+    the label says: the total lies far below the interior term for a small α."""
     if "loss" not in names:
         return [(name, LABELS.get(name, name)) for name in names]
+    if "loss_boundary" in history and alpha is not None:
+        return [
+            (
+                name,
+                f"total = α·interior + boundary (α = {alpha:g})"
+                if name == "loss"
+                else LABELS.get(name, name),
+            )
+            for name in names
+        ]
     total = np.asarray(history["loss"], dtype=float)
     same = [
         name
@@ -79,6 +93,14 @@ def merged_losses(history: dict[str, np.ndarray], names: list[str]) -> list[tupl
         for name in names
         if name not in same
     ]
+
+
+def soft_alpha(run: Run) -> float | None:
+    """The interior weight α of a soft-constraint PDE run (None for others)."""
+    train = run.config.get("train")
+    if not isinstance(train, dict) or train.get("constraint") != "soft":
+        return None
+    return train.get("alpha")
 
 
 def draw_lines(
@@ -104,7 +126,7 @@ def draw_curves(run: Run, options) -> Figure:
     rows = [
         (lines, ylabel)
         for lines, ylabel in (
-            (merged_losses(history, losses), "loss"),
+            (merged_losses(history, losses, soft_alpha(run)), "loss"),
             ([(n, LABELS.get(n, n)) for n in errors], "test error"),
         )
         if lines

@@ -1,6 +1,7 @@
 """Statistics of the pointwise error e_i = |û(x_i) − u(x_i)| at the stored test points.
 
-Radial profile: the test points binned by radius r = |x| into ``bins`` equal shells of [0, R];
+Radial profile: the test points binned by radius r = |x| into ``bins`` equal shells of
+[0, max_i |x_i|] (the largest test radius, just under the domain's R);
 per shell the mean, the median and the 10 %–90 % band of e, the mean |u| for scale, and the
 number of points (which shows the sampling law: "radial" puts as many points in every shell,
 "volume" puts a fraction ∝ r^{d−1} dr). Histogram: counts of e on logarithmic bins.

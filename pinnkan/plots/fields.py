@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.colors import Normalize
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
@@ -67,10 +67,13 @@ def slice_field(run: Run, options: PlotOptions) -> SliceField:
 
 
 def show_disc(axis: Axes, values: np.ndarray, plane: SlicePlane, cmap: str, norm: Normalize):
+    """``values (N, N)`` on the nodes linspace(−ρ, ρ, N) of both axes: the image's pixels are
+    centred on them, its edges half a node spacing beyond ±ρ."""
     radius = plane.radius
+    edge = radius + radius / (values.shape[0] - 1)
     image = axis.imshow(
         np.ma.masked_invalid(values),
-        extent=(-radius, radius, -radius, radius),
+        extent=(-edge, edge, -edge, edge),
         origin="lower",
         cmap=cmap,
         norm=norm,
@@ -83,16 +86,35 @@ def show_disc(axis: Axes, values: np.ndarray, plane: SlicePlane, cmap: str, norm
     return image
 
 
+SHARED_SCALE_RATIO = 10.0  # u and û share one colour scale unless their ranges differ more
+
+
+def solution_norms(exact: np.ndarray, prediction: np.ndarray) -> tuple[Normalize, Normalize, str]:
+    """Colour scales of u and û: one symmetric scale for both, so that their colours compare,
+    unless max |û| and max |u| differ by more than :data:`SHARED_SCALE_RATIO` (a far-off
+    prediction would leave u one flat colour): then each its own, and the titles say so."""
+    a, b = symmetric_limit(exact), symmetric_limit(prediction)
+    if max(a, b) <= SHARED_SCALE_RATIO * min(a, b):
+        shared = Normalize(vmin=-max(a, b), vmax=max(a, b))
+        return shared, shared, ""
+    return Normalize(vmin=-a, vmax=a), Normalize(vmin=-b, vmax=b), " (own scale)"
+
+
+def clipped_below(values: np.ndarray, norm: Normalize) -> bool:
+    """Whether a log scale's lower end hides smaller values (drawn in its lowest colour)."""
+    finite = values[np.isfinite(values)]
+    return isinstance(norm, LogNorm) and finite.size > 0 and float(finite.min()) < norm.vmin
+
+
 def draw_field(run: Run, options: PlotOptions) -> Figure:
     """Three panels: u (exact), û (prediction), |û − u|, each with a labelled colour bar."""
     field = slice_field(run, options)
     figure = new_figure(13.5, 4.3)
     axes = figure.subplots(1, 3)
-    limit = symmetric_limit(field.exact, field.prediction)
-    shared = Normalize(vmin=-limit, vmax=limit)
+    exact_norm, prediction_norm, own = solution_norms(field.exact, field.prediction)
     panels = (
-        (field.exact, "exact solution", r"$u(x)$", "RdBu_r", shared),
-        (field.prediction, "prediction", r"$\hat u(x)$", "RdBu_r", shared),
+        (field.exact, "exact solution" + own, r"$u(x)$", "RdBu_r", exact_norm),
+        (field.prediction, "prediction" + own, r"$\hat u(x)$", "RdBu_r", prediction_norm),
         (
             field.error,
             "pointwise error",
@@ -104,7 +126,8 @@ def draw_field(run: Run, options: PlotOptions) -> Figure:
     for axis, (values, title, label, cmap, norm) in zip(axes, panels, strict=True):
         image = show_disc(axis, values, field.plane, cmap, norm)
         axis.set_title(f"{title} {label}")
-        figure.colorbar(image, ax=axis, shrink=0.82, label=label)
+        extend = "min" if clipped_below(values, norm) else "neither"
+        figure.colorbar(image, ax=axis, shrink=0.82, label=label, extend=extend)
     test_error = run.metrics.get("rel_l2")
     on_test = f", on the test set {test_error:.2e}" if isinstance(test_error, float) else ""
     figure.suptitle(
