@@ -43,7 +43,14 @@ from .plots.fields import draw_field, slice_plane
 from .plots.options import PlotOptions
 from .plots.parity import draw_parity
 from .plots.prompts import draw_prompts
-from .plots.rebuild import is_kan_model, is_meta_model, model_name, rebuild_problem, run_kind
+from .plots.rebuild import (
+    is_kan_model,
+    is_meta_model,
+    model_name,
+    rebuild_model,
+    rebuild_problem,
+    run_kind,
+)
 from .plots.similarity import draw_similarity
 from .plots.table import Table, read_table
 from .results import Run, read_run
@@ -223,6 +230,9 @@ def select_kinds(source: Source, requested: list[str] | None, label: str) -> lis
     return chosen
 
 
+MODEL_KINDS = ("field", "activations", "similarity", "prompts")  # the ones that rebuild it
+
+
 @dataclass(frozen=True)
 class FigurePlan:
     """What one input file will give: its kinds and, per kind, the files it writes."""
@@ -251,6 +261,8 @@ def plan_file(
     chosen = select_kinds(source, kinds, label)
     if any(kind.name == "field" for kind in chosen):
         check_slice(source, options)
+    if any(kind.name in MODEL_KINDS for kind in chosen):
+        rebuild_model(source)  # damaged weights: one line before any figure is written
     suffixes = list(dict.fromkeys(formats))
     targets = [
         [directory / f"{location.stem}-{kind.name}.{suffix}" for suffix in suffixes]

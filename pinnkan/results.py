@@ -357,7 +357,13 @@ def restore_model(run: Run, device: str | torch.device | None = None) -> nn.Modu
         raise ValueError(
             "run has no model (model_config or model_state is empty); read it with load_model=True"
         )
-    model = rebuild_model(stored_config, run.model_state)
+    try:
+        model = rebuild_model(stored_config, run.model_state)
+    except (RuntimeError, ValueError) as error:  # tensors missing, unexpected or reshaped
+        where = f"run file {run.path}" if run.path is not None else "the run"
+        raise RunFileError(
+            f"{where} is damaged: its model weights do not fit its model ({one_line(error)[:300]})"
+        ) from error
     return model.to(device) if device is not None else model
 
 

@@ -13,7 +13,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.image import imread
 from scipy import stats
 
-from pinnkan import plot, plot_cli
+from pinnkan import cli, plot, plot_cli
 from pinnkan.geometry import Ball
 from pinnkan.nn import build_model
 from pinnkan.plots.canvas import error_norm, spans_decades
@@ -492,7 +492,6 @@ def test_run_plot_bad_flags(files, tmp_path, flags, message):
 
 
 def cli_has(command: str) -> bool:
-    from pinnkan import cli
 
     parser = cli.get_args_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -501,7 +500,6 @@ def cli_has(command: str) -> bool:
 
 @pytest.mark.skipif(not cli_has("plot"), reason="`pinnkan plot` is not wired into the CLI yet")
 def test_pinnkan_plot_command(files, tmp_path, capsys):
-    from pinnkan import cli
 
     argv = ["plot", str(files["metakan"]), "--kind", "prompts", "--out", str(tmp_path)]
     assert cli.main([*argv, "--dpi", "30"]) == 0
@@ -520,7 +518,6 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 def test_the_committed_laplacian_benchmarks_plot(tmp_path, name: str, panels: tuple) -> None:
     """What `pinnkan bench laplacian` writes (``step_ms``, speed-ups empty where the autograd
     loop was skipped): a column per point count, a speed-up row only where there are speed-ups."""
-    from pinnkan import cli
     from pinnkan.plots.benchmarks import draw_laplacian
     from pinnkan.plots.table import read_table
 
@@ -610,3 +607,19 @@ def test_field_pixels_are_centred_on_the_nodes_and_clipping_is_marked():
     errors = np.array([1e-9, 1e-3, 1e-1, 1.0])
     assert clipped_below(errors, LogNorm(vmin=1e-3, vmax=1.0))
     assert not clipped_below(errors, Normalize(vmin=1e-3, vmax=1.0))
+
+
+def test_damaged_weights_are_one_line_before_any_figure(files, tmp_path, capsys):
+    """Stored weights that do not fit the model config gave a load_state_dict traceback after
+    the curves figure was already written."""
+    run = read_run(files["kan"])
+    name = next(iter(run.model_state))
+    run.model_state[name] = torch.zeros(3, 3, 3, dtype=run.model_state[name].dtype)
+    damaged = tmp_path / "damaged.h5"
+    write_run(damaged, run)
+    out = tmp_path / "figures"
+    assert cli.main(["plot", str(damaged), "--kind", "curves,field", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"pinnkan: error: run file {damaged} is damaged: its model weights")
+    assert not out.exists() or not any(out.iterdir())
