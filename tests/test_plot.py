@@ -623,3 +623,22 @@ def test_damaged_weights_are_one_line_before_any_figure(files, tmp_path, capsys)
     assert len(err.splitlines()) == 1
     assert err.startswith(f"pinnkan: error: run file {damaged} is damaged: its model weights")
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: None, "does not exist"),
+        (lambda path: path.mkdir(), "is a folder; give a .csv file"),  # said "does not exist"
+        (lambda path: path.write_bytes(b"\x89HDF\r\n"), "is not a text CSV (byte 0 is not UTF-8)"),
+        (lambda path: path.write_text("# only a comment\n"), "has no header row"),
+        (lambda path: path.write_text("a,b\n"), "has a header but no rows"),
+    ],
+)
+def test_a_bad_benchmark_table_is_one_line_naming_it(tmp_path, capsys, make, message):
+    path = tmp_path / "bench.csv"
+    make(path)
+    assert cli.main(["plot", str(path), "--out", str(tmp_path / "figures")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"pinnkan: error: benchmark table {path} {message}")
+    assert "\n" not in err

@@ -67,10 +67,18 @@ def to_float(text: str | None) -> float:
 def read_table(path: str | Path) -> Table:
     """Read a benchmark CSV; ValueError when it is missing, empty or has no header."""
     location = Path(path)
+    if location.is_dir():
+        raise ValueError(f"benchmark table {location} is a folder; give a .csv file")
     if not location.is_file():
         raise ValueError(f"benchmark table {location} does not exist")
-    with location.open(newline="", encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
+    try:
+        with location.open(newline="", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"benchmark table {location} is not a text CSV (byte {error.start} is not UTF-8); "
+            "give a CSV that pinnkan bench wrote, or a run file (.h5)"
+        ) from error
     comments = [line.lstrip("#").strip() for line in lines if line.lstrip().startswith("#")]
     body = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not body:
