@@ -40,6 +40,7 @@ from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .results import RunFileError, read_run
 from .summary import slug
 from .text_file import check_markdown_output, check_output_folder, write_generated_markdown
+from .validation import check_seeds
 from .wording import counted
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
@@ -259,10 +260,7 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     check_no_run_flags(args)
     recipe = load_recipe(args.recipe)
     overrides = {name: getattr(args, name) for name in ("device", "dtype") if getattr(args, name)}
-    seeds = args.seeds or [0]
-    for seed in seeds:
-        if seed < 0:
-            raise ValueError(f"seed {seed} is not allowed; seeds are integers ≥ 0")
+    seeds = check_seeds("--seeds", args.seeds or [0])
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
     directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")

@@ -52,7 +52,7 @@ from .results import RunFileError, check_writable, read_run
 from .runner import SolveSpec, prepare, resume_pde, solve_pde, spec_to_dict
 from .summary import slug
 from .train import TrainConfig
-from .validation import check_choice, check_int
+from .validation import check_choice, check_int, check_seeds
 from .wording import counted
 
 PRODUCT_KEYS = ("problem", "dim", "model")
@@ -322,7 +322,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     check_int("--jobs", args.jobs, 1)
     resolve_device(args.device)  # before planning, the dry run included
     out_dir = Path(args.out_dir)
-    planned = plan(load_preset(args.recipe, SWEEP_RECIPE), args.seeds or [0], out_dir)
+    seeds = check_seeds("--seeds", args.seeds or [0])
+    planned = plan(load_preset(args.recipe, SWEEP_RECIPE), seeds, out_dir)
     planned = select(planned, args.only)
     todo = [(spec, path) for spec, path in planned if not done(path, spec)]
     check_runs(todo, args.device)

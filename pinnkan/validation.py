@@ -55,6 +55,18 @@ def check_seed(option: str, value: Any) -> int:
     return check_int(option, value, 0, SEED_MAX)
 
 
+def check_seeds(option: str, seeds: Iterable[Any]) -> list[int]:
+    """A list of seeds (:func:`check_seed` each), none repeated: a repeated seed would train
+    the same run twice into one file."""
+    checked = [check_seed(option, seed) for seed in seeds]
+    repeated = sorted({seed for seed in checked if checked.count(seed) > 1})
+    if repeated:
+        raise ValueError(
+            f"{option} {','.join(map(str, checked))} repeats seed {repeated[0]}; give each once"
+        )
+    return checked
+
+
 def check_positive(option: str, value: Any) -> float:
     """A finite number > 0 (learning rates, weights, radii), as a Python float."""
     number = real(value)

@@ -500,3 +500,13 @@ def test_a_table_the_recipe_does_not_name_is_refused_before_training(tmp_path, c
     assert main([*command, "--table", str(tmp_path / "t.md")]) == 2
     assert "recipe table=None is not known" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [("0,0", "--seeds 0,0 repeats seed 0; give each once"), ("-1", "--seeds=-1 is not allowed")],
+)
+def test_recipe_seeds_are_checked(tmp_path: Path, capsys, seeds: str, message: str) -> None:
+    command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(tmp_path / "r")]
+    assert main([*command, "--seeds", seeds]) == 2
+    assert message in capsys.readouterr().err

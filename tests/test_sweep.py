@@ -296,7 +296,8 @@ def test_a_block_key_may_be_an_option_of_any_of_its_models(tmp_path: Path) -> No
     [
         (["--seeds", "a"], "argument --seeds: 'a' is not a comma-separated list of integers"),
         (["--seeds", "0,,1"], "'0,,1' has an empty entry"),
-        (["--seeds", "-1"], "seed=-1 is not allowed"),
+        (["--seeds", "-1"], "--seeds=-1 is not allowed; it must be an integer ≥ 0"),
+        (["--seeds", "0,1,0"], "--seeds 0,1,0 repeats seed 0; give each once"),  # blamed tags
         (["--jobs", "0"], "--jobs=0 is not allowed; it must be an integer ≥ 1"),
         (["--jobs", "-1"], "--jobs=-1 is not allowed; it must be an integer ≥ 1"),
     ],
