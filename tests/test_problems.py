@@ -384,6 +384,11 @@ def test_get_problem_by_name_and_alias(name: str, cls: type):
             "option 'grid' is not an option of problem 'poisson'; allowed: dim, seed",
         ),
         ("poisson", {}, "problem 'poisson' needs option 'dim'"),
+        (  # said "option 'dim' is not an option …; allowed: variant"
+            "feynman:I.12.5",
+            {"dim": 3},
+            "problem 'feynman:I.12.5' has a fixed dimension: leave out --dim (its options: variant)",
+        ),
         ("poisson:big", {"dim": 3}, "problem 'poisson' has no variants"),
         ("heat:big", {}, "problem 'heat:big' is not known"),
         ("poisson", {"dim": 1}, "dim=1 is not allowed; the two-body solution needs dim ≥ 2"),
