@@ -28,6 +28,7 @@ and keeps the marker and everything below it unchanged::
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -148,7 +149,11 @@ def probe_folder(folder: Path, make_folder: bool) -> None:
 
 
 def reason(error: OSError) -> str:
-    """The operating system's words for ``error`` (``"Permission denied"``), else its text."""
+    """The operating system's words for ``error`` (``"Permission denied"``), else its text.
+    "No such file or directory" for a file created in a folder that exists (``/proc``) reads
+    as if the folder were missing: there, the file system takes no new files."""
+    if error.errno == errno.ENOENT and error.filename and Path(error.filename).parent.is_dir():
+        return "its file system takes no new files there (No such file or directory)"
     return error.strerror or str(error) or type(error).__name__
 
 

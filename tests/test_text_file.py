@@ -188,6 +188,22 @@ def test_a_folder_where_no_file_can_be_created_is_refused(tmp_path, monkeypatch)
     assert os.listdir(tmp_path) == []
 
 
+def test_a_folder_whose_file_system_takes_no_files_is_named_so(tmp_path, monkeypatch):
+    """Creating a file in /proc fails with ENOENT: "No such file or directory" read as if the
+    folder were missing."""
+    real_open = os.open
+
+    def no_entry(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and Path(path).parent == tmp_path:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_entry)
+    expected = "is not writable: its file system takes no new files there (No such file"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        check_output_file(tmp_path / "a.h5")
+
+
 @pytest.mark.skipif(
     not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes in read-only folders"
 )
