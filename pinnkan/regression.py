@@ -112,6 +112,26 @@ class Regression(abc.ABC):
     def target(self, x: Tensor) -> Tensor:
         """f evaluated at raw points ``x (n, dim)`` -> ``(n,)``, same dtype and device as x."""
 
+    def checked_target(self, x: Tensor) -> Tensor:
+        """:meth:`target` at ``x (n, dim)``, which must be a tensor ``(n,)`` of finite values: a
+        ``(n, 1)`` target would broadcast the loss to ``n × n`` and train on it, a NaN would end
+        the fit as "diverged"; either is one ``ValueError`` line naming the problem."""
+        n = x.shape[0]
+        values = self.target(x)
+        if not isinstance(values, Tensor) or tuple(values.shape) != (n,):
+            shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
+            raise ValueError(
+                f"problem {self.name!r}: target returned {shape} at {n} points; a tensor of "
+                f"shape ({n},) is expected (one value per point)"
+            )
+        bad = int((~torch.isfinite(values)).sum())
+        if bad:
+            raise ValueError(
+                f"problem {self.name!r}: target is not finite (NaN or inf) at {bad} of {n} "
+                "points of its box; give ranges where f is defined"
+            )
+        return values
+
     def box(self) -> BoxNormalization:
         """The sampling box as the affine map onto ``[-1, 1]^dim``."""
         lower, upper = zip(*self.ranges)
@@ -156,7 +176,7 @@ class Regression(abc.ABC):
         generator = torch.Generator().manual_seed(seed)
         x_train = self.sample(n_train, generator=generator, dtype=torch.float64)
         x_test = self.sample(n_test, generator=generator, dtype=torch.float64)
-        y_train, y_test = self.target(x_train), self.target(x_test)
+        y_train, y_test = self.checked_target(x_train), self.checked_target(x_test)
         normalization = self.box() if normalize else None
         if normalization is not None:
             x_train, x_test = normalization.apply(x_train), normalization.apply(x_test)

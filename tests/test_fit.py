@@ -510,3 +510,54 @@ def test_recipe_seeds_are_checked(tmp_path: Path, capsys, seeds: str, message: s
     command = ["fit", "--recipe", str(tiny_recipe(tmp_path)), "--out-dir", str(tmp_path / "r")]
     assert main([*command, "--seeds", seeds]) == 2
     assert message in capsys.readouterr().err
+
+
+USER_REGRESSIONS = """
+import torch
+from pinnkan.regression import Regression
+
+
+class NaNTarget(Regression):
+    def __init__(self):
+        super().__init__("nan_target", ["x0", "x1"], [(-1, 1), (-1, 1)])
+
+    def target(self, x):
+        return torch.log(x[:, 0])
+
+
+class ColumnTarget(Regression):
+    def __init__(self):
+        super().__init__("column_target", ["x0"], [(-1, 1)])
+
+    def target(self, x):
+        return x[:, :1]
+
+
+class BuggyTarget(Regression):
+    def __init__(self):
+        super().__init__("buggy_target", ["x0"], [(-1, 1)])
+
+    def target(self, x):
+        return x[:, 3]
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "dim", "message"),
+    [
+        # ended as "diverged … try a smaller --lr"
+        ("NaNTarget", 2, "'nan_target': target is not finite (NaN or inf) at "),
+        # trained on an n × n broadcast loss, then failed writing the file
+        ("ColumnTarget", 1, "'column_target': target returned (1000, 1) at 1000 points"),
+        ("BuggyTarget", 1, "'buggy_target' raised IndexError: index 3 is out of bounds"),
+    ],
+)
+def test_a_user_target_is_checked_before_training(tmp_path, capsys, name, dim, message):
+    source = tmp_path / "user_regressions.py"
+    source.write_text(USER_REGRESSIONS)
+    out = tmp_path / "run.h5"
+    argv = ["fit", "--problem", f"{source}:{name}", "--width", f"{dim},3,1", "--steps", "2"]
+    assert main([*argv, "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pinnkan: error: problem ") and message in err and "\n" not in err
+    assert not out.exists()
