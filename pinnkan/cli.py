@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from . import commands
 from .malloc import reuse_freed_memory
-from .run_failure import RunFailedError, first_line
+from .run_failure import RunFailedError, first_line, is_out_of_memory
 from .text_file import WriteError
 
 
@@ -375,6 +375,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"pinnkan: error: {first_line(error)}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as error:  # before training: e.g. a huge test set
+        if args.debug or not is_out_of_memory(error):
+            raise
+        print(
+            f"pinnkan: error: out of memory: {first_line(error)[:200]}; ask for less (fewer "
+            "points or test points, a smaller network)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def stop_writing_stdout() -> int:

@@ -51,7 +51,7 @@ from .optim import make_optimizer, parameter_groups
 from .regression import Regression, RegressionData, TargetScaling
 from .restarts import choose_start, init_seed
 from .results import Run, check_writable, write_run
-from .run_failure import error_summary
+from .run_failure import error_summary, is_out_of_memory
 from .text_file import writing_alone
 from .train import WARM_UP_POINTS
 
@@ -70,6 +70,8 @@ def prepare(config: FitConfig) -> tuple[Regression, nn.Module, RegressionData]:
     except (ValueError, NotImplementedError):
         raise
     except Exception as error:  # a bug in a user's target: one line naming where
+        if is_out_of_memory(error):
+            raise
         raise ValueError(
             f"problem {problem.name!r} raised {error_summary(error)} when its targets were "
             "computed, before training (--debug shows the traceback)"

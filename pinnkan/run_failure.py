@@ -29,6 +29,18 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+OUT_OF_MEMORY_WORDS = ("can't allocate memory", "out of memory")  # torch's CPU and CUDA words
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A failed allocation: MemoryError, torch.OutOfMemoryError, or the RuntimeError of torch's
+    CPU allocator ("DefaultCPUAllocator: can't allocate memory …")."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and any(word in text for word in OUT_OF_MEMORY_WORDS)
+
+
 def error_summary(error: BaseException) -> str:
     """``"TypeName: first line of the message (file:line, in function)"``, the place being the
     innermost frame of the traceback (where the error was raised)."""

@@ -556,3 +556,27 @@ def test_show_says_whether_a_running_run_file_is_being_written(tmp_path, capsys)
     with writing_alone(out):
         assert cli.main(["show", str(out)]) == 0
         assert "a pinnkan process is writing it now" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory: 16 GB"),
+        MemoryError(),
+    ],
+)
+def test_running_out_of_memory_before_training_is_one_line(tmp_path, capsys, monkeypatch, error):
+    """E.g. --test-points 2000000000: a traceback of torch's allocator before."""
+    from pinnkan import train
+
+    def allocate(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(train, "make_test_set", allocate)
+    assert cli.main(solve_argv(tmp_path / "run.h5")) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pinnkan: error: out of memory: ") and "\n" not in err
+    assert err.endswith("ask for less (fewer points or test points, a smaller network)")
+    monkeypatch.setattr(train, "make_test_set", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # other errors are not dressed up as memory
+        cli.main(solve_argv(tmp_path / "run.h5"))
