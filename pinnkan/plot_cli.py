@@ -5,10 +5,12 @@ files, kinds, output folder and formats) and its handler; the figures themselves
 from __future__ import annotations
 
 import argparse
+import re
 
 from .plot import KINDS, plot_files
 from .plots.canvas import FORMATS
 from .plots.options import PLANES, PlotOptions
+from .unused_flags import note_unused_flags, plot_reasons
 
 
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,36 +31,35 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
         "--dpi", type=int, default=PlotOptions.dpi, help="raster resolution (default: %(default)s)"
     )
     field = parser.add_argument_group("field (slice of the ball)")
+    field.add_argument("--axes", help="the two coordinates of the slice (default: 0,1)")
     field.add_argument(
-        "--axes", default="0,1", help="the two coordinates of the slice (default: 0,1)"
+        "--plane", choices=PLANES, help="coordinate plane or seeded random plane (default: axes)"
+    )
+    field.add_argument("--plane-seed", type=int, help="seed of the random plane (default: 0)")
+    field.add_argument(
+        "--offset",
+        type=float,
+        help="value of the other coordinates, or the shift along a random plane's normal "
+        "(default: 0)",
     )
     field.add_argument(
-        "--plane", default="axes", choices=PLANES, help="coordinate plane or seeded random plane"
-    )
-    field.add_argument(
-        "--plane-seed", type=int, default=0, help="seed of the random plane (default: 0)"
-    )
-    field.add_argument(
-        "--offset", type=float, default=0.0, help="value of the other coordinates (default: 0)"
-    )
-    field.add_argument(
-        "--resolution", type=int, default=PlotOptions.resolution, help="grid nodes per side"
+        "--resolution", type=int, help=f"grid nodes per side (default: {PlotOptions.resolution})"
     )
     other = parser.add_argument_group("other figures")
     other.add_argument(
         "--bins",
         type=int,
-        default=PlotOptions.bins,
-        help="bins of the radial profile and histogram",
+        help=f"bins of the radial profile and histogram (default: {PlotOptions.bins})",
     )
     other.add_argument(
         "--max-edges",
         type=int,
-        default=PlotOptions.max_edges,
-        help="inputs/outputs per layer in the activation grid",
+        help=f"inputs/outputs per layer in the activation grid (default: {PlotOptions.max_edges})",
     )
     other.add_argument(
-        "--samples", type=int, default=PlotOptions.samples, help="points per drawn edge function"
+        "--samples",
+        type=int,
+        help=f"points per drawn edge function (default: {PlotOptions.samples})",
     )
 
 
@@ -76,28 +77,45 @@ def axis_pair(text: str) -> tuple[int, int]:
     try:
         first, second = (int(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(f"axes={text!r} is not allowed; give two integers like 0,1") from None
+        raise ValueError(f"--axes={text!r} is not allowed; give two integers like 0,1") from None
     return first, second
 
 
+OPTION_FLAGS = (
+    "plane",
+    "plane_seed",
+    "offset",
+    "resolution",
+    "bins",
+    "max_edges",
+    "samples",
+    "dpi",
+)
+
+
 def options_from(args: argparse.Namespace) -> PlotOptions:
-    return PlotOptions(
-        axes=axis_pair(args.axes),
-        plane=args.plane,
-        plane_seed=args.plane_seed,
-        offset=args.offset,
-        resolution=args.resolution,
-        bins=args.bins,
-        max_edges=args.max_edges,
-        samples=args.samples,
-        dpi=args.dpi,
-    )
+    """The given flags over :class:`PlotOptions`' defaults; a bad value is named by its flag
+    (``--max-edges=0 is not allowed …``, not the field ``max_edges``)."""
+    given = {name: getattr(args, name) for name in OPTION_FLAGS if getattr(args, name) is not None}
+    if args.axes is not None:
+        given["axes"] = axis_pair(args.axes)
+    try:
+        return PlotOptions(**given)
+    except ValueError as error:
+        text = str(error)
+        name = re.match(r"(\w+)=", text)
+        if name is None:
+            raise
+        raise ValueError(
+            "--" + name.group(1).replace("_", "-") + text[len(name.group(1)) :]
+        ) from None
 
 
 def run_plot(args: argparse.Namespace) -> int:
     """Handler of ``pinnkan plot``: draws and prints one line per file written."""
     options = options_from(args)
     kinds = comma_list(args.kind)
+    note_unused_flags(args, plot_reasons(args, kinds))
     formats = tuple(comma_list(args.format))
     for written in plot_files(args.files, kinds, args.out, formats, options):
         print(written)

@@ -85,6 +85,34 @@ def fit_reasons(config: FitConfig) -> Reasons:
     }
 
 
+FIELD_FLAGS = ("axes", "plane", "plane_seed", "offset", "resolution")
+KIND_FLAGS = {
+    "bins": ("radial", "histogram"),
+    "max_edges": ("activations",),
+    "samples": ("activations",),
+}
+
+
+def plot_reasons(args: argparse.Namespace, kinds: list[str] | None) -> Reasons:
+    """``pinnkan plot``: flags of figure kinds that ``--kind`` leaves out (None: every kind
+    that applies, so nothing is left out), and the plane's flags the other plane ignores."""
+    reasons: Reasons = {}
+    if kinds is not None:
+        for name in FIELD_FLAGS:
+            reasons[name] = ("field" not in kinds, "--kind draws no field")
+        for name, users in KIND_FLAGS.items():
+            reasons[name] = (
+                not set(users) & set(kinds),
+                f"only the {' and '.join(users)} figure{'s' if len(users) > 1 else ''} use it",
+            )
+    plane = getattr(args, "plane", None) or "axes"
+    if reasons.get("axes", (False,))[0] is False:
+        reasons["axes"] = (plane == "random", "a random plane has no coordinate axes")
+    if reasons.get("plane_seed", (False,))[0] is False:
+        reasons["plane_seed"] = (plane == "axes", "only --plane random is drawn from a seed")
+    return reasons
+
+
 def unused_flags(args: argparse.Namespace, reasons: Reasons) -> list[str]:
     """One sentence per flag in ``args`` (set, not None) that ``reasons`` marks unused."""
     return [

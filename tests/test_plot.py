@@ -642,3 +642,45 @@ def test_a_bad_benchmark_table_is_one_line_naming_it(tmp_path, capsys, make, mes
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"pinnkan: error: benchmark table {path} {message}")
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "notes"),
+    [
+        (
+            ["--kind", "curves", "--axes", "0,99", "--offset", "5", "--bins", "3"],
+            [
+                "--axes 0,99 is not used: --kind draws no field",
+                "--offset 5 is not used: --kind draws no field",
+                "--bins 3 is not used: only the radial and histogram figures use it",
+            ],
+        ),
+        (
+            ["--kind", "field", "--plane", "random", "--axes", "0,0", "--resolution", "16"],
+            ["--axes 0,0 is not used: a random plane has no coordinate axes"],
+        ),
+        (
+            ["--kind", "field", "--plane-seed", "3", "--resolution", "16"],
+            ["--plane-seed 3 is not used: only --plane random is drawn from a seed"],
+        ),
+        (["--kind", "field", "--resolution", "16"], []),
+    ],
+)
+def test_plot_notes_flags_its_figures_do_not_use(files, tmp_path, capsys, flags, notes):
+    assert cli.main(["plot", str(files["kan"]), *flags, "--out", str(tmp_path), "--dpi", "30"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"pinnkan: note: {note}" for note in notes]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-edges", "0"], "--max-edges=0 is not allowed; it must be an integer ≥ 1"),
+        (["--plane-seed", "-1"], "--plane-seed=-1 is not allowed; it must be an integer ≥ 0"),
+        (["--axes", "0"], "--axes='0' is not allowed; give two integers like 0,1"),
+    ],
+)
+def test_bad_plot_flags_are_named_as_typed(files, tmp_path, capsys, flags, message):
+    """They were named by their fields ("max_edges=0 is not allowed")."""
+    assert cli.main(["plot", str(files["kan"]), *flags, "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"pinnkan: error: {message}")
