@@ -34,6 +34,7 @@ from .run_failure import RunFailedError, error_summary
 from .text_file import WriteError, writing_alone
 from .train import PDETrainer, TrainConfig, check_derivative_order
 from .train_grid import check_grid_model
+from .wording import counted
 
 DEFAULT_HIDDEN = [32, 32, 32]
 
@@ -332,6 +333,11 @@ def resume_pde(
     """Continue the run in ``path`` from its checkpoint (optionally to a new total ``steps``, on
     another ``device`` than the one it ran on: "cpu", "cuda", "cuda:N" or "auto")."""
     stored = read_run(path, load_model=False, load_checkpoint=True)
+    if stored.config.get("kind") == "regression":
+        raise ValueError(
+            f"{path}: a regression (pinnkan fit) run; only solve runs resume (a fit is rerun "
+            "with pinnkan fit)"
+        )
     if stored.config.get("kind") != "pde" or "spec" not in stored.config:
         raise ValueError(f"{path}: not a pinnkan solve run file; cannot resume it")
     if stored.checkpoint is None:
@@ -359,10 +365,10 @@ def check_steps_left(
         return
     if steps is None:
         raise ValueError(
-            f"{path}: the run already has {done} steps, the {total} it was set to run; to "
+            f"{path}: the run already has {counted(done, 'step')}, the {total} it was set to run; to "
             f"continue it give --steps larger than {done} (the new total number of steps)"
         )
     raise ValueError(
-        f"{path}: the run already has {done} steps and --steps is the new total, so --steps "
+        f"{path}: the run already has {counted(done, 'step')} and --steps is the new total, so --steps "
         f"{steps} adds none; give --steps larger than {done}"
     )

@@ -58,3 +58,22 @@ def test_a_resumed_run_keeps_its_creation_time(run_file, capsys):
     environment = read_run(run_file, load_model=False).config["environment"]
     assert environment["created_utc"] == CREATED
     assert environment["resumed_utc"] > CREATED
+
+
+def test_one_step_and_a_fit_run_are_named_as_such(tmp_path: Path, capsys):
+    """ "already has 1 steps"; a fit run file was "not a pinnkan solve run file"."""
+    out = tmp_path / "one.h5"
+    argv = ["solve", "--problem", "poisson", *TINY, "--steps", "1", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    line = one_line_error(capsys, main(["resume", str(out), "--quiet"]))
+    assert "the run already has 1 step, the 1 it was set to run" in line
+    fit = tmp_path / "fit.h5"
+    argv = ["fit", "--problem", "feynman:I.12.5", "--steps", "1", "--quiet", "--out", str(fit)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    line = one_line_error(capsys, main(["resume", str(fit)]))
+    assert line == (
+        f"pinnkan: error: {fit}: a regression (pinnkan fit) run; only solve runs resume (a fit "
+        "is rerun with pinnkan fit)"
+    )
