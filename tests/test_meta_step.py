@@ -16,7 +16,11 @@ def test_fixed_generation_keeps_the_function_and_drops_the_meta_learner():
     fixed = backbone("metakan-fixed", 6, torch.Generator().manual_seed(3))
     x = ball_points(9, 6, torch.Generator().manual_seed(4))
     assert isinstance(fixed.coefficients, DirectCoefficients)
-    assert torch.equal(fixed(x), meta(x))
+    for frozen, generated in zip(fixed.coefficients(), meta.coefficients(), strict=True):
+        assert torch.equal(frozen, generated)
+    # the same function to rounding: the generated coefficients lie input-major, the frozen
+    # ones output-major, and the contraction may sum in another order (it did on some CPUs)
+    torch.testing.assert_close(fixed(x), meta(x), rtol=1e-6, atol=1e-7)
     generated = [w.numel() for w in meta.coefficients()]
     assert [p.numel() for p in fixed.parameters()] == generated  # only the edges' coefficients
 
