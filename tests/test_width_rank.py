@@ -66,16 +66,21 @@ def test_off_diagonal_hessian_has_rank_at_most_the_first_width(name: str) -> Non
         assert torch.linalg.matrix_rank(full) > width
 
 
-def test_a_random_tridiagonal_is_far_from_any_width_three_network() -> None:
-    """The best rank-3 approximation of a random symmetric tridiagonal T (zero diagonal) leaves
-    most of its off-diagonal energy: the reason a narrow first layer cannot learn Σ c_i x_i x_{i+1}."""
-    dim = 30
-    generator = torch.Generator().manual_seed(0)
-    values = torch.randn(dim - 1, generator=generator, dtype=torch.float64)
-    tridiagonal = torch.diag(values, 1) + torch.diag(values, -1)
-    eigenvalues, eigenvectors = torch.linalg.eigh(tridiagonal)
-    top = eigenvalues.abs().argsort(descending=True)[:3]
-    best = eigenvectors[:, top] @ torch.diag(eigenvalues[top]) @ eigenvectors[:, top].T
-    off = ~torch.eye(dim, dtype=torch.bool)
-    left = (tridiagonal - best)[off].norm() / tridiagonal[off].norm()
-    assert left > 0.7
+def test_width_floors_of_a_pure_neighbour_solution() -> None:
+    """``benchmarks/width_floor.width_floors`` on u = (1 − |x|²) Σ c_i x_i x_{i+1}, d = 10: the
+    quadratic model (Q) is exact, without its neighbour terms it explains nothing, and the floor
+    of a first layer of width w (the best w eigen-squares of the tridiagonal T) falls with w,
+    far from 0 at w = 3 (the reason a narrow first layer cannot learn Σ c_i x_i x_{i+1}), to 0
+    once w reaches the rank of T."""
+    from benchmarks.width_floor import width_floors
+
+    dim, generator = 10, torch.Generator().manual_seed(0)
+    x = torch.randn(3000, dim, generator=generator, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True) * torch.rand(3000, 1, generator=generator, dtype=x.dtype)
+    c = torch.randn(dim - 1, generator=generator, dtype=torch.float64)
+    exact = (1 - x.pow(2).sum(dim=1)) * (x[:, :-1] * x[:, 1:] * c).sum(dim=1)
+    floors = width_floors(x, exact, [1, 3, 6, dim])
+    assert floors["quadratic model (Q)"] < 1e-10
+    assert floors["(Q) without neighbour terms"] > 0.9
+    assert floors["width 1"] > floors["width 3"] > floors["width 6"] > floors[f"width {dim}"]
+    assert floors["width 3"] > 0.2 and floors[f"width {dim}"] < 1e-10
