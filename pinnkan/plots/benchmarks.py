@@ -10,6 +10,7 @@ one line per (engine, model); with a ratio column, the ratio against d in a seco
 
 from __future__ import annotations
 
+import textwrap
 from itertools import cycle
 
 import numpy as np
@@ -158,7 +159,8 @@ def draw_laplacian(table: Table, options) -> Figure:
     ratio_name = table.find_containing("speedup") or table.find_containing("ratio", "autograd")
     if ratio_name is not None and (table.numbers(ratio_name) > 0).any():
         rows.append((table.numbers(ratio_name), ratio_name.replace("_", " ")))
-    figure = new_figure(5.2 * len(counts) + 0.6, 4.2 * len(rows) + 0.4)
+    width = 5.2 * len(counts) + 0.6 + LEGEND_INCHES
+    figure = new_figure(width, 4.2 * len(rows) + 0.4)
     axes = figure.subplots(len(rows), len(counts), squeeze=False)
     styles = engine_model_styles(engines, models)
     for column, count in enumerate(counts):
@@ -170,9 +172,14 @@ def draw_laplacian(table: Table, options) -> Figure:
             axis.set_ylabel(ylabel)
             if count is not None:
                 axis.set_title(f"{count:,.0f} points", fontsize="medium")
-    axes[0, 0].legend(fontsize="small")
-    figure.suptitle(f"{table.path.name}: time per training step against dimension")
+    axes[0, -1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    title = f"{table.path.name}: time per training step against dimension"
+    figure.suptitle(textwrap.fill(title, int(width * TITLE_CHARS_PER_INCH)))
     return figure
+
+
+LEGEND_INCHES = 2.2  # beside the panels, where it covers no line
+TITLE_CHARS_PER_INCH = 9  # of the suptitle's large font, for wrapping it inside the figure
 
 
 def engine_model_styles(engines: list[str], models: list[str]) -> dict[tuple[str, str], dict]:

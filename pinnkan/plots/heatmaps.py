@@ -6,6 +6,8 @@ them are drawn, and edges are labelled ``i→j`` when a layer has few enough.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -19,6 +21,9 @@ LABELLED_EDGES = 16
 def edge_labels(n_in: int, n_out: int) -> list[str]:
     """``["0→0", "1→0", …]`` in the edge order e = j·n_in + i."""
     return [f"{i}→{j}" for j in range(n_out) for i in range(n_in)]
+
+
+PANEL_TITLE_CHARS = 42  # a 3.4-inch panel's title at the medium font size, per line
 
 
 def layer_heatmaps(
@@ -37,12 +42,13 @@ def layer_heatmaps(
     for axis, matrix, (n_in, n_out), title in zip(axes, matrices, shapes, titles, strict=True):
         edges = matrix.shape[0]
         image = axis.imshow(matrix, cmap=cmap, norm=norm, interpolation="nearest")
-        axis.set_title(title, fontsize="medium")
+        axis.set_title(textwrap.fill(title, PANEL_TITLE_CHARS), fontsize="medium")
         if edges <= LABELLED_EDGES:
             labels = edge_labels(n_in, n_out)[:edges]
             axis.set_xticks(range(edges), labels, rotation=90, fontsize=7)
             axis.set_yticks(range(edges), labels, fontsize=7)
             axis.set_xlabel("edge i→j")
+            axis.set_ylabel("edge i→j")
         else:
             axis.set_xlabel(f"edge index j·{n_in} + i")
             axis.set_ylabel(f"edge index j·{n_in} + i")
