@@ -684,3 +684,41 @@ def test_bad_plot_flags_are_named_as_typed(files, tmp_path, capsys, flags, messa
     """They were named by their fields ("max_edges=0 is not allowed")."""
     assert cli.main(["plot", str(files["kan"]), *flags, "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip().startswith(f"pinnkan: error: {message}")
+
+
+def text_boxes_fit(figure) -> bool:
+    """Every title (the suptitle, each panel's) and legend lies inside the figure, and no two
+    panel titles overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer, page = canvas.get_renderer(), figure.bbox
+    titles = [axis.title for axis in figure.axes if axis.title.get_text()]
+    boxes = [text.get_window_extent(renderer) for text in titles]
+    extras = [figure._suptitle] if figure._suptitle is not None else []
+    extras += [axis.get_legend() for axis in figure.axes if axis.get_legend() is not None]
+    inside = all(
+        page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1
+        for box in boxes + [item.get_window_extent(renderer) for item in extras]
+    )
+    apart = all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    return inside and apart
+
+
+def test_long_titles_and_legends_stay_inside_their_figures(tmp_path):
+    """A d = 100 MetaKAN's heatmap titles were cut at the left and ran into each other; a
+    benchmark CSV's long name cut its title, and its legend covered a line."""
+    from pinnkan.plots.heatmaps import layer_heatmaps
+
+    titles = [
+        "layer 0: 100 → 16 (9 coefficients, first 1024 of 1600 edges)",
+        "layer 1: 16 → 1 (9 coefficients)",
+    ]
+    matrices = [np.eye(64), np.eye(16)]
+    figure = layer_heatmaps(matrices, [(100, 16), (16, 1)], Normalize(-1, 1), "RdBu_r", "c", titles)
+    assert text_boxes_fit(figure)
+    long_name = tmp_path / "bench_laplacian_highdim_with_a_long_name.csv"
+    long_name.write_text(LAPLACIAN_CSV)
+    figure = plot.KINDS["laplacian"].draw(plot.load_source(long_name), SMALL)
+    assert text_boxes_fit(figure)
