@@ -1,12 +1,13 @@
 """Peak training memory and step time of KAN vs MetaKAN vs MLP (paper Figure 4).
 
-Same as ``pinnkan bench memory``; the code lives in :mod:`pinnkan.bench.memory` so that the
+Runs ``pinnkan bench memory`` with the same arguments (the command's error lines, its heap reuse
+and the command line it records); the code lives in :mod:`pinnkan.bench.memory` so that the
 installed command has it.
 """
 
 import sys
 
-from pinnkan.bench.memory import main
+from pinnkan.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", "memory", *sys.argv[1:]]))

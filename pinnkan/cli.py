@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(
             f"pinnkan: error: out of memory: {first_line(error)[:200]}; ask for less (fewer "
-            "points or test points, a smaller network)",
+            "points, a smaller network or test set)",
             file=sys.stderr,
         )
         return 1

@@ -257,6 +257,11 @@ def setting_cell(fact: RunFacts, varying: list[str]) -> str:
     return "; ".join(parts).replace("|", "\\|").replace('"', "") or "—"
 
 
+def ratio_text(ratio: float) -> str:
+    """Two decimals (1.30, 0.26), or two significant digits below 0.1 (0.0011 printed 0.00)."""
+    return f"{ratio:.2f}" if abs(ratio) >= 0.1 or ratio == 0 else f"{ratio:.2g}"
+
+
 def paper_cells(group: list[RunFacts]) -> tuple[list[str], str]:
     """([paper value (with † when the architecture differs), ours / paper], paper parameters)."""
     reference = paper_value(group[0])
@@ -267,7 +272,7 @@ def paper_cells(group: list[RunFacts]) -> tuple[list[str], str]:
         return ["n/a", "—"], params
     mark = "" if reference.same_architecture else " †"
     mean, _, _ = mean_and_std([fact.error for fact in group])
-    ratio = "n/a" if mean is None else f"{mean / reference.value:.2f}"
+    ratio = "n/a" if mean is None else ratio_text(mean / reference.value)
     return [f"{reference.value:.2e}{mark} ({reference.source})", ratio], params
 
 

@@ -111,6 +111,9 @@ MEMORY_SMALL = ["--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8", "
         ("memory", ["--batch", "0"], "batch=0 is not allowed"),
         ("memory", ["--inputs", "-1"], "inputs=-1 is not allowed"),
         ("memory", ["--device", "gpu"], "device='gpu' is not known"),
+        # "Overflow when unpacking long long", naming neither the flag nor the range
+        ("laplacian", ["--seed", "99999999999999999999"], "argument --seed: 99999999999999999999"),
+        ("memory", ["--seed", "-1"], "argument --seed: -1 is not allowed; give an integer 0 …"),
     ],
 )
 def test_bench_bad_input_is_one_line_and_writes_nothing(
@@ -250,3 +253,36 @@ def test_laplacian_benchmark_pairs_models_against_the_first(tmp_path: Path) -> N
             else not row["paired_ratio_vs_model"]
         )
         assert row["repeats"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("script", "flags"),
+    [("benchmarks/laplacian.py", ["--dim", "0"]), ("benchmarks/memory.py", ["--grids", "0"])],
+)
+def test_the_benchmark_scripts_are_the_pinnkan_bench_commands(tmp_path, script, flags):
+    """They printed a traceback on bad input, and ran without the command's heap reuse while
+    their CSV recorded the command's name."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / script), *flags, "--out", str(tmp_path / "b.csv")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("pinnkan: error: ") and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("which", ["laplacian", "memory"])
+def test_every_csv_column_is_explained_in_its_header(which):
+    """Columns such as step_ms_min, vs_model, memory_kind or device_peak_bytes were explained
+    nowhere in the CSV."""
+    import importlib
+
+    module = importlib.import_module(f"pinnkan.bench.{which}")
+    assert list(module.COLUMN_NOTES) == module.COLUMNS
+    assert all(note.strip() for note in module.COLUMN_NOTES.values())

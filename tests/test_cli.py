@@ -576,7 +576,7 @@ def test_running_out_of_memory_before_training_is_one_line(tmp_path, capsys, mon
     assert cli.main(solve_argv(tmp_path / "run.h5")) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("pinnkan: error: out of memory: ") and "\n" not in err
-    assert err.endswith("ask for less (fewer points or test points, a smaller network)")
+    assert err.endswith("ask for less (fewer points, a smaller network or test set)")
     monkeypatch.setattr(train, "make_test_set", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # other errors are not dressed up as memory
         cli.main(solve_argv(tmp_path / "run.h5"))

@@ -387,3 +387,10 @@ def test_options_that_would_read_alike_keep_their_full_names(tmp_path):
     common = next(line for line in text.splitlines() if line.startswith("Common to all rows"))
     assert "model.width=[d, 2, 1]" in common and "train.width=null" in common
     assert "; width=" not in common and "train.dtype=float64; dtype=float64" in common
+
+
+def test_small_ratios_to_the_paper_keep_two_significant_digits():
+    """Sine–Gordon rows (ours 1e-6 against the paper's 1e-3) printed "0.00"."""
+    assert [report.ratio_text(x) for x in (1.3, 0.26, 0.1, 0.0011, 0.05, 41.56)] == [
+        "1.30", "0.26", "0.10", "0.0011", "0.05", "41.56"
+    ]  # fmt: skip

@@ -93,6 +93,28 @@ COLUMNS = [
     "status",
 ]
 
+COLUMN_NOTES = {  # the CSV's "# columns:" line: every column, in order
+    "dim": "input dimension d",
+    "model": "kan, metakan or mlp, [d, 32, 32, 32, 1]",
+    "points": "collocation points per step",
+    "engine": "Laplacian engine",
+    "samples": "coordinates (sdgd, at most d) or probes (hutchinson) per point; empty if exact",
+    "parameters": "trainable parameters",
+    "step_ms": "median wall-clock ms of one step",
+    "step_ms_min": "fastest repeat's wall-clock ms",
+    "step_cpu_ms": "median process-CPU ms of one step",
+    "repeats": "timed repeats (fewer than asked when a step is slow: --max-seconds)",
+    "memory_bytes": "see memory_kind",
+    "memory_mb": "memory_bytes / 2^20",
+    "memory_kind": "saved_for_backward (CPU: distinct storages autograd saves) or "
+    "cuda_step_peak (CUDA: the step's peak above its start)",
+    "speedup_vs_autograd": "the autograd step's step_ms / this engine's (same model, d, points)",
+    "speedup_cpu_vs_autograd": "the same with step_cpu_ms",
+    "vs_model": "the model paired_ratio_vs_model divides by (the first of --model)",
+    "paired_ratio_vs_model": "median over rounds of this step / vs_model's step (same engine)",
+    "status": "ok, or why the autograd step was not run (--autograd-max-dim/--autograd-max-work)",
+}
+
 
 def build_backbone(name: str, dim: int, generator: torch.Generator, **extra) -> nn.Module:
     """``[d, 32, 32, 32, 1]``: KAN/MetaKAN G = 5, k = 3, meta hidden 128; MLP tanh.
@@ -365,7 +387,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=2.5e7,
         help="skip autograd above d^2*points (2.5e7)",
     )
-    add_machine_arguments(parser, "models and points")
+    add_machine_arguments(parser, "models, points and the estimators' draws")
     parser.add_argument(
         "--out",
         default="results/bench_laplacian.csv",
@@ -375,6 +397,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def print_row(row: dict) -> None:
+    """One line per row: d, model, points, engine, step_ms, memory_mb, ``x`` the wall-clock
+    speed-up over autograd, ``cpu x`` the CPU-time one, ``/model`` the paired ratio to the
+    first model (the CSV's columns of those names), status."""
     speedup = row.get("speedup_vs_autograd", "")
     paired = row.get("paired_ratio_vs_model", "")
     versus = f"/{row['vs_model']} {paired:<6}" if paired != "" else " " * 12
@@ -421,8 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "paired_ratio_vs_model = median over rounds of step / the first model's step (same engine); "
             "memory = bytes saved for backward (CPU) or the step's CUDA peak above its start"
         ),
+        "columns": "; ".join(f"{name}: {note}" for name, note in COLUMN_NOTES.items()),
     }
     write_csv(rows, args.out, header, COLUMNS)
+    print(f"wrote {len(rows)} rows to {args.out}")
     return 0
 
 

@@ -81,6 +81,27 @@ COLUMNS = [
     "batch",
 ]
 
+COLUMN_NOTES = {  # the CSV's "# columns:" line: every column, in order
+    "model": "kan, metakan or mlp",
+    "width": "layer widths",
+    "edges": "E = Σ n_l n_(l+1), the edges of the KAN-type models",
+    "grid": "G (the MLP's rows repeat for each G)",
+    "meta_hidden": "the meta-learner's hidden width h (MetaKAN); empty otherwise",
+    "parameters": "trainable parameters",
+    "parameter_bytes": "their bytes (float32)",
+    "gradient_bytes": "their gradients' bytes",
+    "optimizer_bytes": "Adam's two moments' bytes",
+    "saved_bytes": "distinct storages autograd saves for backward",
+    "modelled_peak_bytes": "the sum of the four above",
+    "modelled_peak_mb": "modelled_peak_bytes / 2^20",
+    "memory_ratio_to_kan": "modelled_peak_bytes / the KAN's of the same width and G",
+    "device_peak_bytes": "CUDA: torch's peak allocation during the step; empty on the CPU",
+    "time_ms": "median ms of forward + backward",
+    "time_ms_min": "fastest round's ms",
+    "time_ratio_to_kan": "median over rounds of time / the same round's KAN time",
+    "batch": "inputs per step",
+}
+
 
 @dataclass(frozen=True)
 class Case:
@@ -337,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_ratio_to_kan = median over rounds of the paired ratio to that round's KAN",
         "seed": f"{args.seed} (models and data; each model built from a generator seeded with it)",
         "points": f"x uniform in [-1, 1]^{args.inputs}, targets uniform in [0, 1], batch {args.batch}",
+        "columns": "; ".join(f"{name}: {note}" for name, note in COLUMN_NOTES.items()),
     }
     write_csv(rows, args.out, header, COLUMNS)
     for row in rows:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..text_file import check_output_file, is_pinnkan_csv, write_text_atomically
-from ..validation import check_choice, check_int
+from ..validation import SEED_MAX, check_choice, check_int
 
 
 def check_counts(option: str, values: Sequence[int], minimum: int = 1) -> None:
@@ -64,7 +64,20 @@ def add_machine_arguments(parser: argparse.ArgumentParser, seeded: str) -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (0: leave as is; %(default)s)"
     )
-    parser.add_argument("--seed", type=int, default=0, help=f"seed of {seeded} (%(default)s)")
+    parser.add_argument(
+        "--seed", type=seed_argument, default=0, help=f"seed of {seeded} (%(default)s)"
+    )
+
+
+def seed_argument(text: str) -> int:
+    """``--seed``: an integer 0 … 2³² − 1 (a larger one overflowed the generators)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; give an integer 0 … {SEED_MAX}")
+    return value
 
 
 def check_csv_path(path: str | Path) -> None:
