@@ -137,6 +137,11 @@ def add_model_arguments(
     )
     group.add_argument("--prompt-dim", type=int, help="dimension of each edge prompt")
     group.add_argument("--clusters", type=int, help="number of meta-learners (layer clusters)")
+    group.add_argument(
+        "--meta-fan-in",
+        help="MetaWavKAN: the 1/√n_in factor on the amplitude (default) or on all three "
+        "coefficients (pinnkan before 2026-12-07)",
+    )
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

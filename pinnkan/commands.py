@@ -38,6 +38,7 @@ MODEL_FLAGS = (
     "node_mean",
     "prompt_dim",
     "clusters",
+    "meta_fan_in",
 )
 
 

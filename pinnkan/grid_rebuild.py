@@ -39,10 +39,11 @@ def rebuild_model(config: dict, state: dict[str, Tensor]) -> nn.Module:
     Grids changed by :func:`extend_grid` are read from the stored knots, so a run file or
     checkpoint written after an extension loads again. The global RNG is left untouched.
     """
-    from .nn.build import build_model
+    from .nn.build import build_model, legacy_model_options
 
     options = dict(config)
     name, width = options.pop("name"), options.pop("width")
+    options.update(legacy_model_options(name, options))
     order = options.get("k", 3)
     grids = stored_grids(state, len(width) - 1, order) if "grid" in options else []
     known = {grid for grid in grids if grid is not None}

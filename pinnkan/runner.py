@@ -25,7 +25,7 @@ from torch import nn
 from . import distributed
 from .device import device_name, resolve_device, resolve_dtype
 from .environment import environment_info
-from .nn.build import build_model, count_parameters
+from .nn.build import build_model, count_parameters, legacy_model_options
 from .problem import PDE
 from .problem_checks import check_attributes, check_problem
 from .problems import get_problem, problem_file, resolved_problem_file
@@ -346,6 +346,10 @@ def resume_pde(
     if steps is not None:
         train["steps"] = steps
     spec = spec_from_dict(stored.config["spec"], train)
+    stored_model = stored.model_config or stored.config.get("model") or {}
+    legacy = legacy_model_options(spec.model, stored_model)
+    if legacy:  # a model option added since: what the stored run was trained with
+        spec = replace(spec, model_options={**spec.model_options, **legacy})
     if device is not None:
         spec = replace(spec, device=device)
     check_steps_left(path, stored.checkpoint["step"], steps, spec.train.steps, stored.status)

@@ -186,3 +186,51 @@ def test_metawavkan_gradient_reaches_translations_without_the_fan_in_factor() ->
     model.coefficients()[0][..., 1].sum().backward()
     assert float(meta.output.bias.grad[1]) == pytest.approx(100 * 3)
     assert float(meta.output.bias.grad[0]) == 0.0
+
+
+def test_metawavkan_of_before_the_change_divides_all_three_by_the_fan_in() -> None:
+    """``meta_fan_in="all"``: w = M(z)/√n for a, μ and s, centred to zero mean (what a
+    MetaWavKAN was before 2026-12-07, and what its run files rebuild with)."""
+    model = build_model(
+        "metawavkan", [400, 6, 1], torch.Generator().manual_seed(0), meta_hidden=8,
+        meta_fan_in="all",
+    ).double()  # fmt: skip
+    source = model.coefficients
+    (meta,) = source.meta_learners
+    torch.testing.assert_close(source()[0], meta(source.prompts[0]) / 20.0)
+    torch.testing.assert_close(
+        meta(source.cluster_prompts([0, 1])).mean(dim=0),
+        torch.zeros(3, dtype=torch.float64),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_an_old_metawavkan_run_file_rebuilds_and_resumes_as_it_was_trained(tmp_path) -> None:
+    """A run file without ``meta_fan_in`` in its model config was made when the factor was on
+    all three coefficients: its stored predictions are reproduced, and a resume trains that
+    model (not today's default, which would give another function from the same weights)."""
+    from pinnkan.evaluation import predict
+    from pinnkan.plots.rebuild import rebuild_problem, rebuild_solution
+    from pinnkan.results import read_run, write_run
+    from pinnkan.runner import SolveSpec, resume_pde, solve_pde
+    from pinnkan.train import TrainConfig
+
+    train = TrainConfig(steps=3, test_points=50, eval_every=1, checkpoint_every=2)
+    spec = SolveSpec(
+        problem="poisson", problem_options={"dim": 3}, model="metawavkan",
+        model_options={"meta_hidden": 4, "meta_fan_in": "all"}, width=[3, 4, 1], train=train,
+    )  # fmt: skip
+    out = tmp_path / "old.h5"
+    solve_pde(spec, str(out))
+    run = read_run(out)  # as a file of before the option: the key in neither config
+    for config in (run.config["model"], run.model_config):
+        del config["meta_fan_in"]
+    del run.config["spec"]["model_options"]["meta_fan_in"]
+    write_run(out, run)
+    run = read_run(out)
+    solution = rebuild_solution(run, rebuild_problem(run).geometry.radius)
+    stored = torch.as_tensor(run.test_set["prediction"])
+    assert torch.allclose(predict(solution, torch.as_tensor(run.test_set["x"])), stored, atol=1e-6)
+    resumed = resume_pde(str(out), steps=4)
+    assert resumed.status == "completed" and resumed.model_config["meta_fan_in"] == "all"

@@ -60,12 +60,18 @@ def register_model(spec: ModelSpec) -> None:
     MODELS[spec.name] = spec
 
 
-def register_family(name: str, family: FamilyFactory, defaults: dict[str, Any], what: str) -> None:
-    """Register ``name`` (direct coefficients) and ``"meta" + name`` (meta-learned)."""
+def register_family(
+    name: str,
+    family: FamilyFactory,
+    defaults: dict[str, Any],
+    what: str,
+    meta_extra: dict[str, Any] | None = None,
+) -> None:
+    """Register ``name`` (direct coefficients) and ``"meta" + name`` (meta-learned, with the
+    meta options and ``meta_extra``)."""
     register_model(ModelSpec(name, family, False, defaults, what))
-    register_model(
-        ModelSpec("meta" + name, family, True, {**defaults, **META_DEFAULTS}, f"Meta{what}")
-    )
+    meta_defaults = {**defaults, **META_DEFAULTS, **(meta_extra or {})}
+    register_model(ModelSpec("meta" + name, family, True, meta_defaults, f"Meta{what}"))
 
 
 def bspline_family(in_features: int, options: dict[str, Any]) -> EdgeFamily:
@@ -93,7 +99,25 @@ register_family(
     {"centers": 8, "grid_range": (-1.0, 1.0), "bias": False},
     "FastKAN (Gaussian RBF)",
 )
-register_family("wavkan", wavelet_family, {"wavelet": "mexican_hat", "bias": False}, "WavKAN")
+register_family(
+    "wavkan",
+    wavelet_family,
+    {"wavelet": "mexican_hat", "bias": False},
+    "WavKAN",
+    # which generated coefficients the fixed 1/√n_l multiplies: the amplitude (what the edge is
+    # linear in), or "all" three (pinnkan before 2026-12-07: run files of then rebuild with it)
+    meta_extra={"meta_fan_in": "amplitude"},
+)
+META_FAN_IN = ("amplitude", "all")
+
+
+def legacy_model_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Options a stored model ``config`` (resolved, from a run file) lacks because it was made
+    before they existed, set to what the model did then: a MetaWavKAN without ``meta_fan_in``
+    divided all three coefficients by √n_l."""
+    if name == "metawavkan" and "meta_fan_in" not in config:
+        return {"meta_fan_in": "all"}
+    return {}
 
 
 def list_models() -> list[str]:
@@ -175,6 +199,7 @@ def build_kan(
         generator=generator,
         init=options["meta_init"],
         node_mean=options["node_mean"],
+        fan_in_on_all=options.get("meta_fan_in") == "all",
     )
     return KANNetwork(width, layers, source)
 
@@ -215,6 +240,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "meta_init": lambda o, v: check_choice(o, v, META_INITS),
     "node_mean": check_bool,
     "prompt_dim": lambda o, v: check_int(o, v, 1),
+    "meta_fan_in": lambda o, v: check_choice(o, v, META_FAN_IN),
 }
 
 

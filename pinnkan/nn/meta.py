@@ -167,6 +167,8 @@ class MetaCoefficients(nn.Module):
             over each cluster's edges; needs ``bias``) or "paper" (the default Linear init only).
         node_mean: per-node mean coefficients trained directly, the meta-learner generating the
             edges' deviations from them (see the module docstring).
+        fan_in_on_all: the factor 1/√n_l on every coefficient and a zero-mean start, also where
+            the edge is not linear in them (a wavelet's μ, s: pinnkan before 2026-12-07).
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class MetaCoefficients(nn.Module):
         generator: torch.Generator | None = None,
         init: str = "centered",
         node_mean: bool = False,
+        fan_in_on_all: bool = False,
     ) -> None:
         super().__init__()
         check_meta_init(init, bias)
@@ -191,8 +194,9 @@ class MetaCoefficients(nn.Module):
         self.labels = list(labels)
         self.shapes = [(layer.out_features, layer.in_features) for layer in layers]
         family = layers[0].family
-        self.column_scales, self.scales = fan_in_factors(layers, family.linear_coefficients)
-        self.initial_mean = family.initial_mean
+        linear = None if fan_in_on_all else family.linear_coefficients
+        self.column_scales, self.scales = fan_in_factors(layers, linear)
+        self.initial_mean = None if fan_in_on_all else family.initial_mean
         self.prompts = nn.ParameterList(
             nn.Parameter(draw(torch.randn, (out, inp, prompt_dim), generator=generator))
             for out, inp in self.shapes
