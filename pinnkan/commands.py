@@ -14,7 +14,14 @@ import torch
 
 from . import distributed
 from .nn.build import get_spec, list_models, model_options
-from .presets import PRESET, builtin_names, check_keys, list_presets, load_preset
+from .presets import (
+    PRESET,
+    builtin_names,
+    list_presets,
+    load_preset,
+    preset_model_options,
+    preset_train,
+)
 from .problems import list_problems
 from .results import read_run
 from .runner import SolveSpec, resume_pde, solve_pde
@@ -49,19 +56,12 @@ def given(args: argparse.Namespace, names: Any) -> dict[str, Any]:
 
 def train_config(args: argparse.Namespace, preset: dict[str, Any]) -> TrainConfig:
     """TrainConfig defaults, overridden by the preset's [train] table, overridden by flags."""
-    names = [f.name for f in fields(TrainConfig)]
-    table = preset.get("train", {})
-    check_keys("[train]", table, names)
-    return TrainConfig(**{**table, **given(args, names)})
+    return preset_train(preset, given(args, [f.name for f in fields(TrainConfig)]))
 
 
 def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, Any]:
     """Preset [model] options the model accepts, overridden by flags (all of which must apply)."""
-    accepted = model_options(args.model)
-    from_preset = {k: v for k, v in preset.get("model", {}).items() if k in accepted}
-    if "grid_range" in from_preset:
-        from_preset["grid_range"] = tuple(from_preset["grid_range"])
-    return {**from_preset, **given(args, MODEL_FLAGS)}
+    return preset_model_options(preset, args.model, given(args, MODEL_FLAGS))
 
 
 def check_meta_rates(args: argparse.Namespace) -> None:

@@ -156,3 +156,31 @@ def known_model_options() -> set[str]:
     from .nn.build import list_models, model_options
 
     return {option for name in list_models() for option in model_options(name)}
+
+
+def preset_train(preset: dict[str, Any], given: dict[str, Any]) -> Any:
+    """``TrainConfig`` defaults, overridden by the preset's ``[train]`` table, overridden by
+    ``given`` (the command line's flags, or a Python caller's values)."""
+    from dataclasses import fields
+
+    from .train_config import TrainConfig
+
+    names = [f.name for f in fields(TrainConfig)]
+    table = preset.get("train", {})
+    check_keys("[train]", table, names)
+    check_keys("train", given, names)
+    return TrainConfig(**{**table, **given})
+
+
+def preset_model_options(
+    preset: dict[str, Any], model: str, given: dict[str, Any]
+) -> dict[str, Any]:
+    """The preset's ``[model]`` options that ``model`` accepts (a preset serves every model),
+    overridden by ``given`` (all of which must apply: checked when the model is built)."""
+    from .nn.build import model_options
+
+    accepted = model_options(model)
+    from_preset = {k: v for k, v in preset.get("model", {}).items() if k in accepted}
+    if "grid_range" in from_preset:
+        from_preset["grid_range"] = tuple(from_preset["grid_range"])
+    return {**from_preset, **given}

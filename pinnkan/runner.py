@@ -26,6 +26,7 @@ from . import distributed
 from .device import device_name, resolve_device, resolve_dtype
 from .environment import environment_info
 from .nn.build import build_model, count_parameters, legacy_model_options
+from .presets import PRESET, load_preset, preset_model_options, preset_train
 from .problem import PDE
 from .problem_checks import check_attributes, check_problem
 from .problems import get_problem, problem_file, resolved_problem_file
@@ -41,7 +42,13 @@ DEFAULT_HIDDEN = [32, 32, 32]
 
 @dataclass(frozen=True)
 class SolveSpec:
-    """A resolved solver run: problem, model and trainer options, device and precision."""
+    """A resolved solver run: problem, model and trainer options, device and precision.
+
+    ``preset`` records the name of the preset (or sweep recipe) the spec was made from, for run
+    files and reports; it changes nothing by itself (``train`` and ``model_options`` are what
+    runs). :meth:`from_preset` makes a spec from a preset as ``pinnkan solve --preset`` does:
+    its ``[train]`` and ``[model]`` tables, overridden by the values given.
+    """
 
     problem: str
     problem_options: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +59,28 @@ class SolveSpec:
     preset: str | None = None
     device: str = "auto"
     dtype: str = "float32"
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        problem: str,
+        train: dict[str, Any] | None = None,
+        model_options: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> SolveSpec:
+        """E.g. ``SolveSpec.from_preset("sdgd", "poisson", train={"steps": 500},
+        problem_options={"dim": 10}, model="metakan")``: TrainConfig defaults < the preset's
+        ``[train]`` < ``train``; the preset's ``[model]`` options the model takes < ``model_options``."""
+        table = load_preset(preset, PRESET)
+        model = fields.get("model", "kan")
+        return cls(
+            problem=problem,
+            train=preset_train(table, train or {}),
+            model_options=preset_model_options(table, model, model_options or {}),
+            preset=preset,
+            **fields,
+        )
 
 
 def resolve_width(width: list[int] | None, dim: int) -> list[int]:

@@ -580,3 +580,24 @@ def test_running_out_of_memory_before_training_is_one_line(tmp_path, capsys, mon
     monkeypatch.setattr(train, "make_test_set", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # other errors are not dressed up as memory
         cli.main(solve_argv(tmp_path / "run.h5"))
+
+
+def test_a_spec_from_a_preset_is_the_one_the_command_line_makes(tmp_path):
+    """SolveSpec(preset="paper") trained with the library defaults under the preset's name; the
+    preset's settings come with SolveSpec.from_preset, as with --preset."""
+    from pinnkan import SolveSpec
+
+    argv = ["--problem", "poisson", "--dim", "3", "--model", "metakan", "--preset", "paper"]
+    parser = cli.get_args_parser(["solve"])
+    args = parser.parse_args(["solve", *argv, "--steps", "5", "--out", str(tmp_path / "r.h5")])
+    from_flags = commands.solve_spec(args)
+    spec = SolveSpec.from_preset(
+        "paper", "poisson", problem_options={"dim": 3}, model="metakan", train={"steps": 5}
+    )
+    assert spec.train == from_flags.train and spec.model_options == from_flags.model_options
+    assert (spec.train.constraint, spec.train.points, spec.train.law) == ("soft", 2000, "volume")
+    assert spec.model_options["meta_hidden"] == 128 and spec.preset == "paper"
+    with pytest.raises(ValueError, match="preset 'nonsense' was not found"):
+        SolveSpec.from_preset("nonsense", "poisson")
+    with pytest.raises(ValueError, match="stepz"):
+        SolveSpec.from_preset("paper", "poisson", train={"stepz": 5})
