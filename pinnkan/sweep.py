@@ -229,6 +229,8 @@ def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
     except (RuntimeError, ValueError) as error:  # one failed run must not stop the others
         return False, failure_line(out, error)
     how = " (continued from its checkpoint)" if continued else ""
+    if run.status != "completed":  # diverged: its file keeps the last good checkpoint
+        return False, f"{out}: FAILED ({run.status}{how}: {run.metrics.get('message', '')})"
     rel_l2 = run.metrics.get("rel_l2", float("nan"))
     return True, f"{out}: {run.status}{how}, rel_l2 {rel_l2:.3e}"
 

@@ -77,6 +77,17 @@ def test_a_completed_run_of_other_settings_is_refused_not_kept(tmp_path: Path, c
     assert (out / "poisson-d2-mlp-s0.h5").read_bytes() == kept
 
 
+def test_a_diverged_run_is_a_failed_line_and_exit_1(tmp_path: Path, capsys) -> None:
+    """It printed "diverged, rel_l2 1.0e+00" among the successes and the sweep exited 0."""
+    recipe = tmp_path / "div.toml"
+    recipe.write_text(RECIPE.replace("steps = 5", "steps = 5\nlr = 1e30\nschedule = 'constant'"))
+    argv = ["sweep", str(recipe), "--out-dir", str(tmp_path / "runs"), "--only", "poisson"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "poisson-d2-mlp-s0.h5: FAILED (diverged: " in out
+    assert "1 of 1 run failed" in err
+
+
 def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:
