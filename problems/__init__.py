@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import re
 import sys
 import typing
@@ -137,15 +138,27 @@ def accepted_options(factory: Callable[..., Any]) -> list[str] | None:
 
 
 BOOLEAN_WORDS = {"true": True, "false": False}  # also as Python writes them: True, False
-TYPE_WORDS = {bool: "a bool (true or false)", int: "an integer", float: "a number", str: "a string"}
+TYPE_WORDS = {
+    bool: "a bool (true or false)",
+    int: "an integer",
+    float: "a finite number",
+    str: "a string",
+}
+NONE_WORDS = ("none", "null")  # the value None of an optional parameter (``X | None``)
 
 
 def typed_option(factory: Callable[..., Any], name: str, value: Any, label: str) -> Any:
     """``value`` for the parameter ``name`` of ``factory`` annotated ``bool``, ``int``, ``float``
-    or ``str``: "False" (a command line's text) is False, not a truthy string; 3 is 3.0 for a
-    float and "3" for a str. A value that is not of the type is one line. Parameters with
-    other annotations (or none) take the value as it is."""
+    or ``str``, or one of them ``| None``: "False" (a command line's text) is False, not a
+    truthy string; 3 is 3.0 for a float and "3" for a str; "none" is None for an optional one.
+    A value that is not of the type is one line. Parameters with other annotations (or none)
+    take the value as it is."""
     kind = annotation(factory, name)
+    optional = optional_of(kind)
+    if optional is not None:
+        if value is None or (isinstance(value, str) and value.lower() in NONE_WORDS):
+            return None
+        kind = optional
     if kind is bool:
         word = BOOLEAN_WORDS.get(value.lower()) if isinstance(value, str) else None
         if isinstance(value, bool) or word is not None:
@@ -153,15 +166,26 @@ def typed_option(factory: Callable[..., Any], name: str, value: Any, label: str)
     elif kind is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     elif kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        if math.isfinite(value):
+            return float(value)
     elif kind is str:
         return value if isinstance(value, str) else json_text(value)
     elif kind not in (bool, int, float):
         return value
     raise ValueError(
         f"option {name}={value!r} of problem {label!r} is not allowed; it must be "
-        f"{TYPE_WORDS[kind]}"
+        f"{TYPE_WORDS[kind]}" + (" or none" if optional is not None else "")
     )
+
+
+def optional_of(kind: Any) -> Any:
+    """``X`` for an annotation ``X | None`` (``Optional[X]``) with X one of bool, int, float, str;
+    None otherwise."""
+    arguments = typing.get_args(kind)
+    if type(None) not in arguments or len(arguments) != 2:
+        return None
+    (other,) = [argument for argument in arguments if argument is not type(None)]
+    return other if other in TYPE_WORDS else None
 
 
 def annotation(factory: Callable[..., Any], name: str) -> Any:

@@ -220,9 +220,16 @@ class Options(Base):
 
     name = "options"
 
-    def __init__(self, dim: int = 3, nonlinear: bool = True, scale: float = 1.0, label: str = "a"):
+    def __init__(
+        self,
+        dim: int = 3,
+        nonlinear: bool = True,
+        scale: float = 1.0,
+        label: str = "a",
+        drift: float | None = None,
+    ):
         super().__init__(dim)
-        self.nonlinear, self.scale, self.label = nonlinear, scale, label
+        self.nonlinear, self.scale, self.label, self.drift = nonlinear, scale, label, drift
 
     def operator(self, fields):
         return self.scale * fields.laplacian + (fields.u**3 if self.nonlinear else 0)
@@ -303,6 +310,8 @@ def test_wrong_shapes_are_refused_naming_the_method(user_file, tmp_path, capsys,
         (["nonlinear=False"], {"nonlinear": False}),  # was the truthy string 'False'
         (["nonlinear=false", "scale=2"], {"nonlinear": False, "scale": 2.0}),
         (["nonlinear=True", "label=7"], {"nonlinear": True, "label": "7"}),
+        (["drift=2"], {"drift": 2.0}),  # float | None: the string was passed on as it was
+        (["drift=none"], {"drift": None}),
     ],
 )
 def test_problem_options_take_the_annotated_types(user_file, options, expected):
@@ -321,8 +330,10 @@ def test_problem_options_take_the_annotated_types(user_file, options, expected):
     [
         ("nonlinear=maybe", ["option nonlinear='maybe'", "must be a bool (true or false)"]),
         ("nonlinear=0", ["option nonlinear=0", "must be a bool"]),
-        ("scale=fast", ["option scale='fast'", "must be a number"]),
+        ("scale=fast", ["option scale='fast'", "must be a finite number"]),
         ("dim=2.5", ["option dim=2.5", "must be an integer"]),
+        ("drift=abc", ["option drift='abc'", "must be a finite number or none"]),
+        ("scale=Infinity", ["option scale=inf", "must be a finite number"]),
     ],
 )
 def test_problem_options_of_another_type_are_one_line(user_file, tmp_path, capsys, option, needles):
