@@ -99,7 +99,38 @@ def check_table_kind(recipe: dict[str, Any]) -> None:
 def make_table(recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> str:
     check_table_kind(recipe)
     makers = {"table2": table2_markdown, "table4": table4_markdown}
-    return makers[recipe["table"]](recipe, collect(runs), runs, command)
+    cells = collect(runs)
+    text = makers[recipe["table"]](recipe, cells, runs, command)
+    left_out = outside_the_paper_table(recipe["table"], cells)
+    if not left_out:
+        return text
+    note = (
+        f"Not in the paper's {recipe['table'].replace('table', 'Table ')}, so in no row above: "
+        + "; ".join(left_out)
+        + "."
+    )
+    return text.rstrip("\n") + "\n\n" + note + "\n"
+
+
+def outside_the_paper_table(kind: str, cells: dict[tuple, Cell]) -> list[str]:
+    """The runs' (problem, n / grid, model) that the paper's table has no row for (a custom
+    recipe's other equations, dimensions or grids), which its rows would leave out silently."""
+    from .problems.feynman import PAPER_TABLE2
+    from .problems.highdim import PAPER_TABLE4
+
+    outside = []
+    for problem, dim, model, grid in sorted(cells, key=str):
+        if kind == "table2":
+            name = problem.removeprefix("feynman:")
+            known = problem.startswith("feynman:") and name in PAPER_TABLE2  # any G: a section
+            where = f"{problem} ({model})"
+        else:
+            variant = problem.removeprefix("highdim:")
+            known = problem.startswith("highdim:") and dim in PAPER_TABLE4.get(variant, {})
+            where = f"{problem} n = {dim} ({model})"
+        if not known:
+            outside.append(where)
+    return outside
 
 
 def scientific(value: float | None) -> str:

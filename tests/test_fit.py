@@ -561,3 +561,20 @@ def test_a_user_target_is_checked_before_training(tmp_path, capsys, name, dim, m
     err = capsys.readouterr().err.strip()
     assert err.startswith("pinnkan: error: problem ") and message in err and "\n" not in err
     assert not out.exists()
+
+
+def test_a_table_names_the_runs_its_template_has_no_row_for(tmp_path: Path) -> None:
+    """A table4 recipe at n = 7 (not in the paper's table) wrote a table of 0 rows whose header
+    said all runs completed."""
+    recipe = {
+        "description": "test",
+        "table": "table4",
+        "fit": {"steps": 1, "train_points": 30, "test_points": 10},
+        "runs": [{"problem": "highdim:f1", "dim": [7, 10], "model": "kan", "grid": 3}],
+    }
+    runs = plan(recipe, [0], tmp_path)
+    for planned in runs:
+        fit(planned.config, str(planned.path))
+    text = make_table(recipe, runs, "pinnkan fit --recipe r.toml --table t.md")
+    assert "| 10 |" in text and "| 7 |" not in text
+    assert "Not in the paper's Table 4, so in no row above: highdim:f1 n = 7 (kan)." in text
