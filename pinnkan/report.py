@@ -75,7 +75,7 @@ def run_paths(inputs: Iterable[str]) -> list[Path]:
         elif location.exists():
             found = [location]
         else:
-            raise ValueError(f"run file {location} does not exist")
+            raise ValueError(f"run file or folder {location} does not exist")
         for path in found:
             paths.setdefault(path.resolve(), path)
     return list(paths.values())

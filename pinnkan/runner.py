@@ -369,6 +369,11 @@ def resume_pde(
         )
     if stored.config.get("kind") != "pde" or "spec" not in stored.config:
         raise ValueError(f"{path}: not a pinnkan solve run file; cannot resume it")
+    if stored.config.get("engine") == "deepxde":
+        raise ValueError(
+            f"{path}: a run of the deepxde engine, which keeps no checkpoints; cannot resume it "
+            "(rerun it, or use the pinnkan engine)"
+        )
     if stored.checkpoint is None:
         raise ValueError(f"{path}: the run file holds no checkpoint; cannot resume it")
     train = dict(stored.config["train"])

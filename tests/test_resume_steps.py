@@ -77,3 +77,13 @@ def test_one_step_and_a_fit_run_are_named_as_such(tmp_path: Path, capsys):
         f"pinnkan: error: {fit}: a regression (pinnkan fit) run; only solve runs resume (a fit "
         "is rerun with pinnkan fit)"
     )
+
+
+def test_a_deepxde_run_is_named_as_such_when_resumed(run_file, capsys):
+    """It said only "holds no checkpoint"; the reason is the engine."""
+    run = read_run(run_file)
+    run.config["engine"] = "deepxde"
+    run.checkpoint = None
+    write_run(run_file, run)
+    line = one_line_error(capsys, main(["resume", str(run_file), "--quiet"]))
+    assert "a run of the deepxde engine, which keeps no checkpoints; cannot resume it" in line
