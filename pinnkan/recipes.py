@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -35,9 +34,9 @@ from typing import Any
 from .batch import exit_status, failure_line, worker_pool
 from .fit import fit
 from .fit_config import FitConfig
+from .kept_runs import first_difference, refuse_other_settings, resolved_options, stored_run
 from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
-from .results import RunFileError, read_run
 from .summary import slug
 from .text_file import check_markdown_output, check_output_folder, write_generated_markdown
 from .validation import check_seeds
@@ -171,44 +170,41 @@ def execute(planned: PlannedRun) -> tuple[bool, str]:
 def completed(planned: PlannedRun) -> bool:
     """Whether the planned run's file holds a completed run (kept, not trained again); one
     that diverged, or is not a run file, is trained (again)."""
-    try:
-        return read_run(planned.path, load_model=False, load_checkpoint=False).status == (
-            "completed"
-        )
-    except (RunFileError, ValueError):
-        return False
+    stored = stored_run(planned.path)
+    return stored is not None and stored.status == "completed"
 
 
 def check_kept_runs(runs: list[PlannedRun]) -> None:
     """A completed run file already there is kept rather than trained again: it must hold the
-    run the plan asks for (the file names do not say the precision or the training settings:
-    a recipe changed since would otherwise report its old runs as the new ones)."""
+    run the plan asks for (:mod:`pinnkan.kept_runs`; the file names do not say the precision
+    or the training settings)."""
     for planned in runs:
-        if not completed(planned):
+        stored = stored_run(planned.path)
+        if stored is None or stored.status != "completed":
             continue
-        kept = read_run(planned.path, load_model=False, load_checkpoint=False).config
+        kept = stored.config
         if kept.get("dtype") != planned.config.dtype:
             raise ValueError(
                 f"{planned.path} holds a {kept.get('dtype')} run, and this plan asks for "
                 f"{planned.config.dtype}; give another --out-dir (or the same --dtype)"
             )
-        difference = config_difference(kept.get("train") or {}, planned.config.to_dict())
-        if difference:
-            raise ValueError(
-                f"{planned.path} holds a completed run of other settings ({difference}); give "
-                "another --out-dir, or remove the file to train the recipe's run"
-            )
+        refuse_other_settings(planned.path, config_difference(kept, planned.config))
 
 
-def config_difference(stored: dict[str, Any], planned: dict[str, Any]) -> str:
-    """The first field (the device aside) in which a run file's stored fit config differs from
-    the planned one, as ``key X, the recipe: Y``; "" when none does."""
-    planned = json.loads(json.dumps({**planned, "device": None}))  # as the file reads back
-    stored = {**stored, "device": None}
-    for key in sorted(set(planned) | set(stored)):
-        if stored.get(key) != planned.get(key):
-            return f"{key} {stored.get(key)!r}, the recipe: {planned.get(key)!r}"
-    return ""
+def config_difference(kept: dict[str, Any], config: FitConfig) -> str:
+    """The first field (the device aside, the model options resolved) in which a run file's
+    stored fit config differs from the planned one; "" when none does."""
+    stored = dict(kept.get("train") or {})
+    if stored.get("model") != config.model:
+        return f"model {stored.get('model')!r}, the recipe: {config.model!r}"
+    stored["model_options"] = resolved_options(
+        config.model, stored.get("model_options") or {}, kept.get("model") or {}
+    )
+    planned = {
+        **config.to_dict(),
+        "model_options": resolved_options(config.model, config.model_options),
+    }
+    return first_difference({**stored, "device": None}, {**planned, "device": None})
 
 
 def check_no_run_flags(args: argparse.Namespace) -> None:

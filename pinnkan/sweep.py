@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 from dataclasses import fields, replace
 from pathlib import Path
@@ -47,8 +46,9 @@ from typing import Any
 
 from .batch import exit_status, failure_line, worker_pool
 from .device import resolve_device
+from .kept_runs import first_difference, refuse_other_settings, resolved_options, stored_run
 from .presets import SWEEP_RECIPE, check_keys, load_preset
-from .results import RunFileError, check_writable, read_run
+from .results import check_writable
 from .runner import SolveSpec, prepare, resume_pde, solve_pde, spec_to_dict
 from .summary import slug
 from .train import TrainConfig
@@ -176,39 +176,32 @@ def model_options_for(model: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def done(path: Path, spec: SolveSpec) -> bool:
-    """Whether ``path`` holds a completed run of ``spec`` (kept, not trained again). A completed
-    run of other settings (the recipe changed since) is refused, naming the first difference:
-    training over it would lose it, keeping it would report the old settings as the recipe's."""
-    try:
-        stored = read_run(path, load_model=False, load_checkpoint=False)
-    except (RunFileError, ValueError):
+    """Whether ``path`` holds a completed run of ``spec`` (kept, not trained again); a completed
+    run of other settings is refused (:mod:`pinnkan.kept_runs`)."""
+    stored = stored_run(path)
+    if stored is None or stored.status != "completed":
         return False
-    if stored.status != "completed":
-        return False
-    difference = settings_difference(stored.config, spec)
-    if difference:
-        raise ValueError(
-            f"{path} holds a completed run of other settings ({difference}); give another "
-            "--out-dir, or remove the file to train the recipe's run"
-        )
+    refuse_other_settings(path, settings_difference(stored.config, spec))
     return True
 
 
 def settings_difference(config: dict[str, Any], spec: SolveSpec) -> str:
     """The first setting in which a run file's ``config`` differs from ``spec`` (the device
-    aside), as ``key X (the recipe: Y)``; "" when none does."""
-    planned = as_stored(
-        {"spec": {**spec_to_dict(spec), "device": None}, "train": spec.train.to_dict()}
+    aside, the model options resolved), as ``key X, the recipe: Y``; "" when none does."""
+    stored_spec = dict(config.get("spec") or {})
+    if stored_spec.get("model") != spec.model:
+        return f"model {stored_spec.get('model')!r}, the recipe: {spec.model!r}"
+    stored_spec["model_options"] = resolved_options(
+        spec.model, stored_spec.get("model_options") or {}, config.get("model") or {}
     )
-    stored = as_stored(
-        {"spec": {**config.get("spec", {}), "device": None}, "train": config.get("train") or {}}
+    planned_spec = {
+        **spec_to_dict(spec),
+        "model_options": resolved_options(spec.model, spec.model_options),
+    }
+    return first_difference(
+        {"spec": {**stored_spec, "device": None}, "train": config.get("train") or {}},
+        {"spec": {**planned_spec, "device": None}, "train": spec.train.to_dict()},
     )
-    for section in ("spec", "train"):
-        for key in sorted(set(planned[section]) | set(stored[section])):
-            mine, theirs = stored[section].get(key), planned[section].get(key)
-            if mine != theirs:
-                return f"{key} {mine!r}, the recipe: {theirs!r}"
-    return ""
 
 
 def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
@@ -240,18 +233,10 @@ def unfinished(path: Path, spec: SolveSpec) -> bool:
     stopped while "running", with a checkpoint): the sweep then continues it (``pinnkan
     resume``) instead of training it again from step 0. A run of other settings (the recipe
     changed) or a diverged one starts again."""
-    try:
-        stored = read_run(path, load_model=False, load_checkpoint=True)
-    except (RunFileError, ValueError):
+    stored = stored_run(path, checkpoint=True)
+    if stored is None or stored.status not in ("running", "interrupted", "failed"):
         return False
-    if stored.status not in ("running", "interrupted", "failed") or stored.checkpoint is None:
-        return False
-    return not settings_difference(stored.config, spec)
-
-
-def as_stored(data: dict[str, Any]) -> Any:
-    """``data`` as a run file's JSON config reads back (tuples as lists)."""
-    return json.loads(json.dumps(data))
+    return stored.checkpoint is not None and not settings_difference(stored.config, spec)
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from cli_errors import one_line_error
 
 from pinnkan import read_run
 from pinnkan.cli import main
+from pinnkan.results import write_run
 
 RECIPE = """
 name = "tiny"
@@ -71,7 +72,7 @@ def test_a_completed_run_of_other_settings_is_refused_not_kept(tmp_path: Path, c
     err = capsys.readouterr().err.strip()
     assert err == (
         f"pinnkan: error: {out / 'poisson-d2-mlp-s0.h5'} holds a completed run of other settings "
-        "(steps 5, the recipe: 7); give another --out-dir, or remove the file to train the "
+        "(train.steps 5, the recipe: 7); give another --out-dir, or remove the file to train the "
         "recipe's run"
     )
     assert (out / "poisson-d2-mlp-s0.h5").read_bytes() == kept
@@ -439,3 +440,28 @@ def test_workers_are_spawned_where_cuda_is_available(monkeypatch, cuda: bool) ->
     with worker_pool(1) as pool:
         method = pool._mp_context.get_start_method()  # noqa: SLF001 (no public accessor)
     assert method == ("spawn" if cuda else multiprocessing.get_start_method())
+
+
+def test_a_metawavkan_file_of_before_meta_fan_in_is_another_model(tmp_path: Path, capsys) -> None:
+    """A completed MetaWavKAN file without ``meta_fan_in`` (the factor on all three
+    coefficients) counted as the recipe's run, which now trains the amplitude-only model;
+    options spelled out at their defaults still match."""
+    recipe = tmp_path / "wav.toml"
+    recipe.write_text(RECIPE.replace('model = "mlp"', 'model = "metawavkan"\nmeta_hidden = 8'))
+    argv = ["sweep", str(recipe), "--out-dir", str(tmp_path / "runs"), "--only", "poisson"]
+    assert main(argv) == 0
+    recipe.write_text(
+        recipe.read_text().replace("meta_hidden = 8", "meta_hidden = 8\nbias = false")
+    )
+    capsys.readouterr()
+    assert main(argv) == 0  # bias = false is the default: the same run
+    assert "1 run planned, 1 already done" in capsys.readouterr().out
+    path = tmp_path / "runs" / "poisson-d2-metawavkan-s0.h5"
+    run = read_run(path)
+    del run.config["model"]["meta_fan_in"]
+    run.model_config.pop("meta_fan_in")
+    write_run(path, run)
+    assert main(argv) == 2
+    assert (
+        "(spec.model_options.meta_fan_in 'all', the recipe: 'amplitude')" in capsys.readouterr().err
+    )
