@@ -579,6 +579,8 @@ def test_titles_say_when_a_run_did_not_complete(files, status):
     run.metrics["steps"] = 7
     title = run_title(run)
     assert title.endswith(f" · {status.upper()}, weights of step 7") and "7 steps" not in title
+    run.metrics["best_step"] = 2  # a fit with --validation restored the state of step 2
+    assert run_title(run).endswith(f" · {status.upper()}, weights of step 2")
 
 
 def test_u_and_prediction_share_a_scale_unless_far_apart():

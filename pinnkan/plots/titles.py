@@ -43,7 +43,8 @@ def title_parts(run: Run) -> list[str]:
     steps = run.metrics.get("steps")
     known = isinstance(steps, int)
     if run.status != "completed":  # a diverged, failed, interrupted or running run says so
-        parts.append(run.status.upper() + (f", weights of step {steps}" if known else ""))
+        weights = run.metrics.get("best_step", steps)  # a fit with --validation kept its best
+        parts.append(run.status.upper() + (f", weights of step {weights}" if known else ""))
     elif known:
         parts.append(counted(steps, "step"))
     return parts
