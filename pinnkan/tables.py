@@ -113,24 +113,40 @@ def make_table(recipe: dict[str, Any], runs: list[PlannedRun], command: str) -> 
 
 
 def outside_the_paper_table(kind: str, cells: dict[tuple, Cell]) -> list[str]:
-    """The runs' (problem, n / grid, model) that the paper's table has no row for (a custom
-    recipe's other equations, dimensions or grids), which its rows would leave out silently."""
+    """The runs' cells (problem, n, model, G) that no row of the paper's table shows (other
+    equations, dimensions or models; a second grid on a Table 4 row), which the rows would
+    otherwise leave out silently."""
+    shown = shown_cells(kind, cells)
+    return [cell_label(key) for key in cells if key not in shown]
+
+
+def shown_cells(kind: str, cells: dict[tuple, Cell]) -> set[tuple]:
+    """The cells the table's rows take, as :func:`table2_markdown` and :func:`table4_markdown`
+    pick them: KAN and MetaKAN of the paper's equations (every grid, one section each); of each
+    paper (function, n) the first KAN and the first MetaKAN cell."""
     from .problems.feynman import PAPER_TABLE2
     from .problems.highdim import PAPER_TABLE4
 
-    outside = []
-    for problem, dim, model, grid in sorted(cells, key=str):
-        if kind == "table2":
-            name = problem.removeprefix("feynman:")
-            known = problem.startswith("feynman:") and name in PAPER_TABLE2  # any G: a section
-            where = f"{problem} ({model})"
-        else:
-            variant = problem.removeprefix("highdim:")
-            known = problem.startswith("highdim:") and dim in PAPER_TABLE4.get(variant, {})
-            where = f"{problem} n = {dim} ({model})"
-        if not known:
-            outside.append(where)
-    return outside
+    models = ("kan", "metakan")
+    if kind == "table2":
+        names = {f"feynman:{name}" for name in PAPER_TABLE2}
+        return {key for key in cells if key[0] in names and key[1] is None and key[2] in models}
+    shown = set()
+    for variant, rows in PAPER_TABLE4.items():
+        for n in rows:
+            keys = [key for key in cells if key[0] == f"highdim:{variant}" and key[1] == n]
+            shown |= {
+                next(key for key in keys if key[2] == m)
+                for m in models
+                if any(k[2] == m for k in keys)
+            }
+    return shown
+
+
+def cell_label(key: tuple) -> str:
+    problem, dim, model, grid = key
+    size = f" n = {dim}" if dim is not None else ""
+    return f"{problem}{size} G = {grid} ({model})"
 
 
 def scientific(value: float | None) -> str:

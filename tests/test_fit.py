@@ -577,4 +577,26 @@ def test_a_table_names_the_runs_its_template_has_no_row_for(tmp_path: Path) -> N
         fit(planned.config, str(planned.path))
     text = make_table(recipe, runs, "pinnkan fit --recipe r.toml --table t.md")
     assert "| 10 |" in text and "| 7 |" not in text
-    assert "Not in the paper's Table 4, so in no row above: highdim:f1 n = 7 (kan)." in text
+    assert "Not in the paper's Table 4, so in no row above: highdim:f1 n = 7 G = 3 (kan)." in text
+
+
+def test_cells_no_row_shows_are_named_other_models_and_grids_too() -> None:
+    """Other models (fastkan, metawavkan) on a paper row, and a second grid on a Table 4 row,
+    were neither shown nor named."""
+    from pinnkan.tables import Cell, outside_the_paper_table
+
+    table2 = {
+        ("feynman:I.6.20a", None, "kan", 5): Cell(),
+        ("feynman:I.6.20a", None, "fastkan", 5): Cell(),
+        ("feynman:I.6.20a", None, "metakan", 3): Cell(),  # its own section G = 3
+    }
+    assert outside_the_paper_table("table2", table2) == ["feynman:I.6.20a G = 5 (fastkan)"]
+    table4 = {
+        ("highdim:f1", 10, "kan", 5): Cell(),
+        ("highdim:f1", 10, "kan", 20): Cell(),
+        ("highdim:f1", 10, "metawavkan", 5): Cell(),
+    }
+    assert outside_the_paper_table("table4", table4) == [
+        "highdim:f1 n = 10 G = 20 (kan)",
+        "highdim:f1 n = 10 G = 5 (metawavkan)",
+    ]
