@@ -51,7 +51,6 @@ from .optim import make_optimizer, parameter_groups
 from .regression import Regression, RegressionData, TargetScaling
 from .restarts import choose_start, init_seed
 from .results import Run, check_writable, write_run
-from .run_failure import error_summary, is_out_of_memory
 from .text_file import writing_alone
 from .train import WARM_UP_POINTS
 
@@ -63,19 +62,9 @@ def prepare(config: FitConfig) -> tuple[Regression, nn.Module, RegressionData]:
     device, dtype = resolve_device(config.device), resolve_dtype(config.dtype)
     problem = load_problem(config)
     model = initial_model(config, problem, config.seed)
-    try:
-        data = problem.dataset(
-            config.train_points, config.test_points, config.seed, config.normalize, device, dtype
-        )
-    except (ValueError, NotImplementedError):
-        raise
-    except Exception as error:  # a bug in a user's target: one line naming where
-        if is_out_of_memory(error):
-            raise
-        raise ValueError(
-            f"problem {problem.name!r} raised {error_summary(error)} when its targets were "
-            "computed, before training (--debug shows the traceback)"
-        ) from error
+    data = problem.dataset(  # targets checked: Regression.checked_target
+        config.train_points, config.test_points, config.seed, config.normalize, device, dtype
+    )
     return problem, model, data
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .device import default_device, sampling_device
+from .run_failure import error_summary, is_out_of_memory
 from .validation import check_bool, check_int, check_range, check_seed
 
 
@@ -117,7 +118,15 @@ class Regression(abc.ABC):
         ``(n, 1)`` target would broadcast the loss to ``n × n`` and train on it, a NaN would end
         the fit as "diverged"; either is one ``ValueError`` line naming the problem."""
         n = x.shape[0]
-        values = self.target(x)
+        try:
+            values = self.target(x)
+        except Exception as error:  # a bug in a user's target (any type): one line naming where
+            if is_out_of_memory(error):
+                raise
+            raise ValueError(
+                f"problem {self.name!r} raised {error_summary(error)} when its targets were "
+                "computed, before training (--debug shows the traceback)"
+            ) from error
         if not isinstance(values, Tensor) or tuple(values.shape) != (n,):
             shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
             raise ValueError(

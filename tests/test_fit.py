@@ -539,6 +539,16 @@ class BuggyTarget(Regression):
 
     def target(self, x):
         return x[:, 3]
+
+
+class DomainTarget(Regression):
+    def __init__(self):
+        super().__init__("domain_target", ["x0"], [(-1, 1)])
+
+    def target(self, x):
+        import math
+
+        return x[:, 0] * math.sqrt(-1.0)
 """
 
 
@@ -550,6 +560,8 @@ class BuggyTarget(Regression):
         # trained on an n × n broadcast loss, then failed writing the file
         ("ColumnTarget", 1, "'column_target': target returned (1000, 1) at 1000 points"),
         ("BuggyTarget", 1, "'buggy_target' raised IndexError: index 3 is out of bounds"),
+        # a ValueError of the user's code lost the problem's name and place
+        ("DomainTarget", 1, "'domain_target' raised ValueError: math domain error (/"),
     ],
 )
 def test_a_user_target_is_checked_before_training(tmp_path, capsys, name, dim, message):
