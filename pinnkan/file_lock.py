@@ -54,6 +54,18 @@ def acquire(descriptor: int, wait: bool) -> bool:
             return True
 
 
+def acquire_within(descriptor: int, seconds: float) -> bool:
+    """:func:`acquire` without waiting, tried again for up to ``seconds``: a lock held that
+    briefly is a reader's check (``pinnkan show`` asking whether a run is being written), not
+    a writer's."""
+    deadline = time.monotonic() + seconds
+    while not acquire(descriptor, wait=False):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(RETRY_SECONDS)
+    return True
+
+
 def release(descriptor: int) -> None:
     """Unlock a lock taken by :func:`acquire` (closing the file also releases a ``flock``;
     Windows asks for the explicit unlock)."""

@@ -160,6 +160,9 @@ def reason(error: OSError) -> str:
 # --- one writer per output ----------------------------------------------------------------------
 
 
+READER_CHECK_SECONDS = 0.25  # :func:`being_written` holds the lock for microseconds
+
+
 @contextlib.contextmanager
 def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[None]:
     """No other pinnkan process writes ``path`` while the block runs (a solve, its checkpoints
@@ -176,7 +179,7 @@ def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[N
     lock = target.parent / f".{target.name}.lock"
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        if not file_lock.acquire(descriptor, wait=False):
+        if not file_lock.acquire_within(descriptor, READER_CHECK_SECONDS):
             raise ValueError(
                 f"{what} {target} is being written by another pinnkan process (lock {lock}); "
                 "give another --out, or wait for that run to end"

@@ -142,3 +142,28 @@ def test_without_file_locks_a_writer_runs_unchecked(tmp_path, monkeypatch):
     with text_file.writing_alone(out), text_file.writing_alone(out):
         pass
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not file_lock.AVAILABLE, reason="no file locks on this system")
+def test_a_writer_is_not_refused_by_a_readers_brief_check(tmp_path):
+    """``pinnkan show`` checks a run's lock by taking it for a moment; a solve starting in that
+    moment was refused as if another run wrote the file. A hold of 0.1 s is waited out, one of
+    the whole window is still a writer."""
+    import threading
+
+    out = tmp_path / "run.h5"
+    lock = tmp_path / ".run.h5.lock"
+    reader = open_lock(lock)
+    assert file_lock.acquire(reader, wait=False)
+    timer = threading.Timer(0.1, file_lock.release, args=(reader,))
+    timer.start()
+    with text_file.writing_alone(out):
+        pass
+    timer.join()
+    os.close(reader)
+    holder = open_lock(lock)
+    assert file_lock.acquire(holder, wait=False)
+    with pytest.raises(ValueError, match="is being written by another pinnkan process"):
+        with text_file.writing_alone(out):
+            pass
+    os.close(holder)
