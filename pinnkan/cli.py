@@ -140,7 +140,7 @@ def add_model_arguments(
     group.add_argument(
         "--meta-fan-in",
         help="MetaWavKAN: the 1/√n_in factor on the amplitude (default) or on all three "
-        "coefficients (pinnkan before 2026-12-07)",
+        "coefficients (as pinnkan did before this option; run files without it rebuild so)",
     )
 
 
@@ -167,7 +167,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--eval-every",
         type=int,
-        help="log and evaluate every N steps (and after the first and the last step)",
+        help="log and evaluate every N steps, and after the first and the last step (the deepxde "
+        "engine: not after the first)",
     )
     group.add_argument("--laplacian", help="Laplacian engine: forward, autograd, sdgd, hutchinson")
     group.add_argument(

@@ -323,8 +323,10 @@ def plot_files(
     out: str | Path | None = None,
     formats: tuple[str, ...] = ("png",),
     options: PlotOptions | None = None,
+    planned: Callable[[list[str]], None] | None = None,
 ) -> list[Path]:
-    """:func:`plot_file` for several files, every file and kind checked before any is drawn."""
+    """:func:`plot_file` for several files, every file and kind checked before any is drawn;
+    ``planned`` is told the kinds that will be drawn (of all files) before the first is."""
     options = options or PlotOptions()
     for path in paths:  # every folder before any file is read
         check_output_folder(figure_folder(path, out))
@@ -333,6 +335,8 @@ def plot_files(
         distinct.setdefault(Path(path).resolve(), Path(path))
     plans = [plan_file(path, kinds, out, formats, options) for path in distinct.values()]
     check_distinct_targets(plans)
+    if planned is not None:
+        planned(sorted({kind.name for plan in plans for kind in plan.kinds}))
     return [written for plan in plans for written in draw_plan(plan, options)]
 
 

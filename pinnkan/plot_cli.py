@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import fields
 
 from .plot import KINDS, plot_files
 from .plots.canvas import FORMATS
@@ -94,29 +95,39 @@ OPTION_FLAGS = (
 
 
 def options_from(args: argparse.Namespace) -> PlotOptions:
-    """The given flags over :class:`PlotOptions`' defaults; a bad value is named by its flag
-    (``--max-edges=0 is not allowed …``, not the field ``max_edges``)."""
+    """The given flags over :class:`PlotOptions`' defaults."""
     given = {name: getattr(args, name) for name in OPTION_FLAGS if getattr(args, name) is not None}
     if args.axes is not None:
         given["axes"] = axis_pair(args.axes)
-    try:
-        return PlotOptions(**given)
-    except ValueError as error:
-        text = str(error)
-        name = re.match(r"(\w+)=", text)
-        if name is None:
-            raise
-        raise ValueError(
-            "--" + name.group(1).replace("_", "-") + text[len(name.group(1)) :]
-        ) from None
+    return PlotOptions(**given)
+
+
+def named_by_flag(error: ValueError) -> ValueError:
+    """A ValueError about a :class:`PlotOptions` field (``max_edges=0 is not allowed …``,
+    ``axes=0,0 are not allowed …``) as the flag the user typed (``--max-edges=0 …``)."""
+    text = str(error)
+    name = re.match(r"(\w+)=", text)
+    if name is None or name.group(1) not in {f.name for f in fields(PlotOptions)}:
+        return error
+    return ValueError("--" + name.group(1).replace("_", "-") + text[len(name.group(1)) :])
 
 
 def run_plot(args: argparse.Namespace) -> int:
     """Handler of ``pinnkan plot``: draws and prints one line per file written."""
+    try:
+        return draw_files(args)
+    except ValueError as error:
+        raise named_by_flag(error) from None
+
+
+def draw_files(args: argparse.Namespace) -> int:
     options = options_from(args)
     kinds = comma_list(args.kind)
-    note_unused_flags(args, plot_reasons(args, kinds))
     formats = tuple(comma_list(args.format))
-    for written in plot_files(args.files, kinds, args.out, formats, options):
+
+    def note_unused(drawn: list[str]) -> None:  # the kinds drawn, given or all that apply
+        note_unused_flags(args, plot_reasons(args, drawn))
+
+    for written in plot_files(args.files, kinds, args.out, formats, options, note_unused):
         print(written)
     return 0

@@ -93,22 +93,22 @@ KIND_FLAGS = {
 }
 
 
-def plot_reasons(args: argparse.Namespace, kinds: list[str] | None) -> Reasons:
-    """``pinnkan plot``: flags of figure kinds that ``--kind`` leaves out (None: every kind
-    that applies, so nothing is left out), and the plane's flags the other plane ignores."""
+def plot_reasons(args: argparse.Namespace, kinds: list[str]) -> Reasons:
+    """``pinnkan plot``: flags of figure kinds not among the ``kinds`` drawn (those of
+    ``--kind``, else every kind that applies to the files), and the plane's flags the other
+    plane ignores."""
     reasons: Reasons = {}
-    if kinds is not None:
-        for name in FIELD_FLAGS:
-            reasons[name] = ("field" not in kinds, "--kind draws no field")
-        for name, users in KIND_FLAGS.items():
-            reasons[name] = (
-                not set(users) & set(kinds),
-                f"only the {' and '.join(users)} figure{'s' if len(users) > 1 else ''} use it",
-            )
+    for name in FIELD_FLAGS:
+        reasons[name] = ("field" not in kinds, "no field figure is drawn")
+    for name, users in KIND_FLAGS.items():
+        reasons[name] = (
+            not set(users) & set(kinds),
+            f"only the {' and '.join(users)} figure{'s' if len(users) > 1 else ''} use it",
+        )
     plane = getattr(args, "plane", None) or "axes"
-    if reasons.get("axes", (False,))[0] is False:
+    if not reasons["axes"][0]:  # a field is drawn: on which plane
         reasons["axes"] = (plane == "random", "a random plane has no coordinate axes")
-    if reasons.get("plane_seed", (False,))[0] is False:
+    if not reasons["plane_seed"][0]:
         reasons["plane_seed"] = (plane == "axes", "only --plane random is drawn from a seed")
     return reasons
 

@@ -652,8 +652,8 @@ def test_a_bad_benchmark_table_is_one_line_naming_it(tmp_path, capsys, make, mes
         (
             ["--kind", "curves", "--axes", "0,99", "--offset", "5", "--bins", "3"],
             [
-                "--axes 0,99 is not used: --kind draws no field",
-                "--offset 5 is not used: --kind draws no field",
+                "--axes 0,99 is not used: no field figure is drawn",
+                "--offset 5 is not used: no field figure is drawn",
                 "--bins 3 is not used: only the radial and histogram figures use it",
             ],
         ),
@@ -674,12 +674,25 @@ def test_plot_notes_flags_its_figures_do_not_use(files, tmp_path, capsys, flags,
     assert err == [f"pinnkan: note: {note}" for note in notes]
 
 
+def test_plot_notes_unused_flags_without_kind_too(files, tmp_path, capsys):
+    """Without --kind the figures are every kind that applies: a benchmark CSV draws no field
+    and no error statistics, so --axes and --bins did nothing, silently."""
+    argv = ["plot", str(files["laplacian"]), "--axes", "0,2", "--bins", "10"]
+    assert cli.main([*argv, "--out", str(tmp_path), "--dpi", "30"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "pinnkan: note: --axes 0,2 is not used: no field figure is drawn",
+        "pinnkan: note: --bins 10 is not used: only the radial and histogram figures use it",
+    ]
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--max-edges", "0"], "--max-edges=0 is not allowed; it must be an integer ≥ 1"),
         (["--plane-seed", "-1"], "--plane-seed=-1 is not allowed; it must be an integer ≥ 0"),
         (["--axes", "0"], "--axes='0' is not allowed; give two integers like 0,1"),
+        (["--offset", "nan"], "--offset=nan is not allowed; give a finite number"),
+        (["--axes", "0,0"], "--axes=0,0 are not allowed; give two different axes"),
     ],
 )
 def test_bad_plot_flags_are_named_as_typed(files, tmp_path, capsys, flags, message):

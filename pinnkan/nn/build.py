@@ -105,7 +105,7 @@ register_family(
     {"wavelet": "mexican_hat", "bias": False},
     "WavKAN",
     # which generated coefficients the fixed 1/√n_l multiplies: the amplitude (what the edge is
-    # linear in), or "all" three (pinnkan before 2026-12-07: run files of then rebuild with it)
+    # linear in), or "all" three (as before this option: run files without it rebuild with it)
     meta_extra={"meta_fan_in": "amplitude"},
 )
 META_FAN_IN = ("amplitude", "all")

@@ -168,7 +168,7 @@ class MetaCoefficients(nn.Module):
         node_mean: per-node mean coefficients trained directly, the meta-learner generating the
             edges' deviations from them (see the module docstring).
         fan_in_on_all: the factor 1/√n_l on every coefficient and a zero-mean start, also where
-            the edge is not linear in them (a wavelet's μ, s: pinnkan before 2026-12-07).
+            the edge is not linear in them (a wavelet's μ, s), as before the ``meta_fan_in`` option.
     """
 
     def __init__(
