@@ -37,6 +37,33 @@ def resolved_options(
     return {**model_options(model), **legacy, **options}
 
 
+def settings_difference(
+    stored: dict[str, Any],
+    planned: dict[str, Any],
+    stored_model: dict[str, Any] | None,
+    where: str = "",
+) -> str:
+    """:func:`first_difference` of two settings dicts with a ``model`` and its
+    ``model_options`` (a solve's spec, a fit's config): the device aside, the options resolved
+    (:func:`resolved_options`, the stored side with its ``stored_model`` config)."""
+    model = planned.get("model")
+    if stored.get("model") != model:
+        return f"{where}model {stored.get('model')!r}, the recipe: {model!r}"
+    stored = {
+        **stored,
+        "device": None,
+        "model_options": resolved_options(
+            model, stored.get("model_options") or {}, stored_model or {}
+        ),
+    }
+    planned = {
+        **planned,
+        "device": None,
+        "model_options": resolved_options(model, planned.get("model_options") or {}),
+    }
+    return first_difference(stored, planned, where)
+
+
 def first_difference(stored: Any, planned: Any, where: str = "") -> str:
     """The first entry (in key order, nested dicts entered) in which ``stored`` differs from
     ``planned``, both as a run file's JSON reads back, as ``key X, the recipe: Y``; "" if none."""

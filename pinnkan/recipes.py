@@ -34,7 +34,7 @@ from typing import Any
 from .batch import exit_status, failure_line, worker_pool
 from .fit import fit
 from .fit_config import FitConfig
-from .kept_runs import first_difference, refuse_other_settings, resolved_options, stored_run
+from .kept_runs import refuse_other_settings, settings_difference, stored_run
 from .nn.build import model_options
 from .presets import FIT_RECIPE, check_keys, known_model_options, load_preset
 from .summary import slug
@@ -188,23 +188,10 @@ def check_kept_runs(runs: list[PlannedRun]) -> None:
                 f"{planned.path} holds a {kept.get('dtype')} run, and this plan asks for "
                 f"{planned.config.dtype}; give another --out-dir (or the same --dtype)"
             )
-        refuse_other_settings(planned.path, config_difference(kept, planned.config))
-
-
-def config_difference(kept: dict[str, Any], config: FitConfig) -> str:
-    """The first field (the device aside, the model options resolved) in which a run file's
-    stored fit config differs from the planned one; "" when none does."""
-    stored = dict(kept.get("train") or {})
-    if stored.get("model") != config.model:
-        return f"model {stored.get('model')!r}, the recipe: {config.model!r}"
-    stored["model_options"] = resolved_options(
-        config.model, stored.get("model_options") or {}, kept.get("model") or {}
-    )
-    planned = {
-        **config.to_dict(),
-        "model_options": resolved_options(config.model, config.model_options),
-    }
-    return first_difference({**stored, "device": None}, {**planned, "device": None})
+        difference = settings_difference(
+            kept.get("train") or {}, planned.config.to_dict(), kept.get("model")
+        )
+        refuse_other_settings(planned.path, difference)
 
 
 def check_no_run_flags(args: argparse.Namespace) -> None:

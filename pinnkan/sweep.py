@@ -46,7 +46,7 @@ from typing import Any
 
 from .batch import exit_status, failure_line, worker_pool
 from .device import resolve_device
-from .kept_runs import first_difference, refuse_other_settings, resolved_options, stored_run
+from .kept_runs import first_difference, refuse_other_settings, settings_difference, stored_run
 from .presets import SWEEP_RECIPE, check_keys, load_preset
 from .results import check_writable
 from .runner import SolveSpec, prepare, resume_pde, solve_pde, spec_to_dict
@@ -181,27 +181,18 @@ def done(path: Path, spec: SolveSpec) -> bool:
     stored = stored_run(path)
     if stored is None or stored.status != "completed":
         return False
-    refuse_other_settings(path, settings_difference(stored.config, spec))
+    refuse_other_settings(path, spec_difference(stored.config, spec))
     return True
 
 
-def settings_difference(config: dict[str, Any], spec: SolveSpec) -> str:
-    """The first setting in which a run file's ``config`` differs from ``spec`` (the device
-    aside, the model options resolved), as ``key X, the recipe: Y``; "" when none does."""
-    stored_spec = dict(config.get("spec") or {})
-    if stored_spec.get("model") != spec.model:
-        return f"model {stored_spec.get('model')!r}, the recipe: {spec.model!r}"
-    stored_spec["model_options"] = resolved_options(
-        spec.model, stored_spec.get("model_options") or {}, config.get("model") or {}
+def spec_difference(config: dict[str, Any], spec: SolveSpec) -> str:
+    """The first setting in which a run file's ``config`` differs from ``spec``
+    (:func:`pinnkan.kept_runs.settings_difference`); "" when none does."""
+    stored_model = config.get("model")
+    spec_part = settings_difference(
+        config.get("spec") or {}, spec_to_dict(spec), stored_model, "spec."
     )
-    planned_spec = {
-        **spec_to_dict(spec),
-        "model_options": resolved_options(spec.model, spec.model_options),
-    }
-    return first_difference(
-        {"spec": {**stored_spec, "device": None}, "train": config.get("train") or {}},
-        {"spec": {**planned_spec, "device": None}, "train": spec.train.to_dict()},
-    )
+    return spec_part or first_difference(config.get("train") or {}, spec.train.to_dict(), "train.")
 
 
 def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
@@ -236,7 +227,7 @@ def unfinished(path: Path, spec: SolveSpec) -> bool:
     stored = stored_run(path, checkpoint=True)
     if stored is None or stored.status not in ("running", "interrupted", "failed"):
         return False
-    return stored.checkpoint is not None and not settings_difference(stored.config, spec)
+    return stored.checkpoint is not None and not spec_difference(stored.config, spec)
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:

@@ -163,7 +163,7 @@ def test_a_writer_is_not_refused_by_a_readers_brief_check(tmp_path):
     os.close(reader)
     holder = open_lock(lock)
     assert file_lock.acquire(holder, wait=False)
-    with pytest.raises(ValueError, match="is being written by another pinnkan process"):
-        with text_file.writing_alone(out):
-            pass
+    refused = pytest.raises(ValueError, match="is being written by another pinnkan process")
+    with refused, text_file.writing_alone(out):
+        pass
     os.close(holder)
