@@ -65,18 +65,29 @@ def differentiable_leaf(x: Tensor) -> Tensor:
     return (leaf.clone() if leaf.is_inference() else leaf).requires_grad_(True)
 
 
-def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
-    """∇u for a batch of scalars ``u (batch,)`` w.r.t. ``x (batch, d)`` -> ``(batch, d)``."""
-    (g,) = torch.autograd.grad(u.sum(), x, create_graph=create_graph, retain_graph=True)
+def x_derivative(total: Tensor, x: Tensor, create_graph: bool) -> Tensor | None:
+    """∂(total)/∂x, or None where ``total`` does not depend on ``x`` (an affine model's second
+    derivatives, a constant's first): autograd raises there, the derivative is 0."""
+    if not total.requires_grad:
+        return None
+    (g,) = torch.autograd.grad(
+        total, x, create_graph=create_graph, retain_graph=True, allow_unused=True
+    )
     return g
 
 
+def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
+    """∇u for a batch of scalars ``u (batch,)`` w.r.t. ``x (batch, d)`` -> ``(batch, d)``."""
+    g = x_derivative(u.sum(), x, create_graph)
+    return torch.zeros_like(x) if g is None else g
+
+
 def second_derivative(first: Tensor, x: Tensor, index: int, create_graph: bool = True) -> Tensor:
-    """``∂²u/∂x_i²`` (i = ``index``) from ``first = ∇u (batch, d)`` built with a graph: ``(batch,)``."""
-    (row,) = torch.autograd.grad(
-        first[:, index].sum(), x, create_graph=create_graph, retain_graph=True
-    )
-    return row[:, index]
+    """``∂²u/∂x_i²`` (i = ``index``) from ``first = ∇u (batch, d)`` built with a graph: ``(batch,)``.
+    Where ∇u does not depend on x (u affine in x) it is 0, kept on ∇u's graph (``0·∂u/∂x_i``)."""
+    column = first[:, index]
+    row = x_derivative(column.sum(), x, create_graph)
+    return 0 * column if row is None else row[:, index]
 
 
 def hessian_diagonal(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
@@ -127,9 +138,9 @@ def autograd_directional_laplacian(
         else:
             terms = []
             for probe in directions.vectors.unbind(dim=1):  # (batch, d)
-                (curvature,) = torch.autograd.grad(
-                    (first * probe).sum(), x, create_graph=create_graph, retain_graph=True
-                )
+                curvature = x_derivative((first * probe).sum(), x, create_graph)
+                if curvature is None:  # u affine in x: vᵀ∇²u v = 0
+                    curvature = 0 * first
                 terms.append((curvature * probe).sum(dim=-1))
         lap = directions.weight * torch.stack(terms).sum(dim=0)
     if not create_graph:

@@ -244,8 +244,8 @@ def mlp_jet(mlp: MLP, x: Tensor, directions: Directions, want_along: bool, plan:
         last = index == len(linears) - 1
         jet = activation_layer(mlp.activation.derivatives, jet, keep=not last)
         jet = linear_layer(linears[index], jet, needs(index, len(linears)))
-    if jet.laplacian is None:  # a single linear layer: L z = 0
-        jet = jet._replace(laplacian=torch.zeros_like(jet.value))
+    if jet.laplacian is None:  # a single linear layer: L z = 0, on the value's graph (0·z)
+        jet = jet._replace(laplacian=0 * jet.value)
     return jet
 
 

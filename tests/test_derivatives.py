@@ -599,3 +599,28 @@ def test_a_generator_that_is_not_one_is_refused_in_one_line(generator) -> None:
     model = build_model("mlp", [3, 4, 1])
     with pytest.raises(ValueError, match=r"^generator=.* is not allowed; give a torch\.Generator"):
         laplacian(model, torch.rand(5, 3), method="sdgd", samples=2, generator=generator)
+
+
+@pytest.mark.parametrize("method", ["autograd", "forward", "sdgd", "hutchinson"])
+@pytest.mark.parametrize("model", ["mlp [3, 1]", "nn.Linear", "frozen nn.Linear"])
+def test_an_affine_model_has_laplacian_zero_on_every_engine(method, model):
+    """u affine in x: autograd raised "appears to not have been used in the graph" (and for
+    frozen weights "does not require grad"); the forward engine's zeros had no graph, so
+    grad(Δu, x) raised. Δu = 0 now, with a graph through x and the parameters."""
+    if model == "mlp [3, 1]":
+        net = build_model("mlp", [3, 1], generator=torch.Generator().manual_seed(0)).double()
+    else:
+        net = nn.Linear(3, 1).double()
+        net.requires_grad_(model == "nn.Linear")
+    x = torch.rand(4, 3, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nn.Linear: the autograd fallback's warning
+        u, lap = laplacian(net, x, method)
+    assert torch.equal(lap.abs(), torch.zeros(4, dtype=torch.float64))
+    (dx,) = torch.autograd.grad(lap.sum() + u.sum(), x, retain_graph=True)
+    torch.testing.assert_close(dx, torch.autograd.grad(u.sum(), x)[0])
+
+
+def test_the_hessian_diagonal_of_a_linear_function_is_zero():
+    x = torch.rand(5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.equal(hessian_diagonal((2 * x).sum(dim=1), x), torch.zeros(5, 3, dtype=x.dtype))
