@@ -1,6 +1,6 @@
 """pinnkan: physics-informed Kolmogorov–Arnold Networks (KAN, MetaKAN, FastKAN, WavKAN, MLP)."""
 
-from .derivatives import gradient, hessian_diagonal, laplacian
+from .derivatives import EngineFallbackWarning, gradient, hessian_diagonal, laplacian
 from .geometry import Ball
 from .malloc import reuse_freed_memory
 from .nn import build_model, count_parameters, list_models, model_options
@@ -17,6 +17,7 @@ grad = gradient
 
 __all__ = [
     "Ball",
+    "EngineFallbackWarning",
     "ExactSolution",
     "Fields",
     "PDE",

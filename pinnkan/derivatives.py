@@ -288,14 +288,22 @@ def laplacian(
         samples: |S| for "sdgd" (1 … d) or the number of probes for "hutchinson"
             (default 16, at most d for SDGD).
         generator: the random generator of the estimators' draws.
-        chunk_size: evaluate at most this many points at a time (same results, bounded peak
-            memory); a KAN's coefficients are still generated once.
+        chunk_size: evaluate at most this many points at a time (same results); this bounds
+            peak memory where no graph is kept (``create_graph=False``, evaluation), while in
+            training each chunk's graph is kept for the backward; a KAN's coefficients are
+            still generated once.
+
+    A ``torch.compile``d model is differentiated through the module it wraps (compiled
+    autograd has no double backward; the values are the same).
 
     Returns:
         ``(u (batch,), Δu (batch,))``.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
+    if not isinstance(create_graph, bool):
+        raise ValueError(f"create_graph={create_graph!r} is not allowed; give True or False")
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
     check_points(x, model)
     chunk_size = check_chunk_size(chunk_size)
     check_generator(generator)

@@ -624,3 +624,25 @@ def test_an_affine_model_has_laplacian_zero_on_every_engine(method, model):
 def test_the_hessian_diagonal_of_a_linear_function_is_zero():
     x = torch.rand(5, 3, dtype=torch.float64, requires_grad=True)
     assert torch.equal(hessian_diagonal((2 * x).sum(dim=1), x), torch.zeros(5, 3, dtype=x.dtype))
+
+
+def test_a_compiled_model_is_differentiated_through_the_module_it_wraps():
+    """torch.compile's wrapper fell back to autograd (with a warning) and then raised: compiled
+    autograd has no double backward. Its module is the same function."""
+    import pinnkan
+
+    model = build_model("kan", [3, 5, 1], generator=torch.Generator().manual_seed(0)).double()
+    x = torch.rand(4, 3, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pinnkan.EngineFallbackWarning)  # exported at the top
+        compiled = laplacian(torch.compile(model), x)
+    for got, expected in zip(compiled, laplacian(model, x), strict=True):
+        assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("value", [None, "no", 1])
+def test_create_graph_must_be_a_bool(value):
+    """None raised a torch TypeError, "no" counted as True."""
+    model = build_model("mlp", [2, 3, 1]).double()
+    with pytest.raises(ValueError, match=f"create_graph={value!r} is not allowed"):
+        laplacian(model, torch.rand(3, 2, dtype=torch.float64), create_graph=value)
