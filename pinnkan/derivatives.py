@@ -287,7 +287,8 @@ def laplacian(
             the results are detached (evaluation).
         samples: |S| for "sdgd" (1 … d) or the number of probes for "hutchinson"
             (default 16, at most d for SDGD).
-        generator: the random generator of the estimators' draws.
+        generator: the random generator of the estimators' draws (the exact methods draw
+            nothing and ignore it, so one set of options serves every method).
         chunk_size: evaluate at most this many points at a time (same results); this bounds
             peak memory where no graph is kept (``create_graph=False``, evaluation), while in
             training each chunk's graph is kept for the backward; a KAN's coefficients are
