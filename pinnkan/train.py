@@ -79,6 +79,14 @@ def check_derivative_order(problem: PDE, model: nn.Module) -> None:
         )
 
 
+def history_until(history: dict[str, Any], step: int) -> dict[str, list]:
+    """The rows of ``history`` up to ``step``: a checkpoint written after a divergence or a
+    failure keeps the rows that led to it, which a resume from that step would log again."""
+    columns = {name: list(values) for name, values in history.items()}
+    keep = [index for index, row_step in enumerate(columns.get("step", [])) if row_step <= step]
+    return {name: [values[i] for i in keep] for name, values in columns.items()}
+
+
 class PDETrainer:
     """Trains ``model`` on ``problem`` with ``config``; :meth:`run` returns a :class:`TrainResult`.
 
@@ -262,7 +270,7 @@ class PDETrainer:
         self.generator.set_state(state["generator"])
         self.points = move(state["points"], self.device, self.dtype)
         self.boundary = move(state["boundary"], self.device, self.dtype)
-        self.history = {name: list(values) for name, values in state["history"].items()}
+        self.history = history_until(state["history"], self.step)
         self.train_time = float(state["train_time_s"])
         self.wall_time_before = float(state["wall_time_s"])
 
@@ -355,10 +363,13 @@ class PDETrainer:
         return bool(torch.stack([p.isfinite().all() for p in self.model.parameters()]).all())
 
     def roll_back(self) -> None:
-        """Return to the last checkpoint, keeping the history that led to the divergence."""
-        history = self.history
+        """Return to the last checkpoint, keeping the history that led to the divergence (a
+        resume drops its rows past the checkpoint: :meth:`load_state_dict`) and the wall time
+        spent (the checkpoint's clock would count the time up to it twice)."""
+        history, wall_time = self.history, self.elapsed()
         self.load_state_dict(deserialize_state(self.last_good))
         self.history = history
+        self.wall_time_before, self.started = wall_time, time.perf_counter()
 
     def divergence_message(self, terms: dict[str, float]) -> str:
         return (

@@ -64,6 +64,7 @@ def solve(problem: str, out: Path, fail_at: int, capsys, monkeypatch) -> tuple[i
     monkeypatch.setenv("FAIL_AT", str(fail_at))
     monkeypatch.setattr(runner, "get_problem", counting_reset(runner.get_problem))
     argv = ["solve", "--problem", problem, *TINY, "--steps", "12", "--checkpoint-every", "5"]
+    argv += ["--eval-every", "1"]  # a history row per step
     code = cli.main([*argv, "--out", str(out)])
     return code, capsys.readouterr().err
 
@@ -111,6 +112,9 @@ def test_a_run_that_raises_keeps_its_checkpoint_and_resumes_to_the_same_result(
     assert resumed.status == "completed"
     assert resumed.metrics["rel_l2"] == reference.metrics["rel_l2"]
     assert "message" not in format_summary(resumed)
+    # the checkpoint kept the rows of steps 6 and 7 that led to the failure; the resume logged
+    # them again (steps 1 … 7, 6, 7, 8 …): a resume starts from the checkpoint's rows
+    assert list(resumed.history["step"]) == list(reference.history["step"])
 
 
 def test_a_run_that_raises_before_its_first_step_writes_nothing(

@@ -546,3 +546,17 @@ def test_an_interruption_does_not_keep_non_finite_parameters():
     assert result.status == "diverged" and "by step 4" in result.message
     assert trainer.step == 3
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_a_roll_back_keeps_the_wall_time_spent_once():
+    """roll_back restored the checkpoint's clock but kept counting from the run's start: the
+    time up to the checkpoint counted twice (3.7 s for 2 s of steps, saved in the checkpoint)."""
+    import time
+
+    from pinnkan.checkpoint import serialize_state
+
+    trainer = PDETrainer(poisson(3), kan([3, 8, 1]), small_config(steps=2))
+    trainer.started = time.perf_counter() - 10.0  # as if 10 s had run, checkpoint now
+    trainer.last_good = serialize_state(trainer.state_dict())
+    trainer.roll_back()
+    assert 9.9 < trainer.elapsed() < 10.9
