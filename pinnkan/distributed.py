@@ -90,6 +90,16 @@ def average(value: torch.Tensor) -> torch.Tensor:
     return total / world_size()
 
 
+def gather(value: object) -> list[object]:
+    """``value`` of every process, in rank order (``[value]`` in a single process); every
+    process must call it."""
+    if not active():
+        return [value]
+    values: list[object] = [None] * world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
 def any_process(flag: bool, device: torch.device) -> bool:
     """True if ``flag`` is True on any process (used to stop all processes together)."""
     if not active():

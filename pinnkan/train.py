@@ -79,6 +79,18 @@ def check_derivative_order(problem: PDE, model: nn.Module) -> None:
         )
 
 
+def own_sampling_state(state: dict[str, Any]) -> dict[str, Any] | None:
+    """This process's sampling state (generator, points, boundary points) in a checkpoint:
+    its own where the run had as many processes (``state["processes"]``, rank order), else
+    the checkpoint's (process 0's) for process 0 and None for the others (which then draw
+    from their own seeds: a stream of process 0's for every process would halve the distinct
+    collocation points)."""
+    processes = state.get("processes")
+    if processes is not None and len(processes) == distributed.world_size():
+        return processes[distributed.rank()]
+    return state if distributed.rank() == 0 else None
+
+
 def history_until(history: dict[str, Any], step: int) -> dict[str, list]:
     """The rows of ``history`` up to ``step``: a checkpoint written after a divergence or a
     failure keeps the rows that led to it, which a resume from that step would log again."""
@@ -132,6 +144,9 @@ class PDETrainer:
         self.inner_losses: list[float] = []
         self.points: Tensor | None = None
         self.boundary: Tensor | None = None
+        # every process's sampling state, gathered where all processes are at one step (None in
+        # a single process): checkpoints hold them, so that each process resumes its own stream
+        self.process_states: list[dict[str, Any]] | None = None
         self.x_test, self.u_test = self.test_set()
         self.history: dict[str, list[float]] = {}
         self.step = 0
@@ -256,6 +271,7 @@ class PDETrainer:
             "generator": self.generator.get_state(),
             "points": self.points,
             "boundary": self.boundary,
+            "processes": self.process_states,
             "history": self.history,
             "train_time_s": self.train_time,
             "wall_time_s": self.elapsed(),
@@ -267,9 +283,12 @@ class PDETrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         restart_schedule(self.optimizer, self.scheduler)
-        self.generator.set_state(state["generator"])
-        self.points = move(state["points"], self.device, self.dtype)
-        self.boundary = move(state["boundary"], self.device, self.dtype)
+        own = own_sampling_state(state)
+        if own is not None:  # else: a process the stored run did not have keeps its own seed
+            self.generator.set_state(own["generator"])
+            self.points = move(own["points"], self.device, self.dtype)
+            self.boundary = move(own["boundary"], self.device, self.dtype)
+        self.process_states = state.get("processes")
         self.history = history_until(state["history"], self.step)
         self.train_time = float(state["train_time_s"])
         self.wall_time_before = float(state["wall_time_s"])
@@ -292,6 +311,7 @@ class PDETrainer:
         self.warm_up()
         reset_peak_memory(self.device)
         self.started = time.perf_counter()
+        self.gather_sampling_states()
         self.last_good = serialize_state(self.state_dict())
         status, message = "completed", ""
         while self.step < self.config.steps:
@@ -315,13 +335,28 @@ class PDETrainer:
             if self.config.records_step(self.step):
                 self.log({"step": self.step, **terms, **self.evaluate(), **self.clock()})
             if checkpoint_due:
+                self.gather_sampling_states()
                 self.last_good = serialize_state(self.state_dict())
                 if on_checkpoint is not None:
                     on_checkpoint(self)
         if status == "interrupted" and not self.parameters_finite():
             status, message = "diverged", self.parameter_divergence_message()
             self.roll_back()
+        if status in ("completed", "interrupted"):  # all processes stop at one step
+            self.gather_sampling_states()  # (a roll-back restored its checkpoint's)
         return self.result(status, message)
+
+    def gather_sampling_states(self) -> None:
+        """Every process's generator state and points into :attr:`process_states` (a
+        collective: all processes call it at the same step); nothing in a single process."""
+        if not distributed.active():
+            return
+        own = {
+            "generator": self.generator.get_state(),
+            "points": None if self.points is None else self.points.cpu(),
+            "boundary": None if self.boundary is None else self.boundary.cpu(),
+        }
+        self.process_states = distributed.gather(own)
 
     def warm_up(self) -> None:
         """One loss with its gradient and one prediction on a few points before the clock starts,

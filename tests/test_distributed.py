@@ -122,3 +122,31 @@ def test_two_processes_match_one_process_accuracy(two_process_run, tmp_path):
     errors = one.metrics["rel_l2"], two.metrics["rel_l2"]
     assert max(errors) < 2e-2
     assert max(errors) / min(errors) < 1.5
+
+
+def torchrun_pinnkan(*argv: str) -> None:
+    launcher = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "pinnkan", *argv,
+    ]  # fmt: skip
+    done = run_launcher(launcher, {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_resumed_two_process_run_is_the_uninterrupted_one(tmp_path):
+    """The checkpoint held process 0's generator and points only, and a resume gave them to
+    every process: after it both drew process 0's points (half the distinct collocation points),
+    and the run was not the uninterrupted one. Each process now resumes its own stream."""
+    flags = [
+        "--problem", "poisson", "--dim", "3", "--width", "3,4,1", "--points", "32",
+        "--test-points", "100", "--eval-every", "1", "--schedule", "constant",
+        "--dtype", "float64", "--device", "cpu", "--quiet",
+    ]  # fmt: skip
+    whole, part = tmp_path / "whole.h5", tmp_path / "part.h5"
+    torchrun_pinnkan("solve", *flags, "--steps", "8", "--out", str(whole))
+    torchrun_pinnkan("solve", *flags, "--steps", "4", "--out", str(part))
+    torchrun_pinnkan("resume", str(part), "--steps", "8", "--quiet")
+    resumed, reference = read_run(part), read_run(whole)
+    assert list(resumed.history["step"]) == list(reference.history["step"])
+    np.testing.assert_array_equal(resumed.history["loss"], reference.history["loss"])
+    assert resumed.metrics["rel_l2"] == reference.metrics["rel_l2"]
