@@ -252,7 +252,8 @@ class PDETrainer:
             self.progress(self.step, record)
 
     def log_inner_iterations(self) -> None:
-        """L-BFGS: one history row per inner iteration (loss at each closure evaluation)."""
+        """L-BFGS: one history row per loss (closure) evaluation of the step, numbered in
+        ``lbfgs_iteration`` (up to 1.25 × ``lbfgs_max_iter`` of them: torch's ``max_eval``)."""
         for iteration, loss in enumerate(self.inner_losses, start=1):
             append_row(
                 self.history, {"step": self.step, "lbfgs_iteration": iteration, "loss": loss}
