@@ -288,6 +288,19 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=bench_command)
 
 
+def check_bench_order(argv: list[str]) -> None:
+    """``pinnkan bench --dim 20 …`` (the benchmark's name left out): argparse took 20 for the
+    name ("invalid choice: '20'"); one line saying the name comes first, exit 2."""
+    flag = argv[1] if argv[:1] == ["bench"] and len(argv) > 1 else ""
+    if flag.startswith("-") and flag not in ("-h", "--help"):
+        print(
+            f"pinnkan: error: pinnkan bench takes the benchmark first, then its options: "
+            f"pinnkan bench laplacian {' '.join(argv[1:])} (or memory)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def bench_command(args: argparse.Namespace) -> int:
     """``pinnkan bench WHICH …``; without WHICH, one line naming the benchmarks."""
     if args.which is None:
@@ -363,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reuse_freed_memory()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
+        check_bench_order(argv)
         args = get_args_parser(argv).parse_args(argv)
     except SystemExit as exit_request:  # argparse errors (2) and --help (0): return the code
         return 0 if exit_request.code is None else int(exit_request.code)

@@ -286,3 +286,12 @@ def test_every_csv_column_is_explained_in_its_header(which):
     module = importlib.import_module(f"pinnkan.bench.{which}")
     assert list(module.COLUMN_NOTES) == module.COLUMNS
     assert all(note.strip() for note in module.COLUMN_NOTES.values())
+
+
+def test_a_benchmark_flag_before_its_name_is_one_line(capsys):
+    """``pinnkan bench --dim 20`` said "invalid choice: '20'"."""
+    assert main(["bench", "--dim", "20"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "pinnkan: error: pinnkan bench takes the benchmark first, then its options: "
+        "pinnkan bench laplacian --dim 20 (or memory)"
+    )
