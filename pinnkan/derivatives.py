@@ -84,10 +84,11 @@ def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
 
 def second_derivative(first: Tensor, x: Tensor, index: int, create_graph: bool = True) -> Tensor:
     """``∂²u/∂x_i²`` (i = ``index``) from ``first = ∇u (batch, d)`` built with a graph: ``(batch,)``.
-    Where ∇u does not depend on x (u affine in x) it is 0, kept on ∇u's graph (``0·∂u/∂x_i``)."""
+    Where ∇u does not depend on x (u affine in x) it is 0, on the graph of x and of ∇u
+    (``0·(x_i + ∂u/∂x_i)``), so that derivatives of Δu in x or the parameters are 0 too."""
     column = first[:, index]
     row = x_derivative(column.sum(), x, create_graph)
-    return 0 * column if row is None else row[:, index]
+    return 0 * (x[:, index] + column) if row is None else row[:, index]
 
 
 def hessian_diagonal(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
@@ -139,8 +140,8 @@ def autograd_directional_laplacian(
             terms = []
             for probe in directions.vectors.unbind(dim=1):  # (batch, d)
                 curvature = x_derivative((first * probe).sum(), x, create_graph)
-                if curvature is None:  # u affine in x: vᵀ∇²u v = 0
-                    curvature = 0 * first
+                if curvature is None:  # u affine in x: vᵀ∇²u v = 0 (as second_derivative)
+                    curvature = 0 * (x + first)
                 terms.append((curvature * probe).sum(dim=-1))
         lap = directions.weight * torch.stack(terms).sum(dim=0)
     if not create_graph:
@@ -264,6 +265,22 @@ def fallback_message(model: object, method: str) -> str:
     )
 
 
+def compiled_module(model: Model) -> Model:
+    """The module a ``torch.compile`` wrapper (``OptimizedModule``) compiles, same function,
+    which the forward engine covers; a wrapper with hooks of its own stays (the hooks change
+    the function: the autograd fallback runs it)."""
+    inner = getattr(model, "_orig_mod", None)
+    if inner is None or hooked_itself(model):
+        return model
+    return inner
+
+
+def hooked_itself(model: Model) -> bool:
+    """Whether ``model`` (not its children) has forward or backward (pre-)hooks."""
+    names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return any(getattr(model, name, None) for name in names)
+
+
 def laplacian(
     model: Model,
     x: Tensor,
@@ -304,7 +321,7 @@ def laplacian(
         raise ValueError(f"method={method!r} is not known; allowed: {', '.join(METHODS)}")
     if not isinstance(create_graph, bool):
         raise ValueError(f"create_graph={create_graph!r} is not allowed; give True or False")
-    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
+    model = compiled_module(model)
     check_points(x, model)
     chunk_size = check_chunk_size(chunk_size)
     check_generator(generator)

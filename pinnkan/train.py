@@ -253,7 +253,8 @@ class PDETrainer:
 
     def log_inner_iterations(self) -> None:
         """L-BFGS: one history row per loss (closure) evaluation of the step, numbered in
-        ``lbfgs_iteration`` (up to 1.25 × ``lbfgs_max_iter`` of them: torch's ``max_eval``)."""
+        ``lbfgs_iteration`` (about 1.25 × ``lbfgs_max_iter`` of them, torch's ``max_eval``, which
+        its strong-Wolfe line search may exceed within an iteration)."""
         for iteration, loss in enumerate(self.inner_losses, start=1):
             append_row(
                 self.history, {"step": self.step, "lbfgs_iteration": iteration, "loss": loss}
@@ -289,7 +290,9 @@ class PDETrainer:
             self.generator.set_state(own["generator"])
             self.points = move(own["points"], self.device, self.dtype)
             self.boundary = move(own["boundary"], self.device, self.dtype)
-        self.process_states = state.get("processes")
+        processes = state.get("processes")  # kept where it describes this run's processes
+        same_count = processes is not None and len(processes) == distributed.world_size()
+        self.process_states = processes if distributed.active() and same_count else None
         self.history = history_until(state["history"], self.step)
         self.train_time = float(state["train_time_s"])
         self.wall_time_before = float(state["wall_time_s"])

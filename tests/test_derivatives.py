@@ -617,6 +617,8 @@ def test_an_affine_model_has_laplacian_zero_on_every_engine(method, model):
         warnings.simplefilter("ignore")  # nn.Linear: the autograd fallback's warning
         u, lap = laplacian(net, x, method)
     assert torch.equal(lap.abs(), torch.zeros(4, dtype=torch.float64))
+    (dlap,) = torch.autograd.grad(lap.sum(), x, retain_graph=True)  # a graph of its own
+    assert torch.equal(dlap.abs(), torch.zeros_like(x))
     (dx,) = torch.autograd.grad(lap.sum() + u.sum(), x, retain_graph=True)
     torch.testing.assert_close(dx, torch.autograd.grad(u.sum(), x)[0])
 
@@ -638,6 +640,22 @@ def test_a_compiled_model_is_differentiated_through_the_module_it_wraps():
         compiled = laplacian(torch.compile(model), x)
     for got, expected in zip(compiled, laplacian(model, x), strict=True):
         assert torch.equal(got, expected)
+
+
+def test_a_compiled_model_with_hooks_of_its_own_keeps_them():
+    """Unwrapping dropped a hook registered on the compiled wrapper (Δu of the unhooked
+    model); such a wrapper goes to the autograd fallback, hook and all."""
+    import pinnkan
+
+    model = build_model("kan", [3, 5, 1], generator=torch.Generator().manual_seed(0)).double()
+    compiled = torch.compile(model, backend="eager")
+    compiled.register_forward_hook(lambda module, inputs, output: 2 * output)
+    x = torch.rand(4, 3, dtype=torch.float64)
+    with pytest.warns(pinnkan.EngineFallbackWarning):
+        u, lap = laplacian(compiled, x)
+    u_plain, lap_plain = laplacian(model, x)
+    torch.testing.assert_close(u, 2 * u_plain)
+    torch.testing.assert_close(lap, 2 * lap_plain)
 
 
 @pytest.mark.parametrize("value", [None, "no", 1])

@@ -125,12 +125,18 @@ def test_two_processes_match_one_process_accuracy(two_process_run, tmp_path):
 
 
 def torchrun_pinnkan(*argv: str) -> None:
+    """``torchrun --nproc_per_node=2 -m pinnkan ARGV``, launched once more if a worker died of
+    SIGABRT (gloo aborting on a peer's connection, seen on a loaded machine in about 1 of 16
+    launches; the runs are deterministic, so a relaunch computes the same)."""
     launcher = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "pinnkan", *argv,
     ]  # fmt: skip
-    done = run_launcher(launcher, {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = run_launcher(launcher, environment, timeout=240)
+    if done.returncode != 0 and "SIGABRT" in done.stderr + done.stdout:
+        done = run_launcher(launcher, environment, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
 
 
 def test_a_resumed_two_process_run_is_the_uninterrupted_one(tmp_path):

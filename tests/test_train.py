@@ -560,3 +560,16 @@ def test_a_roll_back_keeps_the_wall_time_spent_once():
     trainer.last_good = serialize_state(trainer.state_dict())
     trainer.roll_back()
     assert 9.9 < trainer.elapsed() < 10.9
+
+
+def test_a_single_process_resume_does_not_keep_a_multi_process_runs_states():
+    """It kept the stored per-process list and re-saved it with every later checkpoint: a later
+    two-process resume gave each process the sampling state of the first resume's step."""
+    from pinnkan.checkpoint import deserialize_state, serialize_state
+
+    trainer = PDETrainer(poisson(3), kan([3, 8, 1]), small_config(steps=2))
+    state = deserialize_state(serialize_state(trainer.state_dict()))
+    own = {key: state[key] for key in ("generator", "points", "boundary")}
+    state["processes"] = [own, own]  # as a 2-process run stored it
+    trainer.load_state_dict(state)
+    assert trainer.process_states is None and trainer.state_dict()["processes"] is None
