@@ -160,6 +160,11 @@ def reason(error: OSError) -> str:
 # --- one writer per output ----------------------------------------------------------------------
 
 
+def lock_path(target: Path) -> Path:
+    """The lock file of the output ``target``: ``.NAME.lock`` beside it."""
+    return target.parent / f".{target.name}.lock"
+
+
 READER_CHECK_SECONDS = 0.25  # :func:`being_written` holds the lock for microseconds
 
 
@@ -176,7 +181,7 @@ def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[N
         yield
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    lock = target.parent / f".{target.name}.lock"
+    lock = lock_path(target)
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         if not file_lock.acquire_within(descriptor, READER_CHECK_SECONDS):
@@ -204,7 +209,7 @@ def being_written(path: str | os.PathLike) -> bool | None:
         return None
     target = Path(path)
     try:
-        descriptor = os.open(target.parent / f".{target.name}.lock", os.O_RDWR)
+        descriptor = os.open(lock_path(target), os.O_RDWR)
     except OSError:  # no lock file: no writer
         return False
     try:
