@@ -20,6 +20,7 @@ from . import commands
 from .malloc import reuse_freed_memory
 from .run_failure import RunFailedError, first_line, is_out_of_memory
 from .text_file import WriteError
+from .validation import SEED_MAX, check_seed
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -46,6 +47,14 @@ def value_hint(message: str, argv: Sequence[str]) -> str:
             if word == flag and after.startswith("-"):
                 return f"; a value that starts with '-' goes after '=': {flag}={after}"
     return ""
+
+
+def path_text(text: str) -> str:
+    """A path given on the command line; an empty one (``--out "$UNSET"``) is an error, not
+    "not given" (which would write to a default place)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; give a path")
+    return text
 
 
 def int_list(text: str) -> list[int]:
@@ -85,10 +94,10 @@ def problem_seed(text: str) -> int | str:
     if text == "training":
         return text
     try:
-        return int(text)
+        return check_seed("seed", int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed; give an integer or 'training'"
+            f"{text!r} is not allowed; give an integer 0 … {SEED_MAX} or 'training'"
         ) from None
 
 
@@ -146,7 +155,7 @@ def add_model_arguments(
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training (overrides the preset)")
-    group.add_argument("--preset", help="run recipe: sdgd, paper, or a .toml file")
+    group.add_argument("--preset", type=path_text, help="run recipe: sdgd, paper, or a .toml file")
     group.add_argument("--steps", type=int, help="optimizer steps")
     group.add_argument("--optimizer", help="adam or lbfgs")
     group.add_argument("--lr", type=float, help="learning rate")
@@ -246,7 +255,9 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dtype", default="float32", help="float32 or float64")
     add_threads_argument(parser)
-    parser.add_argument("--out", help="run file path (default: results/runs/<name>.h5)")
+    parser.add_argument(
+        "--out", type=path_text, help="run file path (default: results/runs/<name>.h5)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=commands.solve)
 
@@ -387,10 +398,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunFailedError as error:  # training raised: its traceback, then what the run file keeps
         if args.debug:
             raise
+        if is_out_of_memory(error.__cause__):  # the traceback would say nothing more
+            print(f"pinnkan: error: {error}; {LESS_MEMORY}", file=sys.stderr)
+            return 1
         traceback.print_exception(error.__cause__ or error, file=sys.stderr)
         print(f"pinnkan: error: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, WriteError, KeyboardInterrupt) as error:
+    except KeyboardInterrupt:  # Ctrl-C outside training (which stops at a step and saves)
+        if args.debug:
+            raise
+        print("pinnkan: interrupted (no file is left half-written)", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, WriteError) as error:
         if args.debug:
             raise
         print(f"pinnkan: error: {first_line(error)}", file=sys.stderr)
@@ -399,11 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug or not is_out_of_memory(error):
             raise
         print(
-            f"pinnkan: error: out of memory: {first_line(error)[:200]}; ask for less (fewer "
-            "points, a smaller network or test set)",
+            f"pinnkan: error: out of memory: {first_line(error)[:200]}; {LESS_MEMORY}",
             file=sys.stderr,
         )
         return 1
+
+
+LESS_MEMORY = "ask for less (fewer points, a smaller network or test set)"
 
 
 def stop_writing_stdout() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import fields
@@ -147,8 +148,19 @@ class Progress:
         return (step - first_step) / (now - first_time) if now > first_time else math.nan
 
 
+MAX_THREADS = 1024  # torch's thread pool crashes (SIGSEGV) far above this (100,000)
+
+
 def set_threads(threads: int) -> None:
-    check_int("threads", threads, 1)
+    """torch's CPU threads; more than the machine's CPUs is a note (they wait on each other)."""
+    check_int("--threads", threads, 1, MAX_THREADS)
+    cpus = os.cpu_count() or 1
+    if threads > cpus:
+        print(
+            f"pinnkan: note: --threads {threads} is more than this machine's {cpus} CPUs; "
+            "the threads will wait on each other",
+            file=sys.stderr,
+        )
     torch.set_num_threads(threads)
 
 

@@ -13,7 +13,7 @@ from .unused_flags import fit_reasons, note_unused_flags
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``pinnkan fit`` flags (model flags from :func:`pinnkan.cli.add_model_arguments`)."""
-    from .cli import add_model_arguments, int_list
+    from .cli import add_model_arguments, int_list, path_text
 
     parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
     parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
@@ -62,17 +62,19 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dtype", help="float64 (default) or float32 (with --recipe, default: the recipe's)"
     )
-    parser.add_argument("--out", help="run file (default: results/runs/<name>.h5)")
+    parser.add_argument("--out", type=path_text, help="run file (default: results/runs/<name>.h5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     recipe = parser.add_argument_group("recipes (tables of runs)")
     recipe.add_argument(
         "--recipe",
+        type=path_text,
         help="run every fit of a recipe: a built-in one by name (e.g. table2) or a .toml file",
     )
     recipe.add_argument("--seeds", type=int_list, help="seeds of each recipe run (default 0)")
-    recipe.add_argument("--out-dir", help="folder of the recipe's run files")
+    recipe.add_argument("--out-dir", type=path_text, help="folder of the recipe's run files")
     recipe.add_argument(
         "--table",
+        type=path_text,
         help="write the recipe's markdown table to this file (notes below the line "
         "'<!-- notes: … -->' in an existing file are kept)",
     )

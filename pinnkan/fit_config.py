@@ -176,4 +176,15 @@ def load_problem(config: FitConfig) -> Regression:
     problem = get_problem(config.problem, **options)
     if not isinstance(problem, Regression):
         raise ValueError(f"problem {config.problem!r} is not a regression problem; use `solve`")
+    check_regression_attributes(problem, config.problem)
     return problem
+
+
+def check_regression_attributes(problem: Regression, label: str) -> None:
+    """What ``Regression.__init__`` sets, present (a subclass may forget to call it)."""
+    for attribute in ("name", "variables", "ranges", "dim"):
+        if not hasattr(problem, attribute):
+            raise ValueError(
+                f"problem {label!r} ({type(problem).__name__}) has no attribute {attribute!r}; "
+                "call super().__init__(name, variables, ranges) in its __init__"
+            )

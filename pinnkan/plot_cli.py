@@ -22,7 +22,11 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kind", help=f"comma-separated figure kinds: {', '.join(KINDS)} (default: all that apply)"
     )
-    parser.add_argument("--out", help="output folder (default: the folder of each file)")
+    from .cli import path_text
+
+    parser.add_argument(
+        "--out", type=path_text, help="output folder (default: the folder of each file)"
+    )
     parser.add_argument(
         "--format",
         default="png",

@@ -244,7 +244,7 @@ class PDE(abc.ABC):
     name: str = "pde"
     dim: int
     geometry: Ball
-    order: int = 2  # highest derivative order in the operator
+    order: int = 2  # highest derivative order in the operator (k ≥ 2 B-splines for order 2)
 
     @abc.abstractmethod
     def operator(self, fields: Fields) -> Tensor:
@@ -281,8 +281,21 @@ class PDE(abc.ABC):
         fields = NetworkFields(model, x, method, **laplacian_options)
         operator, forcing = self.operator(fields), self.forcing(x)
         check_values(self, "operator", operator, x.shape[0])
-        check_values(self, "forcing", forcing, x.shape[0], constant=True)
+        check_values(self, "forcing", forcing, x.shape[0], constant=True, like=x)
+        if not operator.requires_grad and torch.is_grad_enabled() and trainable(model):
+            raise ValueError(
+                f"problem {self.name!r}: operator returned values that do not depend on the "
+                "network's parameters (a .detach(), .item(), numpy or torch.no_grad() in it?); "
+                "compute L[u] from the fields with torch operations"
+            )
         return operator - forcing
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        """A class that sets no ``name`` of its own is called by its class name in messages and
+        run files (not "pde")."""
+        super().__init_subclass__(**options)
+        if cls.name == PDE.name:
+            cls.name = cls.__name__
 
     def config(self) -> dict[str, Any]:
         """Plain data identifying the problem (saved in run files)."""
@@ -318,15 +331,28 @@ def expand_constant(values: Any, n: int, like: Tensor | None = None) -> Any:
     return torch.as_tensor(values, **options).expand(n)
 
 
+def trainable(model: Any) -> bool:
+    """True for a module with a parameter that requires a gradient."""
+    parameters = getattr(model, "parameters", None)
+    return callable(parameters) and any(p.requires_grad for p in parameters())
+
+
 def check_values(
-    problem: PDE, method: str, values: Any, n: int, finite: bool = False, constant: bool = False
+    problem: PDE,
+    method: str,
+    values: Any,
+    n: int,
+    finite: bool = False,
+    constant: bool = False,
+    like: Tensor | None = None,
 ) -> None:
     """``values``, what ``method`` of ``problem`` returned at ``n`` points, must be a tensor of
-    shape ``(n,)`` (and finite with ``finite``); a one-line ValueError naming the method if not.
-    With ``constant``, one number (a float or a 0-d tensor: a constant forcing) is allowed too."""
+    shape ``(n,)`` (and finite with ``finite``; of the points' floating dtype with ``like``, the
+    points); a one-line ValueError naming the method if not. With ``constant``, one number (a
+    float or a 0-d tensor: a constant forcing) is allowed too."""
     name = getattr(problem, "name", type(problem).__name__)
     if constant:
-        values = expand_constant(values, n)
+        values = expand_constant(values, n, like=like)
     if not isinstance(values, Tensor):
         raise ValueError(
             f"problem {name!r}: {method} returned {type(values).__name__}, not a tensor of "
@@ -336,6 +362,11 @@ def check_values(
         raise ValueError(
             f"problem {name!r}: {method} returned shape {tuple(values.shape)} at {n} points; "
             f"({n},) is expected (one value per point)"
+        )
+    if like is not None and values.dtype != like.dtype:
+        raise ValueError(
+            f"problem {name!r}: {method} returned {values.dtype} values for {like.dtype} points; "
+            f"compute in the points' precision (dtype=x.dtype, or .to(x))"
         )
     if finite and not bool(torch.isfinite(values).all()):
         raise ValueError(

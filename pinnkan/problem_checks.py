@@ -6,6 +6,8 @@ trained is so one ``ValueError`` line before a run starts, not a traceback at it
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -15,20 +17,25 @@ from .run_failure import error_summary, first_line
 from .train_config import TrainConfig
 
 CHECK_POINTS = 16  # points of the domain at which check_problem evaluates a problem
+BOUNDARY_POINTS = 64  # points of the boundary at which it evaluates g
 
 
 class ProbeSolution(ExactSolution):
-    """u(x) = 1 + |x|²/2 with closed-form derivatives: what ``check_problem`` applies the
-    operator to when the forcing does not already (so the check costs O(d), not d passes)."""
+    """u(x) = s (1 + |x|²/2) with closed-form derivatives and s = 1 a parameter that requires a
+    gradient: what ``check_problem`` applies the operator to (so the check costs O(d), not d
+    passes); an operator whose values do not depend on s cut the network out of the loss."""
+
+    def __init__(self, like: Tensor) -> None:
+        self.scale = torch.ones((), dtype=like.dtype, device=like.device, requires_grad=True)
 
     def value(self, x: Tensor) -> Tensor:
-        return 1 + 0.5 * x.pow(2).sum(-1)
+        return self.scale * (1 + 0.5 * x.pow(2).sum(-1))
 
     def gradient(self, x: Tensor) -> Tensor:
-        return x.clone()
+        return self.scale * x
 
     def laplacian(self, x: Tensor) -> Tensor:
-        return torch.full((x.shape[0],), float(x.shape[1]), dtype=x.dtype, device=x.device)
+        return self.scale * x.shape[1] * torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
 
 
 def check_attributes(problem: PDE) -> None:
@@ -90,9 +97,10 @@ def check_problem(
 
 def raised_by(problem: PDE, error: Exception) -> ValueError:
     """The one-line error for an exception raised by ``problem``'s own methods at the check."""
+    where = getattr(error, "checked_at", f"{CHECK_POINTS} points of its domain")
     return ValueError(
-        f"problem {problem.name!r} raised {error_summary(error)} when evaluated at "
-        f"{CHECK_POINTS} points of its domain, before training (--debug shows the traceback)"
+        f"problem {problem.name!r} raised {error_summary(error)} when evaluated at {where}, "
+        "before training (--debug shows the traceback)"
     )
 
 
@@ -114,24 +122,77 @@ def probe_problem(
     except NotImplementedError as error:
         raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
     if overridden:
-        check_values(problem, "forcing", forcing, n, finite=True, constant=True)
-        operator = problem.operator(SolutionFields(ProbeSolution(), x))
-        check_values(problem, "operator", operator, n)
+        check_values(problem, "forcing", forcing, n, finite=True, constant=True, like=x)
     else:  # f = L[u_exact]: the operator made it
         check_values(problem, "operator (f = L[u_exact], the forcing)", forcing, n, finite=True)
+    check_operator(problem, x)
     try:
-        on_sphere = problem.geometry.sample_boundary(
-            64, generator=generator, dtype=torch.float64, device=device
-        )
-        boundary = problem.boundary_value(on_sphere)  # float64: no round-off on |x| = R
+        on_sphere, boundary = boundary_values(problem, generator, dtype, device)
     except NotImplementedError as error:
         if train.constraint == "soft" or "boundary" not in str(error):
             raise ValueError(f"problem {problem.name!r} cannot be trained: {error}") from error
         return
-    check_values(problem, "boundary_value", boundary, 64, finite=True, constant=True)
-    boundary = expand_constant(boundary, 64, like=on_sphere)
-    if train.constraint == "hard" and float(boundary.abs().max()) > 1e-6:
+    check_values(problem, "boundary_value", boundary, BOUNDARY_POINTS, finite=True, constant=True)
+    boundary = expand_constant(boundary, BOUNDARY_POINTS, like=on_sphere)
+    largest = float(boundary.abs().max())
+    if train.constraint == "hard" and largest > boundary_tolerance(on_sphere.dtype):
         raise ValueError(
             f"constraint='hard' needs u = 0 on the boundary, but problem {problem.name!r} has "
-            f"boundary values up to {float(boundary.abs().max()):.3g}; use --constraint soft"
+            f"boundary values up to {largest:.3g}; use --constraint soft"
         )
+
+
+def check_operator(problem: PDE, x: Tensor) -> None:
+    """L[u] for u = :class:`ProbeSolution`: one value per point, depending on u."""
+    with torch.enable_grad():
+        operator = problem.operator(SolutionFields(ProbeSolution(x), x))
+    check_values(problem, "operator", operator, x.shape[0])
+    if not operator.requires_grad:
+        raise ValueError(
+            f"problem {problem.name!r}: operator returned values that do not depend on u (a "
+            ".detach(), .item(), numpy or torch.no_grad() in it?); compute L[u] from the "
+            "fields with torch operations"
+        )
+
+
+def boundary_values(
+    problem: PDE,
+    generator: torch.Generator,
+    dtype: torch.dtype | None,
+    device: torch.device | str | None,
+) -> tuple[Tensor, Any]:
+    """Points of the sphere ``(BOUNDARY_POINTS, d)`` and g there: in float64 (no round-off on
+    |x| = R), or in the run's ``dtype`` for a problem that computes in it alone (a float32
+    constant made in ``__init__``); an error names the method and the points."""
+    run_dtype = dtype or torch.get_default_dtype()
+    state = generator.get_state()
+    try:
+        return sphere_values(problem, generator, torch.float64, device)
+    except NotImplementedError:
+        raise
+    except Exception:  # e.g. "expected Double but found Float": try the run's own precision
+        if run_dtype == torch.float64:
+            raise
+    generator.set_state(state)
+    return sphere_values(problem, generator, run_dtype, device)
+
+
+def sphere_values(
+    problem: PDE, generator: torch.Generator, dtype: torch.dtype, device: torch.device | str | None
+) -> tuple[Tensor, Any]:
+    on_sphere = problem.geometry.sample_boundary(
+        BOUNDARY_POINTS, generator=generator, dtype=dtype, device=device
+    )
+    try:
+        return on_sphere, problem.boundary_value(on_sphere)
+    except NotImplementedError:
+        raise
+    except Exception as error:  # raised_by names these points, not the interior's
+        error.checked_at = f"{BOUNDARY_POINTS} points of its boundary (boundary_value, {dtype})"
+        raise
+
+
+def boundary_tolerance(dtype: torch.dtype) -> float:
+    """The largest |g| on the sphere that the hard constraint takes for 0: 1e-6 in float64,
+    √ε of a lower precision (3.5e-4 in float32: a g = 0 computed there carries its round-off)."""
+    return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype != torch.float64 else 1e-6

@@ -353,10 +353,13 @@ def report_markdown(facts: list[RunFacts], command: str, against: str | None = N
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import path_text
+
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run files (.h5) or folders of them")
     parser.add_argument("--against", help="add published values: paper (MetaKAN Tables 8, 2, 4)")
     parser.add_argument(
         "--out",
+        type=path_text,
         help="markdown file to write (default: print to stdout); notes below the line "
         "'<!-- notes: … -->' in an existing file are kept",
     )

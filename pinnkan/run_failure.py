@@ -15,6 +15,8 @@ Before the run's first checkpoint nothing is written (a previous file at the pat
 
 from __future__ import annotations
 
+import os
+import sysconfig
 import traceback
 
 
@@ -43,11 +45,27 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def error_summary(error: BaseException) -> str:
     """``"TypeName: first line of the message (file:line, in function)"``, the place being the
-    innermost frame of the traceback (where the error was raised)."""
+    innermost frame of the traceback outside installed libraries and the standard library (a
+    user's line that called torch wrongly, not torch's own line), else the innermost frame."""
     text = first_line(error)
     name = type(error).__name__
     summary = name if text == name else f"{name}: {text}"
     frames = traceback.extract_tb(error.__traceback__)
     if frames:
-        summary += f" ({frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})"
+        own = [frame for frame in frames if not in_library(frame.filename)]
+        frame = (own or frames)[-1]
+        summary += f" ({frame.filename}:{frame.lineno}, in {frame.name})"
     return summary
+
+
+def in_library(filename: str) -> bool:
+    """True for a file of the standard library or of an installed package (site-packages,
+    Debian's dist-packages)."""
+    path = os.path.abspath(filename)
+    parts = path.split(os.sep)
+    return path.startswith(LIBRARY_FOLDERS) or "site-packages" in parts or "dist-packages" in parts
+
+
+LIBRARY_FOLDERS = tuple(
+    {os.path.abspath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "platstdlib")}
+)

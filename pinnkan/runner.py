@@ -249,7 +249,7 @@ def keep_last_checkpoint(
     false: none written and none resumed from) nothing is written, so a previous file at
     ``out`` stays as it was; nor before the first step (the warm-up)."""
     summary = error_summary(error)
-    if not trainer.last_good:
+    if not trainer.last_good or (trainer.step == 0 and not kept):
         return RunFailedError(
             f"the run failed before its first step: {summary}; nothing was written"
         )

@@ -232,12 +232,12 @@ def unfinished(path: Path, spec: SolveSpec) -> bool:
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="a built-in recipe (e.g. table8) or a .toml file")
-    from .cli import int_list
+    from .cli import int_list, path_text
 
     parser.add_argument(
         "--seeds", type=int_list, default=[0], help="comma-separated training seeds (default 0)"
     )
-    parser.add_argument("--out-dir", required=True, help="folder for the run files")
+    parser.add_argument("--out-dir", type=path_text, required=True, help="folder for the run files")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"

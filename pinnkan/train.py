@@ -236,7 +236,8 @@ class PDETrainer:
         self.optimizer.step(closure)
         self.step_lr = self.config.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
         self.scheduler.step()
-        return {name: float(value.detach()) for name, value in last.items()}
+        values = torch.stack([value.detach().reshape(()) for value in last.values()]).tolist()
+        return dict(zip(last, values))  # one read-back from the device per step, not one per term
 
     # --- evaluation and logging ---------------------------------------------------------------
 

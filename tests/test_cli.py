@@ -258,7 +258,10 @@ INVALID = [
     ("width trailing comma", "poisson", ["--width", "3,8,1,"], "'3,8,1,' has an empty entry"),
     ("argparse: unknown flag", "poisson", ["--stepz", "3"], "--stepz"),
     ("problem seed word", "poisson", ["--problem-seed", "train"], "'train' is not allowed"),
-    ("problem seed negative", "poisson", ["--problem-seed", "-1"], "seed=-1"),
+    ("problem seed negative", "poisson", ["--problem-seed=-1"], "--problem-seed: '-1'"),
+    ("threads past torch's", "poisson", ["--threads", "100000"], "--threads=100000"),  # SIGSEGV
+    ("empty out", "poisson", ["--out", ""], "argument --out: '' is not allowed"),  # default path
+    ("empty preset", "poisson", ["--preset", " "], "argument --preset: ' ' is not allowed"),
     (
         "coefficient law",
         "poisson",
@@ -601,3 +604,67 @@ def test_a_spec_from_a_preset_is_the_one_the_command_line_makes(tmp_path):
         SolveSpec.from_preset("nonsense", "poisson")
     with pytest.raises(ValueError, match="stepz"):
         SolveSpec.from_preset("paper", "poisson", train={"stepz": 5})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fit", "--problem", "feynman:I.12.5", "--steps", "2", "--out", ""],
+        ["fit", "--recipe", ""],
+        ["fit", "--recipe", "table2", "--out-dir", " "],
+        ["fit", "--recipe", "table2", "--table", ""],
+        ["plot", "run.h5", "--out", ""],
+        ["report", "run.h5", "--out", ""],
+        ["sweep", "table8", "--out-dir", ""],
+    ],
+    ids=["fit out", "fit recipe", "fit out-dir", "fit table", "plot", "report", "sweep"],
+)
+def test_an_empty_path_is_refused_not_taken_for_the_default(tmp_path, monkeypatch, capsys, argv):
+    """`--out "$UNSET"` wrote to the default place: fit to results/runs/, plot into the current
+    folder, report to stdout, sweep into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(argv, capsys)
+    assert_one_line_error(code, stdout, err, "is not allowed; give a path")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_more_threads_than_cpus_is_a_note(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(commands.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)  # keep the process's
+    out = tmp_path / "run.h5"
+    code, _, err = run_cli(solve_argv(out, "--threads", "3"), capsys)
+    assert code == 0, err
+    assert "pinnkan: note: --threads 3 is more than this machine's 2 CPUs" in err
+
+
+def test_ctrl_c_before_training_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    """It was 'pinnkan: error: KeyboardInterrupt' with exit 2 (the status of bad input)."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "solve_pde", interrupted)
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(out), capsys)
+    assert (code, stdout) == (130, "")
+    assert err.strip() == "pinnkan: interrupted (no file is left half-written)"
+    assert not out.exists()
+
+
+def test_out_of_memory_in_training_is_one_line_without_a_traceback(tmp_path, capsys, monkeypatch):
+    """It printed torch's traceback and 'the run stopped after step 0 … (no checkpoint yet:
+    --checkpoint-every 1000)' for a 5-step run."""
+    from pinnkan import train
+
+    def no_memory(self, *args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 TB")
+
+    monkeypatch.setattr(train.PDETrainer, "loss_terms", no_memory)
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(out), capsys)
+    assert (code, stdout) == (1, "")
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pinnkan: error: the run failed before its first step: RuntimeError")
+    assert lines[0].endswith("ask for less (fewer points, a smaller network or test set)")
+    assert not out.exists()

@@ -549,6 +549,14 @@ class DomainTarget(Regression):
         import math
 
         return x[:, 0] * math.sqrt(-1.0)
+
+
+class NoSuperInit(Regression):
+    def __init__(self):
+        self.name = "no_super_init"
+
+    def target(self, x):
+        return x[:, 0]
 """
 
 
@@ -562,6 +570,8 @@ class DomainTarget(Regression):
         ("BuggyTarget", 1, "'buggy_target' raised IndexError: index 3 is out of bounds"),
         # a ValueError of the user's code lost the problem's name and place
         ("DomainTarget", 1, "'domain_target' raised ValueError: math domain error (/"),
+        # AttributeError traceback: 'NoSuperInit' object has no attribute 'dim'
+        ("NoSuperInit", 1, "(NoSuperInit) has no attribute 'variables'; call super().__init__("),
     ],
 )
 def test_a_user_target_is_checked_before_training(tmp_path, capsys, name, dim, message):

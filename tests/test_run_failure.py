@@ -72,8 +72,9 @@ def solve(problem: str, out: Path, fail_at: int, capsys, monkeypatch) -> tuple[i
 def in_step(step: int) -> int:
     """The operator call made by the residual of training step ``step``: the forcing is the
     operator applied to the exact solution, so each loss calls it twice (residual, forcing),
-    after the problem's probe (1 call) and the warm-up's loss (2)."""
-    return 3 + 2 * (step - 1) + 1
+    after the problem's probe (2 calls: the forcing, the operator on a probe u) and the
+    warm-up's loss (2)."""
+    return 4 + 2 * (step - 1) + 1
 
 
 def counting_reset(get_problem):
@@ -121,7 +122,7 @@ def test_a_run_that_raises_before_its_first_step_writes_nothing(
     tmp_path, flaky, capsys, monkeypatch
 ):
     out = tmp_path / "run.h5"
-    code, err = solve(flaky, out, 2, capsys, monkeypatch)  # the warm-up's loss
+    code, err = solve(flaky, out, 3, capsys, monkeypatch)  # the warm-up's loss
     assert code == 1
     assert (
         err.strip()

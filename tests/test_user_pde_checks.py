@@ -255,6 +255,62 @@ class FloatOperator(Base):
 
     def operator(self, fields):
         return 1.0
+
+
+class DetachedOperator(Base):
+    name = "detached_operator"
+
+    def operator(self, fields):
+        return fields.laplacian.detach()
+
+
+class DetachedOwnForcing(Forced):
+    name = "detached_own_forcing"
+
+    def operator(self, fields):
+        return -fields.laplacian.detach()
+
+
+class SinglePrecisionForcing(Forced):
+    name = "single_precision_forcing"
+
+    def forcing(self, x):
+        return torch.ones(x.shape[0], dtype=torch.float32, device=x.device)
+
+
+class TorchCallBug(Base):
+    name = "torch_call_bug"
+
+    def operator(self, fields):
+        return fields.laplacian + torch.einsum("ij,jk->i", fields.x, fields.x)  # (n, d) (n, d)
+
+
+class Unnamed(PDE):
+    def __init__(self, dim: int = 3):
+        self.dim, self.geometry = dim, Ball(dim)
+
+    def operator(self, fields):
+        return fields.laplacian
+
+
+class SinglePrecisionSolution(Base):
+    """The exact solution computes with a float32 constant made once (the default dtype)."""
+
+    name = "single_precision_solution"
+
+    def __init__(self, dim: int = 3):
+        super().__init__(dim)
+        self.weights = torch.ones(dim) / dim
+
+    def exact_solution(self):
+        return lambda x: 100 * bump(x) * torch.sin(x @ self.weights)
+
+
+class BrokenBoundary(Forced):
+    name = "broken_boundary"
+
+    def boundary_value(self, x):
+        return x[:, 0] / 0 + x[:, 99]
 '''
 
 
@@ -585,3 +641,64 @@ def test_the_problem_is_probed_at_points_on_the_run_device(monkeypatch):
                      train=TrainConfig(steps=1), device="cpu")  # fmt: skip
     runner.prepare(spec)
     assert seen and all(str(device) == "cpu" for device in seen)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "needles"),
+    [
+        ("DetachedOperator", [], ["'detached_operator': operator", "do not depend on u"]),
+        ("DetachedOwnForcing", [], ["'detached_own_forcing': operator", "do not depend on u"]),
+        (
+            "SinglePrecisionForcing",
+            ["--dtype", "float64"],
+            ["forcing returned torch.float32 values for torch.float64 points"],
+        ),
+        ("TorchCallBug", [], ["RuntimeError", "user_pdes.py:", "in operator)"]),
+        (
+            "BrokenBoundary",
+            ["--constraint", "soft"],
+            ["IndexError", "at 64 points of its boundary (boundary_value"],
+        ),
+        ("Unnamed", ["--constraint", "soft"], ["problem 'Unnamed'"]),
+    ],
+)
+def test_mistakes_found_by_the_probe_name_the_method(
+    user_file, tmp_path, capsys, name, extra, needles
+):
+    """A detached operator trained nothing (soft: the boundary term alone) or ended in torch's
+    "element 0 of tensors does not require grad" traceback; a float32 forcing in a float64 run
+    was accepted; an error inside a torch call was placed at torch's line, not the user's; an
+    error in boundary_value said "at 16 points of its domain"; a class without a name was
+    'pde'."""
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", out, *extra), capsys)
+    assert_refused(code, stdout, err, out, *needles)
+
+
+def test_residual_refuses_an_operator_detached_from_the_network(user_file):
+    from pinnkan.problems import get_problem
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    x = torch.rand(5, 3) / 2
+    problem = get_problem(f"{user_file}:DetachedOwnForcing")
+    with pytest.raises(ValueError, match="do not depend on the network's parameters"):
+        problem.residual(model, x)
+    with torch.no_grad():  # evaluation: nothing to depend on
+        assert problem.residual(model, x).shape == (5,)
+
+
+@pytest.mark.parametrize(("dtype", "trains"), [("float32", True), ("float64", False)])
+def test_a_float32_constant_is_checked_in_the_runs_precision(
+    user_file, tmp_path, capsys, dtype, trains
+):
+    """The boundary check evaluated g in float64 whatever the run: a problem computing with a
+    float32 constant was refused from a float32 run (its u = 0 on the sphere to float32's
+    round-off, 100·|x|² ≈ 1e-5, is taken for 0 there)."""
+    out = tmp_path / "run.h5"
+    argv = solve_argv(f"{user_file}:SinglePrecisionSolution", out, "--dtype", dtype)
+    code, stdout, err = run_cli(argv, capsys)
+    if trains:
+        assert code == 0, err
+        assert read_run(out, load_model=False).status == "completed"
+    else:
+        assert_refused(code, stdout, err, out, "must have the same dtype")
