@@ -43,7 +43,8 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         "--extend-grids",
         type=int_list,
         help="finer grids, increasing and above --grid (e.g. 10,20): n of them need --steps ≥ "
-        "n+1, trained in n+1 equal stages",
+        "n+1, trained in n+1 equal stages; each extension places knots at the training inputs "
+        "and refits (the output moves by ~1e-3 of its largest value for a KAN, ~1e-2 for a MetaKAN)",
     )
     group.add_argument("--restarts", type=int, help="K initialisations, keep the best (default 1)")
     group.add_argument("--restart-steps", type=int, help="warm-up steps of each restart (3)")

@@ -52,12 +52,15 @@ iterations on the prompts and meta-learners (same objective) may follow. Use
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor, nn
 
 from .basis import BSplineBasis
 from .basis.base import per_edge
 from .grid_options import widen_samples
+from .wording import counted
 from .grid_rebuild import rebuild_model, set_layer_grid, stored_grids  # noqa: F401 (re-export)
 from .knots import interior_samples, knots_from_samples, refine_knots
 from .nn.kan import DirectCoefficients, KANNetwork
@@ -123,17 +126,39 @@ def fit_output_layer(
     """
     m, width = terms[0][0].shape[-1], terms[0][2].shape[-1]
     like = terms[0][0]
-    system = like.new_zeros(m * width, m * width, dtype=torch.float64)
+    check_system_fits(m * width, like.device)
+    system = like.new_zeros(m, width, m, width, dtype=torch.float64)
     right = like.new_zeros(m * width, dtype=torch.float64)
     for basis, targets, features, scale in terms:
         gram = torch.einsum("nim,nip->imp", basis, basis)
         outer = torch.einsum("oig,oih->igh", features, features)
-        kron = torch.einsum("iab,igh->agbh", gram, outer).reshape(m * width, m * width)
-        system += scale**2 * kron
+        for a in range(m):  # Σ_i G_i ⊗ H_i one block row at a time (no second system in memory)
+            system[a] += scale**2 * torch.einsum("ib,igh->gbh", gram[:, a], outer)
         projected = torch.einsum("nim,nio->imo", basis, targets)
         right += scale * torch.einsum("imo,oih->mh", projected, features).reshape(-1)
-    solution = ridge_solve(system, right[:, None], ridge)
-    return solution.reshape(m, width)
+    system = system.reshape(m * width, m * width)
+    diagonal = system.diagonal()
+    diagonal += ridge * diagonal.mean().clamp(min=1e-300)  # ridge_solve's λ, in place
+    return torch.linalg.solve(system, right[:, None]).reshape(m, width)
+
+
+def check_system_fits(size: int, device: torch.device) -> None:
+    """The output layer's normal equations: a ``size × size`` float64 matrix and the copy that
+    the solver factorises; more than 80 % of the device's memory is one line, not a process the
+    kernel kills without a word (size = (G+k+1)·(meta_hidden+1): 13,260 at G = 200)."""
+    needed = 2 * 8 * size**2
+    if device.type == "cuda":
+        total = torch.cuda.mem_get_info(device)[1]
+    elif hasattr(os, "sysconf"):  # POSIX
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    else:
+        return
+    if needed > 0.8 * total:
+        raise ValueError(
+            f"refitting the meta-learners' output layers for this grid needs a {size:,} × "
+            f"{size:,} linear system ({needed / 2**30:.1f} GiB with its factorisation) and this "
+            f"{device.type} has {total / 2**30:.1f} GiB; give a smaller grid (or meta_hidden)"
+        )
 
 
 # --- update and extension --------------------------------------------------------------------
@@ -218,6 +243,7 @@ def regrid(
     each input's new interior knot range (widened by ``margin``, see :func:`widen_samples`).
     """
     check_int("refine_steps", refine_steps, 0)
+    check_grid_samples(x, grid or model.layers[0].family.grid)
     if isinstance(model.coefficients, DirectCoefficients):
         regrid_kan(model, x, grid, grid_eps, ridge, margin)
         return
@@ -239,6 +265,29 @@ def regrid(
     if grid is not None:
         replace_meta_outputs(model.coefficients, model.layers[0].family.num_coefficients)
     refit_meta(model, samples, targets, ridge, refine_steps)
+
+
+def check_sample_count(n: int, grid: int, what: str = "sample") -> None:
+    """G + 1 knots at quantiles of n samples need n ≥ G + 1 (fewer repeat knots, and the
+    function is lost off them)."""
+    if n < grid + 1:
+        raise ValueError(
+            f"a grid from {counted(n, what)} is not allowed with grid={grid}: its {grid + 1} knots are "
+            f"quantiles of the samples; give at least {grid + 1} (thousands keep the function "
+            "best)"
+        )
+
+
+def check_grid_samples(x: Tensor, grid: int) -> None:
+    """Samples ``x (n, d)`` for knots: enough (:func:`check_sample_count`) and finite (one NaN
+    made every knot NaN)."""
+    check_sample_count(x.shape[0] if x.ndim == 2 else 0, grid)
+    finite = torch.isfinite(x).all(dim=1)
+    if not bool(finite.all()):
+        raise ValueError(
+            f"the samples for a grid are not finite (NaN or inf) at {int((~finite).sum())} of "
+            f"{x.shape[0]} points"
+        )
 
 
 def with_uniform_samples(x: Tensor, knots: Tensor, order: int) -> Tensor:

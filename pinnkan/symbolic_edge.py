@@ -63,7 +63,9 @@ LIBRARY: dict[str, SymbolicFunction] = {
     "tanh": SymbolicFunction(np.tanh, sympy.tanh, everywhere),
 }
 
-A_GRID = np.concatenate([-np.geomspace(8, 0.05, 30), np.geomspace(0.05, 8, 30)])
+# |a| ≤ 32 in the normalised input: sin(a·x + b) up to about 10 periods over the edge's range
+# (the polish starts from this grid and does not jump between periods; |a| ≤ 8 missed sin(12x))
+A_GRID = np.concatenate([-np.geomspace(32, 0.05, 38), np.geomspace(0.05, 32, 38)])
 B_GRID = np.linspace(-8, 8, 81)
 GRID_SEARCH_POINTS = 128  # the grid search sees every k-th sample; the edge polish sees all
 POLISH_POINTS = 400  # the joint polish of all edges sees every k-th sample
@@ -175,6 +177,19 @@ def fit_function(
     return a / half, b - a * centre / half, c, d, (r2 if math.isfinite(r2) else -math.inf)
 
 
+def check_samples(x: np.ndarray, y: np.ndarray) -> None:
+    """``x (n,)`` and ``y (n,)``: n ≥ 2 finite pairs (a NaN gave the constant NaN, R² = 0)."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 1 or x.shape != y.shape or x.shape[0] < 2:
+        raise ValueError(
+            f"samples of shapes {x.shape} and {y.shape} are not allowed; give x and y of one "
+            "shape (n,) with n ≥ 2"
+        )
+    bad = int((~np.isfinite(x) | ~np.isfinite(y)).sum())
+    if bad:
+        raise ValueError(f"the samples are not finite (NaN or inf) at {bad} of {x.shape[0]} points")
+
+
 def fit_edge(
     x: np.ndarray, y: np.ndarray, names: list[str] | None = None, simplicity: float = 10.0
 ) -> tuple[str, tuple[float, float, float, float], float]:
@@ -182,6 +197,7 @@ def fit_edge(
 
     A constant edge (zero variance) is "0" with R² = 1.
     """
+    check_samples(x, y)
     names = list(LIBRARY) if names is None else names
     if float(np.var(y)) <= 1e-24 * max(1.0, float(np.mean(y**2))):
         return "0", (1.0, 0.0, 0.0, float(np.mean(y))), 1.0

@@ -53,9 +53,16 @@ GRID_SEED_STRIDE = 1_000_003
 
 
 def check_grid_model(model: nn.Module, config: TrainConfig) -> None:
-    """Grid updates need B-spline edges: anything else raises a one-line ValueError."""
+    """Grid updates need B-spline edges and at least G + 1 samples (``grid_points``): anything
+    else raises a one-line ValueError."""
     if config.update_grid_every:
-        check_bspline_network(model)
+        grid = check_bspline_network(model).layers[0].family.grid
+        if config.grid_points < grid + 1:
+            raise ValueError(
+                f"grid_points={config.grid_points} is not allowed with grid={grid}: a grid update "
+                f"places its {grid + 1} knots at quantiles of the samples; give at least "
+                f"{grid + 1} (the default 2000 keeps the function best)"
+            )
 
 
 def grid_generator(seed: int, step: int) -> torch.Generator:

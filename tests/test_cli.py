@@ -259,6 +259,12 @@ INVALID = [
     ("argparse: unknown flag", "poisson", ["--stepz", "3"], "--stepz"),
     ("problem seed word", "poisson", ["--problem-seed", "train"], "'train' is not allowed"),
     ("problem seed negative", "poisson", ["--problem-seed=-1"], "--problem-seed: '-1'"),
+    (  # degenerate knots: the output changed by 10⁴× its size at one point
+        "grid points below G + 1",
+        "poisson",
+        ["--update-grid-every", "2", "--grid-points", "3"],
+        "grid_points=3 is not allowed with grid=5",
+    ),
     ("threads past torch's", "poisson", ["--threads", "100000"], "--threads=100000"),  # SIGSEGV
     ("empty out", "poisson", ["--out", ""], "argument --out: '' is not allowed"),  # default path
     ("empty preset", "poisson", ["--preset", " "], "argument --preset: ' ' is not allowed"),

@@ -622,3 +622,16 @@ def test_cells_no_row_shows_are_named_other_models_and_grids_too() -> None:
         "highdim:f1 n = 10 G = 20 (kan)",
         "highdim:f1 n = 10 G = 5 (metawavkan)",
     ]
+
+
+def test_grids_need_more_training_points_than_knots(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    argv = ["fit", "--problem", "feynman:I.12.5", "--width", "2,2,1", "--steps", "4"]
+    argv += ["--train-points", "8", "--extend-grids", "10", "--quiet", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "pinnkan: error: a grid from 8 training points is not allowed with grid=10: its 11 knots "
+        "are quantiles of the samples; give at least 11 (thousands keep the function best)"
+    )
+    assert not out.exists()

@@ -189,3 +189,38 @@ def test_grid_operations_refuse_models_without_a_grid() -> None:
         extend_grid(mlp, 10)
     with pytest.raises(ValueError, match="grid_eps"):
         update_grid(network("kan"), inside_points(10), grid_eps=0.0)
+
+
+NAN_SAMPLES = torch.tensor([[float("nan"), 0.0]] + [[0.1 * i, 0.2] for i in range(9)])
+
+
+@pytest.mark.parametrize(
+    ("x", "update_message", "extension_message"),
+    [
+        (torch.zeros(0, 2), "from 0 samples is not allowed with grid=5", "0 samples .* grid=7"),
+        (torch.rand(5, 2), "from 5 samples .* grid=5: its 6 knots", "grid=7: its 8 knots"),
+        (NAN_SAMPLES, "not finite .* at 1 of 10 points", "not finite .* at 1 of 10 points"),
+    ],
+    ids=["empty", "fewer than G + 1", "NaN"],
+)
+@pytest.mark.parametrize("name", ["kan", "metakan"])
+def test_grid_samples_are_checked(name, x, update_message, extension_message) -> None:
+    """One NaN sample made every knot NaN and the network NaN everywhere, silently; an empty
+    batch was an IndexError; one sample gave degenerate knots (output changed 10,455×)."""
+    model = build_model(name, width=[2, 3, 1], grid=5, k=3)
+    with pytest.raises(ValueError, match=update_message):
+        update_grid(model, x)
+    with pytest.raises(ValueError, match=extension_message):
+        extend_grid(model, 7, x)
+
+
+def test_a_meta_refit_too_large_for_the_machine_is_one_line(monkeypatch) -> None:
+    """G = 200 with meta_hidden 64 builds a 13,260² float64 system (and a second one for the
+    solver): on a machine without the memory the kernel killed the process without a word."""
+    import pinnkan.grid as grid
+
+    model = build_model("metakan", width=[2, 3, 1], grid=5, k=3)
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**18}  # 1 GiB
+    monkeypatch.setattr(grid.os, "sysconf", pages.__getitem__)
+    with pytest.raises(ValueError, match=r"13,260 × 13,260 linear system \(2.6 GiB .* 1.0 GiB"):
+        extend_grid(model, 200, torch.rand(300, 2) * 2 - 1)

@@ -138,3 +138,26 @@ def test_symbolic_refuses_an_empty_library(product_run: Path, capsys, library: s
     model = build_model("kan", width=[2, 1])
     with pytest.raises(ValueError, match="is empty"):
         symbolic_network(model, torch.rand(10, 2), ["x0", "x1"], names=[])
+
+
+@pytest.mark.parametrize("frequency", [12.0, 25.0])
+def test_edge_fit_finds_sin_of_higher_frequencies(frequency: float) -> None:
+    """|a| ≤ 8 in the grid search: sin(12x) came out as tanh with R² = 0.12."""
+    x = np.linspace(-1, 1, 400)
+    name, (a, _, c, _), r2 = fit_edge(x, np.sin(frequency * x + 0.3))
+    assert name == "sin" and r2 > 1 - 1e-9
+    assert abs(abs(a) - frequency) < 1e-6 and abs(abs(c) - 1) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (np.linspace(-1, 1, 10), np.r_[np.nan, np.ones(9)], "not finite .* at 1 of 10"),
+        (np.zeros(0), np.zeros(0), r"shapes \(0,\) and \(0,\)"),
+        (np.zeros(5), np.zeros(4), r"shapes \(5,\) and \(4,\)"),
+    ],
+)
+def test_edge_fit_refuses_bad_samples(x, y, message) -> None:
+    """A NaN gave ('0', (1, 0, 0, nan), R² = 0.0); an empty sample numpy's zero-size error."""
+    with pytest.raises(ValueError, match=message):
+        fit_edge(x, y)
