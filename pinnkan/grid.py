@@ -60,13 +60,13 @@ from torch import Tensor, nn
 from .basis import BSplineBasis
 from .basis.base import per_edge
 from .grid_options import widen_samples
-from .wording import counted
 from .grid_rebuild import rebuild_model, set_layer_grid, stored_grids  # noqa: F401 (re-export)
 from .knots import interior_samples, knots_from_samples, refine_knots
 from .nn.kan import DirectCoefficients, KANNetwork
 from .nn.meta import MetaCoefficients
 from .nn.mlp import linear
 from .validation import check_int
+from .wording import counted
 
 
 def check_bspline_network(model: nn.Module) -> KANNetwork:
