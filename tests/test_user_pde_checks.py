@@ -409,19 +409,37 @@ def test_problem_options_of_another_type_are_one_line(user_file, tmp_path, capsy
             ["could not be built", "AssertionError: tan"],
         ),
         ("FloatOperator", [], ["operator (f = L[u_exact], the forcing) returned float"]),
+        ("DetachedOperator", [], ["'detached_operator': operator", "do not depend on u"]),
+        ("DetachedOwnForcing", [], ["'detached_own_forcing': operator", "do not depend on u"]),
+        (
+            "SinglePrecisionForcing",
+            ["--dtype", "float64"],
+            ["forcing returned torch.float32 values for torch.float64 points"],
+        ),
+        ("TorchCallBug", [], ["RuntimeError", "user_pdes.py:", "in operator)"]),
+        (
+            "BrokenBoundary",
+            ["--constraint", "soft"],
+            ["IndexError", "at 64 points of its boundary (boundary_value"],
+        ),
+        ("Unnamed", ["--constraint", "soft"], ["problem 'Unnamed'"]),
     ],
 )
 def test_errors_raised_by_user_code_before_training_are_one_line(
     user_file, tmp_path, capsys, name, extra, needles
 ):
     """They were tracebacks with exit 1 (an IndexError in the probe, an assert in __init__, a
-    float from operator, whose forcing called .detach() on it)."""
+    float from operator, whose forcing called .detach() on it). A detached operator trained
+    nothing (soft: the boundary term alone) or ended in torch's "element 0 of tensors does not
+    require grad" traceback; a float32 forcing in a float64 run was accepted; an error inside a
+    torch call was placed at torch's line, not the user's; an error in boundary_value said "at
+    16 points of its domain"; a class without a name was 'pde'."""
     out = tmp_path / "run.h5"
     code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", out, *extra), capsys)
     assert_refused(code, stdout, err, out, *needles)
 
 
-def test_residual_checks_its_shape(user_file):
+def test_residual_checks_its_values(user_file):
     from pinnkan.problems import get_problem
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
@@ -431,6 +449,11 @@ def test_residual_checks_its_shape(user_file):
     with pytest.raises(ValueError, match=r"operator .*returned shape \(5, 3\)"):
         get_problem(f"{user_file}:OperatorGradient").residual(model, x)
     assert get_problem(f"{user_file}:Base").residual(model, x).shape == (5,)
+    detached = get_problem(f"{user_file}:DetachedOwnForcing")
+    with pytest.raises(ValueError, match="do not depend on the network's parameters"):
+        detached.residual(model, x)
+    with torch.no_grad():  # evaluation: nothing to depend on
+        assert detached.residual(model, x).shape == (5,)
 
 
 def test_a_constant_forcing_may_be_one_number(user_file, tmp_path, capsys):
@@ -641,50 +664,6 @@ def test_the_problem_is_probed_at_points_on_the_run_device(monkeypatch):
                      train=TrainConfig(steps=1), device="cpu")  # fmt: skip
     runner.prepare(spec)
     assert seen and all(str(device) == "cpu" for device in seen)
-
-
-@pytest.mark.parametrize(
-    ("name", "extra", "needles"),
-    [
-        ("DetachedOperator", [], ["'detached_operator': operator", "do not depend on u"]),
-        ("DetachedOwnForcing", [], ["'detached_own_forcing': operator", "do not depend on u"]),
-        (
-            "SinglePrecisionForcing",
-            ["--dtype", "float64"],
-            ["forcing returned torch.float32 values for torch.float64 points"],
-        ),
-        ("TorchCallBug", [], ["RuntimeError", "user_pdes.py:", "in operator)"]),
-        (
-            "BrokenBoundary",
-            ["--constraint", "soft"],
-            ["IndexError", "at 64 points of its boundary (boundary_value"],
-        ),
-        ("Unnamed", ["--constraint", "soft"], ["problem 'Unnamed'"]),
-    ],
-)
-def test_mistakes_found_by_the_probe_name_the_method(
-    user_file, tmp_path, capsys, name, extra, needles
-):
-    """A detached operator trained nothing (soft: the boundary term alone) or ended in torch's
-    "element 0 of tensors does not require grad" traceback; a float32 forcing in a float64 run
-    was accepted; an error inside a torch call was placed at torch's line, not the user's; an
-    error in boundary_value said "at 16 points of its domain"; a class without a name was
-    'pde'."""
-    out = tmp_path / "run.h5"
-    code, stdout, err = run_cli(solve_argv(f"{user_file}:{name}", out, *extra), capsys)
-    assert_refused(code, stdout, err, out, *needles)
-
-
-def test_residual_refuses_an_operator_detached_from_the_network(user_file):
-    from pinnkan.problems import get_problem
-
-    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
-    x = torch.rand(5, 3) / 2
-    problem = get_problem(f"{user_file}:DetachedOwnForcing")
-    with pytest.raises(ValueError, match="do not depend on the network's parameters"):
-        problem.residual(model, x)
-    with torch.no_grad():  # evaluation: nothing to depend on
-        assert problem.residual(model, x).shape == (5,)
 
 
 @pytest.mark.parametrize(("dtype", "trains"), [("float32", True), ("float64", False)])
