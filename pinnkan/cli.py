@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from . import commands
 from .malloc import reuse_freed_memory
+from .presets import PRESET, builtin_names
 from .run_failure import RunFailedError, first_line, is_out_of_memory
 from .text_file import WriteError
 from .validation import SEED_MAX, check_seed
@@ -155,7 +156,8 @@ def add_model_arguments(
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training (overrides the preset)")
-    group.add_argument("--preset", type=path_text, help="run recipe: sdgd, paper, or a .toml file")
+    presets = ", ".join(builtin_names(PRESET))
+    group.add_argument("--preset", type=path_text, help=f"run recipe: {presets}, or a .toml file")
     group.add_argument("--steps", type=int, help="optimizer steps")
     group.add_argument("--optimizer", help="adam or lbfgs")
     group.add_argument("--lr", type=float, help="learning rate")

@@ -9,7 +9,10 @@ Loss (``constraint="soft"``, the paper's Appendix C.3 setting):
 
     loss = α · mean_i (L[u](x_i) − f(x_i))² + mean_b (u(x_b) − g(x_b))²
 
-with N_b boundary points (default 100·d). Errors are measured on a fixed test set drawn once from
+with N_b boundary points (default 100·d). With an estimated Laplacian (``laplacian`` "sdgd" or
+"hutchinson", unbiased: E[Δ̂u] = Δu) the squared residual is biased upward by the estimate's
+variance, E[(L̂[û] − f)²] = (L[û] − f)² + Var(Δ̂u), as in the SDGD/STDE scripts: the logged
+loss is not the exact residual's (the test errors are exact). Errors are measured on a fixed test set drawn once from
 the same law with its own seed: relative ℓ2 = ‖u − u*‖₂/‖u*‖₂, relative ℓ1 = ‖u − u*‖₁/‖u*‖₁,
 relative ℓ∞ = ‖u − u*‖_∞/‖u*‖_∞.
 

@@ -674,3 +674,13 @@ def test_out_of_memory_in_training_is_one_line_without_a_traceback(tmp_path, cap
     assert lines[0].startswith("pinnkan: error: the run failed before its first step: RuntimeError")
     assert lines[0].endswith("ask for less (fewer points, a smaller network or test set)")
     assert not out.exists()
+
+
+def test_preset_help_names_every_builtin_preset(capsys):
+    """It said "sdgd, paper, or a .toml file"; table8 is a preset too."""
+    from pinnkan.presets import PRESET, builtin_names
+
+    assert cli.main(["solve", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"run recipe: {', '.join(builtin_names(PRESET))}, or a .toml file" in help_text
+    assert "table8" in builtin_names(PRESET)
