@@ -76,8 +76,26 @@ def x_derivative(total: Tensor, x: Tensor, create_graph: bool) -> Tensor | None:
     return g
 
 
+def check_scalars_of_points(u: Tensor, x: Tensor) -> None:
+    """``x (batch, d)`` and one scalar per point, ``u (batch,)`` or ``(batch, 1)``; else a
+    ValueError (a wider u was summed over its columns, swapped arguments gave zeros)."""
+    if not isinstance(x, Tensor) or x.ndim != 2:
+        raise ValueError(
+            f"x of shape {tuple(getattr(x, 'shape', ()))} is not allowed; give (batch, d)"
+        )
+    if not isinstance(u, Tensor) or tuple(u.shape) not in ((x.shape[0],), (x.shape[0], 1)):
+        raise ValueError(
+            f"u of shape {tuple(getattr(u, 'shape', ()))} is not allowed with x of shape "
+            f"{tuple(x.shape)}; give one scalar per point, ({x.shape[0]},)"
+        )
+
+
 def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
-    """∇u for a batch of scalars ``u (batch,)`` w.r.t. ``x (batch, d)`` -> ``(batch, d)``."""
+    """∇u for a batch of scalars ``u (batch,)`` (or ``(batch, 1)``) w.r.t. ``x (batch, d)`` ->
+    ``(batch, d)``. Where u does not depend on x at all (a constant; u computed from other
+    points, or from ``x.detach()``) the result is 0, not an error as in ``torch.autograd.grad``:
+    compute u from this x."""
+    check_scalars_of_points(u, x)
     g = x_derivative(u.sum(), x, create_graph)
     return torch.zeros_like(x) if g is None else g
 
@@ -96,6 +114,7 @@ def hessian_diagonal(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
 
     One double-backward per coordinate; each point's u must depend on its own row of x only.
     """
+    check_scalars_of_points(u, x)
     first = gradient(u, x, create_graph=True)
     return torch.stack(
         [second_derivative(first, x, i, create_graph) for i in range(x.shape[1])], dim=1
@@ -294,7 +313,9 @@ def laplacian(
     """Value and Laplacian (or its estimate) of a scalar-output model at ``x (batch, d)``.
 
     Args:
-        model: ``(batch, d) -> (batch, 1)``.
+        model: ``(batch, d) -> (batch, 1)``, each point's output computed from its own row of
+            x alone (the derivatives of the batch's sum are taken: a layer that mixes points,
+            e.g. BatchNorm in training mode, gives wrong Laplacians without an error).
         x: the points ``(batch, d)``, of the model's dtype, device and input dimension
             (``ValueError`` otherwise). When ``x`` requires grad, u and Δu keep the graph
             through ``x`` for every method (e.g. ``grad(u, x)`` works afterwards).

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from torch import nn
 from . import distributed
 from .device import device_name, resolve_device, resolve_dtype
 from .environment import environment_info
-from .nn.build import build_model, count_parameters, legacy_model_options
+from .nn.build import build_model, check_width, count_parameters, legacy_model_options
 from .presets import PRESET, load_preset, preset_model_options, preset_train
 from .problem import PDE
 from .problem_checks import check_attributes, check_problem
@@ -60,6 +60,29 @@ class SolveSpec:
     device: str = "auto"
     dtype: str = "float32"
 
+    def __post_init__(self) -> None:
+        """Each field of the type it needs, one ValueError line naming it otherwise; ``train``
+        may be a dict of TrainConfig fields, ``dtype`` a torch.dtype, ``device`` a
+        torch.device (kept as their names, as a run file records them)."""
+        if not isinstance(self.problem, str):
+            raise ValueError(
+                f"problem={self.problem!r} is not allowed; give a problem's name or "
+                "'path/to/file.py:ClassName' (a run file records how to rebuild it)"
+            )
+        for name in ("problem_options", "model_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; give a dict")
+        if self.width is not None:
+            object.__setattr__(self, "width", check_width(self.width))
+        if isinstance(self.train, dict):
+            object.__setattr__(self, "train", train_config_of(self.train))
+        elif not isinstance(self.train, TrainConfig):
+            raise ValueError(f"train={self.train!r} is not allowed; give a TrainConfig or a dict")
+        if isinstance(self.dtype, torch.dtype):
+            object.__setattr__(self, "dtype", str(self.dtype).removeprefix("torch."))
+        if isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", str(self.device))
+
     @classmethod
     def from_preset(
         cls,
@@ -81,6 +104,17 @@ class SolveSpec:
             preset=preset,
             **fields,
         )
+
+
+def train_config_of(values: dict[str, Any]) -> TrainConfig:
+    """``TrainConfig(**values)``, an unknown key being one ValueError line naming it."""
+    known = {option.name for option in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"train option {unknown[0]!r} is not known; allowed: {', '.join(sorted(known))}"
+        )
+    return TrainConfig(**values)
 
 
 def resolve_width(width: list[int] | None, dim: int) -> list[int]:
@@ -404,9 +438,10 @@ def check_steps_left(
     if steps is None:
         raise ValueError(
             f"{path}: the run already has {counted(done, 'step')}, the {total} it was set to run; to "
-            f"continue it give --steps larger than {done} (the new total number of steps)"
+            f"continue it give --steps (steps= in Python) larger than {done} (the new total "
+            "number of steps)"
         )
     raise ValueError(
-        f"{path}: the run already has {counted(done, 'step')} and --steps is the new total, so --steps "
-        f"{steps} adds none; give --steps larger than {done}"
+        f"{path}: the run already has {counted(done, 'step')} and --steps (steps= in Python) is "
+        f"the new total, so {steps} adds none; give more than {done}"
     )

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+import pinnkan
 from pinnkan.derivatives import (
     EngineFallbackWarning,
     autograd_laplacian,
@@ -664,3 +665,18 @@ def test_create_graph_must_be_a_bool(value):
     model = build_model("mlp", [2, 3, 1]).double()
     with pytest.raises(ValueError, match=f"create_graph={value!r} is not allowed"):
         laplacian(model, torch.rand(3, 2, dtype=torch.float64), create_graph=value)
+
+
+def test_the_autograd_helpers_refuse_shapes_that_are_not_one_scalar_per_point() -> None:
+    """A (n, 2) output was summed over its columns into one 'gradient'; swapped arguments
+    returned zeros; a 3-d x was taken."""
+    x = torch.rand(4, 3, requires_grad=True)
+    two = x[:, :2] * x[:, 1:]
+    with pytest.raises(ValueError, match=r"u of shape \(4, 2\) is not allowed .* give one scalar"):
+        pinnkan.grad(two, x)
+    with pytest.raises(ValueError, match=r"x of shape \(4,\) is not allowed; give \(batch, d\)"):
+        pinnkan.grad(x, x.sum(-1))
+    with pytest.raises(ValueError, match=r"x of shape \(4, 3, 1\)"):
+        hessian_diagonal(x.sum(-1), x.unsqueeze(-1))
+    column = x.pow(2).sum(-1, keepdim=True)  # (n, 1) is one scalar per point
+    torch.testing.assert_close(pinnkan.grad(column, x), 2 * x)

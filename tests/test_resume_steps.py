@@ -34,8 +34,8 @@ def test_resume_with_steps_not_above_the_done_ones_says_the_bound(run_file, caps
     before = run_file.read_bytes()
     line = one_line_error(capsys, main(["resume", str(run_file), "--steps", steps, "--quiet"]))
     assert line == (
-        f"pinnkan: error: {run_file}: the run already has 4 steps and --steps is the new total, "
-        f"so --steps {steps} adds none; give --steps larger than 4"
+        f"pinnkan: error: {run_file}: the run already has 4 steps and --steps (steps= in "
+        f"Python) is the new total, so {steps} adds none; give more than 4"
     )
     assert run_file.read_bytes() == before
 
@@ -44,7 +44,7 @@ def test_resume_of_a_completed_run_without_steps_says_the_bound(run_file, capsys
     line = one_line_error(capsys, main(["resume", str(run_file), "--quiet"]))
     assert line == (
         f"pinnkan: error: {run_file}: the run already has 4 steps, the 4 it was set to run; to "
-        "continue it give --steps larger than 4 (the new total number of steps)"
+        "continue it give --steps (steps= in Python) larger than 4 (the new total number of steps)"
     )
 
 

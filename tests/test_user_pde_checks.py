@@ -568,7 +568,13 @@ def test_the_readme_python_solve_runs(tmp_path, monkeypatch):
     )
     run = pinnkan.solve_pde(spec, out=str(tmp_path / "helmholtz.h5"))
     assert run.status == "completed" and run.metrics["rel_l2"] > 0
-    assert pinnkan.read_run(tmp_path / "helmholtz.h5").status == "completed"
+    stored = pinnkan.read_run(tmp_path / "helmholtz.h5")
+    assert stored.status == "completed"
+    u_hat = pinnkan.restore_solution(stored)  # the user's problem file gives R
+    x = torch.from_numpy(stored.test_set["x"]).float()
+    with torch.no_grad():
+        values = u_hat(x).squeeze(-1).numpy()
+    np.testing.assert_allclose(values, stored.test_set["prediction"], rtol=1e-5, atol=1e-6)
 
 
 def test_solve_run_stores_the_model_config(tmp_path):

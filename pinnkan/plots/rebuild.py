@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from ..nn.build import get_spec
-from ..nn.constraint import BallHardConstraint
 from ..nn.kan import KANNetwork
 from ..problems import get_problem
 from ..results import Run, restore_model
+from ..solution import restore_solution
 
 
 def run_label(run: Run) -> str:
@@ -57,14 +57,18 @@ def is_meta_model(run: Run) -> bool:
     return get_spec(model_name(run)).meta
 
 
-def rebuild_model(run: Run) -> nn.Module:
-    """The trained backbone N with its stored weights, in evaluation mode on the CPU."""
+def with_model(run: Run) -> Run:
+    """``run`` with its weights and a checked model configuration, else one line saying why."""
     if not run.model_state:
         raise ValueError(
             f"run file {run_label(run)} holds no model weights; it is needed for this figure"
         )
-    model = restore_model(dataclasses.replace(run, model_config=model_config(run)), "cpu")
-    return model.eval()
+    return dataclasses.replace(run, model_config=model_config(run))
+
+
+def rebuild_model(run: Run) -> nn.Module:
+    """The trained backbone N with its stored weights, in evaluation mode on the CPU."""
+    return restore_model(with_model(run), "cpu").eval()
 
 
 def rebuild_kan(run: Run) -> KANNetwork:
@@ -108,15 +112,10 @@ def rebuild_from_spec(run: Run, spec: dict[str, Any]) -> Any:
     return get_problem(solve_spec.problem, **keywords)
 
 
-def hard_constraint(run: Run) -> bool:
-    train = run.config.get("train")
-    return isinstance(train, dict) and train.get("constraint") == "hard"
-
-
-def rebuild_solution(run: Run, radius: float = 1.0) -> nn.Module:
-    """The map x ↦ û(x) the run was evaluated with: ``(batch, d)`` -> ``(batch, 1)``."""
-    model = rebuild_model(run)
-    return BallHardConstraint(model, radius).eval() if hard_constraint(run) else model
+def rebuild_solution(run: Run, radius: float) -> nn.Module:
+    """The map x ↦ û(x) the run was evaluated with, on the CPU (:mod:`pinnkan.solution`):
+    ``(batch, d)`` -> ``(batch, 1)``; ``radius``: the problem's (rebuilt by the caller)."""
+    return restore_solution(with_model(run), "cpu", radius)
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
