@@ -23,7 +23,8 @@
 #
 # Uses the machine's own python3 and torch (PYTHON=... for another), installs pinnkan from this
 # checkout without dependencies and without the network (deepxde is needed only by the DeepXDE
-# interop, whose tests are not run here). Each part has its own time limit and the script goes on
+# interop, whose tests are not run here; the machine's setuptools must be ≥ 77, pyproject's build
+# requirement, as no other can be fetched there). Each part has its own time limit and the script goes on
 # after a failure; its exit status is non-zero if any part failed. Locally, without a GPU:
 #   PYTHON=.venv/bin/python DEVICE=cpu DIMS=5 POINTS=10 REPEATS=3 OUT=/tmp/checks \
 #       bash benchmarks/device_checks.sh

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import commands
+from .environment import pinnkan_version
 from .malloc import reuse_freed_memory
 from .presets import PRESET, builtin_names
 from .run_failure import RunFailedError, first_line, is_out_of_memory
@@ -363,6 +364,7 @@ def get_args_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
         "MLP): solve PDEs, fit data, benchmark, plot and report.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"pinnkan {pinnkan_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     add_solve_parser(subparsers)
     add_resume_parser(subparsers)

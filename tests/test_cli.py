@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from pinnkan import cli, commands
+from pinnkan.environment import pinnkan_version
 from pinnkan.nn.build import build_model, count_parameters, list_models
 from pinnkan.presets import list_presets, load_preset
 from pinnkan.problems import list_problems
@@ -684,3 +685,12 @@ def test_preset_help_names_every_builtin_preset(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert f"run recipe: {', '.join(builtin_names(PRESET))}, or a .toml file" in help_text
     assert "table8" in builtin_names(PRESET)
+
+
+def test_version(capsys):
+    """`pinnkan --version` said 'the following arguments are required: command'."""
+    with pytest.raises(SystemExit) as exit_request:
+        cli.get_args_parser(["--version"]).parse_args(["--version"])
+    assert exit_request.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pinnkan {pinnkan_version()}"
+    assert cli.main(["--version"]) == 0

@@ -28,3 +28,25 @@ def test_problems_and_solvers_ship_inside_pinnkan() -> None:
     assert {"pinnkan.problems", "pinnkan.solvers"} <= declared()
     assert "*.toml" in config["package-data"]["pinnkan.solvers"]
     assert "*.csv" in config["package-data"]["pinnkan.problems"]
+
+
+def test_the_source_distribution_carries_what_its_tests_and_readme_use(tmp_path, monkeypatch):
+    """The sdist lacked tests/conftest.py and the tests' helper modules (9 test modules could
+    not be collected from it), benchmarks/ (imported by tests), examples/ (the README's), the
+    Makefile, environment.yml and any licence text."""
+    import tarfile
+
+    import setuptools.build_meta as backend
+
+    monkeypatch.chdir(ROOT)
+    name = backend.build_sdist(str(tmp_path))
+    with tarfile.open(tmp_path / name) as archive:
+        files = {member.split("/", 1)[1] for member in archive.getnames() if "/" in member}
+    needed = {
+        "LICENSE", "Makefile", "environment.yml", "tests/conftest.py", "tests/cli_errors.py",
+        "tests/fit_helpers.py", "benchmarks/width_floor.py", "examples/helmholtz.py",
+    }  # fmt: skip
+    assert needed <= files, sorted(needed - files)
+    assert not [file for file in files if "__pycache__" in file or file.endswith((".nbi", ".nbc"))]
+    metadata = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert metadata["license"] == "MIT" and metadata["license-files"] == ["LICENSE"]
