@@ -5,10 +5,39 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TypeVar
 
 from .malloc import reuse_freed_memory
 from .wording import counted
+
+Planned = TypeVar("Planned")
+
+
+def select_named(
+    planned: Sequence[Planned],
+    only: str | None,
+    path_of: Callable[[Planned], Path],
+    names_hint: Callable[[], str],
+) -> list[Planned]:
+    """The planned runs whose file names contain one of the comma-separated filters ``only``
+    (None: all); a filter that matches no run is an error ending in ``names_hint()`` (what the
+    names are made of)."""
+    if only is None:
+        return list(planned)
+    keys = [key.strip() for key in only.split(",")]
+    for key in keys:
+        if not key:
+            raise ValueError(
+                f"--only {only!r} has an empty entry; give filters separated by single commas"
+            )
+        if not any(key in path_of(run).name for run in planned):
+            raise ValueError(
+                f"--only {key!r} matches none of the {len(planned)} planned runs; {names_hint()}"
+            )
+    return [run for run in planned if any(key in path_of(run).name for key in keys)]
 
 
 def failure_line(name: str, error: BaseException) -> str:

@@ -80,9 +80,16 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         "'<!-- notes: … -->' in an existing file are kept)",
     )
     recipe.add_argument("--jobs", type=int, help="parallel recipe runs (default 1)")
+    recipe.add_argument(
+        "--only",
+        help="comma-separated filters on run names (substring match; each must match a run)",
+    )
+    recipe.add_argument(
+        "--dry-run", action="store_true", default=None, help="list the runs, train nothing"
+    )
 
 
-RECIPE_FLAGS = ("seeds", "table", "out_dir", "jobs")  # only with --recipe
+RECIPE_FLAGS = ("seeds", "table", "out_dir", "jobs", "only", "dry_run")  # only with --recipe
 
 FLAG_FIELDS = (
     "dim", "width", "steps", "optimizer", "lr", "lbfgs_iterations", "seed", "train_points",

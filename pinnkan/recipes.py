@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line, worker_pool
+from .batch import exit_status, failure_line, select_named, worker_pool
 from .fit import fit
 from .fit_config import FitConfig
 from .kept_runs import refuse_other_settings, settings_difference, stored_run
@@ -209,6 +209,12 @@ def check_no_run_flags(args: argparse.Namespace) -> None:
         )
 
 
+def name_parts(runs: list[PlannedRun]) -> str:
+    """What the run names of ``runs`` are made of, for a message."""
+    example = f", e.g. {runs[0].path.name}" if runs else ""
+    return f"run names are PROBLEM[-dDIM]-MODEL[-gGRID]-sSEED{example}"
+
+
 def run_recipe(
     recipe: dict[str, Any],
     seeds: list[int],
@@ -248,6 +254,7 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs {args.jobs} is not allowed; give an integer ≥ 1")
     directory = Path(args.out_dir or f"results/runs/{Path(args.recipe).stem}")
     runs = plan(recipe, seeds, directory, overrides)  # validates the recipe before training
+    runs = select_named(runs, args.only, lambda run: run.path, lambda: name_parts(runs))
     check_output_folder(directory)
     if args.table is not None:
         check_markdown_output(args.table)
@@ -255,6 +262,12 @@ def run_recipe_command(args: argparse.Namespace) -> int:
 
         check_table_kind(recipe)
     check_kept_runs(runs)
+    if args.dry_run:
+        todo = [planned for planned in runs if not completed(planned)]
+        print(f"{counted(len(runs), 'run')} planned, {len(runs) - len(todo)} already done")
+        for planned in todo:
+            print(f"  would run {planned.path}")
+        return 0
     failed = 0
     if args.table is None or not all(completed(planned) for planned in runs):
         _, failed = run_recipe(recipe, seeds, directory, args.jobs, overrides)

@@ -44,7 +44,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line, worker_pool
+from .batch import exit_status, failure_line, select_named, worker_pool
 from .device import resolve_device
 from .kept_runs import first_difference, refuse_other_settings, settings_difference, stored_run
 from .presets import SWEEP_RECIPE, check_keys, load_preset
@@ -250,22 +250,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def select(planned: list[tuple[SolveSpec, Path]], only: str | None) -> list[tuple[SolveSpec, Path]]:
-    """The planned runs whose file names contain one of the comma-separated filters ``only``
-    (None: all); a filter that matches no run is an error naming what the names are made of."""
-    if only is None:
-        return planned
-    keys = [key.strip() for key in only.split(",")]
-    for key in keys:
-        if not key:
-            raise ValueError(
-                f"--only {only!r} has an empty entry; give filters separated by single commas"
-            )
-        if not any(key in path.name for _, path in planned):
-            raise ValueError(
-                f"--only {key!r} matches none of the {len(planned)} planned runs; "
-                f"{name_parts(planned)}"
-            )
-    return [(spec, path) for spec, path in planned if any(key in path.name for key in keys)]
+    """:func:`pinnkan.batch.select_named` on the sweep's (spec, path) pairs."""
+    return select_named(planned, only, lambda run: run[1], lambda: name_parts(planned))
 
 
 def name_parts(planned: list[tuple[SolveSpec, Path]]) -> str:

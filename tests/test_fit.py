@@ -635,3 +635,22 @@ def test_grids_need_more_training_points_than_knots(tmp_path, capsys):
         "are quantiles of the samples; give at least 11 (thousands keep the function best)"
     )
     assert not out.exists()
+
+
+def test_a_recipe_can_be_planned_and_filtered_as_a_sweep_can(tmp_path: Path, capsys) -> None:
+    """`fit --recipe … --dry-run` and `--only` were unknown arguments (sweep has both)."""
+    out_dir = tmp_path / "runs"
+    command = ["fit", "--recipe", "table2", "--out-dir", str(out_dir), "--dry-run"]
+    assert main([*command, "--only", "I.12.5-kan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 runs planned, 0 already done"
+    assert [line.split("/")[-1] for line in lines[1:]] == [
+        "feynman-I.12.5-kan-g5-s0.h5",
+        "feynman-I.12.5-kan-g20-s0.h5",
+    ]
+    assert not out_dir.exists()  # planned, nothing made
+    assert main([*command, "--only", "I.12.5,nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert "--only 'nowhere' matches none of the 68 planned runs; run names are PROBLEM" in err
+    assert main(["fit", "--problem", "feynman:I.12.5", "--dry-run"]) == 2
+    assert "--dry-run is only used with --recipe" in capsys.readouterr().err
