@@ -152,12 +152,14 @@ MAX_THREADS = 1024  # torch's thread pool crashes (SIGSEGV) far above this (100,
 
 
 def set_threads(threads: int) -> None:
-    """torch's CPU threads; more than the machine's CPUs is a note (they wait on each other)."""
+    """torch's CPU threads; more than the machine's CPUs over all processes (torchrun's
+    WORLD_SIZE) is a note, from process 0 only (the threads wait on each other)."""
     check_int("--threads", threads, 1, MAX_THREADS)
-    cpus = os.cpu_count() or 1
-    if threads > cpus:
+    cpus, processes = os.cpu_count() or 1, int(os.environ.get("WORLD_SIZE", "1"))
+    if threads * processes > cpus and distributed.is_main():
+        each = f" in each of {processes} processes" if processes > 1 else ""
         print(
-            f"pinnkan: note: --threads {threads} is more than this machine's {cpus} CPUs; "
+            f"pinnkan: note: --threads {threads}{each} is more than this machine's {cpus} CPUs; "
             "the threads will wait on each other",
             file=sys.stderr,
         )

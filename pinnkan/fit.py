@@ -45,11 +45,17 @@ import torch
 from torch import Tensor, nn
 
 from .device import device_name, peak_memory_bytes, reset_peak_memory, resolve_device, resolve_dtype
-from .early_stopping import BestState, split_validation
+from .early_stopping import BestState, holdout_size, split_validation
 from .environment import environment_info
 from .fit_config import FitConfig, check_extend_grids, load_problem, resolve_width
 from .fixed_points import FixedPoints
-from .grid import check_bspline_network, check_sample_count, extend_grid, update_grid
+from .grid import (
+    check_bspline_network,
+    check_grid_change_fits,
+    check_sample_count,
+    extend_grid,
+    update_grid,
+)
 from .grid_options import grid_update_due
 from .guard import StepGuard
 from .nn.build import build_model, count_parameters
@@ -79,11 +85,25 @@ def initial_model(config: FitConfig, problem: Regression, seed: int) -> nn.Modul
     width = resolve_width(config.width, problem)
     generator = torch.Generator().manual_seed(seed)
     model = build_model(config.model, width, generator=generator, **config.model_options)
+    device = resolve_device(config.device)
     if config.update_grid_every or config.extend_grids:
         grids = [check_bspline_network(model).layers[0].family.grid, *config.extend_grids]
-        check_sample_count(config.train_points, max(grids), "training point")
+        check_grid_points(config, max(grids))
+        check_grid_change_fits(model, max(grids), device)
     check_extensions_refine(config.extend_grids, model.config.get("grid"))
-    return model.to(device=resolve_device(config.device), dtype=resolve_dtype(config.dtype))
+    return model.to(device=device, dtype=resolve_dtype(config.dtype))
+
+
+def check_grid_points(config: FitConfig, grid: int) -> None:
+    """The grid changes place their knots at the fitting points (the training points less the
+    validation holdout): at least G + 1 of them (:func:`pinnkan.grid.check_sample_count`)."""
+    fitting = config.train_points - holdout_size(config.train_points, config.validation)
+    what = "training point" if not config.validation else "fitting point"
+    try:
+        check_sample_count(fitting, grid, what)
+    except ValueError as error:
+        held = f" less the --validation {config.validation:g} holdout" if config.validation else ""
+        raise ValueError(f"{error} (--train-points {config.train_points}{held})") from None
 
 
 def check_extensions_refine(grids: list[int], grid: int | None) -> None:

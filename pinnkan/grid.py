@@ -142,6 +142,24 @@ def fit_output_layer(
     return torch.linalg.solve(system, right[:, None]).reshape(m, width)
 
 
+def check_grid_change_fits(model: KANNetwork, grid: int, device: torch.device) -> None:
+    """Before training: the largest system a grid change to ``grid`` intervals will solve for a
+    MetaKAN (:func:`check_system_fits`), so that a run is refused at once, not after the stages
+    before that change (a KAN solves small per-edge systems: nothing to check)."""
+    source = model.coefficients
+    if not isinstance(source, MetaCoefficients):
+        return
+    family = model.layers[0].family
+    size = grid + family.order + int(family.base)  # coefficients per edge after the change
+    nodes = 0
+    for label, meta in enumerate(source.meta_learners):
+        width = meta.output.in_features + (meta.output.bias is not None)
+        if source.node_means is not None:
+            members = [index for index, owner in enumerate(source.labels) if owner == label]
+            nodes = sum(model.layers[index].out_features for index in members)
+        check_system_fits(size * (width + nodes), torch.device(device))
+
+
 def check_system_fits(size: int, device: torch.device) -> None:
     """The output layer's normal equations: a ``size × size`` float64 matrix and the copy that
     the solver factorises; more than 80 % of the device's memory is one line, not a process the

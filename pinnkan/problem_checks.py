@@ -6,6 +6,8 @@ trained is so one ``ValueError`` line before a run starts, not a traceback at it
 
 from __future__ import annotations
 
+import os
+import traceback
 from typing import Any
 
 import torch
@@ -81,7 +83,9 @@ def check_problem(
     constant made on the CPU, points on a GPU) is one line, not a traceback at the first step."""
     try:
         probe_problem(problem, train, dtype, device)
-    except (ValueError, NotImplementedError):
+    except (ValueError, NotImplementedError) as error:
+        if isinstance(error, ValueError) and not raised_in_pinnkan(error):  # the user's own
+            raise raised_by(problem, error) from error
         raise
     except RuntimeError as error:
         if "same device" not in str(error):
@@ -93,6 +97,14 @@ def check_problem(
         ) from None
     except Exception as error:  # a bug in a user's problem: one line naming where
         raise raised_by(problem, error) from error
+
+
+def raised_in_pinnkan(error: BaseException) -> bool:
+    """Whether ``error`` was raised by pinnkan's own code (one of its checks), not by a user's
+    problem or a library it called."""
+    frames = traceback.extract_tb(error.__traceback__)
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    return bool(frames) and os.path.abspath(frames[-1].filename).startswith(package)
 
 
 def raised_by(problem: PDE, error: Exception) -> ValueError:

@@ -215,16 +215,9 @@ def name_parts(runs: list[PlannedRun]) -> str:
     return f"run names are PROBLEM[-dDIM]-MODEL[-gGRID]-sSEED{example}"
 
 
-def run_recipe(
-    recipe: dict[str, Any],
-    seeds: list[int],
-    directory: Path,
-    jobs: int = 1,
-    overrides: dict[str, Any] | None = None,
-) -> list[PlannedRun]:
-    """Train the runs whose files are missing, ``jobs`` at a time; returns the whole plan and
-    the number of runs that failed (no run file written)."""
-    runs = plan(recipe, seeds, directory, overrides)
+def run_planned(runs: list[PlannedRun], jobs: int = 1) -> int:
+    """Train the planned runs whose files are not completed, ``jobs`` at a time; returns the
+    number of runs that failed (no completed run file written)."""
     todo = [planned for planned in runs if not completed(planned)]
     print(
         f"{counted(len(runs), 'run')}, {len(runs) - len(todo)} already done, {len(todo)} to train",
@@ -240,7 +233,7 @@ def run_recipe(
         for index, (written, report) in enumerate(reports, 1):
             failed += not written
             print(f"[{index}/{len(todo)}] {report}", flush=True)
-    return runs, failed
+    return failed
 
 
 def run_recipe_command(args: argparse.Namespace) -> int:
@@ -270,7 +263,7 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         return 0
     failed = 0
     if args.table is None or not all(completed(planned) for planned in runs):
-        _, failed = run_recipe(recipe, seeds, directory, args.jobs, overrides)
+        failed = run_planned(runs, args.jobs)
     have_runs = any(planned.path.exists() for planned in runs)
     if args.table is not None and have_runs:
         from .tables import make_table

@@ -60,7 +60,10 @@ def error_summary(error: BaseException) -> str:
 
 def in_library(filename: str) -> bool:
     """True for a file of the standard library or of an installed package (site-packages,
-    Debian's dist-packages)."""
+    Debian's dist-packages), and for frozen or generated code (``<frozen importlib._bootstrap>``,
+    ``<string>``)."""
+    if filename.startswith("<"):
+        return True
     path = os.path.abspath(filename)
     parts = path.split(os.sep)
     return path.startswith(LIBRARY_FOLDERS) or "site-packages" in parts or "dist-packages" in parts

@@ -82,6 +82,12 @@ class SolveSpec:
             object.__setattr__(self, "dtype", str(self.dtype).removeprefix("torch."))
         if isinstance(self.device, torch.device):
             object.__setattr__(self, "device", str(self.device))
+        for name, allowed in (
+            ("dtype", "'float32' or 'float64'"),
+            ("device", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        ):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; give {allowed}")
 
     @classmethod
     def from_preset(
@@ -152,7 +158,7 @@ def prepare(spec: SolveSpec) -> tuple[PDE, nn.Module, torch.device, torch.dtype]
     generator = torch.Generator().manual_seed(spec.train.seed)
     model = build_model(spec.model, width, generator=generator, **spec.model_options)
     check_derivative_order(problem, model)
-    check_grid_model(model, spec.train)
+    check_grid_model(model, spec.train, device)
     if distributed.is_main() and "grid_range" not in spec.model_options:
         note_uncovered_domain(problem, model)
     return problem, model, device, dtype

@@ -127,7 +127,7 @@ class PDETrainer:
         self.device = torch.device(device)
         self.dtype = dtype
         self.progress = progress
-        check_grid_model(model, config)
+        check_grid_model(model, config, self.device)
         check_derivative_order(problem, model)
         self.model = model.to(device=self.device, dtype=dtype)
         hard = config.constraint == "hard"

@@ -44,7 +44,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .grid import check_bspline_network, update_grid
+from .grid import check_bspline_network, check_grid_change_fits, update_grid
 from .train_config import TrainConfig
 
 GRID_RIDGE = 1e-6  # λ of the refit, relative to the Gram matrix's mean diagonal (see docstring)
@@ -52,11 +52,15 @@ GRID_SEED_OFFSET = 2**40  # grid samples: seed GRID_SEED_OFFSET + 1_000_003·see
 GRID_SEED_STRIDE = 1_000_003
 
 
-def check_grid_model(model: nn.Module, config: TrainConfig) -> None:
-    """Grid updates need B-spline edges and at least G + 1 samples (``grid_points``): anything
-    else raises a one-line ValueError."""
+def check_grid_model(
+    model: nn.Module, config: TrainConfig, device: torch.device | str = "cpu"
+) -> None:
+    """Grid updates need B-spline edges, at least G + 1 samples (``grid_points``) and, for a
+    MetaKAN, a refit that fits in ``device``'s memory: anything else raises a one-line
+    ValueError."""
     if config.update_grid_every:
         grid = check_bspline_network(model).layers[0].family.grid
+        check_grid_change_fits(model, grid, torch.device(device))
         if config.grid_points < grid + 1:
             raise ValueError(
                 f"grid_points={config.grid_points} is not allowed with grid={grid}: a grid update "

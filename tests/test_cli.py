@@ -694,3 +694,20 @@ def test_version(capsys):
     assert exit_request.value.code == 0
     assert capsys.readouterr().out.strip() == f"pinnkan {pinnkan_version()}"
     assert cli.main(["--version"]) == 0
+
+
+def test_the_threads_note_counts_every_process_and_comes_from_process_0(
+    tmp_path, capsys, monkeypatch
+):
+    """Under torchrun every process printed it, and 2 threads × 2 processes on 2 CPUs gave none."""
+    monkeypatch.setattr(commands.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    commands.set_threads(2)
+    assert "--threads 2 in each of 2 processes is more than this machine's 2 CPUs" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setenv("RANK", "1")
+    commands.set_threads(2)
+    assert capsys.readouterr().err == ""

@@ -632,7 +632,8 @@ def test_grids_need_more_training_points_than_knots(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == (
         "pinnkan: error: a grid from 8 training points is not allowed with grid=10: its 11 knots "
-        "are quantiles of the samples; give at least 11 (thousands keep the function best)"
+        "are quantiles of the samples; give at least 11 (thousands keep the function best) "
+        "(--train-points 8)"
     )
     assert not out.exists()
 
@@ -654,3 +655,47 @@ def test_a_recipe_can_be_planned_and_filtered_as_a_sweep_can(tmp_path: Path, cap
     assert "--only 'nowhere' matches none of the 68 planned runs; run names are PROBLEM" in err
     assert main(["fit", "--problem", "feynman:I.12.5", "--dry-run"]) == 2
     assert "--dry-run is only used with --recipe" in capsys.readouterr().err
+
+
+def test_only_trains_the_selected_runs_of_a_recipe(tmp_path: Path, capsys) -> None:
+    """--only filtered the --dry-run listing, and a real run trained the whole recipe."""
+    recipe = tmp_path / "two.toml"
+    recipe.write_text(
+        'description = "test"\n[fit]\nsteps = 1\ntrain_points = 30\ntest_points = 10\n'
+        '[[runs]]\nproblem = ["feynman:I.12.5", "feynman:I.14.3"]\nmodel = "kan"\ngrid = 3\n'
+    )
+    out_dir = tmp_path / "runs"
+    assert (
+        main(["fit", "--recipe", str(recipe), "--out-dir", str(out_dir), "--only", "I.12.5"]) == 0
+    )
+    assert "1 run, 0 already done, 1 to train" in capsys.readouterr().out
+    assert [path.name for path in out_dir.iterdir()] == ["feynman-I.12.5-kan-g3-s0.h5"]
+
+
+def test_grid_changes_are_checked_before_any_step(tmp_path, capsys, monkeypatch):
+    """A MetaKAN extension too large for the machine was refused only when it came, after the
+    stages before it had trained (and nothing was written); the holdout of --validation was not
+    counted, and the message spoke of 6 samples where the user gave 12 training points."""
+    import pinnkan.grid as grid
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**18}  # a machine of 1 GiB
+    monkeypatch.setattr(grid.os, "sysconf", pages.__getitem__)
+    out = tmp_path / "run.h5"
+    argv = ["fit", "--problem", "feynman:I.12.5", "--width", "2,2,1", "--steps", "2"]
+    assert main([*argv, "--model", "metakan", "--extend-grids", "200", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pinnkan: error: refitting the meta-learners' output layers") and (
+        "step" not in err
+    )
+    argv += ["--grid", "10", "--train-points", "12", "--validation", "0.5"]
+    assert main([*argv, "--update-grid-every", "1", "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "a grid from 6 fitting points is not allowed with grid=10: its 11 knots are quantiles of "
+            "the samples; give at least 11 (thousands keep the function best) (--train-points 12 "
+            "less the --validation 0.5 holdout)"
+        )
+    )
+    assert not out.exists()

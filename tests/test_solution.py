@@ -73,6 +73,8 @@ def test_a_normalised_standardised_fit_is_restored_at_raw_points(tmp_path):
         ({"width": "abc"}, "width='abc' is not allowed; give a list"),
         ({"problem": 3}, "problem=3 is not allowed; give a problem's name"),
         ({"problem_options": [("dim", 3)]}, "problem_options=.* is not allowed; give a dict"),
+        ({"device": None}, "device=None is not allowed; give 'auto', 'cpu'"),  # AttributeError
+        ({"dtype": 64}, "dtype=64 is not allowed; give 'float32' or 'float64'"),
     ],
 )
 def test_a_solve_spec_checks_its_fields_when_made(fields, message):

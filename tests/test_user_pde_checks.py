@@ -257,6 +257,26 @@ class FloatOperator(Base):
         return 1.0
 
 
+class JsonBug(Base):
+    name = "json_bug"
+
+    def operator(self, fields):
+        import json
+
+        json.loads("{bad")  # a ValueError of the user's own
+        return fields.laplacian
+
+
+class ImportBug(Base):
+    name = "import_bug"
+
+    def operator(self, fields):
+        import importlib
+
+        importlib.import_module("pinnkan_no_such_helper")  # raised in <frozen importlib…>
+        return fields.laplacian
+
+
 class DetachedOperator(Base):
     name = "detached_operator"
 
@@ -423,6 +443,10 @@ def test_problem_options_of_another_type_are_one_line(user_file, tmp_path, capsy
             ["IndexError", "at 64 points of its boundary (boundary_value"],
         ),
         ("Unnamed", ["--constraint", "soft"], ["problem 'Unnamed'"]),
+        # the message alone, without the problem or the place
+        ("JsonBug", [], ["'json_bug' raised JSONDecodeError", "user_pdes.py:", "in operator)"]),
+        # placed at <frozen importlib._bootstrap>
+        ("ImportBug", [], ["'import_bug' raised ModuleNotFoundError", "user_pdes.py:"]),
     ],
 )
 def test_errors_raised_by_user_code_before_training_are_one_line(
