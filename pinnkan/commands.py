@@ -62,7 +62,21 @@ def train_config(args: argparse.Namespace, preset: dict[str, Any]) -> TrainConfi
 
 def model_config(args: argparse.Namespace, preset: dict[str, Any]) -> dict[str, Any]:
     """Preset [model] options the model accepts, overridden by flags (all of which must apply)."""
-    return preset_model_options(preset, args.model, given(args, MODEL_FLAGS))
+    return preset_model_options(preset, args.model, model_flags(args, args.model))
+
+
+def model_flags(args: argparse.Namespace, model: str) -> dict[str, Any]:
+    """The model flags given, as options; one the model does not take is one line naming the
+    flag (not the Python keyword) and the model's own flags."""
+    flags = given(args, MODEL_FLAGS)
+    options = model_options(model)
+    for name in flags:
+        if name not in options:
+            own = ", ".join("--" + option.replace("_", "-") for option in options)
+            raise ValueError(
+                f"--{name.replace('_', '-')} is not a flag of model {model!r}; its flags: {own}"
+            )
+    return flags
 
 
 def check_meta_rates(args: argparse.Namespace) -> None:

@@ -141,12 +141,15 @@ def autograd_directional_laplacian(
 ) -> tuple[Tensor, Tensor]:
     """``(u, w Σ_k v_kᵀ ∇²u v_k)`` by one double-backward per direction (see :class:`Directions`).
 
-    When ``x`` requires grad, u and the Laplacian keep the caller's graph through ``x`` (as the
-    forward engine does); otherwise the derivatives are taken w.r.t. a detached copy.
+    When ``x`` requires grad (and grad mode is on), u and the Laplacian keep the caller's graph
+    through ``x`` (as the forward engine does); otherwise the derivatives are taken w.r.t. a
+    detached copy (under ``no_grad`` a view of such an x, e.g. a chunk, says it requires grad
+    but has no graph to x: differentiated as it was, Δu came out 0).
     """
+    keep_graph = x.requires_grad and torch.is_grad_enabled()
     create_graph = create_graph and torch.is_grad_enabled()  # under no_grad: detached results
     with differentiating():
-        if not x.requires_grad:
+        if not keep_graph:
             x = differentiable_leaf(x)
         u = scalar_output(model(x), x.shape[0])
         first = gradient(u, x, create_graph=True)
@@ -275,8 +278,8 @@ def fallback_message(model: object, method: str) -> str:
     why = (
         "has module hooks, which the forward engine would skip"
         if isinstance(model, torch.nn.Module) and hooked(model)
-        else "is not covered by the forward engine (KANNetwork, MLP, optionally in "
-        "BallHardConstraint)"
+        else "is not covered by the forward engine (KANNetwork, MLP of plain nn.Linear layers, "
+        "optionally in BallHardConstraint)"
     )
     return (
         f"laplacian(method={method!r}): {type(model).__name__} {why}; running the {engine} "

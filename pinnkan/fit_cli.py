@@ -100,17 +100,18 @@ FLAG_FIELDS = (
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
     """Flags -> :class:`FitConfig` (unset flags keep the defaults)."""
-    from .commands import MODEL_FLAGS, given
+    from .commands import given, model_flags
 
     if args.problem is None:
         raise ValueError(
             "--problem is required, or --recipe with a built-in recipe's name (e.g. --recipe "
             "table2; `pinnkan list` names them) or a recipe's .toml file"
         )
+    model = args.model or "kan"
     return FitConfig(
         problem=args.problem,
-        model=args.model or "kan",
-        model_options=given(args, MODEL_FLAGS),
+        model=model,
+        model_options=model_flags(args, model),
         device=args.device or "cpu",
         dtype=args.dtype or "float64",
         **given(args, FLAG_FIELDS),

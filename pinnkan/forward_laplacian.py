@@ -262,9 +262,15 @@ def supports(model: object) -> bool:
 def covered_type(model: object) -> bool:
     """Whether ``model`` is of a type the engine computes (hooks aside, see :func:`supports`)."""
     net = model.net if type(model) is BallHardConstraint else model
-    if type(net) is MLP:
-        return True
+    if type(net) is MLP:  # layers the engine reads as x ↦ Wx + b (a parametrized weight too)
+        return all(plain_linear(layer) for layer in net.layers)
     return type(net) is KANNetwork and all(type(layer) is KANLayer for layer in net.layers)
+
+
+def plain_linear(layer: nn.Module) -> bool:
+    """An ``nn.Linear`` computing x ↦ Wx + b: not a subclass with a forward of its own, nor a
+    module put in its place (a swapped-in layer gave a wrong Δu or an AttributeError)."""
+    return isinstance(layer, nn.Linear) and type(layer).forward is nn.Linear.forward
 
 
 GLOBAL_HOOK_TABLES = (

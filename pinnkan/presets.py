@@ -136,9 +136,19 @@ def check_kind(content: dict[str, Any], name: str, form: Format) -> None:
 
 
 def check_format(content: dict[str, Any], name: str, form: Format) -> None:
-    """Top-level keys of the format, ``[model]`` keys that are some model's options."""
-    check_keys(f"{form.kind} {name!r}", content, form.keys)
-    check_keys("[model]", content.get("model", {}), known_model_options())
+    """Top-level keys of the format, ``[model]`` keys that are some model's options, ``[train]``
+    keys that are TrainConfig fields; messages name the file (``preset 'my.toml' [train] …``)."""
+    where = f"{form.kind} {name!r}"
+    check_keys(where, content, form.keys)
+    check_keys(f"{where} [model]", content.get("model", {}), known_model_options())
+    if "train" in form.keys:
+        from dataclasses import fields
+
+        from .train_config import TrainConfig
+
+        check_keys(
+            f"{where} [train]", content.get("train", {}), [f.name for f in fields(TrainConfig)]
+        )
 
 
 def check_keys(where: str, table: Any, allowed: Iterable[str]) -> None:

@@ -386,6 +386,8 @@ def solve_pde(
                 raise keep_last_checkpoint(trainer, config, out, error, kept[0]) from error
             finally:
                 distributed.teardown()
+            if result.status == "interrupted" and checkpoint is None and trainer.step == 0:
+                raise KeyboardInterrupt  # before the first step: nothing to keep, nothing written
             run = snapshot(trainer, config, out, result.status)
             run.metrics.update(result.metrics)
             run.test_set = {name: tensor.cpu().numpy() for name, tensor in result.test_set.items()}

@@ -215,9 +215,7 @@ def construct(factory: Callable[..., Any], options: dict[str, Any], label: str) 
     if accepted is not None:
         unknown = [option for option in options if option not in accepted]
         if unknown == ["dim"]:  # --dim for a problem of fixed dimension (a Feynman equation)
-            raise ValueError(
-                f"problem {label!r} has a fixed dimension: leave out --dim (its options: {allowed})"
-            )
+            raise ValueError(f"problem {label!r} has a fixed dimension: leave out --dim")
         if unknown:
             raise ValueError(
                 f"option {unknown[0]!r} is not an option of problem {label!r}; allowed: {allowed}"

@@ -249,8 +249,13 @@ INVALID = [
     ("unknown dtype", "poisson", ["--dtype", "float16"], "dtype='float16'"),
     ("unknown device", "poisson", ["--device", "tpu"], "device='tpu'"),
     ("unknown preset", "poisson", ["--preset", "fastest"], "'fastest'"),
-    ("grid for mlp", "poisson", ["--model", "mlp", "--grid", "5"], "'grid'"),
-    ("meta option for kan", "poisson", ["--meta-hidden", "8"], "'meta_hidden'"),
+    (
+        "grid for mlp",
+        "poisson",
+        ["--model", "mlp", "--grid", "5"],
+        "--grid is not a flag of model 'mlp'; its flags: --activation, --bias",
+    ),
+    ("meta option for kan", "poisson", ["--meta-hidden", "8"], "--meta-hidden is not a flag"),
     ("unknown meta init", "poisson", ["--model", "metakan", "--meta-init", "zero"], "'zero'"),
     ("unknown wavelet", "poisson", ["--model", "wavkan", "--wavelet", "haar"], "'haar'"),
     ("argparse: steps abc", "poisson", ["--steps", "abc"], "'abc'"),
@@ -711,3 +716,15 @@ def test_the_threads_note_counts_every_process_and_comes_from_process_0(
     monkeypatch.setenv("RANK", "1")
     commands.set_threads(2)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("table", ["train", "model"])
+def test_a_bad_key_in_a_preset_file_names_the_file(tmp_path, capsys, table):
+    """A bad [train] key said only "[train] key='bogus' is not known"."""
+    preset = tmp_path / "mine.toml"
+    preset.write_text(f"[{table}]\nbogus = 1\n")
+    out = tmp_path / "run.h5"
+    code, stdout, err = run_cli(solve_argv(out, "--preset", str(preset)), capsys)
+    assert_one_line_error(
+        code, stdout, err, f"preset '{preset}' [{table}] key='bogus' is not known"
+    )

@@ -680,3 +680,63 @@ def test_the_autograd_helpers_refuse_shapes_that_are_not_one_scalar_per_point() 
         hessian_diagonal(x.sum(-1), x.unsqueeze(-1))
     column = x.pow(2).sum(-1, keepdim=True)  # (n, 1) is one scalar per point
     torch.testing.assert_close(pinnkan.grad(column, x), 2 * x)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+@pytest.mark.parametrize("hooked_model", [False, True])
+def test_the_autograd_engine_under_no_grad_with_x_requiring_grad(mode, hooked_model) -> None:
+    """Under no_grad a chunk of an x that requires grad says it requires grad but has no graph
+    to x: the autograd engine (and every fallback to it) returned Δu = 0."""
+    torch.manual_seed(0)
+    model = build_model("kan", [2, 4, 1]).double()
+    x = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    expected = pinnkan.laplacian(model, x, "autograd")[1].detach()
+    if hooked_model:
+        model.register_forward_hook(lambda *args: None)  # every method falls back to autograd
+    context = torch.no_grad() if mode == "no_grad" else torch.inference_mode()
+    with context, warnings.catch_warnings():
+        warnings.simplefilter("ignore", pinnkan.EngineFallbackWarning)
+        for method, chunk_size in (("autograd", None), ("autograd", 4), ("forward", None)):
+            lap = pinnkan.laplacian(model, x, method, chunk_size=chunk_size)[1]
+            torch.testing.assert_close(lap, expected, rtol=1e-12, atol=1e-12)
+
+
+class ScaledLinear(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+@pytest.mark.parametrize(
+    "replace", [lambda old: ScaledLinear(4, 4), lambda old: nn.Sequential(old, nn.LayerNorm(4))]
+)
+def test_an_mlp_with_other_layers_falls_back_to_autograd(replace) -> None:
+    """The engine read every MLP layer as x ↦ Wx + b: a subclass with its own forward gave a
+    wrong Δu silently, another module an AttributeError."""
+    torch.manual_seed(0)
+    model = build_model("mlp", [3, 4, 4, 1]).double()
+    model.layers[1] = replace(model.layers[1]).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    with pytest.warns(pinnkan.EngineFallbackWarning, match="MLP of plain nn.Linear layers"):
+        forward = pinnkan.laplacian(model, x)[1]
+    torch.testing.assert_close(forward, pinnkan.laplacian(model, x, "autograd")[1])
+
+
+def test_a_collapsed_wavelet_scale_gives_no_nan() -> None:
+    """σ⁻² overflowed to ∞ and ∞ · ψ''(u) = ∞ · 0 gave NaN where autograd gives 0."""
+    model = build_model("wavkan", [1, 1]).double()
+    with torch.no_grad():
+        model.coefficients.weights[0][0, 0] = torch.tensor([1.0, 0.0, -400.0])  # σ ≈ e⁻⁴⁰⁰
+    x = torch.tensor([[0.5]], dtype=torch.float64)
+    assert pinnkan.laplacian(model, x)[1].item() == 0.0
+    assert pinnkan.laplacian(model, x, "autograd")[1].item() == 0.0
+
+
+def test_softplus_derivatives_follow_torchs_linear_tail() -> None:
+    """torch's softplus is z itself above 20; the closed forms gave σ'' = 7.6e-10 at z = 21."""
+    z = torch.tensor([19.0, 21.0, 30.0], dtype=torch.float64, requires_grad=True)
+    _, first, second = ACTIVATIONS["softplus"].derivatives(z.detach())
+    (auto_first,) = torch.autograd.grad(torch.nn.functional.softplus(z).sum(), z, create_graph=True)
+    (auto_second,) = torch.autograd.grad(auto_first.sum(), z)
+    torch.testing.assert_close(first, auto_first.detach(), rtol=1e-9, atol=0)
+    torch.testing.assert_close(second, auto_second, rtol=1e-6, atol=0)
+    assert second[1:].tolist() == [0.0, 0.0]

@@ -387,7 +387,7 @@ def test_get_problem_by_name_and_alias(name: str, cls: type):
         (  # said "option 'dim' is not an option …; allowed: variant"
             "feynman:I.12.5",
             {"dim": 3},
-            "problem 'feynman:I.12.5' has a fixed dimension: leave out --dim (its options: variant)",
+            "problem 'feynman:I.12.5' has a fixed dimension: leave out --dim",
         ),
         ("poisson:big", {"dim": 3}, "problem 'poisson' has no variants"),
         ("heat:big", {}, "problem 'heat:big' is not known"),

@@ -218,3 +218,26 @@ def test_error_summary_names_type_message_and_place():
     assert "second line" not in summary
     assert summary.endswith(f"({__file__}:{inner.__code__.co_firstlineno + 1}, in inner)")
     assert error_summary(MemoryError()) == "MemoryError"
+
+
+def test_an_interrupt_before_the_first_step_writes_nothing(tmp_path, capsys, monkeypatch):
+    """A Ctrl-C during the warm-up wrote a run file 'interrupted at step 0' with no steps (the
+    README says an interrupt before training writes nothing)."""
+    from pinnkan.train import PDETrainer
+
+    warm_up = PDETrainer.warm_up
+
+    def interrupted_warm_up(self):
+        warm_up(self)
+        self.stop()  # the signal handler's call
+
+    monkeypatch.setattr(PDETrainer, "warm_up", interrupted_warm_up)
+    out = tmp_path / "run.h5"
+    code = cli.main(["solve", "--problem", "poisson", *TINY, "--steps", "5", "--out", str(out)])
+    assert code == 130
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("pinnkan: interrupted (no file is left half-written)")
+    )
+    assert not out.exists()

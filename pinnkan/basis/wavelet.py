@@ -99,5 +99,8 @@ class WaveletFamily(ParametricFamily):
         values = [amplitude * psi[0]]
         inverse = scale.reciprocal()  # ψ⁽ⁿ⁾·σ⁻ⁿ: dividing by σⁿ underflowed σ²ⁿ in its gradient
         for n in range(1, order + 1):
-            values.append(amplitude * psi[n] * inverse**n)
+            term = psi[n]
+            for _ in range(n):  # one factor at a time: σ⁻ⁿ overflowed (∞·0 = NaN where ψ⁽ⁿ⁾ = 0)
+                term = term * inverse
+            values.append(amplitude * term)
         return tuple(values)
