@@ -61,7 +61,12 @@ from .basis import BSplineBasis
 from .basis.base import per_edge
 from .grid_options import widen_samples
 from .grid_rebuild import rebuild_model, set_layer_grid, stored_grids  # noqa: F401 (re-export)
-from .knots import interior_samples, knots_from_samples, refine_knots
+from .knots import (
+    interior_samples,
+    keep_where_samples_are_constant,
+    knots_from_samples,
+    refine_knots,
+)
 from .nn.kan import DirectCoefficients, KANNetwork
 from .nn.meta import MetaCoefficients
 from .nn.mlp import linear
@@ -324,6 +329,10 @@ def regrid_kan(
         knots = knots_from_samples(
             widen_samples(x, margin), grid or layer.family.grid, order, grid_eps
         )
+        previous = (
+            layer.family.knots if grid is None else refine_knots(layer.family.knots, order, grid)
+        )
+        knots = keep_where_samples_are_constant(knots, previous, x)
         samples = with_uniform_samples(x, knots, order)
         target = per_edge(layer.family.basis(samples), weight.double())
         family = layer.family = new_family(layer.family, layer.in_features, grid)

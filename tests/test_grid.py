@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import pinnkan
 from pinnkan import build_model
 from pinnkan.grid import extend_grid, layer_inputs, rebuild_model, update_grid
 from pinnkan.knots import knots_from_samples, refine_knots
@@ -224,3 +225,22 @@ def test_a_meta_refit_too_large_for_the_machine_is_one_line(monkeypatch) -> None
     monkeypatch.setattr(grid.os, "sysconf", pages.__getitem__)
     with pytest.raises(ValueError, match=r"13,260 × 13,260 linear system \(2.6 GiB .* 1.0 GiB"):
         extend_grid(model, 200, torch.rand(300, 2) * 2 - 1)
+
+
+def test_an_input_constant_in_the_samples_keeps_its_knots() -> None:
+    """Its quantile knots fell within 2e-5 of one another (knots 6.7e-6 apart): the function
+    off the sample was lost and |Δu| reached 168 (float32 and float64 engines then disagreed)."""
+    torch.manual_seed(0)
+    model = build_model("kan", [2, 3, 1], k=2, grid=3).double()
+    before = model.layers[0].family.knots.clone()
+    samples = torch.randn(64, 2, dtype=torch.float64)
+    samples[:, 1] = 0.25
+    x = torch.tensor([[0.1, 0.25], [0.2, 0.25], [0.0, 0.25], [0.2, 0.3]], dtype=torch.float64)
+    lap_before = pinnkan.laplacian(model, x)[1].detach()
+    update_grid(model, samples)
+    knots = model.layers[0].family.knots
+    torch.testing.assert_close(knots[1], before[1])  # the constant input's
+    assert not torch.allclose(knots[0], before[0])  # the other input's follow its samples
+    lap_after = pinnkan.laplacian(model, x)[1].detach()
+    # measured: 3.2× (the update's own change); with the collapsed knots 250×
+    assert lap_after.abs().max() < 10 * lap_before.abs().max()
