@@ -98,9 +98,8 @@ class WaveletFamily(ParametricFamily):
         psi = self.mother(u)
         values = [amplitude * psi[0]]
         inverse = scale.reciprocal()  # ψ⁽ⁿ⁾·σ⁻ⁿ: dividing by σⁿ underflowed σ²ⁿ in its gradient
-        for n in range(1, order + 1):
-            term = psi[n]
-            for _ in range(n):  # one factor at a time: σ⁻ⁿ overflowed (∞·0 = NaN where ψ⁽ⁿ⁾ = 0)
-                term = term * inverse
-            values.append(amplitude * term)
+        largest = torch.finfo(inverse.dtype).max
+        for n in range(1, order + 1):  # σ⁻ⁿ of a collapsed scale is ∞, and ∞·ψ⁽ⁿ⁾ = NaN where
+            factor = (inverse**n).clamp(max=largest)  # ψ⁽ⁿ⁾ = 0: kept finite ((in, out), cheap)
+            values.append(amplitude * psi[n] * factor)
         return tuple(values)
