@@ -36,7 +36,7 @@ def knots_from_samples(x: Tensor, grid: int, order: int, grid_eps: float = 0.02)
     positions = torch.linspace(0, n - 1, grid + 1, device=x.device).round().long()
     quantiles = ordered[positions].t()  # (in, G+1)
     low, high = ordered[0], ordered[-1]
-    span = torch.clamp(high - low, min=1e-3 * torch.clamp(high.abs(), min=1.0))
+    span = torch.clamp(high - low, min=minimum_span(high))
     centre = 0.5 * (high + low)
     low, high = centre - 0.5 * span, centre + 0.5 * span
     fractions = torch.linspace(0, 1, grid + 1, dtype=torch.float64, device=x.device)
@@ -44,13 +44,19 @@ def knots_from_samples(x: Tensor, grid: int, order: int, grid_eps: float = 0.02)
     return extend_knots(grid_eps * uniform + (1 - grid_eps) * quantiles, order)
 
 
+def minimum_span(high: Tensor) -> Tensor:
+    """The narrowest knot range of an input whose samples reach ``high``: 1e-3·max(|high|, 1);
+    samples spread less are (nearly) constant."""
+    return 1e-3 * torch.clamp(high.abs(), min=1.0)
+
+
 def keep_where_samples_are_constant(knots: Tensor, previous: Tensor, x: Tensor) -> Tensor:
     """``knots (in, K)`` from samples ``x (n, in)``, with the rows of inputs whose samples are
     (nearly) constant taken from ``previous (in, K)``: a constant input says nothing about where
-    knots belong, and its quantile knots fall within 1e-3·max(|x|, 1) of one another (knots
+    knots belong, and its quantile knots fall within :func:`minimum_span` of one another (knots
     6.7e-6 apart gave |Δu| of 168 off the sample)."""
     low, high = x.detach().double().min(dim=0).values, x.detach().double().max(dim=0).values
-    constant = (high - low) < 1e-3 * torch.clamp(high.abs(), min=1.0)
+    constant = (high - low) < minimum_span(high)
     return torch.where(constant[:, None], previous.to(knots), knots)
 
 
