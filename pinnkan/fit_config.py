@@ -37,6 +37,7 @@ class FitConfig:
 
     problem: str
     dim: int | None = None
+    problem_options: dict[str, Any] = field(default_factory=dict)  # other constructor keywords
     model: str = "kan"
     width: list[int] | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +62,12 @@ class FitConfig:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.problem_options, dict):
+            raise ValueError(
+                f"problem_options={self.problem_options!r} is not allowed; give a dict"
+            )
+        if "dim" in self.problem_options:
+            raise ValueError("problem_options may not set 'dim'; give dim (--dim) instead")
         check_int_field(self, "steps", 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr is None:
@@ -172,7 +179,9 @@ def resolve_width(width: list[int] | None, problem: Regression) -> list[int]:
 
 
 def load_problem(config: FitConfig) -> Regression:
-    options = {} if config.dim is None else {"dim": config.dim}
+    options = {**config.problem_options}
+    if config.dim is not None:
+        options["dim"] = config.dim
     problem = get_problem(config.problem, **options)
     if not isinstance(problem, Regression):
         raise ValueError(f"problem {config.problem!r} is not a regression problem; use `solve`")

@@ -188,9 +188,8 @@ def check_kept_runs(runs: list[PlannedRun]) -> None:
                 f"{planned.path} holds a {kept.get('dtype')} run, and this plan asks for "
                 f"{planned.config.dtype}; give another --out-dir (or the same --dtype)"
             )
-        difference = settings_difference(
-            kept.get("train") or {}, planned.config.to_dict(), kept.get("model")
-        )
+        stored = {"problem_options": {}, **(kept.get("train") or {})}  # files made before it
+        difference = settings_difference(stored, planned.config.to_dict(), kept.get("model"))
         refuse_other_settings(planned.path, difference)
 
 
@@ -200,7 +199,7 @@ def check_no_run_flags(args: argparse.Namespace) -> None:
     from .commands import MODEL_FLAGS, given
     from .fit_cli import FLAG_FIELDS
 
-    flags = given(args, ("problem", "out", "model", *FLAG_FIELDS, *MODEL_FLAGS))
+    flags = given(args, ("problem", "problem_option", "out", "model", *FLAG_FIELDS, *MODEL_FLAGS))
     if flags:
         flag = "--" + next(iter(flags)).replace("_", "-")
         raise ValueError(

@@ -21,7 +21,7 @@ from pinnkan.grid import rebuild_model
 from pinnkan.problems import get_problem
 from pinnkan.recipes import plan
 from pinnkan.regression import Regression, TargetScaling
-from pinnkan.results import read_run
+from pinnkan.results import read_run, write_run
 from pinnkan.tables import make_table
 
 
@@ -551,6 +551,15 @@ class DomainTarget(Regression):
         return x[:, 0] * math.sqrt(-1.0)
 
 
+class Scaled(Regression):
+    def __init__(self, scale: float = 1.0):
+        super().__init__("scaled", ["a", "b"], [(-1, 1), (0, 2)])
+        self.scale = scale
+
+    def target(self, x):
+        return self.scale * x[:, 0] * x[:, 1]
+
+
 class NoSuperInit(Regression):
     def __init__(self):
         self.name = "no_super_init"
@@ -699,3 +708,43 @@ def test_grid_changes_are_checked_before_any_step(tmp_path, capsys, monkeypatch)
         )
     )
     assert not out.exists()
+
+
+def test_a_user_regression_takes_problem_options(tmp_path, capsys):
+    """`fit` had no --problem-option: a user class was built with its defaults only."""
+    source = tmp_path / "user_regressions.py"
+    source.write_text(USER_REGRESSIONS)
+    out = tmp_path / "run.h5"
+    argv = ["fit", "--problem", f"{source}:Scaled", "--width", "2,3,1", "--steps", "2", "--quiet"]
+    assert main([*argv, "--problem-option", "scale=2", "--out", str(out)]) == 0
+    run = read_run(out, load_model=False)
+    assert run.config["train"]["problem_options"] == {"scale": 2}
+    x = np.asarray(run.test_set["x"])
+    np.testing.assert_allclose(run.test_set["exact"], 2 * x[:, 0] * x[:, 1], rtol=1e-12)
+    capsys.readouterr()
+    assert main([*argv, "--problem-option", "shape=2", "--out", str(out)]) == 2
+    assert "option 'shape' is not an option of problem" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="problem_options may not set 'dim'"):
+        FitConfig(problem="highdim:f2", dim=3, problem_options={"dim": 4})
+
+
+def test_a_kept_fit_from_before_problem_options_is_still_the_planned_run(tmp_path):
+    """Run files of recipes written before the field existed lack it: they are the planned runs
+    (problem_options {}), and a file of other problem options is refused."""
+    from pinnkan.recipes import check_kept_runs
+
+    recipe = {
+        "description": "test",
+        "fit": {"steps": 1, "train_points": 30, "test_points": 10},
+        "runs": [{"problem": "feynman:I.12.5", "model": "kan", "grid": 3}],
+    }
+    (planned,) = plan(recipe, [0], tmp_path)
+    fit(planned.config, str(planned.path))
+    run = read_run(planned.path)
+    del run.config["train"]["problem_options"]
+    write_run(planned.path, run)
+    check_kept_runs([planned])  # kept, not refused
+    run.config["train"]["problem_options"] = {"variant": "x"}
+    write_run(planned.path, run)
+    with pytest.raises(ValueError, match="problem_options"):
+        check_kept_runs([planned])
