@@ -217,6 +217,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_problem_option_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--problem-option KEY=VALUE`` (repeatable; None when not given), for solve and fit."""
+    parser.add_argument(
+        "--problem-option",
+        action="append",
+        type=key_value,
+        metavar="KEY=VALUE",
+        help=f"another keyword of the problem's constructor (repeatable), e.g. {example}",
+    )
+
+
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
@@ -237,14 +248,7 @@ def add_solve_parser(subparsers: argparse._SubParsersAction) -> None:
         help="seed of the exact solution's coefficients: an integer, or 'training' for the "
         "training seed (--seed)",
     )
-    parser.add_argument(
-        "--problem-option",
-        action="append",
-        type=key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="another keyword of the problem's constructor (repeatable), e.g. wavenumber=3",
-    )
+    add_problem_option_argument(parser, "wavenumber=3")
     add_model_arguments(parser)
     add_train_arguments(parser)
     parser.add_argument(

@@ -99,7 +99,7 @@ def check_meta_rates(args: argparse.Namespace) -> None:
 def solve_spec(args: argparse.Namespace) -> SolveSpec:
     check_meta_rates(args)
     preset = load_preset(args.preset, PRESET) if args.preset else {}
-    problem_options = dict(args.problem_option)
+    problem_options = dict(args.problem_option or [])
     for flag, key, value in (
         ("--dim", "dim", args.dim),
         ("--problem-seed", "seed", args.problem_seed),

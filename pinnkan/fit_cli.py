@@ -13,7 +13,7 @@ from .unused_flags import fit_reasons, note_unused_flags
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``pinnkan fit`` flags (model flags from :func:`pinnkan.cli.add_model_arguments`)."""
-    from .cli import add_model_arguments, int_list, key_value, path_text
+    from .cli import add_model_arguments, add_problem_option_argument, int_list, path_text
 
     parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
     parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
@@ -63,14 +63,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dtype", help="float64 (default) or float32 (with --recipe, default: the recipe's)"
     )
-    parser.add_argument(
-        "--problem-option",
-        action="append",
-        type=key_value,
-        default=None,
-        metavar="KEY=VALUE",
-        help="another keyword of the problem's constructor (repeatable), e.g. scale=2",
-    )
+    add_problem_option_argument(parser, "scale=2")
     parser.add_argument("--out", type=path_text, help="run file (default: results/runs/<name>.h5)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     recipe = parser.add_argument_group("recipes (tables of runs)")
