@@ -24,6 +24,7 @@ def pde_run(
     lr: float = 1e-3,
     width: list[int] | None = None,
     status: str = "completed",
+    params: int = 24_480,
     **model_options,
 ) -> Run:
     """A run file as the runner writes it, without weights (the report never reads them)."""
@@ -42,7 +43,7 @@ def pde_run(
             "seed": seed,
         },
         history={"step": np.array([100]), "loss": np.array([0.1])},
-        metrics={"rel_l2": rel_l2, "params": 24_480, "steps": 100, "wall_time_s": 10.0 + seed},
+        metrics={"rel_l2": rel_l2, "params": params, "steps": 100, "wall_time_s": 10.0 + seed},
         status=status,
     )
 
@@ -170,7 +171,7 @@ def test_paper_values_for_table8(tmp_path):
     runs = [
         pde_run("poisson", 20, "kan", seed=0, rel_l2=1.048e-3),
         pde_run("poisson", 20, "kan", seed=1, rel_l2=1.048e-3),
-        pde_run("allen_cahn", 50, "metakan", meta_hidden=128, rel_l2=6.1e-3),
+        pde_run("allen_cahn", 50, "metakan", meta_hidden=128, rel_l2=6.1e-3, params=5_097),
         pde_run("sine_gordon", 20, "kan", width=[20, 16, 1], rel_l2=1e-1),
         pde_run("poisson", 50, "fastkan", rel_l2=1e-2),
     ]
@@ -179,7 +180,7 @@ def test_paper_values_for_table8(tmp_path):
     poisson = rows[("poisson", "20", "kan")]
     assert poisson[6:10] == ["5.24e-04 (Table 8)", "2.00", "24,480", "24,480"]
     allen_cahn = rows[("allen_cahn", "50", "metakan")]
-    assert allen_cahn[6:10] == ["6.10e-03 (Table 8)", "1.00", "24,480", "5,097"]
+    assert allen_cahn[6:10] == ["6.10e-03 (Table 8)", "1.00", "5,097", "5,097"]
     sine_gordon = rows[("sine_gordon", "20", "kan")]
     assert sine_gordon[6] == "2.66e-01 † (Table 8)"  # other architecture: marked
     assert rows[("poisson", "50", "fastkan")][6:10] == ["—", "—", "24,480", "—"]
@@ -189,7 +190,7 @@ def test_paper_values_for_table8(tmp_path):
 def test_node_means_are_marked_as_another_architecture(tmp_path):
     """node_mean is not in the paper: same width and meta-learner, but the number gets a †."""
     runs = [
-        pde_run("allen_cahn", 50, "metakan", meta_hidden=128, rel_l2=6.1e-3),
+        pde_run("allen_cahn", 50, "metakan", meta_hidden=128, rel_l2=6.1e-3, params=5_097),
         pde_run("poisson", 50, "metakan", meta_hidden=128, node_mean=True, rel_l2=2e-3),
     ]
     rows = {row[0]: row for row in table_rows(make_report(tmp_path, runs, "--against", "paper"))}
@@ -202,6 +203,36 @@ def test_node_means_are_marked_as_another_architecture(tmp_path):
         mse=1e-4,
     )
     assert not report.paper_value(report.run_facts(highdim)).same_architecture
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"prompt_dim": 2, "params": 7_818},
+        {"clusters": 4, "params": 5_484},
+        {"meta_activation": "tanh", "params": 5_097},
+        {"grid_range": [-0.5, 0.5], "params": 5_097},
+        {"params": 5_227},  # e.g. a bias the paper's count does not have
+    ],
+)
+def test_other_meta_learners_and_counts_are_marked(options):
+    """Same width, grid and meta-learner size as Table 8, yet not the paper's MetaKAN: a †."""
+    paper = pde_run("poisson", 50, "metakan", meta_hidden=128, params=5_097, grid_range=[-1.0, 1.0])
+    assert report.paper_value(report.run_facts(paper)).same_architecture
+    run = pde_run(
+        "poisson", 50, "metakan", meta_hidden=128, **({"grid_range": [-1.0, 1.0]} | options)
+    )
+    assert not report.paper_value(report.run_facts(run)).same_architecture
+
+
+def test_regression_tables_mark_other_meta_learners():
+    """Table 2 and 4 counts are compared as reported, but a second prompt dimension is marked."""
+    model = {"name": "metakan", "width": [10, 1, 1], "grid": 5, "k": 3, "meta_hidden": 8}
+    problem = {"name": "highdim:f3", "dim": 10, "variant": "f3"}
+    paper = report.run_facts(regression_run(problem, model, mse=1e-4))
+    other = report.run_facts(regression_run(problem, model | {"prompt_dim": 2}, mse=1e-4))
+    assert report.paper_value(paper).same_architecture
+    assert not report.paper_value(other).same_architecture
 
 
 def test_paper_values_for_regression_tables():
