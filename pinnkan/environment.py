@@ -50,12 +50,25 @@ def environment_info(
 
 
 def device_name(device: str | torch.device | None) -> str:
+    """The GPU's name for a CUDA device, the processor's (:func:`processor_name`) for the CPU."""
     where = torch.device(device if device is not None else "cpu")
     if where.type == "cuda" and torch.cuda.is_available():
         return torch.cuda.get_device_name(where)
     if where.type == "cpu":
-        return platform.processor() or platform.machine() or "cpu"
+        return processor_name()
     return where.type
+
+
+def processor_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, e.g. "AMD EPYC 7B13"), else what ``platform``
+    knows (often just the architecture, "x86_64")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def git_output(package: Path, *arguments: str) -> str | None:

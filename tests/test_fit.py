@@ -14,6 +14,7 @@ from fit_helpers import small_fit_config, small_kan_fit_config
 from pinnkan import build_model
 from pinnkan import fit as fit_module
 from pinnkan.cli import main
+from pinnkan.environment import processor_name
 from pinnkan.fit import fit, prepare
 from pinnkan.fit_config import FitConfig, default_width
 from pinnkan.fixed_points import FixedPoints
@@ -22,7 +23,7 @@ from pinnkan.problems import get_problem
 from pinnkan.recipes import plan
 from pinnkan.regression import Regression, TargetScaling
 from pinnkan.results import read_run, write_run
-from pinnkan.tables import make_table
+from pinnkan.tables import make_table, meta_learner_parameters, run_device
 
 
 def small(**changes) -> FitConfig:
@@ -241,6 +242,37 @@ def test_recipe_table_has_ours_beside_the_paper(tmp_path: Path) -> None:
     assert "1.32e-03" in row  # the paper's KAN G=5 MSE
     assert "57 / 57" in row  # paper's and our KAN parameter count agree
     assert "missing" in text  # runs not trained are reported as missing
+    assert f"- device (from the run files): {processor_name()}, cpu (" in text
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"meta_hidden": 128},  # the paper's PDE MetaKAN: 1,417 of its 4,137
+        {"meta_hidden": 7, "clusters": 2, "prompt_dim": 3, "meta_bias": False, "grid": 3, "k": 2},
+        {"meta_hidden": 5, "clusters": 3, "prompt_dim": 2, "grid": 4, "k": 1},
+    ],
+)
+def test_the_tables_meta_learner_count_is_the_meta_learners_parameters(options) -> None:
+    """The bracketed count of the tables, C·(p·h + h·m [+ h + m]), against the modules."""
+    model = build_model("metakan", [20, 32, 32, 32, 1], **options)
+    modules = sum(p.numel() for p in model.coefficients.meta_learners.parameters())
+    assert meta_learner_parameters(model.config) == modules
+    if options == {"meta_hidden": 128}:
+        assert modules == 1_417
+
+
+def test_a_tables_device_is_where_its_runs_ran() -> None:
+    """The header named the CPU of the machine writing the table, not the runs' device."""
+    on_gpu = {"device": "cuda:0", "device_name": "NVIDIA H100 80GB HBM3"}
+    assert run_device(on_gpu | {"environment": {"device_name": "NVIDIA H100 80GB HBM3"}}) == (
+        "NVIDIA H100 80GB HBM3"
+    )
+    on_cpu = {"device": "cpu", "device_name": "cpu (1 thread)"}
+    assert run_device(on_cpu | {"environment": {"device_name": "AMD EPYC 7B13"}}) == (
+        "AMD EPYC 7B13, cpu (1 thread)"
+    )
+    assert run_device(on_cpu) == "cpu (1 thread)"  # a run file without its environment
 
 
 def test_recipe_table_header_states_the_runs_settings(tmp_path: Path) -> None:
@@ -249,11 +281,11 @@ def test_recipe_table_header_states_the_runs_settings(tmp_path: Path) -> None:
     runs = plan(RECIPE, [0], tmp_path)
     text = make_table(RECIPE, runs, "pinnkan fit --recipe test.toml")
     assert "50 training and 20 test points, inputs mapped onto [-1, 1]^d" in text
-    assert "one torch thread per run, float64" in text
+    assert "- device (from the run files): no run file yet; float64" in text
     recipe = {**RECIPE, "fit": {**RECIPE["fit"], "normalize": False, "dtype": "float32"}}
     text = make_table(recipe, plan(recipe, [0], tmp_path), "pinnkan fit --recipe test.toml")
     assert "50 training and 20 test points, inputs as drawn (not mapped)" in text
-    assert "one torch thread per run, float32" in text and "1000" not in text
+    assert "no run file yet; float32" in text and "1000" not in text
 
 
 def test_recipe_table_header_names_the_ranges_of_its_problems(tmp_path: Path) -> None:
@@ -609,6 +641,7 @@ def test_a_table_names_the_runs_its_template_has_no_row_for(tmp_path: Path) -> N
     text = make_table(recipe, runs, "pinnkan fit --recipe r.toml --table t.md")
     assert "| 10 |" in text and "| 7 |" not in text
     assert "Not in the paper's Table 4, so in no row above: highdim:f1 n = 7 G = 3 (kan)." in text
+    assert "## f1" in text and "## f2" not in text and "## f3" not in text  # no empty sections
 
 
 def test_cells_no_row_shows_are_named_other_models_and_grids_too() -> None:

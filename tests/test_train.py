@@ -111,6 +111,7 @@ def test_cosine_schedule_is_half_a_cosine():
     assert rho(50) == pytest.approx(0.5)
     assert rho(25) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
     assert rho(100) == pytest.approx(0.0, abs=1e-15)
+    assert rho(150) == rho(100)  # past the last step the rate stays at its end (cos would rise)
 
 
 def test_exponential_schedule_ends_at_the_final_fraction():
@@ -120,6 +121,7 @@ def test_exponential_schedule_ends_at_the_final_fraction():
     assert rho(100) == pytest.approx(0.01)
     # geometric: equal ratios over equal intervals
     assert rho(30) / rho(20) == pytest.approx(rho(80) / rho(70))
+    assert rho(150) == rho(100)  # past the last step the rate stays at the final fraction
 
 
 def test_constant_schedule_and_unknown_name():

@@ -11,12 +11,12 @@ import argparse
 import csv
 import io
 import os
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from ..environment import processor_name
 from ..text_file import check_output_file, is_pinnkan_csv, write_text_atomically
 from ..validation import SEED_MAX, check_choice, check_int
 
@@ -95,7 +95,7 @@ def describe_device(device: str) -> str:
         return torch.cuda.get_device_name(torch.device(device))
     return (
         f"cpu; {torch.get_num_threads()} torch thread(s) of {os.cpu_count()} cores; "
-        f"{platform.processor() or platform.machine()}"
+        f"{processor_name()}"
     )
 
 
