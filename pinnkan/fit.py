@@ -226,7 +226,10 @@ class RegressionTrainer:
                 self.best.offer(self.step, self.history["val_mse"][-1])
             self.history["grid"][-1] = current_grid(self.model)
             if self.progress is not None:
-                self.progress(self.step, {"loss": self.history["loss"][-1], "test_mse": test})
+                record = {"loss": self.history["loss"][-1], "test_mse": test}
+                if self.best is not None:
+                    record["val_mse"] = self.history["val_mse"][-1]
+                self.progress(self.step, record)
             if not math.isfinite(loss) or not math.isfinite(self.history["loss"][-1]):
                 return "diverged", f"loss became non-finite at step {self.step}; try a smaller --lr"
         return "completed", ""

@@ -158,7 +158,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 class FitProgress:
-    """Prints ``step s/N  loss …  test MSE …`` about twenty times per run on stderr."""
+    """Prints ``step s/N  loss …  test MSE …`` (and ``validation MSE …`` under ``--validation``)
+    about twenty times per run on stderr."""
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
@@ -167,4 +168,6 @@ class FitProgress:
     def __call__(self, step: int, record: dict) -> None:
         if step % self.every == 0 or step == self.steps:
             line = f"step {step}/{self.steps}  loss {record['loss']:.3e}  test MSE {record['test_mse']:.3e}"
+            if "val_mse" in record:  # --validation: the MSE early stopping keeps the best of
+                line += f"  validation MSE {record['val_mse']:.3e}"
             print(line, file=sys.stderr, flush=True)

@@ -22,8 +22,8 @@ from .text_file import being_written
 
 SUMMARY_KEYS = (
     "path", "status", "message", "problem", "dim", "model", "params", "steps", "rel_l2", "rel_l1", "rel_linf", "mse",
-    "wall_time_s", "warm_up_s", "peak_memory_bytes", "seed", "preset", "sampling", "laplacian",
-    "device", "dtype", "created_utc",
+    "best_step", "val_mse", "wall_time_s", "warm_up_s", "peak_memory_bytes", "seed", "preset",
+    "sampling", "laplacian", "device", "dtype", "created_utc",
 )  # fmt: skip
 
 
@@ -94,8 +94,8 @@ def finite_or_none(value: Any) -> Any:
 
 
 NOT_APPLICABLE = {  # rows of format_summary a kind of run never fills
-    "pde": ("test MSE",),
-    "regression": ("rel. L1 / Linf", "laplacian"),
+    "pde": ("test MSE", "early stopping"),
+    "regression": ("rel. L1 / Linf", "laplacian", "early stopping"),
 }
 
 
@@ -114,6 +114,7 @@ def format_summary(run: Run) -> str:
         "rel. L2 error": scientific(facts["rel_l2"]),
         "rel. L1 / Linf": pair(scientific(facts["rel_l1"]), scientific(facts["rel_linf"])),
         "test MSE": scientific(facts["mse"]),
+        "early stopping": kept_step(facts["best_step"], facts["steps"], facts["val_mse"]),
         "wall time": wall_time(facts["wall_time_s"], facts["warm_up_s"]),
         "peak memory": mebibytes(facts["peak_memory_bytes"]),
         "seed / preset": pair(facts["seed"], facts["preset"]),
@@ -129,6 +130,14 @@ def format_summary(run: Run) -> str:
     return "\n".join(
         f"{label:<{width}}  {'n/a' if value is None else value}" for label, value in shown.items()
     )
+
+
+def kept_step(best_step: Any, steps: Any, val_mse: Any) -> str | None:
+    """``kept step 10 of 15 (validation MSE 8.357e-02)``: a fit with ``--validation`` ends with
+    the weights of its best validation step, whose test MSE the summary shows."""
+    if best_step is None:
+        return None
+    return f"kept step {best_step} of {steps} (validation MSE {scientific(val_mse)})"
 
 
 def wall_time(seconds: Any, warm_up: Any) -> str | None:

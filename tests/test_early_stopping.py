@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pinnkan.fit import RegressionTrainer, fit, initial_model, prepare
 from pinnkan.fit_config import FitConfig
 from pinnkan.regression import TargetScaling
 from pinnkan.restarts import init_seed
+from pinnkan.results import read_run
 
 
 def small(**changes) -> FitConfig:
@@ -161,3 +163,27 @@ def test_cli_rejects_a_validation_set_that_leaves_nothing_to_fit(tmp_path, capsy
     assert code != 0 and not out.exists()
     message = capsys.readouterr().err.strip().splitlines()
     assert len(message) == 1 and "validation=0.9 of train_points=4" in message[0]
+
+
+def test_the_command_line_says_which_step_the_run_kept(tmp_path, capsys) -> None:
+    """The summary showed the kept step's test MSE under the last step's number, with no word
+    of early stopping; the progress lines had no validation MSE."""
+    out = tmp_path / "run.h5"
+    argv = ["fit", "--problem", "feynman:I.12.5", "--optimizer", "adam", "--lr", "0.3",
+            "--steps", "15", "--validation", "0.3", "--train-points", "100", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    run = read_run(out, load_model=False)
+    best, val = run.metrics["best_step"], run.metrics["val_mse"]
+    assert best < 15  # the setting overshoots: an earlier step is kept
+    assert f"early stopping  kept step {best} of 15 (validation MSE {val:.3e})" in printed.out
+    last = printed.err.strip().splitlines()[-1]
+    assert last.startswith("step 15/15") and "validation MSE" in last
+    assert main(["show", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["best_step"], shown["val_mse"]) == (best, val)
+    at = argv.index("--validation")
+    plain = argv[:at] + argv[at + 2 : -2]
+    assert main([*plain, "--out", str(tmp_path / "plain.h5")]) == 0  # no --validation
+    printed = capsys.readouterr()
+    assert "early stopping" not in printed.out and "validation MSE" not in printed.err
