@@ -245,7 +245,9 @@ def list_all(args: argparse.Namespace) -> int:
     print("problems:")
     for name, description in list_problems().items():
         print(f"  {name:<14} {description}")
-    print("  path/file.py:Class  a user-defined PDE class")
+    print(
+        "  path/file.py:Class  a user-defined problem class (a PDE for solve, a Regression for fit)"
+    )
     print("models:")
     for name in list_models():
         options = ", ".join(f"{k}={v}" for k, v in model_options(name).items())

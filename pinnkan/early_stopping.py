@@ -27,7 +27,8 @@ from .regression import RegressionData
 
 
 def holdout_size(n_train: int, fraction: float) -> int:
-    """Number of validation points ⌊fraction·n_train⌉; raises when a side would be empty."""
+    """Number of validation points, fraction·n_train rounded to the nearest integer (halves to
+    even, as Python's ``round``); raises when a side would be empty."""
     size = round(fraction * n_train)
     if fraction > 0 and not 1 <= size < n_train:
         raise ValueError(

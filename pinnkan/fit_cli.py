@@ -16,7 +16,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     from .cli import add_model_arguments, add_problem_option_argument, int_list, path_text
 
     parser.add_argument("--problem", help="regression problem, e.g. feynman:I.12.5, highdim:f2")
-    parser.add_argument("--dim", type=int, help="dimension n of highdim problems")
+    parser.add_argument("--dim", type=int, help="dimension n of highdim problems (default 10)")
     add_model_arguments(
         parser, default_width="the paper's: Table 2's for Feynman equations, n,1,1 for highdim"
     )

@@ -197,14 +197,15 @@ def check_no_run_flags(args: argparse.Namespace) -> None:
     """With ``--recipe`` the recipe sets every run's fields: a run flag given beside it is an
     error rather than silently ignored."""
     from .commands import MODEL_FLAGS, given
-    from .fit_cli import FLAG_FIELDS
+    from .fit_cli import FLAG_FIELDS, RECIPE_FLAGS
 
+    shared = ("device", "dtype", "quiet")  # every run of the recipe takes them
     flags = given(args, ("problem", "problem_option", "out", "model", *FLAG_FIELDS, *MODEL_FLAGS))
     if flags:
         flag = "--" + next(iter(flags)).replace("_", "-")
         raise ValueError(
             f"{flag} is not used with --recipe (the recipe sets its runs); allowed with it: "
-            "--seeds, --out-dir, --table, --jobs, --device, --dtype, --quiet"
+            + ", ".join("--" + name.replace("_", "-") for name in (*RECIPE_FLAGS, *shared))
         )
 
 

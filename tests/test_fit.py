@@ -394,6 +394,11 @@ def test_recipe_refuses_run_flags_it_would_ignore(tmp_path: Path, capsys, flags)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{flags[0]} is not used with --recipe" in err[0]
     assert not (tmp_path / "runs").exists()
+    allowed = err[0].split("allowed with it: ")[1].split(", ")
+    assert "--only" in allowed and "--dry-run" in allowed  # the list had left them out
+    assert {"--seeds", "--out-dir", "--table", "--jobs", "--device", "--dtype", "--quiet"} < set(
+        allowed
+    )
 
 
 def test_recipe_table_path_is_checked_before_training(tmp_path: Path, capsys) -> None:
