@@ -161,7 +161,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--preset", type=path_text, help=f"run recipe: {presets}, or a .toml file")
     group.add_argument("--steps", type=int, help="optimizer steps")
     group.add_argument("--optimizer", help="adam or lbfgs")
-    group.add_argument("--lr", type=float, help="learning rate")
+    group.add_argument(
+        "--lr", type=float, help="learning rate (default 1e-3 for Adam, 1 for L-BFGS)"
+    )
     group.add_argument("--prompt-lr", type=float, help="MetaKAN prompt learning rate")
     group.add_argument("--meta-lr", type=float, help="MetaKAN meta-learner learning rate")
     group.add_argument("--schedule", help="constant, linear, cosine or exponential")

@@ -14,7 +14,7 @@ from typing import Any
 
 from .early_stopping import holdout_size
 from .grid_options import check_grid_eps
-from .optim import OPTIMIZERS
+from .optim import DEFAULT_LR, OPTIMIZERS
 from .problems import get_problem
 from .regression import Regression
 from .validation import (
@@ -25,10 +25,6 @@ from .validation import (
     check_int_field,
     check_positive_field,
 )
-
-# L-BFGS takes steps of length lr along its quasi-Newton direction (1: the full step); Adam's
-# rate is an absolute step size. A recipe or a FitConfig without lr gets the optimizer's own.
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-3}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from torch import nn
 from .nn.meta import MetaCoefficients
 
 OPTIMIZERS = ("adam", "lbfgs")
+# L-BFGS takes steps of length lr along its quasi-Newton direction (1: the full step, torch's
+# default); Adam's rate is an absolute step size. A config without lr gets its optimizer's own.
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-3}
 SCHEDULES = ("constant", "linear", "cosine", "exponential")
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from .derivatives import METHODS
 from .geometry import LAWS
 from .grid_options import check_grid_eps, check_margin
-from .optim import OPTIMIZERS, SCHEDULES
+from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from .validation import SEED_MAX, check_choice, check_int_field, check_positive_field
 
 CONSTRAINTS = ("hard", "soft")
@@ -38,7 +38,7 @@ class TrainConfig:
 
     steps: int = 2000
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float | None = None  # None: DEFAULT_LR of the optimizer (1e-3 for Adam, 1 for L-BFGS)
     prompt_lr: float | None = None
     meta_lr: float | None = None
     schedule: str = "linear"
@@ -65,6 +65,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_int_field(self, "steps", 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         for name in ("lr", "final_lr_fraction", "alpha"):
             check_positive_field(self, name)
         for name in ("prompt_lr", "meta_lr"):

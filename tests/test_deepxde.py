@@ -401,6 +401,8 @@ def test_bad_input_is_refused_before_deepxde_is_touched(tmp_path: Path) -> None:
         deepxde_solve.solve_with_deepxde(
             spec(model="metakan", lr=1e-3, prompt_lr=0.01), str(tmp_path / "run.h5")
         )
+    with pytest.raises(ValueError, match=r"lr=0.5 .* with L-BFGS .*give --lr 1, or --engine"):
+        deepxde_solve.solve_with_deepxde(spec(optimizer="lbfgs", lr=0.5), str(tmp_path / "run.h5"))
     for estimator in ("sdgd", "hutchinson"):
         with pytest.raises(ValueError, match=f"laplacian='{estimator}' is not available"):
             deepxde_solve.solve_with_deepxde(spec(laplacian=estimator), str(tmp_path / "run.h5"))
@@ -410,6 +412,15 @@ def test_bad_input_is_refused_before_deepxde_is_touched(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="num_boundary=-1 is not allowed"):
         interop.to_deepxde_data(problem, 10, num_boundary=-1)
     assert not (tmp_path / "run.h5").exists()
+
+
+def test_lbfgs_on_deepxde_takes_its_default_rate_and_any_prompt_rate() -> None:
+    """DeepXDE's L-BFGS has lr = 1 fixed: it ignored --lr silently; prompt rates are Adam's."""
+    config = TrainConfig(optimizer="lbfgs", prompt_lr=0.03)
+    assert config.lr == 1.0  # L-BFGS's own default, as torch's
+    deepxde_solve.check_engine_options(config, "metakan")  # no error
+    with pytest.raises(ValueError, match="lr=0.001 .* not supported by the deepxde engine"):
+        deepxde_solve.check_engine_options(TrainConfig(optimizer="lbfgs", lr=1e-3), "mlp")
 
 
 def test_numpy_function_makes_new_tensors_on_the_cpu() -> None:

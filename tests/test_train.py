@@ -124,6 +124,14 @@ def test_exponential_schedule_ends_at_the_final_fraction():
     assert rho(150) == rho(100)  # past the last step the rate stays at the final fraction
 
 
+def test_each_optimizer_has_its_own_default_rate():
+    """`solve --optimizer lbfgs` ran L-BFGS at Adam's 1e-3 (steps of 1/1000 of the full one)."""
+    assert TrainConfig().lr == 1e-3
+    assert TrainConfig(optimizer="lbfgs").lr == 1.0
+    assert TrainConfig(optimizer="lbfgs", lr=0.5).lr == 0.5
+    assert TrainConfig(**TrainConfig(optimizer="lbfgs").to_dict()).lr == 1.0  # recorded as 1
+
+
 def test_constant_schedule_and_unknown_name():
     rho = schedule_factor("constant", 10)
     assert [rho(t) for t in (0, 5, 10)] == [1.0, 1.0, 1.0]

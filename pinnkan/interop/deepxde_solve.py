@@ -114,8 +114,9 @@ def train_and_write(
 
 def check_engine_options(config: TrainConfig, model: str) -> None:
     """DeepXDE takes the exact Laplacian (no estimators), trains all parameters with one
-    learning rate and has no grid update. A prompt or meta-learner rate (which the presets
-    set) only matters for a Meta model, and there it must equal ``lr``."""
+    learning rate (its L-BFGS at rate 1) and has no grid update. A prompt or meta-learner rate
+    (which the presets set) only matters for a Meta model under Adam, and there it must equal
+    ``lr``."""
     if config.update_grid_every:
         raise ValueError(
             f"update_grid_every={config.update_grid_every} is not supported by the deepxde "
@@ -127,6 +128,9 @@ def check_engine_options(config: TrainConfig, model: str) -> None:
             "the exact Laplacian from deepxde.grad.hessian); use --engine pinnkan for the "
             "estimators"
         )
+    if config.optimizer == "lbfgs":
+        check_lbfgs_rate(config.lr)
+        return  # L-BFGS runs every parameter at one rate in both engines
     for name in ("prompt_lr", "meta_lr"):
         rate = getattr(config, name)
         if get_spec(model).meta and rate is not None and rate != config.lr:
@@ -136,6 +140,16 @@ def check_engine_options(config: TrainConfig, model: str) -> None:
                 f"engine (one learning rate for all parameters); give {flag} {config.lr:g}, "
                 "the --lr"
             )
+
+
+def check_lbfgs_rate(lr: float) -> None:
+    """DeepXDE's L-BFGS is ``torch.optim.LBFGS`` with ``lr=1`` fixed (strong-Wolfe line
+    search): another rate would be ignored, and the engines would not compare."""
+    if lr != 1.0:
+        raise ValueError(
+            f"lr={lr!r} (from --lr or the preset) is not supported by the deepxde engine with "
+            "L-BFGS (DeepXDE's L-BFGS takes steps of length 1); give --lr 1, or --engine pinnkan"
+        )
 
 
 def boundary_point_count(config: TrainConfig, dim: int) -> int:
