@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import shlex
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -268,7 +269,7 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     if args.table is not None and have_runs:
         from .tables import make_table
 
-        command = " ".join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
+        command = shlex.join(["pinnkan", *sys.argv[1:]]) if sys.argv else "pinnkan fit"
         kept = write_generated_markdown(args.table, make_table(recipe, runs, command))
         print(f"table: {args.table}" + ("; hand-written notes kept" if kept else ""))
     return exit_status(failed, len(runs), None if have_runs else args.table)

@@ -116,7 +116,7 @@ def format_summary(run: Run) -> str:
         "test MSE": scientific(facts["mse"]),
         "early stopping": kept_step(facts["best_step"], facts["steps"], facts["val_mse"]),
         "wall time": wall_time(facts["wall_time_s"], facts["warm_up_s"]),
-        "peak memory": mebibytes(facts["peak_memory_bytes"]),
+        "peak memory": peak_memory(facts["peak_memory_bytes"], facts["device"]),
         "seed / preset": pair(facts["seed"], facts["preset"]),
         "sampling": facts["sampling"],
         "laplacian": facts["laplacian"],
@@ -150,6 +150,14 @@ def wall_time(seconds: Any, warm_up: Any) -> str | None:
 
 def scientific(value: Any) -> str | None:
     return f"{value:.3e}" if isinstance(value, (int, float)) else None
+
+
+def peak_memory(value: Any, device: Any) -> str | None:
+    """``1.2 MiB`` on a GPU (the allocator's peak), ``435.1 MiB (process peak RSS)`` on the CPU,
+    where it is the whole process's peak resident memory, imports included."""
+    text = mebibytes(value)
+    on_cpu = str(device or "cpu").startswith("cpu")
+    return f"{text} (process peak RSS)" if text is not None and on_cpu else text
 
 
 def mebibytes(value: Any) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,13 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def test_laplacian_benchmark_writes_ratios_against_autograd(tmp_path: Path) -> None:
-    out = tmp_path / "lap.csv"
+    out = tmp_path / "lap run.csv"  # a space: the recorded command must still rerun
     code = main(["bench", "laplacian", "--dim", "3", "--model", "kan,mlp", "--points", "20",
                  "--repeats", "1", "--out", str(out)])  # fmt: skip
     assert code == 0
     comments, rows = read_csv(out)
     assert comments[0].startswith("# command: pinnkan bench laplacian")
+    assert shlex.split(comments[0].removeprefix("# command: "))[-2:] == ["--out", str(out)]
     assert f"# meta kernels: {describe_meta_kernels('cpu')}" in comments
     assert f"# malloc: {malloc_setting()}" in comments
     assert "# seed: 0 (models, points and the estimators' draws)" in comments
@@ -46,12 +48,13 @@ def test_laplacian_benchmark_writes_ratios_against_autograd(tmp_path: Path) -> N
 
 
 def test_memory_benchmark_rows_add_up(tmp_path: Path, capsys) -> None:
-    out = tmp_path / "mem.csv"
+    out = tmp_path / "mem run.csv"
     code = main(["bench", "memory", "--hidden-widths", "4", "--grids", "5", "--meta-hiddens", "8",
                  "--repeats", "1", "--out", str(out)])  # fmt: skip
     assert code == 0
     comments, rows = read_csv(out)
     assert comments[0].startswith("# command: pinnkan bench memory")
+    assert shlex.split(comments[0].removeprefix("# command: "))[-2:] == ["--out", str(out)]
     assert f"# meta kernels: {describe_meta_kernels('cpu')}" in comments
     assert f"# malloc: {malloc_setting()}" in comments
     assert (

@@ -406,6 +406,8 @@ def test_bad_input_is_refused_before_deepxde_is_touched(tmp_path: Path) -> None:
     for estimator in ("sdgd", "hutchinson"):
         with pytest.raises(ValueError, match=f"laplacian='{estimator}' is not available"):
             deepxde_solve.solve_with_deepxde(spec(laplacian=estimator), str(tmp_path / "run.h5"))
+    with pytest.raises(ValueError, match="problem='poisson' is not allowed; give a pinnkan.PDE"):
+        interop.to_deepxde_data("poisson", 10)  # was an AttributeError of str
     problem = get_problem("poisson", dim=3)
     with pytest.raises(ValueError, match="num_domain=0 is not allowed"):
         interop.to_deepxde_data(problem, 0)

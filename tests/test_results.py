@@ -320,6 +320,14 @@ def test_summary_and_format(tmp_path: Path) -> None:
     assert "wall time       12.3 s" in format_summary(Run(metrics={"wall_time_s": 12.34}))
     assert summary(timed)["warm_up_s"] == 20.94
 
+    def peak_row(device: str) -> str:
+        run = Run(config={"device": device}, metrics={"peak_memory_bytes": 3 * 2**20})
+        return next(line for line in format_summary(run).splitlines() if "peak memory" in line)
+
+    # on the CPU it is the process's peak RSS (imports included), not the run's tensors
+    assert peak_row("cpu").endswith("3.0 MiB (process peak RSS)")
+    assert peak_row("cuda:0").endswith("3.0 MiB")
+
 
 def test_environment_names_the_meta_kernels_that_run(monkeypatch) -> None:
     monkeypatch.setattr(environment, "package_version", lambda name: "0.68.1")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -413,7 +414,9 @@ def print_row(row: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    command = " ".join(["pinnkan bench laplacian", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(
+        ["pinnkan", "bench", "laplacian", *(sys.argv[1:] if argv is None else argv)]
+    )
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     check_options(args.dim, args.model, args.points, args.engines, args.repeats, args.samples,
                   args.autograd_max_dim, args.max_seconds, args.autograd_max_work,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
 import statistics
 import sys
 from collections.abc import Sequence
@@ -344,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     device_text = describe_device(device)
     torch.set_num_threads(previous_threads)
     header = {
-        "command": " ".join(
-            ["pinnkan bench memory", *(argv if argv is not None else sys.argv[1:])]
+        "command": shlex.join(
+            ["pinnkan", "bench", "memory", *(argv if argv is not None else sys.argv[1:])]
         ),
         "device": device_text,
         "torch": torch.__version__,

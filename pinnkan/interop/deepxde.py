@@ -273,6 +273,11 @@ def to_deepxde_data(
     ``num_boundary`` boundary points (none when 0, e.g. with a hard constraint), and the exact
     solution as ``solution`` when the problem has one.
     """
+    if not isinstance(problem, PDE):
+        raise ValueError(
+            f"problem={problem!r} is not allowed; give a pinnkan.PDE, e.g. "
+            "pinnkan.get_problem('poisson', dim=10)"
+        )
     if not isinstance(problem.geometry, Ball):
         raise ValueError(
             f"geometry {problem.geometry!r} is not allowed; to_deepxde_data converts PDEs on a Ball"
