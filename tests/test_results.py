@@ -505,6 +505,72 @@ def test_damaged_bytes_anywhere_are_one_run_file_error_line(tmp_path: Path) -> N
     assert damaged > len(data) // 800  # most offsets do damage something read
 
 
+def cut_short(file: h5py.File, name: str, shape: tuple | None = None) -> None:
+    """Replace dataset ``name`` by its values less the last (or reshaped to ``shape``)."""
+    values = file[name][()]
+    del file[name]
+    file[name] = values.reshape(shape) if shape else values[:-1]
+
+
+LAYOUT_DAMAGE = {  # what read_run accepted and a plot or show then tripped over
+    "history column short": (
+        lambda f: cut_short(f, "history/loss"),
+        "history column loss has shape (1,), step has (2,)",
+    ),
+    "history column 2-D": (
+        lambda f: cut_short(f, "history/loss", (1, 2)),
+        "history column loss has shape (1, 2)",
+    ),
+    "array metric": (
+        lambda f: f["metrics"].attrs.__setitem__("rel_l2", [1.0, 2.0]),
+        "metric rel_l2 is an array of shape (2,), not a scalar",
+    ),
+    "unknown status": (
+        lambda f: f.attrs.__setitem__("status", "weird"),
+        "status 'weird' is not one of running, completed",
+    ),
+    "1-D test points": (
+        lambda f: cut_short(f, "test_set/x", (-1,)),
+        "test points x have shape (15,), not (n, d)",
+    ),
+    "short prediction": (
+        lambda f: cut_short(f, "test_set/prediction"),
+        "test-set array prediction has shape (4,), x has (5,)",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(LAYOUT_DAMAGE))
+def test_a_damaged_layout_is_one_run_file_error_line(tmp_path, damage) -> None:
+    path = tmp_path / "run.h5"
+    run, _, _ = make_run()
+    run.history = {"step": np.array([1, 2]), "loss": np.array([0.5, 0.25])}
+    run.test_set = {"x": np.zeros((5, 3)), "prediction": np.zeros(5), "exact": np.ones(5)}
+    write_run(path, run)
+    read_run(path)  # the undamaged file reads
+    change, message = LAYOUT_DAMAGE[damage]
+    with h5py.File(path, "r+") as file:
+        change(file)
+    with pytest.raises(RunFileError, match=re.escape(message)) as caught:
+        read_run(path)
+    assert f"run file {path} is damaged" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_weights_of_the_wrong_shape_are_one_run_file_error_line(tmp_path) -> None:
+    """A knot tensor flattened and cut short gave an IndexError from the grid rebuild."""
+    path = tmp_path / "run.h5"
+    run, _, _ = make_run()
+    write_run(path, run)
+    with h5py.File(path, "r+") as file:
+        name = next(key for key in file["model/state"] if "knots" in key or "grid" in key)
+        dtype = file["model/state"][name].attrs["torch_dtype"]
+        cut_short(file, f"model/state/{name}", (-1,))
+        cut_short(file, f"model/state/{name}")
+        file["model/state"][name].attrs["torch_dtype"] = dtype
+    with pytest.raises(RunFileError, match="is damaged: its model weights do not fit its model"):
+        pinnkan.restore_model(read_run(path))
+
+
 @pytest.mark.parametrize("change", ["numeric config", "config list", "history dataset"])
 def test_a_run_file_of_the_wrong_structure_is_one_run_file_error_line(tmp_path, change) -> None:
     run, _, _ = make_run()
