@@ -332,6 +332,10 @@ def stop_on_signals(trainer: PDETrainer):
             signal.signal(sig, handler)
 
 
+# a resume has no --out to change: only waiting helps
+RESUME_ADVICE = "wait for that run to end (pinnkan show tells whether it still runs)"
+
+
 def solve_pde(
     spec: SolveSpec,
     out: str,
@@ -354,7 +358,8 @@ def solve_pde(
     if distributed.is_main():
         check_writable(out, note=checkpoint is None)  # a resume rewrites its own file
     # one writer per run file: another solve given the same --out is refused, not overwritten
-    with writing_alone(out) if distributed.is_main() else contextlib.nullcontext():
+    alone = writing_alone(out, advice=RESUME_ADVICE) if checkpoint else writing_alone(out)
+    with alone if distributed.is_main() else contextlib.nullcontext():
         trainer = PDETrainer(problem, model, spec.train, device, dtype, progress)
         if checkpoint is not None:
             trainer.load_state_dict(checkpoint)
@@ -418,6 +423,12 @@ def resume_pde(
         )
     if stored.checkpoint is None:
         raise ValueError(f"{path}: the run file holds no checkpoint; cannot resume it")
+    if stored.status == "diverged":
+        raise ValueError(
+            f"{path}: the run diverged ({stored.metrics.get('message') or 'non-finite loss'}); "
+            f"resuming its checkpoint of step {stored.checkpoint['step']} with the same settings "
+            "would repeat that; rerun pinnkan solve with other settings instead"
+        )
     train = dict(stored.config["train"])
     if steps is not None:
         train["steps"] = steps

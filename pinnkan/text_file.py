@@ -169,12 +169,16 @@ READER_CHECK_SECONDS = 0.25  # :func:`being_written` holds the lock for microsec
 
 
 @contextlib.contextmanager
-def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[None]:
+def writing_alone(
+    path: str | os.PathLike,
+    what: str = "run file",
+    advice: str = "give another --out, or wait for that run to end",
+) -> Iterator[None]:
     """No other pinnkan process writes ``path`` while the block runs (a solve, its checkpoints
     and its final write): an exclusive, non-blocking lock (:mod:`pinnkan.file_lock`) on
     ``.NAME.lock`` beside it, removed afterwards. Held by another process: one ``ValueError``
     line (two runs given one ``--out`` would overwrite each other's checkpoints and one result
-    would be lost). Makes the folder (the run is about to write there). Where the system has
+    would be lost), ending in ``advice``. Makes the folder (the run is about to write there). Where the system has
     no file locks: no check."""
     target = Path(path)
     if not file_lock.AVAILABLE:
@@ -187,7 +191,7 @@ def writing_alone(path: str | os.PathLike, what: str = "run file") -> Iterator[N
         if not file_lock.acquire_within(descriptor, READER_CHECK_SECONDS):
             raise ValueError(
                 f"{what} {target} is being written by another pinnkan process (lock {lock}); "
-                "give another --out, or wait for that run to end"
+                f"{advice}"
             )
         try:
             yield

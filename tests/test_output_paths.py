@@ -414,6 +414,17 @@ def test_a_run_file_being_written_by_another_process_is_refused(tmp_path, capsys
     assert os.listdir(tmp_path) == ["run.h5"]
 
 
+def test_a_resume_of_a_run_file_being_written_says_to_wait(tmp_path, capsys):
+    """The refusal told a resume to "give another --out", a flag resume does not have."""
+    out = tmp_path / "run.h5"
+    code, _, err = run_cli(solve_argv(out), capsys)
+    assert code == 0, err
+    with text_file.writing_alone(out):
+        code, _, err = run_cli(["resume", str(out), "--steps", "9"], capsys)
+    assert_one_line_error(code, err, str(out), "is being written by another pinnkan process")
+    assert "wait for that run to end" in err and "--out" not in err
+
+
 def test_the_deepxde_engine_refuses_a_run_file_being_written(tmp_path, capsys):
     """It wrote over a run file that another pinnkan process held (refused before DeepXDE is
     imported, so this runs in-process)."""

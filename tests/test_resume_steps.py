@@ -87,3 +87,16 @@ def test_a_deepxde_run_is_named_as_such_when_resumed(run_file, capsys):
     write_run(run_file, run)
     line = one_line_error(capsys, main(["resume", str(run_file), "--quiet"]))
     assert "a run of the deepxde engine, which keeps no checkpoints; cannot resume it" in line
+
+
+def test_a_diverged_run_is_not_resumed_into_the_same_divergence(tmp_path: Path, capsys):
+    """Its resume replayed the divergence bit for bit and printed advice (--lr, float64) that
+    resume cannot take."""
+    out = tmp_path / "run.h5"
+    argv = ["solve", "--problem", "poisson", *TINY, "--steps", "6", "--lr", "1e12"]
+    assert main([*argv, "--quiet", "--out", str(out)]) == 1
+    assert read_run(out, load_model=False).status == "diverged"
+    capsys.readouterr()
+    line = one_line_error(capsys, main(["resume", str(out), "--quiet"]))
+    assert "the run diverged (" in line and "rerun pinnkan solve with other settings" in line
+    assert read_run(out, load_model=False).status == "diverged"  # the file is left as it was
