@@ -401,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = get_args_parser(argv).parse_args(argv)
     except SystemExit as exit_request:  # argparse errors (2) and --help (0): return the code
         return 0 if exit_request.code is None else int(exit_request.code)
+    except ValueError as error:  # a command's module refused its environment (MPLBACKEND)
+        print(f"pinnkan: error: {first_line(error)}", file=sys.stderr)
+        return 2
     try:
         return args.handler(args) or 0
     except BrokenPipeError:  # `pinnkan list | head`: the reader has all it wanted

@@ -26,19 +26,29 @@ two files that would write the same figure file (``A/run.h5`` and ``B/run.h5`` w
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
+try:
+    from matplotlib.figure import Figure
+except ValueError as error:  # matplotlib refuses a bad MPLBACKEND when imported
+    if "MPLBACKEND" not in os.environ:
+        raise
+    raise ValueError(
+        f"MPLBACKEND={os.environ['MPLBACKEND']!r} is not a backend matplotlib knows, and "
+        "matplotlib will not load; unset it (pinnkan draws on matplotlib's Agg canvas and needs "
+        "no backend) or give one such as agg"
+    ) from error
 
 from .plots.activations import draw_activations
 from .plots.benchmarks import benchmark_kind, draw_laplacian, draw_memory
 from .plots.canvas import FORMATS, save_figure
 from .plots.curves import draw_curves, has_curves
-from .plots.errors import draw_histogram, draw_radial, has_predictions
+from .plots.errors import draw_histogram, draw_radial, has_predictions, no_error_to_draw
 from .plots.fields import draw_field, slice_plane
 from .plots.options import PlotOptions
 from .plots.parity import draw_parity
@@ -134,11 +144,13 @@ def radial_applies(run: Run) -> str | None:
         return pde_run(run)
     if not ("x" in run.test_set and has_predictions(run)):
         return "the run file stores no test points with predictions"
-    return None
+    return no_error_to_draw(run)
 
 
 def histogram_applies(run: Run) -> str | None:
-    return None if has_predictions(run) else "the run file stores no test predictions"
+    if not has_predictions(run):
+        return "the run file stores no test predictions"
+    return no_error_to_draw(run)
 
 
 def curves_applies(run: Run) -> str | None:
@@ -203,6 +215,10 @@ def unique(names: list[str] | None) -> list[str] | None:
     return None if names is None else list(dict.fromkeys(names))
 
 
+# reasons of a damaged or unusual run, not of its kind (an MLP has no edges: no note)
+WORTH_A_NOTE = ("cannot be rebuilt", "no non-zero finite test errors")
+
+
 def select_kinds(source: Source, requested: list[str] | None, label: str) -> list[FigureKind]:
     """The requested kinds (each must apply) or, with None, every kind that applies."""
     if requested is None:
@@ -211,7 +227,7 @@ def select_kinds(source: Source, requested: list[str] | None, label: str) -> lis
             reason = kind.applies(source)
             if reason is None:
                 chosen.append(kind)
-            elif "cannot be rebuilt" in reason:  # would otherwise vanish without a word
+            elif any(part in reason for part in WORTH_A_NOTE):  # would vanish without a word
                 print(
                     f"pinnkan plot: note: no {kind.name} figure of {label}: {reason}",
                     file=sys.stderr,

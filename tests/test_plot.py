@@ -737,3 +737,75 @@ def test_long_titles_and_legends_stay_inside_their_figures(tmp_path):
     long_name.write_text(LAPLACIAN_CSV)
     figure = plot.KINDS["laplacian"].draw(plot.load_source(long_name), SMALL)
     assert text_boxes_fit(figure)
+
+
+def with_predictions(source: Path, out: Path, change) -> Path:
+    """A copy of a run with its test predictions changed by ``change(prediction, exact)``."""
+    run = read_run(source)
+    prediction, exact = run.test_set["prediction"], run.test_set["exact"]
+    run.test_set["prediction"] = change(prediction.copy(), exact)
+    write_run(out, run)
+    return out
+
+
+def test_a_run_without_finite_errors_is_refused_before_any_figure(files, tmp_path, capsys):
+    """The histogram passed the check and then failed while drawing, after the field and the
+    radial figures were written (exit 2 with a partial set of files)."""
+    all_nan = with_predictions(
+        files["kan"], tmp_path / "nan.h5", lambda p, e: np.full_like(p, np.nan)
+    )
+    exact = with_predictions(files["kan"], tmp_path / "exact.h5", lambda p, e: e.copy())
+    for path in (all_nan, exact):
+        out = tmp_path / f"{path.stem}-one"
+        assert cli.main(["plot", str(path), "--kind", "field,histogram", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"to run {path}: it has no non-zero finite test errors")
+        assert not out.exists()
+        out = tmp_path / f"{path.stem}-all"  # no --kind: the others are drawn, with a note each
+        assert cli.main(["plot", str(path), "--out", str(out)]) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if "note: no" in line]
+        assert [line.split(" figure")[0].split()[-1] for line in notes] == ["radial", "histogram"]
+        assert (out / f"{path.stem}-field.png").exists()
+
+
+def test_non_finite_predictions_are_counted_not_hidden(files, tmp_path):
+    """Every other prediction NaN: the radial statistics were all NaN (a blank figure) and the
+    titles counted points as if all were drawn."""
+    from pinnkan.plots.errors import draw_histogram, draw_radial
+
+    def every_other_nan(prediction, exact):
+        prediction[::2] = np.nan
+        return prediction
+
+    run = read_run(with_predictions(files["kan"], tmp_path / "half.h5", every_other_nan))
+    shown = len(run.test_set["prediction"]) // 2
+    radial = draw_radial(run, SMALL).axes[0]
+    assert (
+        f"at {shown:,} test points\n{shown:,} non-finite predictions not shown"
+        in radial.get_title()
+    )
+    mean_line = radial.get_lines()[0].get_ydata()
+    assert np.isfinite(mean_line).sum() > 0  # the statistics of the finite points are drawn
+    histogram = draw_histogram(run, SMALL).axes[0]
+    assert (
+        f"{shown:,} test points\n{shown:,} non-finite predictions not shown"
+        in histogram.get_title()
+    )
+
+
+def test_a_bad_mplbackend_is_one_line(tmp_path):
+    """matplotlib refuses an unknown MPLBACKEND when imported: `pinnkan plot` (even --help)
+    ended in its traceback."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "MPLBACKEND": "bogus"}
+    done = subprocess.run([sys.executable, "-m", "pinnkan", "plot", "--help"], env=environment,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "pinnkan: error: MPLBACKEND='bogus' is not a backend matplotlib knows, and matplotlib "
+        "will not load; unset it (pinnkan draws on matplotlib's Agg canvas and needs no backend) "
+        "or give one such as agg"
+    ]

@@ -39,6 +39,25 @@ def has_predictions(run: Run) -> bool:
     return any(a in run.test_set and b in run.test_set for a, b in PAIRS)
 
 
+def pointwise_errors(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(|prediction − truth| (n,), truth (n,), finite (n,) bool): where the error is a number."""
+    truth, prediction = truth_and_prediction(run)
+    error = np.abs(prediction - truth)
+    return error, truth, np.isfinite(error)
+
+
+def non_finite_note(finite: np.ndarray) -> str:
+    """A third title line ``12 non-finite predictions not shown``, or nothing."""
+    missing = int(np.size(finite) - np.count_nonzero(finite))
+    return f"\n{missing:,} non-finite predictions not shown" if missing else ""
+
+
+def no_error_to_draw(run: Run) -> str | None:
+    """Why no error figure can be drawn on a log scale (no finite error above 0), or None."""
+    error, _, finite = pointwise_errors(run)
+    return None if np.any(error[finite] > 0) else "it has no non-zero finite test errors"
+
+
 @dataclass(frozen=True)
 class RadialProfile:
     """Per-shell statistics; every array but ``edges (bins + 1,)`` is ``(bins,)``; NaN if empty."""
@@ -82,10 +101,10 @@ def test_points(run: Run) -> np.ndarray:
 
 def draw_radial(run: Run, options) -> Figure:
     """Top: mean, median and 10–90 % band of |û − u| per shell (log y); bottom: points per shell."""
-    exact, prediction = truth_and_prediction(run)
-    points = test_points(run)
+    error, exact, finite = pointwise_errors(run)
+    points = test_points(run)[finite]
     radius = float(np.linalg.norm(points, axis=1).max())
-    profile = radial_profile(points, np.abs(prediction - exact), exact, options.bins, radius)
+    profile = radial_profile(points, error[finite], exact[finite], options.bins, radius)
     figure = new_figure(7.5, 6.0)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
     r = profile.centers
@@ -97,7 +116,10 @@ def draw_radial(run: Run, options) -> Figure:
     top.set_ylabel("pointwise error")
     top.legend(fontsize="small", loc="best")
     top.grid(True, which="major", alpha=0.3)
-    top.set_title(f"{run_title(run)}\nerror against radius at {len(exact):,} test points")
+    top.set_title(
+        f"{run_title(run)}\nerror against radius at {len(points):,} test points"
+        f"{non_finite_note(finite)}"
+    )
     width = np.diff(profile.edges)
     bottom.bar(profile.edges[:-1], profile.count, width=width, align="edge", color="0.6")
     bottom.set_xlabel(r"radius $|x|$")
@@ -116,11 +138,10 @@ def log_bins(values: np.ndarray, bins: int) -> np.ndarray:
 
 def draw_histogram(run: Run, options) -> Figure:
     """Counts of e_i = |û(x_i) − u(x_i)| on logarithmic bins, with median and maximum marked."""
-    truth, prediction = truth_and_prediction(run)
-    error = np.abs(prediction - truth)
-    error = error[np.isfinite(error)]
-    if not np.any(error > 0):
+    error, _, finite = pointwise_errors(run)
+    if no_error_to_draw(run):
         raise ValueError(f"run file {run_label(run)} has no non-zero finite test errors")
+    error = error[finite]
     zeros = int(np.sum(error == 0))
     figure = new_figure(7.5, 4.5)
     axis = figure.subplots()
@@ -131,7 +152,7 @@ def draw_histogram(run: Run, options) -> Figure:
     symbol = r"|\hat y - y|" if run.config.get("kind") == "regression" else r"|\hat u - u|"
     axis.set_xlabel(f"pointwise error ${symbol}$ at the test points")
     axis.set_ylabel("test points per bin")
-    note = f" ({zeros} exact zeros not shown)" if zeros else ""
+    note = (f" ({zeros} exact zeros not shown)" if zeros else "") + non_finite_note(finite)
     axis.set_title(f"{run_title(run)}\nerror histogram, {error.size:,} test points{note}")
     axis.legend(fontsize="small")
     axis.grid(True, alpha=0.3)
