@@ -87,9 +87,21 @@ def check_positive_field(config: Any, name: str) -> None:
     object.__setattr__(config, name, check_positive(name, getattr(config, name)))
 
 
-def check_bool(option: str, value: Any) -> None:
-    if not isinstance(value, bool):
+def check_network_input(x: Any, features: int) -> None:
+    """A network's input is ``(batch, features)``; any other shape is one ValueError naming it
+    (a wavelet layer would broadcast ``(batch, 1)`` silently, an MLP end in torch's matmul)."""
+    if x.ndim != 2 or x.shape[1] != features:
+        raise ValueError(
+            f"network input of shape {tuple(x.shape)} is not allowed; this network takes "
+            f"(batch, {features})"
+        )
+
+
+def check_bool(option: str, value: Any) -> bool:
+    """``value`` as a Python bool (numpy's ``np.bool_`` too); anything else is refused."""
+    if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{option}={value!r} is not allowed; it must be True or False")
+    return bool(value)
 
 
 def check_choice(option: str, value: Any, allowed: Iterable[str]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,6 +54,10 @@ BAD_CALLS = [
     ("kan", [2, 1], {"meta_init": "centered"}, "'meta_init'"),
     ("metakan", [2, 1], {"node_mean": "yes"}, "'yes'"),
     ("kan", [2, 1], {"node_mean": True}, "'node_mean'"),
+    # one edge per node is its own mean: dead prompts, a layer starting at 0
+    ("metakan", [5, 1, 1], {"node_mean": True}, "width [5, 1, 1]: layer 1 has one input"),
+    ("metakan", [1, 4, 1], {"node_mean": True}, "layer 0 has one input"),
+    (["kan"], [2, 1], {}, "model ['kan'] is not known"),  # was TypeError: unhashable list
 ]
 
 
@@ -62,6 +68,38 @@ def test_bad_input_raises_value_error_naming_the_value(name, width, options, nam
     message = str(error.value)
     assert "\n" not in message
     assert len(message) < 300
+
+
+def test_numpy_values_are_taken_as_python_ones() -> None:
+    """np.int64 sizes were taken but np.bool_ flags refused; both are stored as Python values."""
+    model = build_model("kan", [np.int64(2), np.int64(3), 1], bias=np.bool_(True))
+    assert model.config["bias"] is True and model.config["width"] == [2, 3, 1]
+    json.dumps(model.config)  # plain data for the run file
+
+
+def test_an_mlp_input_of_the_wrong_width_is_one_value_error() -> None:
+    """A KAN named the shape; an MLP ended in torch's "mat1 and mat2 shapes cannot be
+    multiplied"."""
+    for name in ("mlp", "kan"):
+        with pytest.raises(ValueError, match=r"input of shape \(4, 3\) .* takes \(batch, 2\)"):
+            build_model(name, [2, 3, 1])(torch.zeros(4, 3))
+
+
+def test_a_registered_model_may_have_options_of_its_own() -> None:
+    """Options the built-in models lack were looked up in their checks: a bare KeyError."""
+    from pinnkan.nn.build import MODELS, ModelSpec, bspline_family
+
+    def family(in_features, options):
+        assert options["stretch"] == 2.0  # passed through to the user's family
+        return bspline_family(in_features, options)
+
+    defaults = {**MODELS["kan"].defaults, "stretch": 1.0}
+    register_model(ModelSpec("stretchkan", family, False, defaults, "test KAN"))
+    try:
+        model = build_model("stretchkan", [2, 3, 1], stretch=2.0)
+        assert model.config["stretch"] == 2.0
+    finally:
+        del MODELS["stretchkan"]
 
 
 def test_error_messages_say_what_is_allowed() -> None:

@@ -54,7 +54,8 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec) -> None:
-    """Add a backbone to the registry; a name can be registered once."""
+    """Add a backbone to the registry; a name can be registered once. Options of its own
+    (``spec.defaults`` keys the built-in models lack) are passed to its family unchecked."""
     if spec.name in MODELS:
         raise ValueError(f"model {spec.name!r} is already registered")
     MODELS[spec.name] = spec
@@ -130,7 +131,7 @@ def model_options(name: str) -> dict[str, Any]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"model {name!r} is not known; allowed: {', '.join(MODELS)}")
     return MODELS[name]
 
@@ -171,6 +172,8 @@ def build_model(
     if spec.meta and "meta_init" not in options and not resolved["meta_bias"]:
         resolved["meta_init"] = "paper"  # centring shifts the output bias; without one, no shift
     check_options(resolved, layers=len(width) - 1)
+    if resolved.get("node_mean"):
+        check_node_mean_width(width)
     if spec.family is None:
         model = MLP(width, resolved["activation"], resolved["bias"], generator)
     else:
@@ -202,6 +205,18 @@ def build_kan(
         fan_in_on_all=options.get("meta_fan_in") == "all",
     )
     return KANNetwork(width, layers, source)
+
+
+def check_node_mean_width(width: list[int]) -> None:
+    """Node means need two or more inputs per layer: a node's one edge would be its own mean,
+    its prompt would get no gradient and the layer would start at zero."""
+    single = [index for index, n_in in enumerate(width[:-1]) if n_in == 1]
+    if single:
+        raise ValueError(
+            f"node_mean=True is not allowed with width {width}: layer {single[0]} has one input, "
+            "whose one edge would be its node's mean (its prompts would get no gradient); give "
+            "every layer two or more inputs, or leave node_mean off"
+        )
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -250,7 +265,10 @@ def check_options(options: dict[str, Any], layers: int) -> None:
         if option == "clusters":
             options[option] = check_int(option, value, 1, layers)
             continue
-        checked = CHECKS[option](option, value)
+        check = CHECKS.get(option)
+        if check is None:  # an option of a registered model of the user's: its family checks it
+            continue
+        checked = check(option, value)
         if checked is not None:  # a checked number, as a Python int
             options[option] = checked
     if "grid_range" in options:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..basis.base import EdgeFamily
+from ..validation import check_network_input
 
 
 class KANLayer(nn.Module):
@@ -79,11 +80,7 @@ class KANNetwork(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, n_0)`` -> ``(batch, n_L)``; any other shape is a ValueError naming it (a
         wavelet layer would broadcast ``(batch, 1)`` or ``(batch, n_0, 1)`` silently)."""
-        if x.ndim != 2 or x.shape[1] != self.width[0]:
-            raise ValueError(
-                f"network input of shape {tuple(x.shape)} is not allowed; this network takes "
-                f"(batch, {self.width[0]})"
-            )
+        check_network_input(x, self.width[0])
         for layer, weight in zip(self.layers, self.coefficients(), strict=True):
             x = layer(x, weight)
         return x

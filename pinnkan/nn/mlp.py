@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..device import default_device, sampling_device
+from ..validation import check_network_input
 from .activations import ACTIVATIONS, check_activation
 
 
@@ -56,7 +57,8 @@ class MLP(nn.Module):
         return f"activation={self.activation_name}"
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(batch, n_0)`` -> ``(batch, n_L)``."""
+        """``(batch, n_0)`` -> ``(batch, n_L)``; another shape is a ValueError naming it."""
+        check_network_input(x, self.width[0])
         for layer in self.layers[:-1]:
             x = self.activation.function(layer(x))
         return self.layers[-1](x)
