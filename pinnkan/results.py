@@ -43,7 +43,7 @@ from torch import nn
 
 from .checkpoint import deserialize_state, serialize_state
 from .environment import pinnkan_version, utc_now
-from .run_checks import STATUSES, check_equal_lengths, check_run, to_json
+from .run_checks import check_equal_lengths, check_run, to_json
 from .run_checks import plain_data as plain_data  # documented as pinnkan.results.plain_data
 from .text_file import WriteError, check_output_file, check_replaceable, replace_atomically
 
@@ -266,57 +266,19 @@ def read_contents(
     config = json.loads(file["config"].asstr()[()])
     if not isinstance(config, dict):
         raise ValueError(f"its config is a JSON {type(config).__name__}, not an object")
-    history = {name: dataset[()] for name, dataset in file["history"].items()}
-    metrics = {name: python_scalar(value) for name, value in file["metrics"].attrs.items()}
-    status = str(file.attrs["status"])
-    test_set = {name: dataset[()] for name, dataset in file["test_set"].items()}
-    check_layout(history, metrics, status, test_set)
-    return Run(
+    run = Run(
         config=config,
-        history=history,
-        metrics=metrics,
-        status=status,
-        test_set=test_set,
+        history={name: dataset[()] for name, dataset in file["history"].items()},
+        metrics={name: python_scalar(value) for name, value in file["metrics"].attrs.items()},
+        status=str(file.attrs["status"]),
+        test_set={name: dataset[()] for name, dataset in file["test_set"].items()},
         model_state=read_model_state(model["state"]) if load_model else {},
         checkpoint=checkpoint,
         path=path,
         model_config=json.loads(model.attrs["config"]),
     )
-
-
-def check_layout(
-    history: dict[str, np.ndarray],
-    metrics: dict[str, Any],
-    status: str,
-    test_set: dict[str, np.ndarray],
-) -> None:
-    """What every writer keeps (docs/runfile.md): 1-D history columns of one length, scalar
-    metrics, a known status, test points ``x`` (n, d) with one value per point in the other
-    test-set arrays; damage here would surface later as an IndexError in a plot."""
-    check_columns("history column", history)
-    for name, value in metrics.items():
-        if isinstance(value, np.ndarray):
-            raise ValueError(f"its metric {name} is an array of shape {value.shape}, not a scalar")
-    if status not in STATUSES:
-        raise ValueError(f"its status {status!r} is not one of {', '.join(STATUSES)}")
-    if "x" in test_set:
-        x = test_set["x"]
-        if np.ndim(x) != 2:
-            raise ValueError(f"its test points x have shape {np.shape(x)}, not (n, d)")
-        values = {name: column for name, column in test_set.items() if name != "x"}
-        check_columns("test-set array", {"x": x[:, 0], **values})
-
-
-def check_columns(kind: str, columns: dict[str, np.ndarray]) -> None:
-    """Every column 1-D and as long as the first one."""
-    if not columns:
-        return
-    first, reference = next(iter(columns.items()))
-    for name, column in columns.items():
-        if np.ndim(column) != 1 or len(column) != len(reference):
-            raise ValueError(
-                f"its {kind} {name} has shape {np.shape(column)}, {first} has ({len(reference)},)"
-            )
+    check_run(run)  # what every writer keeps: damage would surface later, in a plot
+    return run
 
 
 def read_model_state(group: h5py.Group) -> dict[str, torch.Tensor]:

@@ -55,7 +55,8 @@ def to_json(value: Any, where: str) -> str:
 
 
 def check_run(run: Run) -> None:
-    """Validate before any file is touched; each failure is a one-line ValueError."""
+    """Validate before any file is touched, and what is read back; each failure is a one-line
+    ValueError."""
     if run.status not in STATUSES:
         raise ValueError(f"status={run.status!r} is not known; allowed: {', '.join(STATUSES)}")
     to_json(run.config, "config")
@@ -101,19 +102,34 @@ def check_numeric(what: str, array: np.ndarray, ndim: int | None = None) -> None
 
 
 def check_equal_lengths(columns: dict[str, np.ndarray], what: str) -> None:
+    """Every column as long as the first; the first that is not is named."""
     lengths = {name: np.asarray(column).shape[0] for name, column in columns.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"{what} columns have different lengths {lengths}; they must be equal")
+    first = next(iter(lengths), None)
+    for name, length in lengths.items():
+        if length != lengths[first]:
+            raise ValueError(
+                f"{what} column {name} has {length} values, {first} has {lengths[first]}; "
+                "they must be equal"
+            )
+
+
+# the arrays of one value per test point (a solve's, a fit's); others are free-form
+POINT_VALUES = ("exact", "prediction", "y_true", "y_pred")
 
 
 def check_test_set(test_set: dict[str, np.ndarray]) -> None:
-    """``x`` is 2-D ``(n, d)``; ``exact`` and ``prediction`` are ``(n,)`` when present."""
-    if "x" not in test_set:
-        return
-    points = np.asarray(test_set["x"])
-    if points.ndim != 2:
-        raise ValueError(f"test_set x has shape {points.shape}; it must be (n, d)")
-    for name in ("exact", "prediction"):
-        if name in test_set and np.asarray(test_set[name]).shape != points.shape[:1]:
-            shape = np.asarray(test_set[name]).shape
-            raise ValueError(f"test_set {name} has shape {shape}; it must be ({points.shape[0]},)")
+    """``x`` is 2-D ``(n, d)``; ``exact``, ``prediction`` (a fit's ``y_true``, ``y_pred``) are
+    ``(n,)`` when present, of one length also without ``x``; other arrays are free-form."""
+    n = None
+    if "x" in test_set:
+        points = np.asarray(test_set["x"])
+        if points.ndim != 2:
+            raise ValueError(f"test_set x has shape {points.shape}; it must be (n, d)")
+        n = points.shape[0]
+    for name in POINT_VALUES:
+        if name not in test_set:
+            continue
+        shape = np.shape(test_set[name])
+        n = shape[0] if n is None and len(shape) == 1 else n
+        if shape != (n,):
+            raise ValueError(f"test_set {name} has shape {shape}; it must be ({n},)")

@@ -121,3 +121,10 @@ def test_metakan_has_one_meta_learner_per_cluster(clusters: int) -> None:
 def test_metakan_rejects_more_clusters_than_layers() -> None:
     with pytest.raises(ValueError, match="clusters=4"):
         build_model("metakan", [3, 8, 8, 1], clusters=4)
+
+
+def test_ties_go_to_the_earlier_split_point() -> None:
+    """[1, 2, 3] into two groups costs ½ whether 2 joins 1 or 3: the documented rule keeps the
+    earlier split, [1] | [2, 3]; likewise [4] | [8, 8, 4] before [4, 8, 8] | [4]."""
+    assert cluster_layers([1, 2, 3], 2) == [0, 1, 1]
+    assert cluster_layers([4, 8, 8, 4], 2) == [0, 1, 1, 1]

@@ -262,6 +262,15 @@ def test_the_tables_meta_learner_count_is_the_meta_learners_parameters(options) 
         assert modules == 1_417
 
 
+def test_a_standardised_fits_loss_is_logged_in_target_units(tmp_path: Path) -> None:
+    """The loss is trained on standardised targets; history and train_mse are in y's units."""
+    config = FitConfig(problem="feynman:I.6.20a", model="kan", width=[1, 3, 1], steps=3,
+                       train_points=64, test_points=32, standardize=True, optimizer="adam")  # fmt: skip
+    run = fit(config, str(tmp_path / "run.h5"))
+    assert run.config["target_scaling"]["scale"] ** 2 < 0.1  # a unit slip would show 10×
+    assert run.history["loss"][-1] == pytest.approx(run.metrics["train_mse"], rel=0.05)
+
+
 def test_a_tables_device_is_where_its_runs_ran() -> None:
     """The header named the CPU of the machine writing the table, not the runs' device."""
     on_gpu = {"device": "cuda:0", "device_name": "NVIDIA H100 80GB HBM3"}

@@ -513,31 +513,49 @@ def cut_short(file: h5py.File, name: str, shape: tuple | None = None) -> None:
 
 
 LAYOUT_DAMAGE = {  # what read_run accepted and a plot or show then tripped over
+    "no x, pairs of two lengths": (
+        lambda f: (f["test_set"].__delitem__("x"), cut_short(f, "test_set/prediction")),
+        "test_set prediction has shape (4,); it must be (5,)",
+    ),
     "history column short": (
         lambda f: cut_short(f, "history/loss"),
-        "history column loss has shape (1,), step has (2,)",
+        "history column loss has 1 values, step has 2; they must be equal",
     ),
     "history column 2-D": (
         lambda f: cut_short(f, "history/loss", (1, 2)),
-        "history column loss has shape (1, 2)",
+        "history column 'loss' has shape (1, 2); it must be 1-D",
     ),
     "array metric": (
         lambda f: f["metrics"].attrs.__setitem__("rel_l2", [1.0, 2.0]),
-        "metric rel_l2 is an array of shape (2,), not a scalar",
+        "metric rel_l2=array([1., 2.]) is not allowed; use bool, int, float or str",
     ),
     "unknown status": (
         lambda f: f.attrs.__setitem__("status", "weird"),
-        "status 'weird' is not one of running, completed",
+        "status='weird' is not known; allowed: running, completed",
     ),
     "1-D test points": (
         lambda f: cut_short(f, "test_set/x", (-1,)),
-        "test points x have shape (15,), not (n, d)",
+        "test_set x has shape (15,); it must be (n, d)",
     ),
     "short prediction": (
         lambda f: cut_short(f, "test_set/prediction"),
-        "test-set array prediction has shape (4,), x has (5,)",
+        "test_set prediction has shape (4,); it must be (5,)",
     ),
 }
+
+
+def test_free_form_test_set_arrays_and_points_of_no_coordinates_read_back(tmp_path) -> None:
+    """The reader checks what the writer checks: other test-set arrays are free-form (a
+    gradient (n, 2), bin edges); x of shape (n, 0) was an IndexError in the first version."""
+    path = tmp_path / "run.h5"
+    run, _, _ = make_run()
+    run.test_set = {"x": np.zeros((5, 2)), "prediction": np.zeros(5), "grad": np.zeros((5, 2)),
+                    "edges": np.linspace(0, 1, 11)}  # fmt: skip
+    write_run(path, run)
+    assert read_run(path).test_set["grad"].shape == (5, 2)
+    run.test_set = {"x": np.zeros((5, 0)), "prediction": np.zeros(5)}
+    write_run(path, run)
+    assert read_run(path).test_set["x"].shape == (5, 0)
 
 
 @pytest.mark.parametrize("damage", list(LAYOUT_DAMAGE))
