@@ -170,7 +170,9 @@ def known_model_options() -> set[str]:
 
 def preset_train(preset: dict[str, Any], given: dict[str, Any]) -> Any:
     """``TrainConfig`` defaults, overridden by the preset's ``[train]`` table, overridden by
-    ``given`` (the command line's flags, or a Python caller's values)."""
+    ``given`` (the command line's flags, or a Python caller's values). A ``given`` optimizer
+    other than the preset's takes its own default rate, not the preset's (Adam's 1e-3 made
+    L-BFGS take steps of a thousandth), unless ``given`` sets ``lr`` too."""
     from dataclasses import fields
 
     from .train_config import TrainConfig
@@ -179,6 +181,9 @@ def preset_train(preset: dict[str, Any], given: dict[str, Any]) -> Any:
     table = preset.get("train", {})
     check_keys("[train]", table, names)
     check_keys("train", given, names)
+    own = table.get("optimizer", TrainConfig.optimizer)
+    if given.get("optimizer", own) != own and "lr" not in given:  # the preset's rate is its
+        table = {key: value for key, value in table.items() if key != "lr"}  # optimizer's
     return TrainConfig(**{**table, **given})
 
 

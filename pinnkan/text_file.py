@@ -172,7 +172,7 @@ READER_CHECK_SECONDS = 0.25  # :func:`being_written` holds the lock for microsec
 def writing_alone(
     path: str | os.PathLike,
     what: str = "run file",
-    advice: str = "give another --out, or wait for that run to end",
+    advice: str = "give another --out (--out-dir for a recipe or sweep), or wait for that run to end",
 ) -> Iterator[None]:
     """No other pinnkan process writes ``path`` while the block runs (a solve, its checkpoints
     and its final write): an exclusive, non-blocking lock (:mod:`pinnkan.file_lock`) on

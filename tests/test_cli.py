@@ -618,6 +618,16 @@ def test_a_spec_from_a_preset_is_the_one_the_command_line_makes(tmp_path):
         SolveSpec.from_preset("paper", "poisson", train={"stepz": 5})
 
 
+def test_another_optimizer_than_the_presets_takes_its_own_rate(tmp_path):
+    """--preset sdgd --optimizer lbfgs ran L-BFGS at the preset's Adam rate 1e-3."""
+    parser = cli.get_args_parser(["solve"])
+    base = ["solve", "--problem", "poisson", "--dim", "3", "--preset", "sdgd"]
+    for extra, rate in ((["--optimizer", "lbfgs"], 1.0), (["--optimizer", "lbfgs", "--lr", "0.5"], 0.5),
+                        (["--optimizer", "adam"], 1e-3), ([], 1e-3)):  # fmt: skip
+        args = parser.parse_args([*base, *extra, "--out", str(tmp_path / "r.h5")])
+        assert commands.solve_spec(args).train.lr == rate, extra
+
+
 @pytest.mark.parametrize(
     "argv",
     [

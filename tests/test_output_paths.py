@@ -408,6 +408,7 @@ def test_a_run_file_being_written_by_another_process_is_refused(tmp_path, capsys
     with text_file.writing_alone(out):  # as another pinnkan process would hold it
         code, _, err = run_cli(COMMANDS[command](str(out), out), capsys)
         assert_one_line_error(code, err, str(out), "is being written by another pinnkan process")
+        assert "give another --out (--out-dir for a recipe or sweep)" in err  # both reach it
         assert not out.exists()
     code, _, err = run_cli(COMMANDS[command](str(out), out), capsys)
     assert code == 0, err
