@@ -10,9 +10,10 @@
 
 A run gets the paper's value of its (problem, dimension, model); ``same_architecture`` says
 whether its architecture is the paper's (if not, the report marks the number with †): the
-table's width, grid and meta-learner size, one prompt per edge, one cluster, a ReLU meta-learner,
-no option the paper does not have (MetaKAN's ``node_mean``), and for Table 8, whose counts
-we reproduce, the paper's parameter count (which also catches biases).
+table's width and meta-learner size; its grid, order k, grid range and node biases (Table 8:
+G = 5, k = 3, [-1, 1], no biases, and the paper's parameter count, which we reproduce; Tables 2
+and 4: k = 3, [-1, 1], biases, as pykan, and G = 5 in Table 4); one prompt per edge, one
+cluster, a ReLU meta-learner, no option the paper does not have (MetaKAN's ``node_mean``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ PAPER_TABLE8_PARAMS = {
 PAPER_PDE_HIDDEN = [32, 32, 32]  # width [d, 32, 32, 32, 1], G = 5, k = 3, meta hidden 128
 PAPER_PDE_OPTIONS = {"grid": 5, "k": 3, "grid_range": [-1.0, 1.0]}
 PAPER_META_HIDDEN_PDE = 128
+PAPER_FIT_OPTIONS = {"k": 3, "bias": True, "grid_range": [-1.0, 1.0]}  # Tables 2 and 4 (pykan's)
 
 
 @dataclass(frozen=True)
@@ -80,15 +82,20 @@ def as_list(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+def has_options(config: dict, expected: dict) -> bool:
+    """Every ``expected`` option has its value in ``config`` (absent: the default, taken as the
+    paper's)."""
+    return all(as_list(config.get(key, value)) == value for key, value in expected.items())
+
+
 def pde_paper_value(fact: RunFacts) -> PaperValue | None:
     """Table 8 for poisson / allen_cahn / sine_gordon at d = 20, 50, 100 with KAN or MetaKAN."""
     row = PAPER_TABLE8.get(canonical_problem(fact.problem), {}).get(fact.dim or 0)
     if row is None or fact.model not in row:
         return None
     config = fact.model_config
-    same = config.get("width") == [fact.dim, *PAPER_PDE_HIDDEN, 1] and all(
-        as_list(config.get(key, value)) == value for key, value in PAPER_PDE_OPTIONS.items()
-    )
+    same = config.get("width") == [fact.dim, *PAPER_PDE_HIDDEN, 1]
+    same = same and has_options(config, PAPER_PDE_OPTIONS)
     if fact.model == "metakan":
         same = same and config.get("meta_hidden") == PAPER_META_HIDDEN_PDE
     params = PAPER_TABLE8_PARAMS[fact.model][fact.dim]
@@ -108,6 +115,7 @@ def feynman_paper_value(fact: RunFacts) -> PaperValue | None:
         return None
     width = fact.model_config.get("width")
     same = isinstance(width, list) and width[1:] == row["width"][1:]
+    same = same and has_options(fact.model_config, PAPER_FIT_OPTIONS)
     same = same and paper_extensions_off(fact.model_config)
     return PaperValue(row[key], row[f"{key}_params"], "Table 2", same)
 
@@ -122,6 +130,7 @@ def highdim_paper_value(fact: RunFacts) -> PaperValue | None:
         return None
     config = fact.model_config
     same = config.get("width") == row["width"]
+    same = same and has_options(config, {**PAPER_FIT_OPTIONS, "grid": 5})
     if fact.model == "metakan":
         same = same and config.get("meta_hidden") == row["meta_hidden"]
     same = same and paper_extensions_off(config)

@@ -233,6 +233,19 @@ def test_regression_tables_mark_other_meta_learners():
     other = report.run_facts(regression_run(problem, model | {"prompt_dim": 2}, mse=1e-4))
     assert report.paper_value(paper).same_architecture
     assert not report.paper_value(other).same_architecture
+    for change in ({"grid": 3}, {"grid_range": [-3.0, 3.0]}, {"bias": False}, {"k": 2}):
+        for name in ("kan", "metakan"):  # went unmarked: only width and meta size were read
+            changed = report.run_facts(
+                regression_run(problem, model | {"name": name} | change, mse=1e-4)
+            )
+            assert not report.paper_value(changed).same_architecture, (name, change)
+    feynman = {"name": "feynman:I.12.5", "dim": 2, "variant": "I.12.5"}
+    kan = {"name": "kan", "width": [2, 2, 1], "grid": 20, "k": 3, "bias": True}
+    assert report.paper_value(
+        report.run_facts(regression_run(feynman, kan, 1e-2))
+    ).same_architecture
+    unbiased = report.run_facts(regression_run(feynman, kan | {"bias": False}, 1e-2))
+    assert not report.paper_value(unbiased).same_architecture
 
 
 def test_paper_values_for_regression_tables():
