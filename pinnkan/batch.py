@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from .malloc import reuse_freed_memory
 from .wording import counted
 
 Planned = TypeVar("Planned")
@@ -63,16 +60,3 @@ def exit_status(
         file=sys.stderr,
     )
     return 1
-
-
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
-    """``jobs`` worker processes for the runs of a batch (each reusing freed memory).
-
-    Where CUDA is available the workers are spawned: asking torch whether CUDA is there already
-    makes a forked child unable to use it ("Cannot re-initialize CUDA in forked subprocess"), so
-    every run of a sweep on a GPU machine would fail. Elsewhere the platform's default (fork on
-    Linux: workers start at once, without importing torch again)."""
-    import torch
-
-    context = multiprocessing.get_context("spawn") if torch.cuda.is_available() else None
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=reuse_freed_memory)

@@ -23,7 +23,6 @@ the paper's numbers beside them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import shlex
 import sys
@@ -32,7 +31,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line, select_named, worker_pool
+from .batch import exit_status, failure_line, select_named
 from .fit import fit
 from .fit_config import FitConfig
 from .kept_runs import refuse_other_settings, settings_difference, stored_run
@@ -42,6 +41,7 @@ from .summary import slug
 from .text_file import check_markdown_output, check_output_folder, write_generated_markdown
 from .validation import check_seeds
 from .wording import counted
+from .workers import run_all
 
 PRODUCT_KEYS = ("problem", "dim", "model", "grid")
 
@@ -225,15 +225,10 @@ def run_planned(runs: list[PlannedRun], jobs: int = 1) -> int:
         flush=True,
     )
     failed = 0
-    with contextlib.ExitStack() as stack:
-        if jobs <= 1:
-            reports = map(execute, todo)
-        else:
-            pool = stack.enter_context(worker_pool(jobs))
-            reports = pool.map(execute, todo)
-        for index, (written, report) in enumerate(reports, 1):
-            failed += not written
-            print(f"[{index}/{len(todo)}] {report}", flush=True)
+    reports = run_all(execute, todo, jobs, in_process=jobs <= 1)  # a fit stops at Ctrl-C
+    for index, (written, report) in enumerate(reports, 1):
+        failed += not written
+        print(f"[{index}/{len(todo)}] {report}", flush=True)
     return failed
 
 

@@ -44,7 +44,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line, select_named, worker_pool
+from .batch import exit_status, failure_line, select_named
 from .device import resolve_device
 from .kept_runs import first_difference, refuse_other_settings, settings_difference, stored_run
 from .presets import SWEEP_RECIPE, check_keys, load_preset
@@ -54,6 +54,7 @@ from .summary import slug
 from .train import TrainConfig
 from .validation import check_choice, check_int, check_seeds
 from .wording import counted
+from .workers import run_all
 
 PRODUCT_KEYS = ("problem", "dim", "model")
 BLOCK_KEYS = ("hidden", "tag", "coefficients", "problem_seed")  # read by the sweep itself
@@ -195,14 +196,12 @@ def spec_difference(config: dict[str, Any], spec: SolveSpec) -> str:
     return spec_part or first_difference(config.get("train") or {}, spec.train.to_dict(), "train.")
 
 
-def run_one(job: tuple[SolveSpec, str, str, int]) -> tuple[bool, str]:
+def run_one(job: tuple[SolveSpec, str, str]) -> tuple[bool, str]:
     """Worker: one solve with one torch thread; returns whether it did not fail and a line for
-    the log. A worker whose sweep process has gone (killed) starts nothing new."""
+    the log."""
     import torch
 
-    spec, out, device, parent = job
-    if os.getppid() != parent:
-        return True, f"{out}: skipped, the sweep process has stopped"
+    spec, out, device = job
     torch.set_num_threads(1)
     continued = unfinished(Path(out), spec)
     try:
@@ -298,17 +297,13 @@ def run_sweep(args: argparse.Namespace) -> int:
         return 0
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    jobs = [(spec, str(path), args.device, os.getpid()) for spec, path in todo]
-    with worker_pool(args.jobs) as pool:
-        futures = [pool.submit(run_one, job) for job in jobs]
-        failed = 0
-        try:
-            for future in futures:
-                finished, line = future.result()
-                failed += not finished
-                print(line, flush=True)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=True, cancel_futures=True)
-            print("sweep interrupted; rerun the same command to continue", flush=True)
-            return 1
+    jobs = [(spec, str(path), args.device) for spec, path in todo]
+    failed = 0
+    try:  # worker processes even for --jobs 1: an interrupted solve must stop the sweep
+        for finished, line in run_all(run_one, jobs, args.jobs):
+            failed += not finished
+            print(line, flush=True)
+    except KeyboardInterrupt:
+        print("sweep interrupted; rerun the same command to continue", flush=True)
+        return 1
     return exit_status(failed, len(jobs), continues=True)

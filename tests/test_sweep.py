@@ -434,7 +434,7 @@ def test_workers_are_spawned_where_cuda_is_available(monkeypatch, cuda: bool) ->
 
     import torch
 
-    from pinnkan.batch import worker_pool
+    from pinnkan.workers import worker_pool
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     with worker_pool(1) as pool:
