@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .wording import counted
 
@@ -35,6 +35,15 @@ def select_named(
                 f"--only {key!r} matches none of the {len(planned)} planned runs; {names_hint()}"
             )
     return [run for run in planned if any(key in path_of(run).name for key in keys)]
+
+
+def product_axis(block: dict[str, Any], key: str) -> list[Any]:
+    """A ``[[runs]]`` block's ``key`` as the list its product runs over (a single value: a list
+    of one); an empty list would plan no run without a word, so it is refused."""
+    value = block[key]
+    if value == []:
+        raise ValueError(f"a [[runs]] block has an empty {key!r} list; give at least one value")
+    return list(value) if isinstance(value, list) else [value]
 
 
 def failure_line(name: str, error: BaseException) -> str:

@@ -137,7 +137,7 @@ def check_kind(content: dict[str, Any], name: str, form: Format) -> None:
 
 def check_format(content: dict[str, Any], name: str, form: Format) -> None:
     """Top-level keys of the format, ``[model]`` keys that are some model's options, ``[train]``
-    keys that are TrainConfig fields; messages name the file (``preset 'my.toml' [train] …``)."""
+    keys that are TrainConfig fields (but ``seed`` in a grid of runs); messages name the file (``preset 'my.toml' [train] …``)."""
     where = f"{form.kind} {name!r}"
     check_keys(where, content, form.keys)
     check_keys(f"{where} [model]", content.get("model", {}), known_model_options())
@@ -146,9 +146,8 @@ def check_format(content: dict[str, Any], name: str, form: Format) -> None:
 
         from .train_config import TrainConfig
 
-        check_keys(
-            f"{where} [train]", content.get("train", {}), [f.name for f in fields(TrainConfig)]
-        )
+        names = {f.name for f in fields(TrainConfig)} - ({"seed"} if form.runs else set())
+        check_keys(f"{where} [train]", content.get("train", {}), names)  # a grid's seeds: --seeds
 
 
 def check_keys(where: str, table: Any, allowed: Iterable[str]) -> None:

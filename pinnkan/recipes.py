@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line, select_named
+from .batch import exit_status, failure_line, product_axis, select_named
 from .fit import fit
 from .fit_config import FitConfig
 from .kept_runs import refuse_other_settings, settings_difference, stored_run
@@ -71,10 +71,6 @@ def settable_fields() -> set[str]:
     return {f.name for f in fields(FitConfig)} - set_elsewhere
 
 
-def as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
 def block_configs(
     block: dict[str, Any],
     recipe: dict[str, Any],
@@ -84,7 +80,7 @@ def block_configs(
     """The product of a ``[[runs]]`` block's list keys, as :class:`FitConfig` objects, with
     ``overrides`` (FitConfig fields from the command line) above the recipe's values."""
     fit_fields = settable_fields()
-    axes = {key: as_list(block[key]) for key in PRODUCT_KEYS if key in block}
+    axes = {key: product_axis(block, key) for key in PRODUCT_KEYS if key in block}
     if "problem" not in axes:
         raise ValueError("every [[runs]] block of a recipe needs a problem")
     rest = {key: value for key, value in block.items() if key not in PRODUCT_KEYS}

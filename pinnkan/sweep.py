@@ -44,7 +44,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from .batch import exit_status, failure_line, select_named
+from .batch import exit_status, failure_line, product_axis, select_named
 from .device import resolve_device
 from .kept_runs import first_difference, refuse_other_settings, settings_difference, stored_run
 from .presets import SWEEP_RECIPE, check_keys, load_preset
@@ -58,10 +58,6 @@ from .workers import run_all
 
 PRODUCT_KEYS = ("problem", "dim", "model")
 BLOCK_KEYS = ("hidden", "tag", "coefficients", "problem_seed")  # read by the sweep itself
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[SolveSpec, Path]]:
@@ -84,7 +80,7 @@ def plan(recipe: dict[str, Any], seeds: list[int], out_dir: Path) -> list[tuple[
         extra = {k: v for k, v in block.items() if k not in PRODUCT_KEYS + BLOCK_KEYS}
         train = {**recipe.get("train", {}), **{k: v for k, v in extra.items() if k in train_names}}
         model_extra = {k: v for k, v in extra.items() if k not in train_names}
-        lists = [as_list(block[key]) for key in PRODUCT_KEYS]
+        lists = [product_axis(block, key) for key in PRODUCT_KEYS]
         for problem, dim, model in itertools.product(*lists):
             options = model_options_for(model, {**recipe.get("model", {}), **model_extra})
             for seed in seeds:
@@ -123,7 +119,7 @@ def block_keys(block: dict[str, Any], train_names: set[str]) -> set[str]:
     fields ``train_names`` and the options of the block's models."""
     from .nn.build import model_options
 
-    options = {key for model in as_list(block["model"]) for key in model_options(model)}
+    options = {key for model in product_axis(block, "model") for key in model_options(model)}
     return {*PRODUCT_KEYS, *BLOCK_KEYS, *train_names, *options}
 
 

@@ -54,6 +54,8 @@ def test_solve_refuses_unknown_preset_keys(tmp_path: Path, capsys, text: str, me
         ("steps = 1", "seed = 1", "[fit] key='seed' is not known"),
         ("k = 3", "gird = 3", "[model] key='gird' is not known; allowed: activation"),
         ("[fit]", "[trian]", "key='trian' is not known; allowed: description, fit, model"),
+        ('"feynman:I.12.5"', "[]", "a [[runs]] block has an empty 'problem' list"),  # 0 runs
+        ('model = "kan"', "model = []", "a [[runs]] block has an empty 'model' list"),
     ],
 )
 def test_fit_recipe_refuses_unknown_keys(tmp_path: Path, capsys, old, new, message) -> None:

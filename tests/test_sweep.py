@@ -277,6 +277,10 @@ RUN = "[[runs]]\nproblem = 'poisson'\ndim = 2\nmodel = 'mlp'\n"
         ("[model]\ngird = 3\n" + RUN, "[model] key='gird' is not known; allowed: activation"),
         ("[trian]\nsteps = 3\n" + RUN, "key='trian' is not known; allowed: description, model"),
         ("[train]\nstepz = 3\n" + RUN, "[train] key='stepz' is not known; allowed: alpha"),
+        ("[train]\nseed = 3\n" + RUN, "[train] key='seed' is not known"),  # it was listed
+        (RUN.replace("'poisson'", "[]"), "a [[runs]] block has an empty 'problem' list"),
+        (RUN.replace("dim = 2", "dim = []"), "a [[runs]] block has an empty 'dim' list"),
+        (RUN.replace("'mlp'", "[]"), "a [[runs]] block has an empty 'model' list"),
         # two blocks whose runs differ only in what the file name leaves out
         (
             RUN + RUN.replace("[[runs]]\n", "[[runs]]\nlr = 0.1\n"),
