@@ -8,7 +8,9 @@ after all (disk full …) is one such line too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import os
 import sys
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import commands
+from .distributed import is_main
 from .environment import pinnkan_version
 from .malloc import reuse_freed_memory
 from .presets import PRESET, builtin_names
@@ -395,14 +398,15 @@ def get_args_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     reuse_freed_memory()
-    try:
+    try:  # under torchrun every process parses the same flags: only rank 0 says what is wrong
         argv = sys.argv[1:] if argv is None else list(argv)
-        check_bench_order(argv)
-        args = get_args_parser(argv).parse_args(argv)
+        with contextlib.nullcontext() if is_main() else contextlib.redirect_stderr(io.StringIO()):
+            check_bench_order(argv)
+            args = get_args_parser(argv).parse_args(argv)
     except SystemExit as exit_request:  # argparse errors (2) and --help (0): return the code
         return 0 if exit_request.code is None else int(exit_request.code)
     except ValueError as error:  # a command's module refused its environment (MPLBACKEND)
-        print(f"pinnkan: error: {first_line(error)}", file=sys.stderr)
+        complain(f"pinnkan: error: {first_line(error)}")
         return 2
     try:
         return args.handler(args) or 0
@@ -420,12 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside training (which stops at a step and saves)
         if args.debug:
             raise
-        print("pinnkan: interrupted (no file is left half-written)", file=sys.stderr)
+        complain("pinnkan: interrupted (no file is left half-written)")
         return 130
     except (ValueError, FileNotFoundError, WriteError) as error:
         if args.debug:
             raise
-        print(f"pinnkan: error: {first_line(error)}", file=sys.stderr)
+        complain(f"pinnkan: error: {first_line(error)}")
         return 2
     except (MemoryError, RuntimeError) as error:  # before training: e.g. a huge test set
         if args.debug or not is_out_of_memory(error):
@@ -435,6 +439,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def complain(line: str) -> None:
+    """One line on stderr, from rank 0 only under torchrun (every process has the same one;
+    an error of training itself, which may differ between processes, is printed by each)."""
+    if is_main():
+        print(line, file=sys.stderr)
 
 
 LESS_MEMORY = "ask for less (fewer points, a smaller network or test set)"

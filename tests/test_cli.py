@@ -738,3 +738,22 @@ def test_a_bad_key_in_a_preset_file_names_the_file(tmp_path, capsys, table):
     assert_one_line_error(
         code, stdout, err, f"preset '{preset}' [{table}] key='bogus' is not known"
     )
+
+
+@pytest.mark.parametrize("argv", [["--steps", "-5"], ["--steps", "abc"]])
+def test_under_torchrun_only_rank_0_says_what_is_wrong(monkeypatch, capsys, tmp_path, argv):
+    """Every process parses the same flags: the error was printed once per process."""
+    command = [
+        "solve",
+        "--problem",
+        "poisson",
+        "--dim",
+        "2",
+        *argv,
+        "--out",
+        str(tmp_path / "r.h5"),
+    ]
+    for rank, lines in (("1", 0), ("0", 1)):
+        monkeypatch.setenv("RANK", rank)
+        assert cli.main(command) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == lines
