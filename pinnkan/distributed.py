@@ -71,7 +71,8 @@ def broadcast_parameters(parameters: Iterable[torch.Tensor]) -> None:
 
 
 def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
-    """g ← (1/P) Σ_p g_p for every parameter (one all-reduce per tensor)."""
+    """g ← (1/P) Σ_p g_p for every parameter (one all-reduce per tensor): every process weighs
+    alike, so shares of unequal size (points not divisible by P) are off by their imbalance."""
     if not active():
         return
     size = world_size()
