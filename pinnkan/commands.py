@@ -184,6 +184,7 @@ def solve(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     spec = solve_spec(args)
     note_unused_flags(args, solve_reasons(args, spec.train))
+    note_large_boundary(spec.train, args.dim, spec.dtype)
     out = args.out or str(
         new_run_path("results/runs", spec.problem, spec.model, args.dim, spec.train.seed)
     )
@@ -195,12 +196,30 @@ def solve(args: argparse.Namespace) -> int:
     return finish(solve_pde(spec, out, progress), out)
 
 
+def note_large_boundary(train: TrainConfig, dim: int | None, dtype: str) -> None:
+    """A soft constraint's boundary points over 1 GiB a step (N_b = 100·d by default: 1.6 GB at
+    d = 2000, the ``paper`` preset's) is a note naming the flag that draws fewer."""
+    if train.constraint != "soft" or dim is None:
+        return
+    count = train.boundary_points or 100 * dim
+    size = count * dim * (8 if dtype == "float64" else 4)
+    if size > 2**30 and distributed.is_main():
+        print(
+            f"pinnkan: note: {count:,} boundary points × d = {dim:,} are {size / 2**30:.1f} GiB "
+            "drawn every step (the default N_b = 100·d); --boundary-points draws fewer",
+            file=sys.stderr,
+        )
+
+
 def resume(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     steps = args.steps
     progress = None
     if not args.quiet:
-        total = steps or read_run(args.run, load_model=False).config["train"]["steps"]
+        total = (
+            steps
+            or read_run(args.run, load_model=False, load_test_set=False).config["train"]["steps"]
+        )
         progress = Progress(total)
     return finish(resume_pde(args.run, steps, progress, args.device), args.run)
 
@@ -233,7 +252,7 @@ def note_unlearned(run) -> None:
 
 
 def show(args: argparse.Namespace) -> int:
-    run = read_run(args.run, load_model=False, load_checkpoint=False)
+    run = read_run(args.run, load_model=False, load_checkpoint=False, load_test_set=False)
     if args.json:
         print(json.dumps(summary(run), default=str))
     else:

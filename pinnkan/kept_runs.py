@@ -23,7 +23,7 @@ def stored_run(path: Path, checkpoint: bool = False) -> Run | None:
     """The run file at ``path`` (without its model), or None where there is none, or another
     file (which the output checks then refuse)."""
     try:
-        return read_run(path, load_model=False, load_checkpoint=checkpoint)
+        return read_run(path, load_model=False, load_checkpoint=checkpoint, load_test_set=False)
     except (RunFileError, ValueError):
         return None
 

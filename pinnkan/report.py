@@ -382,7 +382,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.out:
         check_markdown_output(args.out)  # before reading the runs
     facts = [
-        run_facts(read_run(path, load_model=False, load_checkpoint=False))
+        run_facts(read_run(path, load_model=False, load_checkpoint=False, load_test_set=False))
         for path in run_paths(args.runs)
     ]
     text = report_markdown(facts, command_line(args), args.against)

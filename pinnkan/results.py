@@ -229,15 +229,19 @@ def read_run(
     load_model: bool = True,
     load_checkpoint: bool = True,
     allow_pickle: bool = False,
+    load_test_set: bool = True,
 ) -> Run:
     """Read a run file; raises :class:`RunFileError` (one line, naming the file) when unreadable.
 
     ``load_model=False`` leaves ``model_state`` empty; ``load_checkpoint=False`` leaves
-    ``checkpoint`` None. ``allow_pickle`` is passed to :func:`deserialize_state`.
+    ``checkpoint`` None; ``load_test_set=False`` leaves ``test_set`` empty (at d = 10,000 its
+    20,000 points are 800 MB). ``allow_pickle`` is passed to :func:`deserialize_state`.
     """
     with open_run_file(path, "r") as file:
         try:
-            return read_contents(file, Path(path), load_model, load_checkpoint, allow_pickle)
+            return read_contents(
+                file, Path(path), load_model, load_checkpoint, allow_pickle, load_test_set
+            )
         except DAMAGE as error:
             raise RunFileError(f"run file {path} is damaged: {one_line(error)}") from error
 
@@ -256,7 +260,12 @@ DAMAGE = (
 
 
 def read_contents(
-    file: h5py.File, path: Path, load_model: bool, load_checkpoint: bool, allow_pickle: bool
+    file: h5py.File,
+    path: Path,
+    load_model: bool,
+    load_checkpoint: bool,
+    allow_pickle: bool,
+    load_test_set: bool = True,
 ) -> Run:
     model = file["model"]
     checkpoint = None
@@ -268,10 +277,10 @@ def read_contents(
         raise ValueError(f"its config is a JSON {type(config).__name__}, not an object")
     run = Run(
         config=config,
-        history={name: dataset[()] for name, dataset in file["history"].items()},
+        history=read_group(file["history"]),
         metrics={name: python_scalar(value) for name, value in file["metrics"].attrs.items()},
         status=str(file.attrs["status"]),
-        test_set={name: dataset[()] for name, dataset in file["test_set"].items()},
+        test_set=read_group(file["test_set"]) if load_test_set else {},
         model_state=read_model_state(model["state"]) if load_model else {},
         checkpoint=checkpoint,
         path=path,
@@ -279,6 +288,10 @@ def read_contents(
     )
     check_run(run)  # what every writer keeps: damage would surface later, in a plot
     return run
+
+
+def read_group(group: h5py.Group) -> dict[str, np.ndarray]:
+    return {name: dataset[()] for name, dataset in group.items()}
 
 
 def read_model_state(group: h5py.Group) -> dict[str, torch.Tensor]:

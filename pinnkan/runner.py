@@ -408,7 +408,7 @@ def resume_pde(
 ) -> Run:
     """Continue the run in ``path`` from its checkpoint (optionally to a new total ``steps``, on
     another ``device`` than the one it ran on: "cpu", "cuda", "cuda:N" or "auto")."""
-    stored = read_run(path, load_model=False, load_checkpoint=True)
+    stored = read_run(path, load_model=False, load_checkpoint=True, load_test_set=False)
     if stored.config.get("kind") == "regression":
         raise ValueError(
             f"{path}: a regression (pinnkan fit) run; only solve runs resume (a fit is rerun "

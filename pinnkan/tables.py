@@ -70,7 +70,9 @@ def collect(runs: list[PlannedRun]) -> dict[tuple, Cell]:
         cell = cells.setdefault(key, Cell())
         cell.planned += 1
         try:
-            run = read_run(planned.path, load_model=False, load_checkpoint=False)
+            run = read_run(
+                planned.path, load_model=False, load_checkpoint=False, load_test_set=False
+            )
         except RunFileError:
             continue
         cell.seconds += float(run.metrics.get("wall_time_s", 0.0))

@@ -757,3 +757,18 @@ def test_under_torchrun_only_rank_0_says_what_is_wrong(monkeypatch, capsys, tmp_
         monkeypatch.setenv("RANK", rank)
         assert cli.main(command) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == lines
+
+
+def test_boundary_points_of_over_a_gibibyte_a_step_get_a_note(capsys):
+    """The paper preset's N_b = 100·d drew 1.6 GB a step at d = 2000 without a word."""
+    from pinnkan.train import TrainConfig
+
+    commands.note_large_boundary(TrainConfig(constraint="soft"), 2000, "float32")
+    assert capsys.readouterr().err == (
+        "pinnkan: note: 200,000 boundary points × d = 2,000 are 1.5 GiB drawn every step "
+        "(the default N_b = 100·d); --boundary-points draws fewer\n"
+    )
+    for train in (TrainConfig(constraint="soft", boundary_points=1000), TrainConfig()):
+        commands.note_large_boundary(train, 2000, "float64")
+    commands.note_large_boundary(TrainConfig(constraint="soft"), 100, "float64")
+    assert capsys.readouterr().err == ""

@@ -605,3 +605,12 @@ def test_a_run_file_of_the_wrong_structure_is_one_run_file_error_line(tmp_path, 
     with pytest.raises(RunFileError, match=f"run file {re.escape(str(path))} is damaged") as caught:
         read_run(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_run_can_be_read_without_its_test_set(tmp_path) -> None:
+    """show, report, tables and resume read no test set (800 MB at d = 10,000)."""
+    path = tmp_path / "run.h5"
+    run, _, _ = make_run()
+    write_run(path, run)
+    assert read_run(path, load_test_set=False).test_set == {}
+    assert read_run(path).test_set["x"].shape == run.test_set["x"].shape

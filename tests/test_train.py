@@ -485,6 +485,9 @@ def test_test_set_does_not_depend_on_the_training_seed():
     trainer = PDETrainer(problem, kan([3, 4, 1]), small_config(points=200))
     trainer.collocation()
     assert not torch.equal(trainer.points, trainer.x_test)
+    big = small_config(test_points=9000)  # more than one chunk of the exact values
+    x, u = make_test_set(problem, big, torch.device("cpu"), torch.float64)
+    assert torch.equal(u, problem.exact_value(x)) and not u.requires_grad
 
 
 # --- Laplacian engines --------------------------------------------------------------------------
