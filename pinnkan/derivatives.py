@@ -94,9 +94,11 @@ def gradient(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
     """∇u for a batch of scalars ``u (batch,)`` (or ``(batch, 1)``) w.r.t. ``x (batch, d)`` ->
     ``(batch, d)``. Where u does not depend on x at all (a constant; u computed from other
     points, or from ``x.detach()``) the result is 0, not an error as in ``torch.autograd.grad``:
-    compute u from this x."""
+    compute u from this x. Under ``torch.no_grad()`` too (an operator evaluated for a residual):
+    the sum is recorded whatever the caller's mode."""
     check_scalars_of_points(u, x)
-    g = x_derivative(u.sum(), x, create_graph)
+    with differentiating():
+        g = x_derivative(u.sum(), x, create_graph)
     return torch.zeros_like(x) if g is None else g
 
 
@@ -104,9 +106,10 @@ def second_derivative(first: Tensor, x: Tensor, index: int, create_graph: bool =
     """``∂²u/∂x_i²`` (i = ``index``) from ``first = ∇u (batch, d)`` built with a graph: ``(batch,)``.
     Where ∇u does not depend on x (u affine in x) it is 0, on the graph of x and of ∇u
     (``0·(x_i + ∂u/∂x_i)``), so that derivatives of Δu in x or the parameters are 0 too."""
-    column = first[:, index]
-    row = x_derivative(column.sum(), x, create_graph)
-    return 0 * (x[:, index] + column) if row is None else row[:, index]
+    with differentiating():  # under torch.no_grad() too: the column and its sum are recorded
+        column = first[:, index]
+        row = x_derivative(column.sum(), x, create_graph)
+        return 0 * (x[:, index] + column) if row is None else row[:, index]
 
 
 def hessian_diagonal(u: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:

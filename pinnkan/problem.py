@@ -256,9 +256,19 @@ class PDE(abc.ABC):
 
     def forcing(self, x: Tensor) -> Tensor:
         """f(x) = L[u_exact](x), ``(batch,)``, detached."""
-        values = self.operator(SolutionFields(self.require_exact_solution("forcing"), x))
+        values = self.apply_operator(SolutionFields(self.require_exact_solution("forcing"), x))
         check_values(self, "operator (f = L[u_exact], the forcing)", values, x.shape[0])
         return values.detach()
+
+    def apply_operator(self, fields: Fields) -> Tensor:
+        """``operator(fields)`` with autograd recording whatever the caller's mode, so that an
+        operator may differentiate its fields further (``derivatives.gradient`` of
+        ``fields.traced_gradient``) under ``torch.no_grad()`` too; detached when grad is off
+        (it gave zeros there: a read field came back detached)."""
+        grad_enabled = torch.is_grad_enabled()
+        with derivatives.differentiating():
+            values = self.operator(fields)
+        return values if grad_enabled or not isinstance(values, Tensor) else values.detach()
 
     def boundary_value(self, x: Tensor) -> Tensor:
         """g(x) = u_exact(x) on the boundary, ``(batch,)``, detached. An override may return one
@@ -279,7 +289,7 @@ class PDE(abc.ABC):
         """
         self.check_points(x)
         fields = NetworkFields(model, x, method, **laplacian_options)
-        operator, forcing = self.operator(fields), self.forcing(x)
+        operator, forcing = self.apply_operator(fields), self.forcing(x)
         check_values(self, "operator", operator, x.shape[0])
         check_values(self, "forcing", forcing, x.shape[0], constant=True, like=x)
         if not operator.requires_grad and torch.is_grad_enabled() and trainable(model):

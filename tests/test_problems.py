@@ -350,6 +350,44 @@ def test_fields_derivatives_under_no_grad_equal_those_with_grad(mode: str, metho
     assert problem.residual(exact, x).abs().max() < 1e-10
 
 
+class TracedLaplacianPDE(HessianPDE):
+    """Δu as the Fields docstring suggests for other derivatives: ∂/∂x_i of traced_gradient."""
+
+    def operator(self, fields: Fields) -> Tensor:
+        leaf = fields.traced[0]
+        return sum(derivatives.gradient(fields.traced_gradient[:, i], leaf)[:, i] for i in range(3))
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_an_operator_differentiating_its_fields_works_under_no_grad(mode: str):
+    """Under no_grad a read field came back detached, so the operator's own derivatives of it
+    were 0: forcing and residual 0, a perfect-looking solution."""
+    problem, x = TracedLaplacianPDE(3), points(3, n=8)
+    network = constrained_kan(3)
+    residual, forcing = problem.residual(network, x), problem.forcing(x)
+    assert forcing.abs().min() > 0
+    with getattr(torch, mode)():
+        inside = points(3, n=8)
+        torch.testing.assert_close(problem.forcing(inside), forcing, rtol=0, atol=1e-12)
+        quiet = problem.residual(network, inside)
+    assert not quiet.requires_grad
+    torch.testing.assert_close(quiet, residual.detach(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_grad_and_hessian_diagonal_work_under_no_grad(mode: str):
+    """pinnkan.grad of a u made with grad on gave zeros when called under no_grad."""
+    x = torch.rand(3, 2, dtype=torch.float64, requires_grad=True)
+    u = (x**2).sum(-1) * x[:, 0]
+    expected = derivatives.gradient(u, x).detach()
+    with getattr(torch, mode)():
+        torch.testing.assert_close(derivatives.gradient(u, x).detach(), expected)
+        diagonal = derivatives.hessian_diagonal(u, x)
+    torch.testing.assert_close(
+        diagonal.detach(), torch.stack([6 * x[:, 0], 2 * x[:, 0]], 1).detach()
+    )
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 
