@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -34,12 +35,24 @@ def deserialize_state(data: bytes, allow_pickle: bool = False) -> Any:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if not allow_pickle:
-            detail = " ".join(str(error).split()) or type(error).__name__
-            raise ValueError(
-                "state holds objects outside torch's weights-only allowlist "
-                f"({detail[:200]}); pass allow_pickle=True only for trusted files"
+            raise UnsafeStateError(
+                f"its checkpoint holds objects outside torch's weights-only allowlist "
+                f"({blocked_global(error)}); read it with allow_pickle=True only if you trust "
+                "the file (unpickling can run code)"
             ) from error
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+
+
+class UnsafeStateError(ValueError):
+    """A checkpoint that only a full unpickling reads: intact, but not loaded by default."""
+
+
+def blocked_global(error: BaseException) -> str:
+    """The type torch's weights-only loader refused (``fractions.Fraction``), from its long,
+    ANSI-coloured message; else the message's first words."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    return found.group(1) if found else " ".join(text.split())[:120] or type(error).__name__
 
 
 def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:

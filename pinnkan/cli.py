@@ -153,8 +153,9 @@ def add_model_arguments(
     group.add_argument("--clusters", type=int, help="number of meta-learners (layer clusters)")
     group.add_argument(
         "--meta-fan-in",
-        help="MetaWavKAN: the 1/√n_in factor on the amplitude (default) or on all three "
-        "coefficients (as pinnkan did before this option; run files without it rebuild so)",
+        help="MetaWavKAN: amplitude (default: the 1/√n_in factor on the amplitude) or all (on "
+        "all three coefficients, as pinnkan did before this option; run files without it "
+        "rebuild so)",
     )
 
 

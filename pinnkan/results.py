@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import deserialize_state, serialize_state
+from .checkpoint import UnsafeStateError, deserialize_state, serialize_state
 from .environment import pinnkan_version, utc_now
 from .run_checks import check_equal_lengths, check_run, to_json
 from .run_checks import plain_data as plain_data  # documented as pinnkan.results.plain_data
@@ -242,6 +242,8 @@ def read_run(
             return read_contents(
                 file, Path(path), load_model, load_checkpoint, allow_pickle, load_test_set
             )
+        except UnsafeStateError as error:  # intact, but only a full unpickling reads it
+            raise RunFileError(f"run file {path}: {error}") from error
         except DAMAGE as error:
             raise RunFileError(f"run file {path} is damaged: {one_line(error)}") from error
 

@@ -197,6 +197,23 @@ def test_deserialize_refuses_pickled_objects_unless_allowed() -> None:
     assert deserialize_state(blob, allow_pickle=True) == {"when": datetime(2026, 1, 1)}
 
 
+def test_a_checkpoint_of_other_objects_is_named_not_called_damaged(tmp_path) -> None:
+    """It said "is damaged" with 200 characters of torch's ANSI-coloured text, cut before the
+    refused type."""
+    path = tmp_path / "run.h5"
+    run, _, _ = make_run()
+    run.checkpoint = {"step": 2, "when": datetime(2026, 1, 1)}
+    write_run(path, run)
+    with pytest.raises(RunFileError) as caught:
+        read_run(path)
+    assert str(caught.value) == (
+        f"run file {path}: its checkpoint holds objects outside torch's weights-only allowlist "
+        "(datetime.datetime); read it with allow_pickle=True only if you trust the file "
+        "(unpickling can run code)"
+    )
+    assert read_run(path, allow_pickle=True).checkpoint["when"] == datetime(2026, 1, 1)
+
+
 class InjectedError(Exception):
     pass
 

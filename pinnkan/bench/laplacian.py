@@ -369,7 +369,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=["forward", "autograd", "sdgd"],
         help="Laplacian engines: forward, autograd, sdgd, hutchinson (forward,autograd,sdgd)",
     )
-    parser.add_argument("--samples", type=int, default=16, help="SDGD |S| / Hutchinson probes (16)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=16,
+        help="SDGD |S| (at most d: min(samples, d) at each --dim; the CSV records it) / "
+        "Hutchinson probes (16)",
+    )
     parser.add_argument(
         "--repeats", type=int, default=5, help="timed steps per case after a warm-up (5)"
     )

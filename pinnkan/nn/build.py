@@ -151,7 +151,7 @@ def build_model(
         **options: model options (see :func:`model_options`); e.g. ``grid``, ``k``,
             ``grid_range``, ``centers``, ``wavelet``, ``activation``, ``bias``,
             ``meta_hidden``, ``meta_bias``, ``meta_activation``, ``meta_init``, ``node_mean``,
-            ``prompt_dim``, ``clusters``. ``meta_init`` defaults to "centered", or to "paper" when
+            ``prompt_dim``, ``clusters``, ``meta_fan_in`` (MetaWavKAN). ``meta_init`` defaults to "centered", or to "paper" when
             ``meta_bias=False`` (centring shifts the output bias).
 
     Example:
