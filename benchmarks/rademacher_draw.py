@@ -23,7 +23,7 @@ from unittest import mock
 
 import torch
 
-from pinnkan import directions
+from pinnkan import derivatives, directions
 from pinnkan.bench.laplacian import ball_points, build_backbone, training_step
 from pinnkan.malloc import reuse_freed_memory
 from pinnkan.nn.constraint import BallHardConstraint
@@ -56,10 +56,25 @@ def actions(dim: int, points: int, way) -> dict[str, object]:
         way(shape, generator, torch.device("cpu"), torch.float32)
 
     def step() -> None:
-        with mock.patch.object(directions, "rademacher", way):
+        with mock.patch.object(derivatives, "draw_directions", drawing(way)):
             loss().backward()
 
     return {"draw": draw, "step": step}
+
+
+def drawing(way):
+    """``draw_directions`` with Hutchinson probes drawn by ``way`` (pinnkan's own for
+    :func:`pinnkan.directions.rademacher`, which keeps them packed until a chunk needs them)."""
+    if way is directions.rademacher:
+        return directions.draw_directions
+
+    def draw(method, x, samples, generator):
+        if method != "hutchinson":
+            return directions.draw_directions(method, x, samples, generator)
+        probes = way((x.shape[0], samples, x.shape[1]), generator, x.device, x.dtype)
+        return directions.Directions(x.shape[1], 1.0 / samples, vectors=probes)
+
+    return draw
 
 
 def main() -> None:

@@ -336,9 +336,8 @@ def laplacian(
         chunk_size: evaluate at most this many points at a time (same results); this bounds
             peak memory where no graph is kept (``create_graph=False``, evaluation), while in
             training each chunk's graph is kept for the backward; a KAN's coefficients are
-            still generated once. Hutchinson's probes are drawn for the whole batch first
-            (batch·samples·d values: 320 MB at 1,000 points, 16 probes, d = 5,000), so there
-            call it per batch of points to bound them too.
+            still generated once. Hutchinson's probes are drawn for the whole batch as packed
+            words (8 bytes per 62 signs) and unpacked a chunk at a time.
 
     A ``torch.compile``d model is differentiated through the module it wraps (compiled
     autograd has no double backward; the values are the same).

@@ -367,7 +367,7 @@ def forward_laplacian(
     if net.width[-1] != 1:
         raise ValueError(f"width={net.width} is not allowed; the Laplacian needs one output")
     check_input_width(net, x)
-    shared_first = isinstance(net, MLP) and directions.vectors is None
+    shared_first = isinstance(net, MLP) and not directions.per_point
     plan = gram_plan(net.width, directions.count, shared_first, representation)
     coefficients = net.coefficients() if isinstance(net, KANNetwork) else None
     batch = x.shape[0]

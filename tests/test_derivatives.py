@@ -351,8 +351,9 @@ def test_hutchinson_draws_every_sign_vector_with_identity_second_moment() -> Non
     x = ball_points(batch, dim)
     directions = draw_directions("hutchinson", x, samples, torch.Generator().manual_seed(2))
     assert directions.coordinates is None and directions.weight == 1 / samples
-    probes = directions.vectors.reshape(-1, dim)
-    assert directions.vectors.shape == (batch, samples, dim) and (probes.abs() == 1).all()
+    vectors = directions.rows(slice(None)).vectors
+    probes = vectors.reshape(-1, dim)
+    assert vectors.shape == (batch, samples, dim) and (probes.abs() == 1).all()
     assert len({tuple(v) for v in probes.tolist()}) == 2**dim
     moment = probes.T @ probes / len(probes)
     assert_close(moment, torch.eye(dim, dtype=x.dtype), 5 / math.sqrt(len(probes)))

@@ -56,11 +56,28 @@ def test_signs_are_fair_independent_coins():
 def test_a_seed_gives_the_same_probes_and_another_seed_others():
     x = torch.zeros(4, 30, dtype=torch.float64)
     first, again, other = (
-        draw_directions("hutchinson", x, 3, torch.Generator().manual_seed(seed)).vectors
+        draw_directions("hutchinson", x, 3, torch.Generator().manual_seed(seed))
+        .rows(slice(None))
+        .vectors
         for seed in (5, 5, 6)
     )
     assert first.shape == (4, 3, 30) and first.dtype == torch.float64
     assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+@pytest.mark.parametrize("dim", [5, 31, 62, 100])
+def test_probes_stay_packed_and_unpack_by_rows_as_one_draw(dim):
+    """The batch's probes were drawn as floats, batch·K·d of them, before any chunking; they stay
+    the drawn words (8 bytes per 62 signs) and any block of rows unpacks to the same signs."""
+    x = torch.zeros(7, dim, dtype=torch.float32)
+    drawn = draw_directions("hutchinson", x, 3, torch.Generator().manual_seed(4))
+    assert drawn.vectors is None and drawn.per_point and drawn.count == 3
+    assert drawn.packed.words.numel() == -(-7 * 3 * dim // SIGN_BITS)
+    whole = drawn.rows(slice(None)).vectors
+    assert torch.equal(whole, signs((7, 3, dim), seed=4, dtype=torch.float32))
+    for start, stop in ((0, 1), (2, 5), (3, 7), (6, 7)):
+        assert torch.equal(drawn.rows(slice(start, stop)).vectors, whole[start:stop])
+    assert torch.equal(torch.as_tensor(drawn.trace()), drawn.rows(slice(None)).trace())
 
 
 def test_the_draw_benchmark_times_both_ways_inside_the_step():
