@@ -26,6 +26,7 @@ from .presets import PRESET, builtin_names
 from .run_failure import RunFailedError, first_line, is_out_of_memory
 from .text_file import WriteError
 from .validation import SEED_MAX, check_seed
+from .workers import WorkerDiedError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -421,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         traceback.print_exception(error.__cause__ or error, file=sys.stderr)
         print(f"pinnkan: error: {error}", file=sys.stderr)
+        return 1
+    except WorkerDiedError as error:  # a batch's worker was killed: one line, the batch's runs kept
+        complain(f"pinnkan: error: {error}")
         return 1
     except KeyboardInterrupt:  # Ctrl-C outside training (which stops at a step and saves)
         if args.debug:

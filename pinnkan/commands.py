@@ -169,7 +169,7 @@ def set_threads(threads: int) -> None:
     """torch's CPU threads; more than the machine's CPUs over all processes (torchrun's
     WORLD_SIZE) is a note, from process 0 only (the threads wait on each other)."""
     check_int("--threads", threads, 1, MAX_THREADS)
-    cpus, processes = os.cpu_count() or 1, int(os.environ.get("WORLD_SIZE", "1"))
+    cpus, processes = os.cpu_count() or 1, distributed.environment_int("WORLD_SIZE", 1)
     if threads * processes > cpus and distributed.is_main():
         each = f" in each of {processes} processes" if processes > 1 else ""
         print(

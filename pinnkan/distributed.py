@@ -20,7 +20,15 @@ import torch.distributed as dist
 
 def launched() -> bool:
     """True when started by torchrun with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return environment_int("WORLD_SIZE", 1) > 1
+
+
+def environment_int(name: str, default: int) -> int:
+    """An integer environment variable of torchrun's; ``default`` where unset or not a number."""
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
 
 
 def active() -> bool:
@@ -28,8 +36,11 @@ def active() -> bool:
 
 
 def rank() -> int:
-    """This process's rank (from the environment before the group is joined or after it ends)."""
-    return dist.get_rank() if active() else int(os.environ.get("RANK", "0"))
+    """This process's rank (from the environment before the group is joined or after it ends);
+    0 outside torchrun, whatever ``RANK`` another tool set."""
+    if active():
+        return dist.get_rank()
+    return environment_int("RANK", 0) if launched() else 0
 
 
 def world_size() -> int:

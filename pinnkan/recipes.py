@@ -220,12 +220,15 @@ def run_planned(runs: list[PlannedRun], jobs: int = 1) -> int:
         f"{counted(len(runs), 'run')}, {len(runs) - len(todo)} already done, {len(todo)} to train",
         flush=True,
     )
-    failed = 0
-    reports = run_all(execute, todo, jobs, in_process=jobs <= 1)  # a fit stops at Ctrl-C
-    for index, (written, report) in enumerate(reports, 1):
-        failed += not written
-        print(f"[{index}/{len(todo)}] {report}", flush=True)
-    return failed
+    done: list[bool] = []
+
+    def report(result: tuple[bool, str]) -> None:
+        written, line = result
+        done.append(written)
+        print(f"[{len(done)}/{len(todo)}] {line}", flush=True)
+
+    run_all(execute, todo, jobs, report, in_process=jobs <= 1)  # a fit stops at Ctrl-C
+    return done.count(False)
 
 
 def run_recipe_command(args: argparse.Namespace) -> int:

@@ -318,13 +318,15 @@ def keep_last_checkpoint(
 
 @contextlib.contextmanager
 def stop_on_signals(trainer: PDETrainer):
-    """SIGINT/SIGTERM ask the trainer to stop after its current step (main thread only)."""
+    """SIGINT/SIGTERM ask the trainer to stop after its current step (main thread only); a
+    signal the process ignores (SIGINT of a command started in the background) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: trainer.stop())
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, lambda *_: trainer.stop())
     try:
         yield
     finally:

@@ -294,12 +294,17 @@ def run_sweep(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     jobs = [(spec, str(path), args.device) for spec, path in todo]
-    failed = 0
+    failed: list[str] = []
+
+    def report(result: tuple[bool, str]) -> None:
+        finished, line = result
+        if not finished:
+            failed.append(line)
+        print(line, flush=True)
+
     try:  # worker processes even for --jobs 1: an interrupted solve must stop the sweep
-        for finished, line in run_all(run_one, jobs, args.jobs):
-            failed += not finished
-            print(line, flush=True)
+        run_all(run_one, jobs, args.jobs, report)
     except KeyboardInterrupt:
         print("sweep interrupted; rerun the same command to continue", flush=True)
         return 1
-    return exit_status(failed, len(jobs), continues=True)
+    return exit_status(len(failed), len(jobs), continues=True)

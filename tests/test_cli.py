@@ -753,10 +753,16 @@ def test_under_torchrun_only_rank_0_says_what_is_wrong(monkeypatch, capsys, tmp_
         "--out",
         str(tmp_path / "r.h5"),
     ]
+    monkeypatch.setenv("WORLD_SIZE", "2")
     for rank, lines in (("1", 0), ("0", 1)):
         monkeypatch.setenv("RANK", rank)
         assert cli.main(command) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == lines
+    monkeypatch.delenv("WORLD_SIZE")  # not torchrun: a RANK of another tool changes nothing
+    for rank in ("1", "abc"):
+        monkeypatch.setenv("RANK", rank)
+        assert cli.main(command) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_boundary_points_of_over_a_gibibyte_a_step_get_a_note(capsys):
