@@ -33,7 +33,9 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -140,12 +142,36 @@ def check_folder(folder: Path) -> None:
 def probe_folder(folder: Path, make_folder: bool) -> None:
     """Create and remove a temporary file (or, with ``make_folder``, folder) in ``folder``."""
     probe = folder / f".pinnkan-probe.{secrets.token_hex(4)}.tmp"
-    if make_folder:
-        probe.mkdir()
-        probe.rmdir()
-    else:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        probe.unlink()
+    try:  # named before it exists: a stop (Ctrl-C, a batch's SIGTERM) leaves nothing behind
+        if make_folder:
+            probe.mkdir()
+        else:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    finally:
+        with signals_deferred(), contextlib.suppress(FileNotFoundError):
+            probe.rmdir() if make_folder else probe.unlink()
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive during the block take effect when it ends (main thread;
+    a blocked signal mask would not do: another thread takes a process's signal instead)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda number, frame: arrived.append(number))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(arrived):
+            signal.raise_signal(sig)
 
 
 def reason(error: OSError) -> str:
@@ -254,8 +280,9 @@ def write_and_rename(target: Path, write: Callable[[Path], None]) -> None:
     """Make the folder, ``write`` a temporary file beside ``target``, then rename it over
     ``target``; the temporary file is removed on any exception."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = create_temporary(target)
-    try:
+    temporary = temporary_path(target)
+    try:  # named before it exists: a stop at any moment leaves nothing behind
+        create_temporary(temporary)
         if target.is_file():
             shutil.copymode(target, temporary)  # a replaced file keeps its permissions
         write(temporary)
@@ -263,15 +290,19 @@ def write_and_rename(target: Path, write: Callable[[Path], None]) -> None:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        with signals_deferred():
+            temporary.unlink(missing_ok=True)
         raise
 
 
-def create_temporary(target: Path) -> Path:
-    """A new empty file beside ``target`` with the usual mode of a new file (0o666 & ~umask)."""
-    temporary = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+def temporary_path(target: Path) -> Path:
+    """A new name beside ``target``: ``.NAME.<8 hex>.tmp``."""
+    return target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+
+
+def create_temporary(temporary: Path) -> None:
+    """The empty file ``temporary``, with the usual mode of a new file (0o666 & ~umask)."""
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    return temporary
 
 
 def sync_directory(directory: Path) -> None:

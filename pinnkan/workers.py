@@ -93,7 +93,8 @@ def run_all(
         return
     stop = pool_context().RawValue("b", 0)
     with terminate_as_interrupt(), worker_pool(jobs, stop) as pool:
-        futures = [pool.submit(run_item, worker, item) for item in items]
+        with interrupts_ignored():  # spawned workers import for seconds before start_worker
+            futures = [pool.submit(run_item, worker, item) for item in items]
         try:
             for future in futures:
                 report(future.result())
@@ -106,6 +107,20 @@ def run_all(
                     "killer); the runs that finished are kept: rerun the command to continue"
                 ) from error
             raise
+
+
+@contextlib.contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """SIGINT ignored while the workers start (main thread only): they inherit it, also across
+    the spawn context's exec, so a Ctrl-C during their imports prints no traceback of theirs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

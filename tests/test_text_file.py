@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
+from pinnkan import text_file
 from pinnkan.bench.table import write_csv
 from pinnkan.plots.canvas import save_figure
 from pinnkan.results import Run, write_run
@@ -260,3 +261,34 @@ def test_binary_and_missing_files_are_not_pinnkan_text(tmp_path):
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     for path in (run, image, tmp_path / "missing.md"):
         assert not is_pinnkan_markdown(path) and not is_pinnkan_csv(path)
+
+
+@pytest.mark.parametrize("action", ["probe", "write"])
+def test_a_stop_right_after_a_file_is_created_leaves_nothing(tmp_path, monkeypatch, action):
+    """A KeyboardInterrupt (Ctrl-C, a batch's SIGTERM) between creating the folder probe or the
+    temporary file and the code that removes it left ``.pinnkan-probe.*.tmp`` or
+    ``.NAME.*.tmp`` behind (5 of 300 random stops of write_run)."""
+    real_close = os.close
+
+    def interrupted_close(descriptor: int) -> None:
+        real_close(descriptor)
+        raise KeyboardInterrupt
+
+    target = tmp_path / "out.txt"
+    monkeypatch.setattr(os, "close", interrupted_close)
+    with pytest.raises(KeyboardInterrupt):
+        if action == "probe":
+            text_file.probe_folder(tmp_path, make_folder=False)
+        else:
+            text_file.write_and_rename(target, lambda path: path.write_text("x"))
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_signals_arriving_in_a_deferred_block_take_effect_after_it() -> None:
+    import signal
+
+    with pytest.raises(KeyboardInterrupt), text_file.signals_deferred():
+        signal.raise_signal(signal.SIGINT)
+        survived = True  # the block ran to its end
+    assert survived
