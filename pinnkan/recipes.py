@@ -171,6 +171,17 @@ def completed(planned: PlannedRun) -> bool:
     return stored is not None and stored.status == "completed"
 
 
+def check_entries(runs: list[PlannedRun]) -> None:
+    """Before any training: each entry's problem and model can be built (once per entry: the
+    seeds change only the data and the initialisation), so that an unknown equation or a
+    model option that does not fit is one line, not a FAILED run after the others trained."""
+    from .fit import initial_model, load_problem
+
+    entries = {planned.path.name.rsplit("-s", 1)[0]: planned.config for planned in runs}
+    for config in entries.values():
+        initial_model(config, load_problem(config), config.seed)
+
+
 def check_kept_runs(runs: list[PlannedRun]) -> None:
     """A completed run file already there is kept rather than trained again: it must hold the
     run the plan asks for (:mod:`pinnkan.kept_runs`; the file names do not say the precision
@@ -250,6 +261,7 @@ def run_recipe_command(args: argparse.Namespace) -> int:
 
         check_table_kind(recipe)
     check_kept_runs(runs)
+    check_entries(runs)
     if args.dry_run:
         todo = [planned for planned in runs if not completed(planned)]
         print(f"{counted(len(runs), 'run')} planned, {len(runs) - len(todo)} already done")

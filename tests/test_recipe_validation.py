@@ -56,6 +56,12 @@ def test_solve_refuses_unknown_preset_keys(tmp_path: Path, capsys, text: str, me
         ("[fit]", "[trian]", "key='trian' is not known; allowed: description, fit, model"),
         ('"feynman:I.12.5"', "[]", "a [[runs]] block has an empty 'problem' list"),  # 0 runs
         ('model = "kan"', "model = []", "a [[runs]] block has an empty 'model' list"),
+        # an unknown equation was a FAILED line once the others had trained
+        (
+            '"feynman:I.12.5"',
+            '["feynman:I.12.5", "feynman:I.6.2a"]',
+            "variant='I.6.2a' is not known",
+        ),
     ],
 )
 def test_fit_recipe_refuses_unknown_keys(tmp_path: Path, capsys, old, new, message) -> None:
