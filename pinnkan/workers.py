@@ -75,6 +75,12 @@ def worker_pool(jobs: int, stop: Any = None) -> ProcessPoolExecutor:
     )
 
 
+def terminate_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM to this process is a KeyboardInterrupt while the batch runs (main thread only):
+    the batch then stops its runs instead of dying and leaving its workers behind."""
+    return signal_handled(signal.SIGTERM, signal.default_int_handler)
+
+
 def run_all(
     worker: Callable[[Any], Any],
     items: Iterable[Any],
@@ -93,7 +99,9 @@ def run_all(
         return
     stop = pool_context().RawValue("b", 0)
     with terminate_as_interrupt(), worker_pool(jobs, stop) as pool:
-        with interrupts_ignored():  # spawned workers import for seconds before start_worker
+        # the workers start with SIGINT ignored, inherited also across the spawn context's
+        # exec: a Ctrl-C during their seconds of imports prints no traceback of theirs
+        with signal_handled(signal.SIGINT, signal.SIG_IGN):
             futures = [pool.submit(run_item, worker, item) for item in items]
         try:
             for future in futures:
@@ -110,31 +118,16 @@ def run_all(
 
 
 @contextlib.contextmanager
-def interrupts_ignored() -> Iterator[None]:
-    """SIGINT ignored while the workers start (main thread only): they inherit it, also across
-    the spawn context's exec, so a Ctrl-C during their imports prints no traceback of theirs."""
+def signal_handled(number: int, handler: Any) -> Iterator[None]:
+    """Signal ``number`` handled by ``handler`` during the block (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(number, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM to this process is a KeyboardInterrupt while the batch runs (main thread only):
-    the batch then stops its runs instead of dying and leaving its workers behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(number, previous)
 
 
 # --- in the worker processes -------------------------------------------------------------------
