@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from . import distributed
+from .device import resolve_dtype
 from .nn.build import get_spec, list_models, model_options
 from .presets import (
     PRESET,
@@ -199,10 +200,10 @@ def solve(args: argparse.Namespace) -> int:
 def note_large_boundary(train: TrainConfig, dim: int | None, dtype: str) -> None:
     """A soft constraint's boundary points over 1 GiB a step (N_b = 100·d by default: 1.6 GB at
     d = 2000, the ``paper`` preset's) is a note naming the flag that draws fewer."""
-    if train.constraint != "soft" or dim is None:
+    if dim is None:
         return
-    count = train.boundary_points or 100 * dim
-    size = count * dim * (8 if dtype == "float64" else 4)
+    count = train.boundary_point_count(dim)
+    size = count * dim * resolve_dtype(dtype).itemsize
     if size > 2**30 and distributed.is_main():
         print(
             f"pinnkan: note: {count:,} boundary points × d = {dim:,} are {size / 2**30:.1f} GiB "

@@ -178,7 +178,7 @@ class PDETrainer:
             return
         self.points = self.sample(distributed.share(self.config.points), self.generator)
         if self.config.constraint == "soft":
-            n_boundary = distributed.share(self.config.boundary_points or 100 * self.problem.dim)
+            n_boundary = distributed.share(self.config.boundary_point_count(self.problem.dim))
             boundary = self.problem.geometry.sample_boundary(n_boundary, generator=self.generator)
             self.boundary = boundary.to(device=self.device, dtype=self.dtype)
 

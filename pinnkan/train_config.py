@@ -94,6 +94,13 @@ class TrainConfig:
         check_int_field(self, "grid_points", 1)
         check_margin("grid_margin", self.grid_margin)
 
+    def boundary_point_count(self, dim: int) -> int:
+        """Boundary points of the soft constraint per step (0 means 100·d, the paper's N_b);
+        none under the hard constraint."""
+        if self.constraint == "hard":
+            return 0
+        return self.boundary_points or 100 * dim
+
     def records_step(self, step: int) -> bool:
         """Whether the history gets a record (and the test set an evaluation) after ``step``:
         step 1, where the curves start, every ``eval_every`` steps and the last step, so that a

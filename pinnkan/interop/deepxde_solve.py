@@ -91,7 +91,7 @@ def train_and_write(
         net, x_test, u_test, config, device, progress
     )
     generator = torch.Generator().manual_seed(config.seed + 1)  # as pinnkan's trainer
-    num_boundary = boundary_point_count(config, problem.dim)
+    num_boundary = config.boundary_point_count(problem.dim)
     reset_peak_memory(device)
     with deepxde_session(dde, dtype, device):
         data = to_deepxde_data(
@@ -150,13 +150,6 @@ def check_lbfgs_rate(lr: float) -> None:
             f"lr={lr!r} (from --lr or the preset) is not supported by the deepxde engine with "
             "L-BFGS (DeepXDE's L-BFGS takes steps of length 1); give --lr 1, or --engine pinnkan"
         )
-
-
-def boundary_point_count(config: TrainConfig, dim: int) -> int:
-    """Boundary points of the soft constraint (0 = 100·d, the paper's N_b); none when hard."""
-    if config.constraint == "hard":
-        return 0
-    return config.boundary_points or 100 * dim
 
 
 @contextlib.contextmanager
